@@ -1,0 +1,297 @@
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Tensors;
+using Google.Protobuf.WellKnownTypes;
+using TorchSharp;
+
+namespace ConceptSuite.Core.Artifacts;
+
+/// <summary>
+/// Artifacts on the filesystem under a data directory: artifacts/{id}/tensors.safetensors plus
+/// artifacts/{id}/meta.json. Writes go to artifacts/.tmp/{random}/ and are renamed into place in
+/// one step, so a failed or cancelled write leaves nothing behind. Ids are content-derived (see
+/// <see cref="ArtifactWriter"/>); storing the same content twice yields the same id and one copy.
+/// </summary>
+public sealed class ArtifactStore
+{
+    readonly string _root;
+    readonly string _tmp;
+
+    public ArtifactStore(string dataDir)
+    {
+        _root = Path.GetFullPath(Path.Combine(dataDir, "artifacts"));
+        _tmp = Path.Combine(_root, ".tmp");
+        Directory.CreateDirectory(_tmp);
+        // Leftovers of writes interrupted by a crash are never visible; clear them at start.
+        foreach (var d in Directory.EnumerateDirectories(_tmp))
+            try { Directory.Delete(d, true); } catch (IOException) { }
+    }
+
+    public string Root => _root;
+
+    /// <summary>Starts a streamed write; dispose without <see cref="ArtifactWriter.CommitAsync"/> to abort.</summary>
+    public ArtifactWriter BeginWrite(string kind)
+    {
+        if (string.IsNullOrWhiteSpace(kind)) throw new InvalidInputException("kind", "is required");
+        var dir = Path.Combine(_tmp, Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return new ArtifactWriter(this, kind, dir);
+    }
+
+    /// <summary>Stores in-memory tensors as one artifact.</summary>
+    public async Task<ArtifactInfo> PutAsync(string kind, IReadOnlyDictionary<string, torch.Tensor> tensors,
+        string metadataJson = "{}", IReadOnlyDictionary<string, string>? labels = null, CancellationToken ct = default)
+    {
+        using var w = BeginWrite(kind);
+        w.MetadataJson = metadataJson;
+        if (labels is not null) foreach (var (k, v) in labels) w.Labels[k] = v;
+        foreach (var (name, t) in tensors) w.AddTensor(name, t);
+        return await w.CommitAsync(ct);
+    }
+
+    string Dir(string id) => Path.Combine(_root, ArtifactId.Check(id));
+
+    public bool Exists(string id) => File.Exists(Path.Combine(Dir(id), "meta.json"));
+
+    /// <summary>The artifact's info; NOT_FOUND when absent.</summary>
+    public ArtifactInfo GetInfo(string id, string field = "id")
+    {
+        ArtifactId.Check(id, field);
+        var meta = Path.Combine(Dir(id), "meta.json");
+        if (!File.Exists(meta)) throw new NotFoundException("artifact", id);
+        return ArtifactInfo.Parser.ParseJson(File.ReadAllText(meta));
+    }
+
+    public IEnumerable<ArtifactInfo> List(string? kind = null)
+    {
+        foreach (var d in Directory.EnumerateDirectories(_root))
+        {
+            var name = Path.GetFileName(d);
+            if (!ArtifactId.IsValid(name)) continue;
+            var meta = Path.Combine(d, "meta.json");
+            if (!File.Exists(meta)) continue;
+            var info = ArtifactInfo.Parser.ParseJson(File.ReadAllText(meta));
+            if (string.IsNullOrEmpty(kind) || info.Ref.Kind == kind) yield return info;
+        }
+    }
+
+    /// <summary>Removes an artifact (renamed away first, so readers never see half of it).</summary>
+    public bool Delete(string id)
+    {
+        var dir = Dir(id);
+        if (!Directory.Exists(dir)) return false;
+        var trash = Path.Combine(_tmp, "del-" + Guid.NewGuid().ToString("N"));
+        Directory.Move(dir, trash);
+        Directory.Delete(trash, true);
+        return true;
+    }
+
+    /// <summary>Opens an artifact for reading; NOT_FOUND when absent.</summary>
+    public ArtifactReader Open(string id, string field = "id")
+    {
+        var info = GetInfo(id, field);
+        return new ArtifactReader(info, Path.Combine(Dir(id), "tensors.safetensors"));
+    }
+
+    internal ArtifactInfo Commit(string tmpDir, string id, ArtifactInfo info)
+    {
+        var final = Path.Combine(_root, id);
+        if (Directory.Exists(final))
+        {
+            Directory.Delete(tmpDir, true);
+            return GetInfo(id);
+        }
+        File.WriteAllText(Path.Combine(tmpDir, "meta.json"), JsonFormatter.Format(info));
+        try { Directory.Move(tmpDir, final); }
+        catch (IOException) when (Directory.Exists(final))
+        {
+            // A concurrent writer of the same content won the rename; the content is identical.
+            Directory.Delete(tmpDir, true);
+        }
+        return GetInfo(id);
+    }
+
+    static readonly Google.Protobuf.JsonFormatter JsonFormatter = new(Google.Protobuf.JsonFormatter.Settings.Default.WithFormatDefaultValues(true));
+}
+
+/// <summary>
+/// Builds one artifact from streamed rows or whole tensors. The id is the sha256 over the kind,
+/// the metadata JSON and, per tensor in name order, its name, dtype, shape and the sha256 of its bytes.
+/// </summary>
+public sealed class ArtifactWriter : IDisposable
+{
+    readonly ArtifactStore _store;
+    readonly string _kind;
+    readonly string _dir;
+    readonly Dictionary<string, Part> _parts = new();
+    bool _done;
+
+    sealed class Part
+    {
+        public required FileStream File;
+        public required IncrementalHash Hash;
+        public DType DType;
+        public long[] Trailing = [];
+        public long Rows;
+        public bool Scalar;
+    }
+
+    internal ArtifactWriter(ArtifactStore store, string kind, string dir) { _store = store; _kind = kind; _dir = dir; }
+
+    public Dictionary<string, string> Labels { get; } = new();
+    public string MetadataJson { get; set; } = "{}";
+
+    /// <summary>Appends rows to tensor <paramref name="name"/> (created on first call).</summary>
+    public void AppendRows(string name, DType dtype, IReadOnlyList<long> blockShape, ReadOnlySpan<byte> data)
+    {
+        if (string.IsNullOrEmpty(name)) name = "data";
+        if (!_parts.TryGetValue(name, out var p))
+        {
+            var safe = Convert.ToHexStringLower(System.Text.Encoding.UTF8.GetBytes(name));
+            p = new Part
+            {
+                File = new FileStream(Path.Combine(_dir, safe.Length > 100 ? Guid.NewGuid().ToString("N") : safe), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20),
+                Hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256),
+                DType = dtype,
+                Trailing = blockShape.Skip(1).ToArray(),
+                Scalar = blockShape.Count == 0,
+            };
+            _parts[name] = p;
+        }
+        else if (p.DType != dtype || !p.Trailing.AsSpan().SequenceEqual(blockShape.Skip(1).ToArray()))
+        {
+            throw new InvalidInputException(name, "dtype or trailing dims changed between blocks");
+        }
+        p.File.Write(data);
+        p.Hash.AppendData(data);
+        p.Rows += blockShape.Count == 0 ? 1 : blockShape[0];
+    }
+
+    /// <summary>Appends a tensor's rows (a 0-d tensor is stored as 0-d).</summary>
+    public void AddTensor(string name, torch.Tensor tensor)
+    {
+        var t = TensorCodec.Contiguous(tensor);
+        AppendRows(name, TensorCodec.ToDType(t.dtype), t.shape, t.bytes);
+    }
+
+    /// <summary>Writes the safetensors file and meta.json and renames the artifact into place.</summary>
+    public Task<ArtifactInfo> CommitAsync(CancellationToken ct = default)
+    {
+        if (_done) throw new InvalidOperationException("artifact already committed or aborted");
+        ct.ThrowIfCancellationRequested();
+        var names = _parts.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
+        var idParts = new List<string> { "kind", _kind, "meta", MetadataJson };
+        var header = new List<(string, DType, long[], long)>();
+        var info = new ArtifactInfo { Ref = new ArtifactRef { Kind = _kind }, MetadataJson = MetadataJson, Created = Timestamp.FromDateTime(DateTime.UtcNow) };
+        foreach (var (k, v) in Labels) info.Labels[k] = v;
+        foreach (var n in names)
+        {
+            var p = _parts[n];
+            long[] shape = p.Scalar && p.Rows == 1 ? [] : [p.Rows, .. p.Trailing];
+            header.Add((n, p.DType, shape, p.File.Length));
+            idParts.AddRange([n, p.DType.ToString(), string.Join(",", shape), Convert.ToHexStringLower(p.Hash.GetHashAndReset())]);
+            var ti = new TensorInfo { Name = n, Dtype = p.DType };
+            ti.Shape.Add(shape);
+            info.Tensors.Add(ti);
+        }
+        var id = ArtifactId.Of(idParts.ToArray());
+        info.Ref.Id = id;
+        var path = Path.Combine(_dir, "tensors.safetensors");
+        using (var outFile = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            outFile.Write(Safetensors.Header(header));
+            foreach (var n in names)
+            {
+                ct.ThrowIfCancellationRequested();
+                var f = _parts[n].File;
+                f.Position = 0;
+                f.CopyTo(outFile, 1 << 20);
+            }
+            outFile.Flush(true);
+            info.SizeBytes = outFile.Length;
+        }
+        foreach (var p in _parts.Values) { p.File.Dispose(); File.Delete(p.File.Name); p.Hash.Dispose(); }
+        _parts.Clear();
+        _done = true;
+        return Task.FromResult(_store.Commit(_dir, id, info));
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _parts.Values) { p.File.Dispose(); p.Hash.Dispose(); }
+        _parts.Clear();
+        if (!_done && Directory.Exists(_dir)) Directory.Delete(_dir, true);
+        _done = true;
+    }
+}
+
+/// <summary>Reads an artifact's tensors whole, by row range, or as blocks (N may exceed memory).</summary>
+public sealed class ArtifactReader : IDisposable
+{
+    readonly FileStream _file;
+    readonly Dictionary<string, SafetensorsEntry> _entries;
+
+    internal ArtifactReader(ArtifactInfo info, string path)
+    {
+        Info = info;
+        _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.RandomAccess);
+        _entries = Safetensors.ReadHeader(_file).Entries.ToDictionary(e => e.Name);
+    }
+
+    public ArtifactInfo Info { get; }
+    public IReadOnlyDictionary<string, SafetensorsEntry> Entries => _entries;
+
+    public SafetensorsEntry Entry(string name, string field = "tensor") =>
+        _entries.TryGetValue(name, out var e) ? e : throw new NotFoundException($"tensor in artifact {Info.Ref.Id} ({field})", name);
+
+    public bool Has(string name) => _entries.ContainsKey(name);
+
+    /// <summary>The whole tensor.</summary>
+    public torch.Tensor Read(string name)
+    {
+        var e = Entry(name);
+        if (e.Shape.Length == 0)
+        {
+            var bytes = ReadBytes(e.Begin, e.End - e.Begin);
+            return TensorCodec.FromBytes(e.DType, [], bytes);
+        }
+        return ReadRows(name, 0, e.Rows);
+    }
+
+    /// <summary>Rows [start, start + count) of a tensor.</summary>
+    public torch.Tensor ReadRows(string name, long start, long count)
+    {
+        var e = Entry(name);
+        if (start < 0 || count < 0 || start + count > e.Rows)
+            throw new InvalidInputException("rows", $"range [{start}, {start + count}) is outside [0, {e.Rows})");
+        long[] shape = [count, .. e.Shape.Skip(1)];
+        var bytes = ReadBytes(e.Begin + start * e.RowBytes, count * e.RowBytes);
+        return TensorCodec.FromBytes(e.DType, shape, bytes);
+    }
+
+    /// <summary>The tensor as consecutive row blocks of at most <paramref name="rowsPerBlock"/> rows.</summary>
+    public IEnumerable<(long Offset, torch.Tensor Block)> ReadBlocks(string name, long rowsPerBlock)
+    {
+        var e = Entry(name);
+        if (rowsPerBlock <= 0) throw new InvalidInputException("rows_per_block", "must be > 0");
+        for (long r = 0; r < e.Rows; r += rowsPerBlock)
+            yield return (r, ReadRows(name, r, Math.Min(rowsPerBlock, e.Rows - r)));
+    }
+
+    byte[] ReadBytes(long offset, long length)
+    {
+        var buf = GC.AllocateUninitializedArray<byte>(checked((int)length));
+        int done = 0;
+        while (done < buf.Length)
+        {
+            int n = RandomAccess.Read(_file.SafeFileHandle, buf.AsSpan(done), offset + done);
+            if (n <= 0) throw new InvalidDataException($"artifact {Info.Ref.Id} is truncated");
+            done += n;
+        }
+        return buf;
+    }
+
+    public void Dispose() => _file.Dispose();
+}

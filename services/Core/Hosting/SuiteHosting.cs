@@ -1,0 +1,152 @@
+using System.Net;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Errors;
+using ConceptSuite.Core.Transport;
+using Grpc.AspNetCore.HealthChecks;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using TorchSharp;
+
+namespace ConceptSuite.Core.Hosting;
+
+/// <summary>Where the suite listens (section "ConceptSuite:Listen").</summary>
+public sealed class ListenOptions
+{
+    /// <summary>gRPC endpoint (HTTP/2). Loopback by default; 0.0.0.0 in containers.</summary>
+    public string Grpc { get; set; } = "http://127.0.0.1:50051";
+    /// <summary>Prometheus scrape endpoint (HTTP/1.1, path /metrics); empty disables it.</summary>
+    public string Metrics { get; set; } = "http://127.0.0.1:9464";
+    /// <summary>PEM or PFX certificate for TLS on the gRPC endpoint; empty for plaintext h2c.</summary>
+    public string CertificatePath { get; set; } = "";
+    /// <summary>PEM private key (with a PEM certificate) or PFX password.</summary>
+    public string CertificateKeyPath { get; set; } = "";
+}
+
+/// <summary>Hosting defaults shared by every stage: one place for limits, errors, health, metrics.</summary>
+public static class SuiteHosting
+{
+    /// <summary>
+    /// Registers Core: options, artifact store, job runners, gRPC with the error mapper and
+    /// admission control, explicit message limits, health checking, reflection, metrics.
+    /// </summary>
+    public static IServiceCollection AddSuiteCore(this IServiceCollection services)
+    {
+        services.AddOptions<SuiteOptions>().BindConfiguration(SuiteOptions.Section)
+            .Validate(o => o.MaxMessageBytes >= 1 << 20, "ConceptSuite:MaxMessageBytes must be at least 1 MiB")
+            .Validate(o => o.BlockBytes > 0 && o.BlockBytes <= o.MaxMessageBytes / 2, "ConceptSuite:BlockBytes must be in (0, MaxMessageBytes/2]")
+            .ValidateOnStart();
+        services.AddOptions<ListenOptions>().BindConfiguration(SuiteOptions.Section + ":Listen");
+        services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir));
+        services.AddSingleton<JobRunners>();
+        services.AddSingleton<SuiteMetrics>();
+        services.AddSingleton<StageServiceNames>();
+        services.AddSingleton(sp => DeviceSelector.Resolve(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.Device));
+        services.AddGrpc();
+        services.AddSingleton<IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>>(sp =>
+            new ConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>(o =>
+            {
+                var s = sp.GetRequiredService<IOptions<SuiteOptions>>().Value;
+                o.MaxReceiveMessageSize = s.MaxMessageBytes;
+                o.MaxSendMessageSize = s.MaxMessageBytes;
+                o.EnableDetailedErrors = false;
+                o.Interceptors.Add<ErrorMappingInterceptor>();
+                o.Interceptors.Add<AdmissionInterceptor>();
+            }));
+        services.AddGrpcHealthChecks().AddCheck("core", () => HealthCheckResult.Healthy(), ["core"]);
+        services.AddGrpcReflection();
+        services.AddOpenTelemetry().WithMetrics(m => m
+            .AddMeter(SuiteMetrics.MeterName)
+            .AddAspNetCoreInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddPrometheusExporter());
+        return services;
+    }
+
+    /// <summary>
+    /// Declares a stage: its gRPC services (for admission, metrics and health) and its health
+    /// check. gRPC health answers SERVING for each of <paramref name="grpcServices"/> only when
+    /// the stage runs in this process.
+    /// </summary>
+    public static IServiceCollection AddStage(this IServiceCollection services, string stage, params string[] grpcServices)
+    {
+        services.AddHealthChecks().AddCheck(stage, () => HealthCheckResult.Healthy(), [stage]);
+        services.Configure<GrpcHealthChecksOptions>(o =>
+        {
+            foreach (var s in grpcServices) o.Services.Map(s, r => r.Tags.Contains(stage));
+            o.Services.Map(stage, r => r.Tags.Contains(stage));
+        });
+        services.AddSingleton(new StageDeclaration(stage, grpcServices));
+        return services;
+    }
+
+    /// <summary>Maps Core's endpoints: health, reflection, tensor transport, artifacts, metrics.</summary>
+    public static IEndpointRouteBuilder MapSuiteCore(this IEndpointRouteBuilder endpoints)
+    {
+        var names = endpoints.ServiceProvider.GetRequiredService<StageServiceNames>();
+        foreach (var d in endpoints.ServiceProvider.GetServices<StageDeclaration>())
+            foreach (var s in d.GrpcServices) names.Add(d.Stage, s);
+        var threads = endpoints.ServiceProvider.GetRequiredService<IOptions<SuiteOptions>>().Value.TorchThreads;
+        if (threads > 0) torch.set_num_threads(threads);
+        endpoints.MapGrpcHealthChecksService();
+        endpoints.MapGrpcReflectionService();
+        endpoints.MapGrpcService<TensorTransportService>();
+        endpoints.MapGrpcService<ArtifactGrpcService>();
+        endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        return endpoints;
+    }
+
+    /// <summary>Kestrel: HTTP/2 gRPC endpoint with large flow-control windows, HTTP/1.1 metrics endpoint.</summary>
+    public static WebApplicationBuilder ConfigureSuiteKestrel(this WebApplicationBuilder builder)
+    {
+        var listen = builder.Configuration.GetSection(SuiteOptions.Section + ":Listen").Get<ListenOptions>() ?? new ListenOptions();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null;
+            // Flow-control windows sized for ~1 MiB blocks: the defaults (1 MiB connection,
+            // 768 KiB stream) stall a sender after less than one block in flight.
+            k.Limits.Http2.InitialConnectionWindowSize = 32 << 20;
+            k.Limits.Http2.InitialStreamWindowSize = 16 << 20;
+            k.Limits.Http2.MaxFrameSize = (1 << 24) - 1;
+            k.Limits.Http2.MaxStreamsPerConnection = 256;
+            var grpc = new Uri(listen.Grpc);
+            Listen(k, grpc, HttpProtocols.Http2, listen);
+            if (!string.IsNullOrEmpty(listen.Metrics))
+            {
+                var metrics = new Uri(listen.Metrics);
+                if (metrics.Port != grpc.Port) Listen(k, metrics, HttpProtocols.Http1, null);
+            }
+        });
+        return builder;
+    }
+
+    static void Listen(KestrelServerOptions k, Uri uri, HttpProtocols protocols, ListenOptions? tls)
+    {
+        void Configure(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
+        {
+            o.Protocols = protocols;
+            if (tls is { CertificatePath.Length: > 0 })
+            {
+                var cert = tls.CertificatePath.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase)
+                    ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(tls.CertificatePath, tls.CertificateKeyPath)
+                    : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.CertificateKeyPath);
+                o.UseHttps(cert);
+            }
+        }
+        switch (uri.Host)
+        {
+            case "0.0.0.0" or "*" or "+" or "[::]": k.ListenAnyIP(uri.Port, Configure); break;
+            case "localhost": k.ListenLocalhost(uri.Port, Configure); break;
+            default: k.Listen(IPAddress.Parse(uri.Host.Trim('[', ']')), uri.Port, Configure); break;
+        }
+    }
+}
+
+/// <summary>A stage present in this process and the gRPC services it serves.</summary>
+public sealed record StageDeclaration(string Stage, IReadOnlyList<string> GrpcServices);

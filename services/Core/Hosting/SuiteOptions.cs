@@ -1,0 +1,37 @@
+namespace ConceptSuite.Core.Hosting;
+
+/// <summary>
+/// Suite-wide options, bound from the "ConceptSuite" configuration section (environment:
+/// ConceptSuite__DataDir, ConceptSuite__Device, ...).
+/// </summary>
+public sealed class SuiteOptions
+{
+    public const string Section = "ConceptSuite";
+
+    /// <summary>Root of the stage's state: artifacts/, jobs/, workflow database.</summary>
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>auto (CUDA when libtorch sees it, else CPU) | cpu | cuda:N.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Largest gRPC message accepted or sent, bytes. Blocks are ~1 MiB; 16 MiB leaves room.</summary>
+    public int MaxMessageBytes { get; set; } = 16 << 20;
+
+    /// <summary>Payload budget of each streamed tensor block, bytes.</summary>
+    public int BlockBytes { get; set; } = 1 << 20;
+
+    /// <summary>Upper bound on one tensor stream's payload, bytes.</summary>
+    public long MaxStreamBytes { get; set; } = 64L << 30;
+
+    /// <summary>Intra-op threads for libtorch; 0 = all cores.</summary>
+    public int TorchThreads { get; set; }
+
+    /// <summary>Jobs running at once per stage.</summary>
+    public int MaxConcurrentJobs { get; set; } = 2;
+
+    /// <summary>Jobs waiting for a slot per stage; beyond this a new job gets RESOURCE_EXHAUSTED.</summary>
+    public int MaxQueuedJobs { get; set; } = 8;
+
+    /// <summary>Requests in flight per stage (all RPCs); beyond this RESOURCE_EXHAUSTED.</summary>
+    public int MaxInFlightRequests { get; set; } = 64;
+}

@@ -1,0 +1,32 @@
+using Microsoft.AspNetCore.Routing;
+
+namespace ConceptSuite.Server;
+
+/// <summary>
+/// The stages this binary can run, by the name used in --stages, and their registration pairs.
+/// A new stage is one line here.
+/// </summary>
+public static class StageCatalog
+{
+    public sealed record Stage(string Name, Action<IServiceCollection> Add, Action<IEndpointRouteBuilder> Map);
+
+    public static readonly IReadOnlyList<Stage> All =
+    [
+    ];
+
+    /// <summary>Resolves "all" or a comma list; unknown names fail with the list of known ones.</summary>
+    public static IReadOnlyList<Stage> Resolve(string? spec)
+    {
+        var s = string.IsNullOrWhiteSpace(spec) ? "all" : spec.Trim();
+        if (s == "all") return All;
+        var chosen = new List<Stage>();
+        foreach (var raw in s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var name = raw.ToLowerInvariant();
+            var stage = All.FirstOrDefault(x => x.Name == name)
+                ?? throw new ArgumentException($"--stages: unknown stage '{raw}'; this build has: {(All.Count == 0 ? "(none yet)" : string.Join(", ", All.Select(x => x.Name)))}, or 'all'");
+            if (!chosen.Contains(stage)) chosen.Add(stage);
+        }
+        return chosen;
+    }
+}

@@ -1,0 +1,15 @@
+using ConceptSuite.Benchmarks;
+
+// dotnet run -c Release --project tests/Benchmarks -- <name> [options]
+// Each benchmark prints its figures and, last, one summary line starting with its name.
+var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
+{
+    ["transport"] = TransportBenchmark.RunAsync,
+};
+
+if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))
+{
+    Console.Error.WriteLine($"usage: benchmarks <{string.Join("|", benchmarks.Keys)}> [options]");
+    return 2;
+}
+return await run(args[1..]);
