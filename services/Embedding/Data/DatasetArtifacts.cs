@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Data;
 using TorchSharp;
 
 namespace ConceptSuite.Embedding.Data;
@@ -11,7 +12,7 @@ public sealed class DatasetMeta
 {
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("class_names")] public List<string> ClassNames { get; set; } = new();
-    [JsonPropertyName("concept_names")] public List<string> ConceptNames { get; set; } = new();
+    [JsonPropertyName("concept_names")] public List<string>? ConceptNames { get; set; }
 }
 
 /// <summary>
@@ -23,10 +24,14 @@ public static class DatasetArtifacts
 {
     public const string Kind = "dataset";
 
+    /// <summary>Validates a dataset and stores it (as Core/Data's <see cref="ImageDataset"/> does).</summary>
+    public static Task<ArtifactInfo> WriteAsync(ArtifactStore store, ImageDataset d, CancellationToken ct = default) =>
+        WriteAsync(store, d.Name, d.Images, d.Labels, d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
+
     /// <summary>Validates and stores a dataset.</summary>
     public static Task<ArtifactInfo> WriteAsync(ArtifactStore store, string name, torch.Tensor images, torch.Tensor labels,
         IReadOnlyList<string> classNames, torch.Tensor? conceptLabels = null, IReadOnlyList<string>? conceptNames = null,
-        torch.Tensor? conceptMasks = null, CancellationToken ct = default)
+        torch.Tensor? conceptMasks = null, IReadOnlyList<string>? captions = null, CancellationToken ct = default)
     {
         if (string.IsNullOrWhiteSpace(name)) throw new InvalidInputException("name", "is required");
         if (images.dtype != torch.ScalarType.Byte || images.dim() != 4)
@@ -39,24 +44,23 @@ public static class DatasetArtifacts
         if (labels.min().item<long>() < 0) throw new InvalidInputException("labels", "must be >= 0");
         if (classNames.Count > 0 && labels.max().item<long>() >= classNames.Count)
             throw new InvalidInputException("labels", $"must be < {classNames.Count} (the number of class names)");
-        var tensors = new Dictionary<string, torch.Tensor> { ["images"] = images, ["labels"] = labels };
         int k = conceptNames?.Count ?? 0;
+        torch.Tensor? masks = null;
         if (conceptLabels is not null)
         {
             if (conceptLabels.dtype != torch.ScalarType.Float32 || conceptLabels.dim() != 2 || conceptLabels.shape[0] != n || conceptLabels.shape[1] != k)
                 throw new InvalidInputException("concept_labels", $"must be float32 [{n}, {k}] (k = number of concept names)");
             if (!conceptLabels.isfinite().all().item<bool>()) throw new InvalidInputException("concept_labels", "NaN and Inf are not allowed");
-            tensors["concept_labels"] = conceptLabels;
         }
         if (conceptMasks is not null)
         {
             var m = conceptMasks.dtype == torch.ScalarType.Bool ? conceptMasks.to_type(torch.ScalarType.Byte) : conceptMasks;
             if (m.dtype != torch.ScalarType.Byte || m.dim() != 4 || m.shape[0] != n || m.shape[1] != k || m.shape[2] != images.shape[2] || m.shape[3] != images.shape[3])
                 throw new InvalidInputException("concept_masks", $"must be uint8 [{n}, {k}, {images.shape[2]}, {images.shape[3]}]");
-            tensors["concept_masks"] = m;
+            masks = m;
         }
-        var meta = new DatasetMeta { Name = name, ClassNames = classNames.ToList(), ConceptNames = conceptNames?.ToList() ?? new() };
-        return store.PutAsync(Kind, tensors, JsonSerializer.Serialize(meta), new Dictionary<string, string> { ["producer"] = "embedding", ["dataset"] = name }, ct);
+        var dataset = new ImageDataset(name, images, labels, classNames, conceptLabels, conceptNames, masks, captions);
+        return dataset.SaveAsync(store, ct);
     }
 
     /// <summary>Opens a dataset artifact (NOT_FOUND when absent; INVALID_ARGUMENT when not a dataset).</summary>

@@ -34,8 +34,7 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
             using var scope = torch.NewDisposeScope();
             var d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed);
             return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
-                h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, h.ConceptNames.Count > 0 ? h.ConceptNames : d.ConceptNames,
-                d.ConceptMasks, ct);
+                h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
         }
 
         using var rows = torch.NewDisposeScope();
@@ -101,6 +100,6 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
             conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
         }
         return await DatasetArtifacts.WriteAsync(store, h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
-            conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous(), ct);
+            conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous(), ct: ct);
     }
 }

@@ -3,21 +3,12 @@ using System.Diagnostics;
 namespace ConceptSuite.Embedding.Data;
 
 /// <summary>
-/// The suite's ignored download cache: $CONCEPTSUITE_CACHE, else ".cache" in the checkout that
-/// holds the running binary (found by walking up to Suite.sln), else ~/.cache/conceptsuite.
+/// The suite's ignored download cache (Core/Data's: $CONCEPTSUITE_CACHE, else the checkout's
+/// .cache/) and the checkout's fetch scripts.
 /// </summary>
 public static class SuiteCache
 {
-    public static string Root
-    {
-        get
-        {
-            var env = Environment.GetEnvironmentVariable("CONCEPTSUITE_CACHE");
-            if (!string.IsNullOrEmpty(env)) return Path.GetFullPath(env);
-            if (RepoRoot is { } repo) return Path.Combine(repo, ".cache");
-            return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "conceptsuite");
-        }
-    }
+    public static string Root => Path.GetFullPath(ConceptSuite.Core.Data.DebianPackages.CacheDir());
 
     /// <summary>The checkout root (the folder with Suite.sln above the binary), or null.</summary>
     public static string? RepoRoot

@@ -80,11 +80,11 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
                 correct += logits.argmax(1).eq(y).sum().item<long>();
             }
             loss = sum / n; accuracy = (double)correct / n;
-            ctx.Progress(epoch + 1, request.Epochs, "epochs", "train");
-            ctx.Metrics(epoch + 1, new Dictionary<string, double> { ["loss"] = loss, ["train_accuracy"] = accuracy });
             if (epoch + 1 < request.Epochs)
                 ctx.SaveCheckpoint(model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()),
                     JsonSerializer.Serialize(new Dictionary<string, int> { ["epoch"] = epoch + 1 }));
+            ctx.Progress(epoch + 1, request.Epochs, "epochs", "train");
+            ctx.Metrics(epoch + 1, new Dictionary<string, double> { ["loss"] = loss, ["train_accuracy"] = accuracy });
         }
         var bm = new BackboneMeta
         {

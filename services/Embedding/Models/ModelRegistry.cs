@@ -113,7 +113,10 @@ public sealed class ModelRegistry : IAsyncDisposable
     {
         foreach (var n in ImageModelNames())
         {
-            var d = Describe(n);
+            ModelDescriptor d;
+            // A broken model-directory entry is reported by GetModel; the listing goes on without it.
+            try { d = Describe(n); }
+            catch (Exception e) when (e is InvalidInputException or NotFoundException) { continue; }
             if (string.IsNullOrEmpty(kind) || d.Kind == kind) yield return d;
         }
         if (string.IsNullOrEmpty(kind) || kind == "text") yield return Describe(MiniLmEncoder.ModelName);
