@@ -24,7 +24,10 @@ public sealed class MiniLmEncoder : ITextEncoder, IDisposable
         var vectors = _encoder.Value.Encode(texts.ToArray(), cancellationToken: ct);
         var flat = new float[texts.Count * Dimension];
         for (int i = 0; i < vectors.Length; i++) vectors[i].AsSpan().CopyTo(flat.AsSpan(i * Dimension, Dimension));
-        return torch.tensor(flat).view(texts.Count, Dimension);
+        // all-MiniLM-L6-v2 ends with L2 normalisation; applied here so cosine = dot product whatever the wrapper returns.
+        using var scope = torch.NewDisposeScope();
+        var e = torch.tensor(flat).view(texts.Count, Dimension);
+        return torch.nn.functional.normalize(e, p: 2, dim: 1).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -18,6 +18,8 @@ public static class EmbedClient
         using var call = client.EmbedImages();
         var config = new EmbedImagesConfig { Model = model };
         if (taps is not null) config.Taps.Add(taps);
+        // Read while writing: a bidirectional call whose responses are not drained stalls the server.
+        var responses = TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
         await call.RequestStream.WriteAsync(new EmbedImagesRequest { Config = config });
         long n = images.shape[0];
         var ids = Enumerable.Range(0, (int)n).Select(i => $"{idPrefix}{i}").ToList();
@@ -26,7 +28,7 @@ public static class EmbedClient
         foreach (var block in TensorStreams.Split(contiguous, "", ids, (int)(rowBytes * rowsPerBlock)))
             await call.RequestStream.WriteAsync(new EmbedImagesRequest { Images = block });
         await call.RequestStream.CompleteAsync();
-        return await TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
+        return await responses;
     }
 
     /// <summary>Sends encoded images one message each.</summary>
@@ -37,11 +39,12 @@ public static class EmbedClient
         using var call = client.EmbedImages();
         var config = new EmbedImagesConfig { Model = model };
         if (taps is not null) config.Taps.Add(taps);
+        var responses = TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
         await call.RequestStream.WriteAsync(new EmbedImagesRequest { Config = config });
         for (int i = 0; i < images.Count; i++)
             await call.RequestStream.WriteAsync(new EmbedImagesRequest { Image = new EncodedImage { Id = $"png{i}", Data = ByteString.CopyFrom(images[i]) } });
         await call.RequestStream.CompleteAsync();
-        return await TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
+        return await responses;
     }
 
     /// <summary>Runs a job call to its end; returns all events (throws the call's RpcException on failure).</summary>

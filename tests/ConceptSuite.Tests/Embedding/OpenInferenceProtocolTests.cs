@@ -51,7 +51,8 @@ public class OpenInferenceProtocolTests
                 try { using var c = new TcpClient(); await c.ConnectAsync(IPAddress.Loopback, port); break; }
                 catch (SocketException) when (DateTime.UtcNow < deadline && !proc.HasExited) { await Task.Delay(200); }
             }
-            var py = new ProcessStartInfo("python3")
+            // Debian's interpreter: python3-grpc-tools installs there, not into other pythons on PATH.
+            var py = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
             {
                 ArgumentList = { Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, $"127.0.0.1:{port}", imagesPath },
                 RedirectStandardOutput = true, RedirectStandardError = true,

@@ -74,7 +74,9 @@ public class ResNet18Tests
         Assert.Equal([3L, 64, 112, 112], asTensors["ReLU253_Output_0"].Tensor.shape);   // any graph value is a tap
         Assert.Equal(["png0", "png1", "png2"], asPng["pool"].Ids);
         // PNG is lossless and grey decodes to R=G=B: the same pixels, the same activations.
-        Assert.True(asTensors["pool"].Tensor.allclose(asPng["pool"].Tensor, rtol: 1e-4, atol: 1e-4));
+        var pngRel = (asTensors["pool"].Tensor - asPng["pool"].Tensor).norm().item<float>() / asPng["pool"].Tensor.norm().item<float>();
+        Console.WriteLine($"resnet18 png vs tensor input: relative difference {pngRel:E2}");
+        Assert.True(pngRel < 1e-3, $"png and tensor inputs differ by {pngRel}");
         // Batch of 3 (symbolic batch dimension) equals three batches of 1.
         var registry = server.Services.GetRequiredService<ModelRegistry>();
         var backbone = registry.Image("resnet18");
@@ -83,7 +85,10 @@ public class ResNet18Tests
             using var scope = torch.NewDisposeScope();
             var one = ImageConform.ToModelInput(data.Images.narrow(0, i, 1), 3, 224, 224, "x");
             var single = backbone.Forward(one, ["pool"])["pool"];
-            Assert.True(single[0].allclose(asTensors["pool"].Tensor[i], rtol: 1e-4, atol: 1e-4), $"row {i} differs between batch 3 and batch 1");
+            // Batch size changes the kernels' summation order: equal up to float rounding (relative error < 1e-3).
+            var rel = (single[0] - asTensors["pool"].Tensor[i]).norm().item<float>() / single[0].norm().item<float>();
+            Console.WriteLine($"resnet18 batch-3 vs batch-1 row {i}: relative difference {rel:E2}");
+            Assert.True(rel < 1e-3, $"row {i} differs between batch 3 and batch 1 by {rel}");
         }
     }
 
