@@ -130,4 +130,19 @@ public class KubernetesManifestTests
         }
         Assert.Equal("cpu", DeployAssets.BindServerSettings(Assert.Single(r.OfKind("ConfigMap")).Map("data")).Suite.Device);
     }
+
+    [Fact]
+    public void AdapterRuleServesTheSeriesTheAutoscalersRead()
+    {
+        var text = File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "prometheus-adapter-values.yaml"));
+        var rule = Assert.Single(Assert.Single(DeployAssets.ParseDocuments(text)).Seq("rules", "custom"));
+        var series = DeployAssets.InFlightSeries;
+        Assert.StartsWith(series + "{", rule.Str("seriesQuery"));
+        Assert.Equal(series, rule.Str("name", "as"));
+        Assert.Equal("pod", rule.Str("resources", "overrides", "pod", "resource"));
+        Assert.Contains("<<.LabelMatchers>>", rule.Str("metricsQuery"));
+        var monitor = Assert.Single(DeployAssets.ParseDocuments(File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "podmonitor.yaml"))));
+        Assert.Equal("metrics", monitor.Str("spec", "podMetricsEndpoints", 0, "port"));
+        Assert.Equal("conceptsuite", monitor.Str("spec", "selector", "matchLabels", "app.kubernetes.io/name"));
+    }
 }
