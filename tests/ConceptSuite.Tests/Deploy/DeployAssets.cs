@@ -148,9 +148,4 @@ public static class DeployAssets
         }
         return (Bind<SuiteOptions>(suite, SuiteOptions.Section), Bind<ListenOptions>(listen, listenSection), endpoints);
     }
-
-    /// <summary>Port of a URL such as http://0.0.0.0:50051 or dns:///discovery:50051.</summary>
-    public static int PortOf(string url) => new Uri(url.Replace("dns:///", "dns://")).Port;
-
-    public static string HostOf(string url) => new Uri(url.Replace("dns:///", "dns://")).Host;
 }
