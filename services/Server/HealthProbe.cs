@@ -7,7 +7,7 @@ namespace ConceptSuite.Server;
 /// <summary>
 /// <c>conceptsuite-server --probe [--stages a,b] [--listen url]</c>: asks the gRPC health service
 /// of a server on this host whether each named stage is SERVING (the overall "" service when no
-/// stage or "all" is named). Exit 0 when every answer is SERVING, 1 otherwise. Container health
+/// stage, "all" or "core" is named). Exit 0 when every answer is SERVING, 1 otherwise. Container health
 /// checks use it: the image carries no other gRPC client, and Docker's HEALTHCHECK can only run a
 /// command. It reads the same switches, environment (ConceptSuite__Listen__Grpc,
 /// ConceptSuite__Stages) and appsettings.json as the server, so it probes where the server listens;
@@ -31,7 +31,7 @@ public static class HealthProbe
         if (string.IsNullOrWhiteSpace(listen)) listen = new Core.Hosting.ListenOptions().Grpc;
         var target = ProbeAddress(listen);
         var spec = config["ConceptSuite:Stages"];
-        var services = string.IsNullOrWhiteSpace(spec) || spec.Trim() == "all"
+        var services = string.IsNullOrWhiteSpace(spec) || spec.Trim() is "all" or "core"
             ? [""]
             : spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s => s.ToLowerInvariant()).ToArray();
 

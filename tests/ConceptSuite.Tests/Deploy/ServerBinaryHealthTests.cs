@@ -35,7 +35,7 @@ public class ServerBinaryHealthTests
             foreach (var stage in stages.Where(s => !DeployAssets.CatalogStages.Contains(s)))
             {
                 using var refused = ServerProcess.Start(["--stages", stage], env);
-                Assert.True(refused.Process.WaitForExit(30_000), $"--stages {stage} (not in the catalog) did not exit");
+                Assert.True(refused.WaitForExit(30), $"--stages {stage} (not in the catalog) did not exit");
                 Assert.Equal(2, refused.Process.ExitCode);
                 Assert.Contains($"unknown stage '{stage}'", refused.Output);
             }
@@ -70,6 +70,8 @@ public class ServerBinaryHealthTests
         var overall = await ProbeAsync(listen);
         Assert.True(overall.Code == 0, overall.Output);
         Assert.Contains("(server): Serving", overall.Output);
+        var core = await ProbeAsync([.. listen, "--stages", "core"]);
+        Assert.True(core.Code == 0, core.Output);
         var missing = await ProbeAsync([.. listen, "--stages", "no-such-stage"]);
         Assert.True(missing.Code == 1, missing.Output);
         Assert.Contains("no-such-stage: NotFound", missing.Output);
@@ -97,7 +99,7 @@ public class ServerBinaryHealthTests
     static async Task<(int Code, string Output)> ProbeAsync(string[] args, params (string Key, string Value)[] env)
     {
         using var p = ServerProcess.Start(["--probe", .. args], env.ToDictionary(e => e.Key, e => (string?)e.Value), listenArgs: false);
-        var exited = await Task.Run(() => p.Process.WaitForExit(30_000));
+        var exited = await Task.Run(() => p.WaitForExit(30));
         Assert.True(exited, "--probe did not exit within 30 s");
         return (p.Process.ExitCode, p.Output);
     }
@@ -151,6 +153,14 @@ public class ServerBinaryHealthTests
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
             return server;
+        }
+
+        /// <summary>Waits for the process to exit and for its captured output to be complete.</summary>
+        public bool WaitForExit(int seconds)
+        {
+            if (!Process.WaitForExit(seconds * 1000)) return false;
+            Process.WaitForExit(); // drains the asynchronous output readers
+            return true;
         }
 
         /// <summary>Waits until the server answers SERVING for "" and returns a health client on it.</summary>
