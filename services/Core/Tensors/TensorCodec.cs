@@ -56,9 +56,7 @@ public static class TensorCodec
         int size = DTypes.ElementSize(dtype);
         long count = bytes.Length / size;
         if (count == 0) return torch.empty(shape, type);
-        // torch.frombuffer converts element values when the array's element type (byte) differs from
-        // the dtype, so only uint8 data can be shared; other dtypes are copied bit for bit.
-        if (type == ScalarType.Byte && MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> seg) && seg.Array is not null)
+        if (MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> seg) && seg.Array is not null && seg.Offset % size == 0)
         {
             // Zero copy: the tensor pins the array for its lifetime.
             using var flat = PinnedBuffers.Wrap(seg.Array, seg.Offset, count, type);
