@@ -35,7 +35,7 @@ public class ResNet18Tests
 
     /// <summary>
     /// Done-when: real Fashion-MNIST through the RPC; a nearest-centroid classifier on ResNet18 pool
-    /// activations (500 train / 500 test). Measured here: 0.71 test accuracy (chance 0.10). The
+    /// activations (500 train / 500 test). Measured here: 0.790 test accuracy (chance 0.10). The
     /// activations are cached as .cache/activations/fashion-mnist-{train,test}500-resnet18-pool.safetensors.
     /// </summary>
     [Fact]
@@ -57,7 +57,7 @@ public class ResNet18Tests
         Assert.True(trX.isfinite().all().item<bool>());
         double acc = EmbedClient.NearestCentroidAccuracy(trX, train.Labels, teX, test.Labels, 10);
         Console.WriteLine($"resnet18 fashion-mnist nearest-centroid accuracy {acc:F3}; 1000 images in {seconds:F1}s");
-        Assert.InRange(acc, 0.60, 1.0);
+        Assert.InRange(acc, 0.75, 0.83);   // measured 0.790; the tolerance covers floating-point differences between CPUs
         ActivationCache.Save("fashion-mnist-train500-resnet18-pool", new Dictionary<string, torch.Tensor> { ["activations"] = trX, ["labels"] = train.Labels });
         ActivationCache.Save("fashion-mnist-test500-resnet18-pool", new Dictionary<string, torch.Tensor> { ["activations"] = teX, ["labels"] = test.Labels });
     }
