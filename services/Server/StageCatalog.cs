@@ -12,6 +12,7 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
     ];
 
     /// <summary>Resolves "all" or a comma list; unknown names fail with the list of known ones.</summary>
