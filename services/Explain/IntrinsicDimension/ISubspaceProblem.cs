@@ -20,7 +20,7 @@ public interface ISubspaceProblem
 /// dimension D − m, so the intrinsic dimension is m. Performance is the fraction of constraints met
 /// within <see cref="Tolerance"/>.
 /// </summary>
-public sealed class LinearConstraintsProblem : ISubspaceProblem
+public sealed class LinearConstraintsProblem : ILeastSquaresProblem
 {
     readonly Tensor _a, _b;
 
@@ -38,6 +38,8 @@ public sealed class LinearConstraintsProblem : ISubspaceProblem
 
     public double Tolerance { get; }
     public Tensor InitialParameters { get; }
+    public Tensor Design => _a;
+    public Tensor Target => _b;
     public Tensor Loss(Tensor theta) => (_a.matmul(theta) - _b).square().sum();
     public double Performance(Tensor theta) => ((_a.matmul(theta) - _b).abs() <= Tolerance).to_type(ScalarType.Float64).mean().item<double>();
 }
@@ -102,4 +104,14 @@ public sealed class ClassifierProblem : ISubspaceProblem
         using var scope = torch.NewDisposeScope();
         return (Logits(theta, _xTest).argmax(1) == _yTest).to_type(ScalarType.Float64).mean().item<double>();
     }
+}
+
+/// <summary>
+/// A problem whose loss is ‖Aθ − b‖²: training in a subspace has the closed-form minimiser
+/// z* = argmin ‖A P z − (b − Aθ₀)‖² (least squares, minimum norm), used instead of iterating.
+/// </summary>
+public interface ILeastSquaresProblem : ISubspaceProblem
+{
+    Tensor Design { get; }
+    Tensor Target { get; }
 }

@@ -8,7 +8,8 @@ namespace ConceptSuite.Explain.Intrinsic;
 /// the Intrinsic Dimension of Objective Landscapes"): train only z ∈ ℝᵈ in θ = θ₀ + P z (P a fixed
 /// random projection, z₀ = 0) for each d of a sweep, and report d_int = the smallest d whose
 /// performance reaches <see cref="Threshold"/> × the performance of training all D parameters
-/// (d_int90 for the default 0.9). Training is Adam with a cosine-decayed step size.
+/// (d_int90 for the default 0.9). Training is Adam with a cosine-decayed step size; least-squares
+/// problems (<see cref="ILeastSquaresProblem"/>) are solved exactly in the subspace instead.
 /// </summary>
 public sealed class SubspaceTraining(string projection = "dense", int steps = 1500, double learningRate = 0.1, double threshold = 0.9, long seed = 0)
 {
@@ -25,6 +26,14 @@ public sealed class SubspaceTraining(string projection = "dense", int steps = 15
         var theta0 = problem.InitialParameters.detach();
         long dim = theta0.shape[0];
         var p = d is long k ? RandomProjections.Create(Projection, dim, k, seed + k) : null;
+        if (problem is ILeastSquaresProblem ls)
+        {
+            using var noGrad = torch.no_grad();
+            var ap = p is null ? ls.Design : ls.Design.matmul(p);
+            var residual = (ls.Target - ls.Design.matmul(theta0)).unsqueeze(1);
+            var zStar = torch.linalg.pinv(ap).matmul(residual).squeeze(1);
+            return problem.Performance(p is null ? theta0 + zStar : theta0 + p.matmul(zStar));
+        }
         var z = torch.zeros(p is null ? dim : d!.Value, ScalarType.Float64).requires_grad_(true);
         // Adam (Kingma and Ba 2015) on the single tensor z: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
         // z ← z − η_t · m̂ / (√v̂ + ε), with a cosine-decayed η_t.

@@ -252,7 +252,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task IntrinsicDimensionJobFindsTheConstraintCountAndStoresAReport()
     {
-        var cfg = new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 200, Constraints = 4, Steps = 800, LearningRate = 0.5, Seed = 1 };
+        var cfg = new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 200, Constraints = 4, Seed = 1 };
         cfg.Dims.AddRange([2, 3, 4, 6]);
         using var call = _client.IntrinsicDimension();
         await SendAsync(call.RequestStream, new IntrinsicDimensionRequest { Config = cfg }, b => new IntrinsicDimensionRequest { Block = b });

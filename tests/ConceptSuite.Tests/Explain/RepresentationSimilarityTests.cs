@@ -39,14 +39,14 @@ public sealed class RepresentationSimilarityTests
     {
         using var scope = torch.NewDisposeScope();
         var x = Randn(6, 50, 6);
-        var y = x.narrow(1, 0, 3) + 0.1 * Randn(7, 50, 3);
-        // An invertible but badly conditioned map: stretches the first axis 100x.
-        var m = torch.diag(torch.tensor(new double[] { 100, 1, 1, 1, 1, 1 })).matmul(Randn(8, 6, 6));
+        var y = x.narrow(1, 3, 3) + 0.1 * Randn(7, 50, 3);
+        // An invertible map that stretches an axis y does not depend on 100x.
+        var m = torch.diag(torch.tensor(new double[] { 100, 1, 1, 1, 1, 1 }));
         foreach (var name in new[] { "linear_cka", "debiased_cka", "rbf_cka" })
         {
             var s = RepresentationSimilarities.Create(name);
-            // Measured: linear 0.67 → 0.12, debiased 0.66 → 0.11, rbf 0.66 → 0.18.
-            Assert.True(Math.Abs(s.Score(x, y) - s.Score(x.matmul(m), y)) > 0.2, name);
+            double before = s.Score(x, y), after = s.Score(x.matmul(m), y);
+            Assert.True(Math.Abs(before - after) > 0.2, $"{name}: {before:F4} vs {after:F4}");
         }
         // CCA is invariant to invertible linear maps: that is its definition.
         Assert.Equal(new Svcca(1.0).Score(x, y), new Svcca(1.0).Score(x.matmul(m), y), 6);
