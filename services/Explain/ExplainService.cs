@@ -164,10 +164,11 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         int topK = cfg.TopK > 0 ? cfg.TopK : Math.Min(3, (int)phi.shape[1]);
         int classes = cfg.Classes > 0 ? cfg.Classes : (int)(labels.DefaultIfEmpty(0).Max() + 1);
         var gi = Metrics.ConceptTrust.GlobalImportance(phi, labels, classes);
+        var top = cfg.ClassLevel ? Metrics.ConceptTrust.ClassTopConcepts(gi, labels, topK) : null;
         var response = new ConceptTrustResponse
         {
             GlobalImportance = TensorCodec.ToMessageCopy(ExplainTensors.FromArray2D(gi)),
-            Existence = Metrics.ConceptTrust.Existence(phi, conceptLabels, topK),
+            Existence = Metrics.ConceptTrust.Existence(phi, conceptLabels, topK, top),
         };
         if (inputs.Has("concept_masks"))
         {
@@ -175,7 +176,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
             if (masks.dim() != 4) throw new InvalidInputException("concept_masks", $"expected [N, K, H, W], got rank {masks.dim()}");
             var maps = inputs.Optional("maps")
                 ?? ConceptActivationMaps.Compute(inputs.Require("activations"), inputs.Require("dictionary"), [], masks.shape[2], masks.shape[3]);
-            response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK);
+            response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top);
         }
         return response;
     }

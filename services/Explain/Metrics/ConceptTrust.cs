@@ -16,6 +16,8 @@ namespace ConceptSuite.Explain.Metrics;
 /// concept map's mass inside the ground-truth mask, Σ m·g / Σ m (energy-based pointing), averaged
 /// over those (sample, concept) pairs — "does the map fall on the concept?".</item>
 /// </list>
+/// The top-k concepts are either each sample's own (largest φₙ) or its class's (largest GI of the
+/// sample's label: what the model relies on for that class, whether or not the image shows it).
 /// </summary>
 public static class ConceptTrust
 {
@@ -47,17 +49,27 @@ public static class ConceptTrust
         return Enumerable.Range(0, (int)phi.shape[0]).Select(i => idx[i].data<long>().ToArray()).ToArray();
     }
 
-    public static double Existence(Tensor importance, Tensor conceptLabels, int topK)
+    /// <summary>The top-k concepts of each sample's class by global importance GI [C, K].</summary>
+    public static long[][] ClassTopConcepts(double[,] globalImportance, long[] labels, int topK)
+    {
+        int c = globalImportance.GetLength(0), k = globalImportance.GetLength(1);
+        if (topK < 1 || topK > k) throw new Contracts.InvalidInputException("top_k", $"must be in [1, {k}], got {topK}");
+        var perClass = Enumerable.Range(0, c).Select(row => Enumerable.Range(0, k).OrderByDescending(j => globalImportance[row, j]).ThenBy(j => j).Take(topK).Select(j => (long)j).ToArray()).ToArray();
+        return labels.Select(l => l >= 0 && l < c ? perClass[l] : throw new Contracts.InvalidInputException("labels", $"class {l} is outside [0, {c})")).ToArray();
+    }
+
+    public static double Existence(Tensor importance, Tensor conceptLabels, int topK, long[][]? top = null)
     {
         using var scope = torch.NewDisposeScope();
         var g = CheckLabels(importance, conceptLabels);
-        var top = TopConcepts(importance, topK);
+        top ??= TopConcepts(importance, topK);
+        if (top.Length != g.GetLength(0)) throw new Contracts.InvalidInputException("labels", $"{top.Length} top-concept lists for {g.GetLength(0)} samples");
         double total = 0;
-        for (int n = 0; n < top.Length; n++) total += top[n].Count(k => g[n, k] > 0.5) / (double)topK;
+        for (int n = 0; n < top.Length; n++) total += top[n].Count(k => g[n, k] > 0.5) / (double)top[n].Length;
         return total / top.Length;
     }
 
-    public static double Location(Tensor importance, Tensor conceptLabels, Tensor maps, Tensor masks, int topK)
+    public static double Location(Tensor importance, Tensor conceptLabels, Tensor maps, Tensor masks, int topK, long[][]? top = null)
     {
         using var scope = torch.NewDisposeScope();
         var g = CheckLabels(importance, conceptLabels);
@@ -71,7 +83,7 @@ public static class ConceptTrust
         var inside = (m * gt).sum([2, 3]);
         var mass = m.sum([2, 3]);
         var share = ExplainTensors.ToArray2D(torch.where(mass > 0, inside / mass.clamp_min(1e-300), torch.zeros_like(mass)));
-        var top = TopConcepts(importance, topK);
+        top ??= TopConcepts(importance, topK);
         double total = 0; int pairs = 0;
         for (int i = 0; i < n; i++)
             foreach (var c in top[i])
