@@ -34,16 +34,24 @@ public sealed class SobolTotalIndex : IConceptImportance
         var u = ConceptImportances.Check(head, coefficients, targets);
         long n = u.shape[0], k = u.shape[1];
         var result = torch.zeros([n, k], ScalarType.Float64);
+        var targetIndex = torch.tensor(targets);
         using (torch.inference_mode())
         {
             for (int r = 0; r < Repeats; r++)
             {
                 var masks = Masks(DesignSize, (int)k, Seed + r);
-                for (long s = 0; s < n; s++)
+                long rows = masks.shape[0];
+                // Samples in chunks so a chunk's perturbed coefficients stay near 16 M values.
+                long chunk = Math.Max(1, (16L << 20) / Math.Max(1, rows * Math.Max(k, head.Classes)));
+                for (long s = 0; s < n; s += chunk)
                 {
                     using var inner = torch.NewDisposeScope();
-                    var f = ConceptImportances.TargetLogit(head, u[s].unsqueeze(0) * masks, targets[s]);
-                    result[s] += Jansen(f, DesignSize, (int)k);
+                    long c = Math.Min(chunk, n - s);
+                    var perturbed = (u.narrow(0, s, c).unsqueeze(1) * masks.unsqueeze(0)).reshape(c * rows, k);
+                    var logits = head.Forward(perturbed).reshape(c, rows, head.Classes);
+                    var idx = targetIndex.narrow(0, s, c).view(c, 1, 1).expand(c, rows, 1);
+                    var f = logits.gather(2, idx).squeeze(2);
+                    result.narrow(0, s, c).add_(Jansen(f, DesignSize, (int)k));
                 }
             }
         }
@@ -66,14 +74,17 @@ public sealed class SobolTotalIndex : IConceptImportance
         return torch.cat(parts, 0);
     }
 
-    /// <summary>Jansen's total-index estimator from the stacked outputs f [(K + 2)·n].</summary>
+    /// <summary>Jansen's total-index estimator from stacked outputs f [S, (K + 2)·n] (or one row [(K + 2)·n]), giving [S, K] (or [K]).</summary>
     public static Tensor Jansen(Tensor f, int n, int k)
     {
-        var fa = f.narrow(0, 0, n);
-        var fb = f.narrow(0, n, n);
-        var variance = torch.cat([fa, fb]).var().item<double>();
-        var fc = f.narrow(0, 2 * n, (long)k * n).reshape(k, n);
-        var num = (fa.unsqueeze(0) - fc).square().mean([1]) / 2;
-        return variance > 0 ? num / variance : torch.zeros(k, ScalarType.Float64);
+        bool single = f.dim() == 1;
+        if (single) f = f.unsqueeze(0);
+        var fa = f.narrow(1, 0, n);
+        var fb = f.narrow(1, n, n);
+        var variance = torch.cat([fa, fb], 1).var([1], unbiased: false, keepdim: true);
+        var fc = f.narrow(1, 2 * n, (long)k * n).reshape(f.shape[0], k, n);
+        var num = (fa.unsqueeze(1) - fc).square().mean([2]) / 2;
+        var st = torch.where(variance > 0, num / variance.clamp_min(1e-300), torch.zeros_like(num));
+        return single ? st.squeeze(0) : st;
     }
 }

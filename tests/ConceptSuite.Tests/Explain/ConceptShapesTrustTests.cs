@@ -67,7 +67,7 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ExistenceAndLocationSeparateTheShapeModelFromTheSpuriousBackgroundModel()
+    public void ExistenceSeparatesTheShapeModelFromTheSpuriousBackgroundModel()
     {
         using var scope = torch.NewDisposeScope();
         using var clean = ConceptShapes.Generate(600, 1);
@@ -98,6 +98,15 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
                 string.Join(", ", top[Array.IndexOf(labels, (long)c)].Select(k => ConceptShapes.ConceptNames[(int)k]))));
             output.WriteLine($"{name}: accuracy {accuracy:F3}, class existence {scores[name].Existence:F3}, location {scores[name].Location:F3}, sample existence {scores[name].SampleExistence:F3}; top concepts {names}");
         }
-        Assert.True(scores["shape"].Existence - scores["spurious"].Existence > 0.3, $"existence gap {scores["shape"].Existence:F3} vs {scores["spurious"].Existence:F3}");
+        // Measured: shape model accuracy 0.963, class-level existence 1.000; spurious model accuracy
+        // 0.333, existence 0.333 (its class concepts are backgrounds, present in a third of clean images).
+        Assert.True(scores["shape"].Accuracy > 0.9 && scores["spurious"].Accuracy < 0.5);
+        Assert.True(scores["shape"].Existence > 0.99, $"shape model existence {scores["shape"].Existence:F3}");
+        Assert.True(scores["spurious"].Existence < 0.45, $"spurious model existence {scores["spurious"].Existence:F3}");
+        // Location does not flag the spurious model: its background concepts, when present, map onto
+        // the background masks (measured 0.932), while the shape concepts' patch maps spill over the
+        // object's border (measured 0.569). Both are pinned as measured, ± 0.05.
+        Assert.Equal(0.569, scores["shape"].Location, 0.05);
+        Assert.Equal(0.932, scores["spurious"].Location, 0.05);
     }
 }
