@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3-numpy
   dataset-fashion-mnist
+  python3-scipy
+  python3-sklearn
+  libopenblas0-pthread
 )
 
 missing=()
