@@ -100,6 +100,7 @@ public sealed class ConceptModel : IDisposable
         public const string HeadBias = "head_bias";             // [C]
         public const string ResidualWeight = "residual_weight"; // [C, D] (PCBM-h only)
         public const string ResidualBias = "residual_bias";     // [C]    (PCBM-h only)
+        public const string ConceptMargin = "concept_margin";   // [K]    (optional: PCBM CAV margins 1/‖w_k‖; not used by inference)
     }
 
     readonly Dictionary<string, Tensor> _t;
