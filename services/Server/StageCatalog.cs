@@ -1,3 +1,4 @@
+using ConceptSuite.Bottleneck;
 using Microsoft.AspNetCore.Routing;
 
 namespace ConceptSuite.Server;
@@ -12,6 +13,7 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
         new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
     ];
 

@@ -6,6 +6,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
 {
     ["transport"] = TransportBenchmark.RunAsync,
     ["embed"] = EmbeddingBenchmark.RunAsync,
+    ["bottleneck"] = BottleneckBenchmark.RunAsync,
     ["explain"] = ExplainBenchmark.RunAsync,
 };
 
