@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Concepts;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Explain.Importance;
 using Grpc.Core;
@@ -15,6 +16,7 @@ public sealed class ExplainInputs : IDisposable
 {
     readonly Dictionary<string, torch.Tensor> _tensors;
     readonly ArtifactReader? _artifact;
+    ConceptModel? _model;
 
     ExplainInputs(Dictionary<string, torch.Tensor> tensors, ArtifactReader? artifact)
     {
@@ -62,12 +64,35 @@ public sealed class ExplainInputs : IDisposable
         return t.to_type(torch.ScalarType.Int64).data<long>().ToArray();
     }
 
+    /// <summary>Uses the stored bottleneck model <paramref name="modelId"/> as the head (NOT_FOUND when absent).</summary>
+    public void UseModel(string modelId, ArtifactStore store, string field)
+    {
+        if (string.IsNullOrEmpty(modelId)) return;
+        _model = ConceptModel.Load(store, modelId, field: field);
+    }
+
+    /// <summary>"coefficients" [N, K], or, with a bottleneck model, its concept scores of "inputs" [N, D].</summary>
+    public torch.Tensor Coefficients()
+    {
+        if (Optional("coefficients") is { } u) return ExplainTensors.Matrix(u, "coefficients");
+        if (_model is null) throw new InvalidInputException("coefficients", "tensor missing (send it, or a model_id and \"inputs\")");
+        var x = ExplainTensors.Matrix(Require("inputs"), "inputs");
+        if (x.shape[1] != _model.InputDim) throw new InvalidInputException("inputs", $"has {x.shape[1]} features, the model takes {_model.InputDim}");
+        using (torch.inference_mode())
+            return _tensors["coefficients"] = _model.Concepts(x.to_type(torch.ScalarType.Float32)).to_type(torch.ScalarType.Float64).DetachFromDisposeScope();
+    }
+
     /// <summary>
-    /// The concept head: "head_weight" [C, K] on the coefficients, or [C, D] on the activations of
-    /// "dictionary" [K, D]; optional "head_bias" [C].
+    /// The concept head: the bottleneck model when one was named; else "head_weight" [C, K] on the
+    /// coefficients, or [C, D] on the activations of "dictionary" [K, D]; optional "head_bias" [C].
     /// </summary>
     public IConceptHead Head(long concepts)
     {
+        if (_model is not null)
+        {
+            if (_model.ConceptCount != concepts) throw new InvalidInputException("coefficients", $"has {concepts} concepts, the model has {_model.ConceptCount}");
+            return new BottleneckConceptHead(_model);
+        }
         var w = Require("head_weight");
         if (w.dim() != 2) throw new InvalidInputException("head_weight", $"expected [C, K] or [C, D], got rank {w.dim()}");
         var b = Optional("head_bias");
@@ -81,5 +106,6 @@ public sealed class ExplainInputs : IDisposable
     {
         foreach (var t in _tensors.Values) t.Dispose();
         _artifact?.Dispose();
+        _model?.Dispose();
     }
 }

@@ -39,7 +39,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
     static Tensor ImportanceOf(ExplainInputs inputs, ImportanceSettings? settings)
     {
         if (inputs.Optional("importance") is { } given) return ExplainTensors.Matrix(given, "importance");
-        var u = ExplainTensors.Matrix(inputs.Require("coefficients"), "coefficients");
+        var u = inputs.Coefficients();
         var targets = inputs.Indices("targets", u.shape[0]);
         return Estimator(settings).Explain(inputs.Head(u.shape[1]), u, targets);
     }
@@ -60,7 +60,8 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         using var _ = inputs;
         using var scope = torch.NewDisposeScope();
         var estimator = Estimator(cfg.Importance);
-        var u = ExplainTensors.Matrix(inputs.Require("coefficients"), "coefficients");
+        inputs.UseModel(cfg.ModelId, store, "config.model_id");
+        var u = inputs.Coefficients();
         var targets = inputs.Indices("targets", u.shape[0]);
         var phi = estimator.Explain(inputs.Head(u.shape[1]), u, targets);
         await WriteBlocks(phi.to_type(ScalarType.Float32), "importance", responseStream, ct);
@@ -71,7 +72,8 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.ArtifactId, store, context.CancellationToken);
         using var _ = inputs;
         using var scope = torch.NewDisposeScope();
-        var u = ExplainTensors.Matrix(inputs.Require("coefficients"), "coefficients");
+        inputs.UseModel(cfg.ModelId, store, "config.model_id");
+        var u = inputs.Coefficients();
         var groups = inputs.Indices(cfg.GroupByTargets ? "targets" : "labels", u.shape[0]);
         var phi = ImportanceOf(inputs, cfg.Importance);
         var report = ClassConceptReport.Compute(phi, u, groups, cfg.ClassIndex, cfg.PresenceThreshold);
@@ -124,7 +126,8 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.ArtifactId, store, context.CancellationToken);
         using var _ = inputs;
         using var scope = torch.NewDisposeScope();
-        var u = ExplainTensors.Matrix(inputs.Require("coefficients"), "coefficients");
+        inputs.UseModel(cfg.ModelId, store, "config.model_id");
+        var u = inputs.Coefficients();
         var targets = inputs.Indices("targets", u.shape[0]);
         var head = inputs.Head(u.shape[1]);
         var phi = ImportanceOf(inputs, cfg.Importance);
@@ -158,6 +161,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.ArtifactId, store, context.CancellationToken);
         using var _ = inputs;
         using var scope = torch.NewDisposeScope();
+        inputs.UseModel(cfg.ModelId, store, "config.model_id");
         var phi = ImportanceOf(inputs, cfg.Importance);
         var labels = inputs.Indices("labels", phi.shape[0]);
         var conceptLabels = inputs.Require("concept_labels");

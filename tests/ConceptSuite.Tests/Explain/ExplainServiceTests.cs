@@ -142,6 +142,39 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConceptImportanceRunsAStoredBottleneckModelOnItsInputs()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = BottleneckHeadTests.TinyModel();
+        var info = await model.SaveAsync(_server.Services.GetRequiredService<ArtifactStore>());
+        var x = Randn(80, 5, 4).to_type(ScalarType.Float32);
+        var targets = torch.tensor(new long[] { 1, 0, 1, 1, 0 });
+        using var call = _client.ConceptImportance();
+        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" }, ModelId = info.Ref.Id } },
+            b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
+        var phi = await CollectAsync(call.ResponseStream);
+        var c = model.Concepts(x).to_type(ScalarType.Float64);
+        var expected = model.HeadWeight.to_type(ScalarType.Float64).index_select(0, targets) * c / torch.tensor(new double[] { 2, 0.5, 1 });
+        Assert.True((phi.to_type(ScalarType.Float64) - expected).abs().max().item<double>() < 1e-4);
+        var missing = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.ConceptImportance();
+            await SendAsync(c2.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = new string('b', 64) } },
+                b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
+            await CollectAsync(c2.ResponseStream);
+        });
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        var wrongWidth = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c3 = _client.ConceptImportance();
+            await SendAsync(c3.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = info.Ref.Id } },
+                b => new ConceptImportanceRequest { Block = b }, ("inputs", Randn(81, 5, 6)), ("targets", targets));
+            await CollectAsync(c3.ResponseStream);
+        });
+        AssertInvalid(wrongWidth, "inputs");
+    }
+
+    [Fact]
     public async Task ClassImportanceReportsPrevalenceReliabilityAndClusters()
     {
         using var scope = torch.NewDisposeScope();
