@@ -283,6 +283,37 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConceptTrustAtClassLevelComputesMapsFromActivationsAndADictionary()
+    {
+        using var scope = torch.NewDisposeScope();
+        // Concept 0 lives in the top-left patch of a 2×2 grid, concept 1 in the bottom-right one;
+        // the linear head relies on concept 0 for class 0 and concept 1 for class 1.
+        var act = torch.zeros(4, 2, 2, 2, ScalarType.Float64);
+        act[TensorIndex.Colon, 0, 0, 0] = 1.0;
+        act[TensorIndex.Colon, 1, 1, 1] = 1.0;
+        var dict = torch.eye(2, dtype: ScalarType.Float64);
+        var u = torch.ones(4, 2, ScalarType.Float64);
+        var w = torch.tensor(new double[] { 2, 0, 0, 3 }, [2, 2], ScalarType.Float64);
+        var labels = torch.tensor(new long[] { 0, 1, 0, 1 });
+        // Concept 0 is present in samples 0, 1; concept 1 in samples 1, 3.
+        var present = torch.tensor(new double[] { 1, 0, 1, 1, 0, 0, 0, 1 }, [4, 2], ScalarType.Float64);
+        var masks = torch.zeros(4, 2, 8, 8, ScalarType.Byte);
+        masks[TensorIndex.Colon, 0, TensorIndex.Slice(0, 4), TensorIndex.Slice(0, 4)] = 1;
+        masks[TensorIndex.Colon, 1, TensorIndex.Slice(4, 8), TensorIndex.Slice(4, 8)] = 1;
+        using var call = _client.ConceptTrust();
+        await SendAsync(call.RequestStream, new ConceptTrustRequest { Config = new() { TopK = 1, ClassLevel = true, Importance = new() { Method = "gradient_input" } } },
+            b => new ConceptTrustRequest { Block = b },
+            ("coefficients", u), ("targets", labels), ("head_weight", w), ("labels", labels), ("concept_labels", present),
+            ("activations", act), ("dictionary", dict), ("concept_masks", masks));
+        var r = await call.ResponseAsync;
+        // Class concepts: 0 for class 0 (present in sample 0, absent in 2), 1 for class 1 (present in 1 and 3).
+        Assert.Equal(0.75, r.Existence, 12);
+        // One patch of a 2×2 grid upsampled ×4 (half-pixel bilinear): per axis the weights are
+        // 1, 1, 0.875, 0.625 | 0.375, 0.125, 0, 0, so (3.5/4)² of the map lies in its quadrant.
+        Assert.Equal(0.765625, r.Location, 9);
+    }
+
+    [Fact]
     public async Task IntrinsicDimensionJobFindsTheConstraintCountAndStoresAReport()
     {
         var cfg = new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 200, Constraints = 4, Seed = 1 };
