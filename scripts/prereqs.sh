@@ -12,6 +12,9 @@ APT_PACKAGES=(
   npm
   dataset-fashion-mnist
   docker-compose
+  python3-scipy
+  python3-sklearn
+  libopenblas0-pthread
 )
 
 missing=()

@@ -1,3 +1,4 @@
+using ConceptSuite.Bottleneck;
 using ConceptSuite.Embedding;
 using Microsoft.AspNetCore.Routing;
 
@@ -14,6 +15,8 @@ public static class StageCatalog
     public static readonly IReadOnlyList<Stage> All =
     [
         new("embedding", s => s.AddEmbeddingStage(), e => e.MapEmbeddingStage()),
+        new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
+        new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
     ];
 
     /// <summary>Resolves "all", "core" or a comma list; unknown names fail with the list of known ones.</summary>
