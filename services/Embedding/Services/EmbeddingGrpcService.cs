@@ -25,7 +25,7 @@ public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter
         return Task.FromResult(r);
     }
 
-    public override Task<ModelDescriptor> GetModel(GetModelRequest request, ServerCallContext context) =>
+    public override Task<ModelDescriptor> GetModel(GetEmbeddingModelRequest request, ServerCallContext context) =>
         Task.FromResult(registry.Describe(request.Name, "name"));
 
     /// <summary>The taps of a request, checked against the model; the default tap when none.</summary>

@@ -84,15 +84,15 @@ public class BadInputTests
             Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
             Assert.Contains("images[0].tensor.data", e.Status.Detail);
 
-            var path = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetModelRequest { Name = "escape" }).ResponseAsync);
+            var path = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetEmbeddingModelRequest { Name = "escape" }).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, path.StatusCode);
             Assert.Contains("path", path.Status.Detail);
             Assert.Contains("outside the model directory", path.Status.Detail);
-            path = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetModelRequest { Name = "absolute" }).ResponseAsync);
+            path = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetEmbeddingModelRequest { Name = "absolute" }).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, path.StatusCode);
             Assert.Contains("path", path.Status.Detail);
 
-            var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetModelRequest { Name = "absent" }).ResponseAsync);
+            var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetModelAsync(new GetEmbeddingModelRequest { Name = "absent" }).ResponseAsync);
             Assert.Equal(StatusCode.NotFound, missing.StatusCode);
 
             // Still serving: a good request after all the bad ones.

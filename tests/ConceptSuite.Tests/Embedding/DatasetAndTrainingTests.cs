@@ -94,7 +94,7 @@ public class DatasetAndTrainingTests
         var cnn = "backbone:" + result.Artifact.Ref.Id;
 
         // The trained backbone is a model: spatial conv tap [N, 32, 14, 14] and the feature vector.
-        var model = await client.GetModelAsync(new GetModelRequest { Name = cnn });
+        var model = await client.GetModelAsync(new GetEmbeddingModelRequest { Name = cnn });
         Assert.Equal("builtin", model.Kind);
         Assert.Equal([32L, 14, 14], model.Taps.Single(t => t.Name == "conv2").Shape.ToArray());
         using var some = store.Open(mnist.Ref.Id).ReadRows("images", 0, 5);

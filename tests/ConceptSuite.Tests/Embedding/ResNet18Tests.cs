@@ -30,7 +30,7 @@ public class ResNet18Tests
         Assert.Equal("spatial", r.Taps.Single(t => t.Name == "layer4").Layout);
         var text = models.Single(m => m.Name == "minilm");
         Assert.Equal([384L], text.Taps[0].Shape.ToArray());
-        Assert.Equal("resnet18", (await client.GetModelAsync(new GetModelRequest { Name = "resnet18" })).Name);
+        Assert.Equal("resnet18", (await client.GetModelAsync(new GetEmbeddingModelRequest { Name = "resnet18" })).Name);
     }
 
     /// <summary>
