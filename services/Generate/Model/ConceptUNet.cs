@@ -62,6 +62,10 @@ public sealed class ConceptUNet : nn.Module
         norm_out = GroupNorm(Math.Min(8, ch[0]), ch[0]);
         conv_out = Conv2d(ch[0], 3, 3, padding: 1);
         RegisterComponents();
+        // GroupNorm's affine parameters come uninitialised from this TorchSharp build: set γ = 1, β = 0.
+        using (no_grad())
+            foreach (var (_, m) in named_modules())
+                if (m is GroupNorm gn) { gn.weight!.fill_(1.0); gn.bias!.fill_(0.0); }
     }
 
     public GeneratorConfig Config { get; }

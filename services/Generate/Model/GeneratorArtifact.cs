@@ -38,8 +38,8 @@ public static class GeneratorArtifact
         };
         if (extra is not null) foreach (var (k, v) in extra) meta[k] = v?.DeepClone();
         var tensors = new Dictionary<string, Tensor>();
-        foreach (var (k, v) in generator.Model.state_dict()) tensors["unet." + k] = v.detach().cpu();
-        foreach (var (k, v) in classifier.state_dict()) tensors["classifier." + k] = v.detach().cpu();
+        foreach (var (k, v) in generator.Model.named_parameters()) tensors["unet." + k] = v.detach().cpu().clone();
+        foreach (var (k, v) in classifier.named_parameters()) tensors["classifier." + k] = v.detach().cpu().clone();
         return await store.PutAsync(Kind, tensors, meta.ToJsonString(), new Dictionary<string, string> { ["stage"] = "generate" }, ct);
     }
 
@@ -63,8 +63,16 @@ public static class GeneratorArtifact
     {
         var state = new Dictionary<string, Tensor>();
         foreach (var name in reader.Entries.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)))
-            state[name[prefix.Length..]] = reader.Read(name).to(device);
-        module.load_state_dict(state, strict: true);
+        {
+            // An owned copy: the read tensor borrows the file buffer.
+            using var read = reader.Read(name);
+            state[name[prefix.Length..]] = read.clone().to(device);
+        }
+        var own = module.named_parameters().Select(p => (p.name, (Tensor)p.parameter)).Concat(module.named_buffers()).ToDictionary(x => x.Item1, x => x.Item2);
+        if (!own.Keys.ToHashSet().SetEquals(state.Keys))
+            throw new InvalidDataException($"artifact {reader.Info.Ref.Id}: {prefix}* tensors do not match the model ({string.Join(", ", own.Keys.Except(state.Keys).Concat(state.Keys.Except(own.Keys)).Take(5))})");
+        using (no_grad())
+            foreach (var (k, v) in state) own[k].copy_(v);
         foreach (var t in state.Values) t.Dispose();
     }
 }
