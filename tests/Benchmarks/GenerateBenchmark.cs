@@ -15,7 +15,7 @@ namespace ConceptSuite.Benchmarks;
 /// Trains a concept generator on concept shapes, judges it with the concept classifier, erases a
 /// colour (RealEra) and reports efficacy and preserve drift, and writes PNG grids to --out.
 /// Options: --preset cpu|tiny|gpu (cpu) --steps N (3000) --batch N (64) --samples N (4000)
-/// --colour-only --erase WORD (red) --eval-samples N (32) --sample-steps N (25) --guidance W (3)
+/// --source scenes|concept-shapes --colour-only --erase WORD (red) --eval-samples N (32) --sample-steps N (25) --guidance W (3)
 /// --device cpu|cuda --out DIR (bench-out/generate) --seed N (0) --image-size N --base N --lr X --log-every N --threads N (1: oversubscribed
 /// machines lose most of their time in OpenMP barriers at 2).
 /// </summary>
@@ -47,8 +47,9 @@ public static class GenerateBenchmark
         if (colourOnly) dataOptions = dataOptions with { Shapes = ["square"], Sizes = ["large"], Backgrounds = ["plain"] };
         Console.WriteLine($"generate: preset {preset} ({config.ImageSize}x{config.ImageSize}, {config.BaseChannels} ch), {steps} steps x {batch}, {samples} images, device {device}, threads {torch.get_num_threads()}");
 
-        using var data = ShapeScenes.Generate(samples, seed, dataOptions);
-        using var heldOut = ShapeScenes.Generate(1000, seed + 1, dataOptions);
+        bool conceptShapes = Arg("--source", "scenes") == "concept-shapes";
+        using var data = conceptShapes ? ConceptImages.FromConceptShapes(samples, seed, config.ImageSize) : ShapeScenes.Generate(samples, seed, dataOptions);
+        using var heldOut = conceptShapes ? ConceptImages.FromConceptShapes(1000, seed + 1, config.ImageSize) : ShapeScenes.Generate(1000, seed + 1, dataOptions);
         var vocab = new ConceptVocabulary(data.ConceptNames);
         await File.WriteAllBytesAsync(Path.Combine(outDir, "real.png"), PngImages.Grid(data.Normalized()[..32], 8, 4));
 

@@ -22,4 +22,17 @@ public sealed record ConceptImages(torch.Tensor Images, torch.Tensor ConceptLabe
     public torch.Tensor Normalized() => Images.to_type(torch.ScalarType.Float32).div(127.5).sub(1.0);
 
     public void Dispose() { Images.Dispose(); ConceptLabels.Dispose(); }
+
+    /// <summary>
+    /// The suite's concept-shapes set (ConceptSuite.Core.Data.ConceptShapes: shape, colour, size,
+    /// texture, background, position) as concept images; "X background" concepts become the word X.
+    /// </summary>
+    public static ConceptImages FromConceptShapes(int n, int seed, int imageSize)
+    {
+        var ds = Core.Data.ConceptShapes.Generate(n, seed, new Core.Data.ConceptShapesOptions { Size = imageSize });
+        ds.ConceptMasks?.Dispose();
+        ds.Labels.Dispose();
+        var names = ds.ConceptNames!.Select(c => c.EndsWith(" background", StringComparison.Ordinal) ? c[..^" background".Length] : c).ToList();
+        return new ConceptImages(ds.Images, ds.ConceptLabels!, names);
+    }
 }

@@ -10,12 +10,12 @@ public sealed record ShapeSceneOptions
     public string[] Shapes { get; init; } = ["square", "circle", "triangle"];
     /// <summary>Sizes drawn; one entry means every shape has that size (and no size concept varies).</summary>
     public string[] Sizes { get; init; } = ["small", "large"];
-    public string[] Backgrounds { get; init; } = ["plain", "striped"];
+    public string[] Backgrounds { get; init; } = ["plain", "checkered"];
 }
 
 /// <summary>
 /// Procedural concept scenes: one coloured shape (square, circle, triangle) of a size (small,
-/// large) at a random position on a plain or striped grey background, with its ground-truth
+/// large) at a random position on a plain or checkered grey background, with its ground-truth
 /// concept labels. Colour jitter of ±0.06 per channel keeps the set from being a lookup table.
 /// Deterministic in (n, seed, options).
 /// </summary>
@@ -51,12 +51,11 @@ public static class ShapeScenes
             string size = o.Sizes[rng.Next(o.Sizes.Length)], bg = o.Backgrounds[rng.Next(o.Backgrounds.Length)];
             foreach (var w in new[] { colour, shape, size, bg })
                 if (index.TryGetValue(w, out var k)) labels[(long)i * names.Length + k] = 1f;
-            // Background: mid grey, or stripes of two greys two pixels wide (horizontal or vertical).
-            bool vertical = rng.Next(2) == 0;
+            // Background: mid grey, or a checkerboard of two greys in 2×2 cells.
             for (int y = 0; y < s; y++)
                 for (int x = 0; x < s; x++)
                 {
-                    float g = bg == "striped" ? ((((vertical ? x : y) >> 1) & 1) == 0 ? 0.30f : 0.60f) : 0.45f;
+                    float g = bg == "checkered" ? ((((x >> 1) + (y >> 1)) & 1) == 0 ? 0.30f : 0.60f) : 0.45f;
                     for (int c = 0; c < 3; c++) img[(c * s + y) * s + x] = g;
                 }
             var rgb = Palette[colour].Select(v => Math.Clamp(v + (float)(rng.NextDouble() - 0.5) * 0.12f, 0f, 1f)).ToArray();

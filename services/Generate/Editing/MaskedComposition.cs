@@ -58,7 +58,7 @@ public static class MaskedComposition
         using var scope = NewDisposeScope();
         using var _ = inference_mode();
         var masks = regions.Select(r => r.Mask.to_type(ScalarType.Float32)).ToList();
-        var rest = (1 - stack(masks).sum(0)).clamp_min(0);
+        var rest = (1 - stack(masks).sum(dim: 0)).clamp_min(0);
         var all = stack([.. masks, rest]).to(g.Device);
         var contexts = regions.Select(r => g.Model.Encode(g.Tokenize([r.Prompt]))).Append(g.Model.Encode(g.Tokenize([background]))).ToList();
         var images = g.Sample(Conditioning.Regional(contexts, all), seeds, steps, guidance);

@@ -56,9 +56,12 @@ public sealed class ConceptGenerator : IDisposable
         long b = x.shape[0];
         if (guidance == 1.0) return Model.Forward(x, t, Conditioning.Single(cond));
         var un = Unconditional(b);
-        long tc = cond.Embeddings.shape[1];
-        var emb = cat([cond.Embeddings.expand(b, tc, -1), un.Embeddings], 0);
-        var mask = cat([cond.AttendMask.expand(b, tc), un.AttendMask], 0);
+        long tc = cond.Embeddings.shape[1], tu = un.Embeddings.shape[1], t2 = Math.Max(tc, tu);
+        // Contexts of different lengths (e.g. learned tokens) are padded with unattended zeros.
+        Tensor Pad(Tensor e, long len) => len == t2 ? e : cat([e, zeros(b, t2 - len, e.shape[2], device: e.device)], 1);
+        Tensor PadMask(Tensor m, long len) => len == t2 ? m : cat([m, zeros(b, t2 - len, ScalarType.Bool, device: m.device)], 1);
+        var emb = cat([Pad(cond.Embeddings.expand(b, tc, -1), tc), Pad(un.Embeddings, tu)], 0);
+        var mask = cat([PadMask(cond.AttendMask.expand(b, tc), tc), PadMask(un.AttendMask, tu)], 0);
         var e = Model.Forward(cat([x, x], 0), cat([t, t], 0), Conditioning.Single(new TextContext(emb, mask)));
         var ec = e[..(int)b]; var eu = e[(int)b..];
         return eu + guidance * (ec - eu);

@@ -43,7 +43,8 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
     {
         var sw = Stopwatch.StartNew();
         job.Progress(0, plan.Training.Steps, "steps", "data");
-        using var data = ShapeScenes.Generate(plan.Samples, plan.DataSeed, plan.Data);
+        using var data = plan.Source == "concept-shapes" ? ConceptImages.FromConceptShapes(plan.Samples, plan.DataSeed, plan.Config.ImageSize)
+            : ShapeScenes.Generate(plan.Samples, plan.DataSeed, plan.Data);
         var vocab = new ConceptVocabulary(data.ConceptNames);
         if (plan.TokenWords.Count > 0 && !plan.TokenWords.SequenceEqual(vocab.Concepts))
             throw new InvalidInputException("token_words", $"must be exactly the data's concepts in order: {string.Join(", ", vocab.Concepts)}");
@@ -73,7 +74,8 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         }, job.CancellationToken);
         double trainSeconds = sw.Elapsed.TotalSeconds;
         job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
-        using var heldOut = ShapeScenes.Generate(Math.Max(500, plan.Samples / 4), plan.DataSeed + 1, plan.Data);
+        using var heldOut = plan.Source == "concept-shapes" ? ConceptImages.FromConceptShapes(Math.Max(500, plan.Samples / 4), plan.DataSeed + 1, plan.Config.ImageSize)
+            : ShapeScenes.Generate(Math.Max(500, plan.Samples / 4), plan.DataSeed + 1, plan.Data);
         manual_seed(plan.Training.Seed + 1);
         using var clf = new ConceptClassifier(vocab.Groups, plan.Config.ImageSize);
         clf.to(device);
@@ -84,14 +86,14 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         {
             ["metrics"] = JsonSerializer.SerializeToNode(metrics),
             ["training"] = JsonSerializer.SerializeToNode(plan.Training),
-            ["data"] = new JsonObject { ["kind"] = "concept-shapes", ["samples"] = plan.Samples, ["seed"] = plan.DataSeed },
+            ["data"] = new JsonObject { ["source"] = plan.Source, ["samples"] = plan.Samples, ["seed"] = plan.DataSeed },
         };
         var info = await GeneratorArtifact.SaveAsync(store, gen, clf, extra, job.CancellationToken);
         return new JobOutcome(info, metrics);
     }
 
     sealed record TrainingPlan(GeneratorConfig Config, TrainingOptions Training, ShapeSceneOptions Data, int Samples, int DataSeed,
-        torch.Tensor? TokenEmbeddings, IReadOnlyList<string> TokenWords)
+        torch.Tensor? TokenEmbeddings, IReadOnlyList<string> TokenWords, string Source)
     {
         public static TrainingPlan From(TrainGeneratorRequest r, GenerateOptions o)
         {
@@ -121,9 +123,14 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             foreach (var s in data.Shapes) if (s is not ("square" or "circle" or "triangle" or "cross")) throw new InvalidInputException("data.shapes", $"unknown shape '{s}'; known: square, circle, triangle, cross");
             foreach (var s in data.Sizes) if (s is not ("small" or "large")) throw new InvalidInputException("data.sizes", $"unknown size '{s}'; known: small, large");
             foreach (var s in data.Backgrounds) if (s is not ("plain" or "striped")) throw new InvalidInputException("data.backgrounds", $"unknown background '{s}'; known: plain, striped");
+            var source = d.Source == "" ? "scenes" : d.Source;
+            if (source is not ("scenes" or "concept-shapes")) throw new InvalidInputException("data.source", "must be 'scenes' or 'concept-shapes'");
+            if (source == "concept-shapes" && (d.Colours.Count + d.Shapes.Count + d.Sizes.Count + d.Backgrounds.Count) > 0)
+                throw new InvalidInputException("data.source", "factor subsets apply to source 'scenes' only");
+            if (source == "concept-shapes" && config.ImageSize < 12) throw new InvalidInputException("config.image_size", "concept-shapes needs at least 12");
+            var conceptCount = source == "concept-shapes" ? Core.Data.ConceptShapes.ConceptNames.Count : ShapeScenes.ConceptNames(data).Length;
             int samples = d.Samples == 0 ? 4000 : d.Samples;
             if (samples < 16 || samples > o.MaxTrainingSamples) throw new InvalidInputException("data.samples", $"must be in [16, {o.MaxTrainingSamples}]");
-            if (ShapeScenes.ConceptNames(data).Length + 1 > 8) throw new InvalidInputException("data", "too many concepts");
             var training = new TrainingOptions
             {
                 Steps = r.Steps == 0 ? 3000 : r.Steps,
@@ -134,9 +141,9 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
                 Seed = r.Seed,
             };
             training.Validate("training");
-            if (emb is not null && emb.shape[0] != ShapeScenes.ConceptNames(data).Length)
-                throw new InvalidInputException("token_embeddings", $"has {emb.shape[0]} rows; the data has {ShapeScenes.ConceptNames(data).Length} concepts");
-            return new TrainingPlan(config, training, data, samples, d.Seed, emb, r.TokenWords.ToList());
+            if (emb is not null && emb.shape[0] != conceptCount)
+                throw new InvalidInputException("token_embeddings", $"has {emb.shape[0]} rows; the data has {conceptCount} concepts");
+            return new TrainingPlan(config, training, data, samples, d.Seed, emb, r.TokenWords.ToList(), source);
         }
 
         static string[] Distinct(IEnumerable<string> xs, string field)

@@ -24,11 +24,13 @@ public sealed class ConceptVocabulary
         ["magenta"] = "colour", ["cyan"] = "colour", ["orange"] = "colour", ["purple"] = "colour", ["white"] = "colour",
         ["square"] = "shape", ["circle"] = "shape", ["triangle"] = "shape", ["cross"] = "shape", ["ring"] = "shape", ["diamond"] = "shape",
         ["small"] = "size", ["large"] = "size", ["big"] = "size", ["medium"] = "size",
-        ["plain"] = "background", ["striped"] = "background", ["dotted"] = "background", ["checkered"] = "background",
+        ["plain"] = "background", ["dotted"] = "background", ["checkered"] = "background",
+        ["solid"] = "texture", ["striped"] = "texture",
+        ["left"] = "position", ["right"] = "position",
     };
 
     /// <summary>Order in which groups appear in a built prompt.</summary>
-    public static readonly string[] GroupOrder = ["size", "colour", "shape", "background", "concept"];
+    public static readonly string[] GroupOrder = ["size", "texture", "colour", "shape", "position", "background", "concept"];
 
     readonly Dictionary<string, int> _index;
 
@@ -102,13 +104,14 @@ public sealed class ConceptVocabulary
         return ids;
     }
 
-    /// <summary>"a small red square on a striped background" from a set of concept words.</summary>
+    /// <summary>"a small striped red square on the left on a dotted background" from a set of concept words.</summary>
     public static string BuildPrompt(IEnumerable<string> concepts)
     {
         var byGroup = concepts.GroupBy(GroupOf).ToDictionary(g => g.Key, g => g.ToList());
         var parts = new List<string> { "a" };
-        foreach (var g in new[] { "size", "colour" }) if (byGroup.TryGetValue(g, out var w)) parts.AddRange(w);
+        foreach (var g in new[] { "size", "texture", "colour" }) if (byGroup.TryGetValue(g, out var w)) parts.AddRange(w);
         parts.AddRange(byGroup.TryGetValue("shape", out var s) ? s : ["shape"]);
+        if (byGroup.TryGetValue("position", out var pos)) { parts.Add("on"); parts.Add("the"); parts.AddRange(pos); }
         if (byGroup.TryGetValue("concept", out var other)) { parts.Add("with"); parts.AddRange(other); }
         if (byGroup.TryGetValue("background", out var b)) { parts.Add("on"); parts.Add("a"); parts.AddRange(b); parts.Add("background"); }
         return string.Join(' ', parts);
