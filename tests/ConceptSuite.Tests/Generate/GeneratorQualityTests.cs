@@ -43,7 +43,7 @@ public sealed class TinyColourGenerator : IDisposable
     public void Dispose() { Generator.Dispose(); Classifier.Dispose(); }
 }
 
-public class GeneratorQualityTests(TinyColourGenerator tiny) : IClassFixture<TinyColourGenerator>
+public class GeneratorQualityTests(TinyColourGenerator tiny, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TinyColourGenerator>
 {
     static readonly string[] Colours = ["red", "green", "blue", "yellow"];
 
@@ -59,7 +59,8 @@ public class GeneratorQualityTests(TinyColourGenerator tiny) : IClassFixture<Tin
         var report = ConceptRates.Evaluate(tiny.Generator, tiny.Classifier, Prompts(), TinyColourGenerator.SamplesPerPrompt,
             TinyColourGenerator.SamplingSteps, TinyColourGenerator.Guidance, seed: 100);
         var mean = report.Concepts.Average(c => c.Rate);
-        // Chance is 0.25. Measured here: 0.898 mean (benchmark seed); floor 0.6.
+        output.WriteLine($"mean colour rate {mean:F3}; per colour {string.Join(", ", report.Concepts.Select(c => $"{c.Concept} {c.Rate:F3}"))}");
+        // Chance is 0.25. Measured: mean 0.828 (red 0.781, green 0.906, blue 0.969, yellow 0.656); floor 0.6.
         Assert.True(mean >= 0.6, $"mean colour rate {mean:F3}; per colour {string.Join(", ", report.Concepts.Select(c => $"{c.Concept} {c.Rate:F3}"))}");
     }
 
@@ -75,8 +76,11 @@ public class GeneratorQualityTests(TinyColourGenerator tiny) : IClassFixture<Tin
             TinyColourGenerator.SamplesPerPrompt, TinyColourGenerator.SamplingSteps, TinyColourGenerator.Guidance, seed: 200);
         var red = report.Erased.Single();
         var detail = $"red {red.RateBefore:F3} -> {red.RateAfter:F3}; " + string.Join(", ", report.Preserved.Select(c => $"{c.Concept} {c.RateBefore:F3} -> {c.RateAfter:F3}"));
-        // Measured here: red 1.000 -> 0.469 (chance 0.25), other colours unchanged (max drift 0.000).
-        Assert.True(red.RateAfter <= 0.6, detail);
+        output.WriteLine(detail + $"; max drift {report.MaxPreserveDrift:F3}");
+        // Measured: red 0.688 -> 0.500 (chance 0.25); green 0.906 -> 0.906, blue 1.000 -> 1.000,
+        // yellow 0.625 -> 0.594 (max drift 0.031). Bounds: red after <= 0.65 and down by >= 0.1; drift <= 0.06.
+        Assert.True(red.RateAfter <= 0.65, detail);
+        Assert.True(red.RateBefore - red.RateAfter >= 0.1, detail);
         Assert.True(report.MaxPreserveDrift <= 0.06, detail);
     }
 }
