@@ -1,3 +1,4 @@
+using ConceptSuite.Bottleneck;
 using ConceptSuite.Generate;
 using Microsoft.AspNetCore.Routing;
 
@@ -13,6 +14,8 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
+        new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
         new("generate", s => s.AddGenerateStage(), e => e.MapGenerateStage()),
     ];
 

@@ -1,0 +1,380 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using TorchSharp;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace ConceptSuite.Core.Concepts;
+
+/// <summary>How raw concept pre-activations a = x̃ W_cᵀ + b_c become concept scores c.</summary>
+public static class ConceptActivations
+{
+    /// <summary>c = a (plain linear concepts; also the identity layer of a linear probe).</summary>
+    public const string Linear = "linear";
+    /// <summary>c = σ(a): concept probabilities (CBM). Interventions must lie in [0, 1].</summary>
+    public const string Sigmoid = "sigmoid";
+    /// <summary>c_k = a_k / ‖W_c,k‖: signed distance to the k-th hyperplane (PCBM, CAV banks).</summary>
+    public const string SignedDistance = "signed_distance";
+    /// <summary>c = softmax(a) over concepts (Gumbel-softmax concept layer at inference).</summary>
+    public const string Softmax = "softmax";
+
+    public static readonly IReadOnlyList<string> All = [Linear, Sigmoid, SignedDistance, Softmax];
+}
+
+/// <summary>
+/// What a bottleneck model is, besides its tensors: stored as the artifact's metadata JSON and
+/// exported next to the safetensors file so that the model can be loaded anywhere.
+/// </summary>
+public sealed record ConceptModelSpec
+{
+    /// <summary>Format marker; readers reject other values.</summary>
+    [JsonPropertyName("format")] public string Format { get; init; } = ConceptModel.FormatName;
+    /// <summary>The registry name of the method that trained it ("cbm", "pcbm", "linear_probe", ...).</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "";
+    /// <summary>D, the input (embedding) width.</summary>
+    [JsonPropertyName("input_dim")] public int InputDim { get; init; }
+    /// <summary>K names, one per concept, in column order.</summary>
+    [JsonPropertyName("concept_names")] public List<string> ConceptNames { get; init; } = [];
+    /// <summary>C names, one per class, in logit order.</summary>
+    [JsonPropertyName("class_names")] public List<string> ClassNames { get; init; } = [];
+    /// <summary>One of <see cref="ConceptActivations.All"/>.</summary>
+    [JsonPropertyName("concept_activation")] public string ConceptActivation { get; init; } = ConceptActivations.Linear;
+    /// <summary>False for a linear probe: the concepts are the (normalized) input features themselves.</summary>
+    [JsonPropertyName("has_concept_layer")] public bool HasConceptLayer { get; init; } = true;
+    /// <summary>True when the head ℓ2-normalizes the standardized concept vector per row (cosine heads).</summary>
+    [JsonPropertyName("l2_normalize_concepts")] public bool L2NormalizeConcepts { get; init; }
+    /// <summary>True for PCBM-h: logits add a residual linear map of the input.</summary>
+    [JsonPropertyName("has_residual")] public bool HasResidual { get; init; }
+    /// <summary>Concepts removed or down-weighted by global edits, with the factor applied to their head column.</summary>
+    [JsonPropertyName("edits")] public Dictionary<string, double> Edits { get; init; } = new();
+    /// <summary>Training options as given (for provenance).</summary>
+    [JsonPropertyName("options")] public Dictionary<string, string> Options { get; init; } = new();
+    /// <summary>Measured quality at training time (accuracy, concept accuracy, sparsity, ...).</summary>
+    [JsonPropertyName("metrics")] public Dictionary<string, double> Metrics { get; init; } = new();
+
+    /// <summary>True when concept scores are probabilities (interventions must be in [0, 1]).</summary>
+    [JsonIgnore] public bool ConceptsAreProbabilities => ConceptActivation is ConceptActivations.Sigmoid or ConceptActivations.Softmax;
+
+    public string ToJson() => JsonSerializer.Serialize(this);
+
+    public static ConceptModelSpec FromJson(string json) =>
+        JsonSerializer.Deserialize<ConceptModelSpec>(json) ?? throw new InvalidDataException("bottleneck spec is empty");
+}
+
+/// <summary>The three outputs of one forward pass.</summary>
+public sealed record ConceptForward(Tensor Concepts, Tensor Logits, Tensor? ResidualLogits);
+
+/// <summary>
+/// The inference head of every bottleneck model (CBM, PCBM, PCBM-h, sparse probes, Sparse-CBM,
+/// Concept Matrix Search, the linear probe): input x [N, D] → concept scores c [N, K] → logits [N, C].
+/// <code>
+///   x̃ = (x − μ_x) / σ_x                                 input normalization
+///   a = x̃ W_cᵀ + b_c                                     concept layer (identity for a probe: a = x̃)
+///   c = act(a)   act ∈ {linear, sigmoid, a_k/‖W_c,k‖, softmax}
+///   z = (c − μ_c) / σ_c,   z ← z/‖z‖ when l2-normalized   head input
+///   logits = z W_hᵀ + b_h  (+ x̃ W_rᵀ + b_r for PCBM-h)   sparse/linear head (+ residual)
+///   contribution[n, j, k] = W_h[j, k] · z[n, k]           per-concept share of logit j
+/// </code>
+/// Interventions replace columns of c and recompute logits (the residual term is unchanged);
+/// global edits scale a concept's head column (0 removes it). Artifacts of kind "bottleneck"
+/// hold the tensors named in <see cref="TensorNames"/> and the <see cref="ConceptModelSpec"/> as
+/// metadata JSON. The explain stage loads the same artifacts with <see cref="Load"/>.
+/// </summary>
+public sealed class ConceptModel : IDisposable
+{
+    public const string FormatName = "conceptsuite.bottleneck.v1";
+    public const string ArtifactKind = "bottleneck";
+
+    /// <summary>Tensor names inside a bottleneck artifact (safetensors). Optional ones may be absent.</summary>
+    public static class TensorNames
+    {
+        public const string InputMean = "input_mean";           // [D]
+        public const string InputScale = "input_scale";         // [D]
+        public const string ConceptWeight = "concept_weight";   // [K, D] (absent without a concept layer)
+        public const string ConceptBias = "concept_bias";       // [K]    (absent without a concept layer)
+        public const string ConceptMean = "concept_mean";       // [K]
+        public const string ConceptScale = "concept_scale";     // [K]
+        public const string HeadWeight = "head_weight";         // [C, K]
+        public const string HeadBias = "head_bias";             // [C]
+        public const string ResidualWeight = "residual_weight"; // [C, D] (PCBM-h only)
+        public const string ResidualBias = "residual_bias";     // [C]    (PCBM-h only)
+        public const string ConceptMargin = "concept_margin";   // [K]    (optional: PCBM CAV margins 1/‖w_k‖; not used by inference)
+    }
+
+    readonly Dictionary<string, Tensor> _t;
+
+    /// <summary>Builds a model from its spec and tensors (validated; the model takes its own copies).</summary>
+    public ConceptModel(ConceptModelSpec spec, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        Spec = spec;
+        _t = new Dictionary<string, Tensor>();
+        foreach (var (k, v) in tensors) _t[k] = v.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope();
+        Validate();
+        _conceptIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < spec.ConceptNames.Count; i++) _conceptIndex[spec.ConceptNames[i]] = i;
+    }
+
+    readonly Dictionary<string, int> _conceptIndex;
+
+    public ConceptModelSpec Spec { get; }
+    public int InputDim => Spec.InputDim;
+    public int ConceptCount => Spec.ConceptNames.Count;
+    public int ClassCount => Spec.ClassNames.Count;
+    public IReadOnlyList<string> ConceptNames => Spec.ConceptNames;
+    public IReadOnlyList<string> ClassNames => Spec.ClassNames;
+    public bool HasResidual => Spec.HasResidual;
+    public Device Device => _t[TensorNames.HeadWeight].device;
+
+    /// <summary>The model's tensors by <see cref="TensorNames"/> (owned by the model; do not dispose).</summary>
+    public IReadOnlyDictionary<string, Tensor> Tensors => _t;
+
+    public Tensor HeadWeight => _t[TensorNames.HeadWeight];
+    public Tensor HeadBias => _t[TensorNames.HeadBias];
+
+    /// <summary>Loads a bottleneck artifact; INVALID_ARGUMENT when it is not one.</summary>
+    public static ConceptModel Load(ArtifactReader reader, Device? device = null)
+    {
+        if (reader.Info.Ref.Kind != ArtifactKind)
+            throw new InvalidInputException("model_id", $"artifact {reader.Info.Ref.Id} is a '{reader.Info.Ref.Kind}', not a '{ArtifactKind}'");
+        var spec = ConceptModelSpec.FromJson(reader.Info.MetadataJson);
+        using var scope = NewDisposeScope();
+        var tensors = reader.Entries.Keys.ToDictionary(n => n, n => reader.Read(n));
+        var model = new ConceptModel(spec, tensors);
+        if (device is not null) model.MoveTo(device);
+        return model;
+    }
+
+    /// <summary>Opens and loads a stored model by id (NOT_FOUND when absent).</summary>
+    public static ConceptModel Load(ArtifactStore store, string id, Device? device = null, string field = "model_id")
+    {
+        using var reader = store.Open(id, field);
+        return Load(reader, device);
+    }
+
+    /// <summary>Stores the model as a "bottleneck" artifact (content-derived id).</summary>
+    public Task<ArtifactInfo> SaveAsync(ArtifactStore store, IReadOnlyDictionary<string, string>? labels = null, CancellationToken ct = default)
+    {
+        var l = new Dictionary<string, string> { ["stage"] = "bottleneck", ["model_type"] = Spec.ModelType };
+        if (labels is not null) foreach (var (k, v) in labels) l[k] = v;
+        return store.PutAsync(ArtifactKind, _t, Spec.ToJson(), l, ct);
+    }
+
+    /// <summary>Moves all tensors to a device (in place).</summary>
+    public ConceptModel MoveTo(Device device)
+    {
+        foreach (var k in _t.Keys.ToList())
+        {
+            if (_t[k].device == device) continue;
+            var moved = _t[k].to(device).DetachFromDisposeScope();
+            _t[k].Dispose();
+            _t[k] = moved;
+        }
+        return this;
+    }
+
+    /// <summary>Column index of a concept; NOT_FOUND-free: unknown names are bad input naming <paramref name="field"/>.</summary>
+    public int ConceptIndex(string name, string field = "concepts")
+    {
+        if (_conceptIndex.TryGetValue(name, out var i)) return i;
+        var known = Spec.ConceptNames.Count <= 12 ? string.Join(", ", Spec.ConceptNames) : string.Join(", ", Spec.ConceptNames.Take(12)) + ", ...";
+        throw new InvalidInputException(field, $"unknown concept '{name}'; this model has {ConceptCount}: {known}");
+    }
+
+    /// <summary>x̃ = (x − μ_x)/σ_x.</summary>
+    public Tensor NormalizeInput(Tensor x)
+    {
+        CheckInput(x);
+        return (x.to(ScalarType.Float32) - _t[TensorNames.InputMean]) / _t[TensorNames.InputScale];
+    }
+
+    /// <summary>Concept scores c [N, K] of inputs x [N, D].</summary>
+    public Tensor Concepts(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var xn = NormalizeInput(x);
+        if (!Spec.HasConceptLayer) return xn.MoveToOuterDisposeScope();
+        var w = _t[TensorNames.ConceptWeight];
+        var a = nn.functional.linear(xn, w, _t[TensorNames.ConceptBias]);
+        var c = Spec.ConceptActivation switch
+        {
+            ConceptActivations.Sigmoid => a.sigmoid(),
+            ConceptActivations.SignedDistance => a / w.norm(1).clamp_min(1e-12f),
+            ConceptActivations.Softmax => a.softmax(1),
+            _ => a,
+        };
+        return c.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>z, the head's input: standardized (and optionally ℓ2-normalized) concept scores.</summary>
+    public Tensor HeadInput(Tensor concepts)
+    {
+        CheckConcepts(concepts);
+        using var scope = NewDisposeScope();
+        var z = (concepts.to(ScalarType.Float32) - _t[TensorNames.ConceptMean]) / _t[TensorNames.ConceptScale];
+        if (Spec.L2NormalizeConcepts) z = z / z.norm(1, keepdim: true).clamp_min(1e-12f);
+        return z.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Residual logits x̃ W_rᵀ + b_r [N, C] (PCBM-h); zeros for models without a residual.</summary>
+    public Tensor ResidualLogits(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var xn = NormalizeInput(x);
+        var r = HasResidual
+            ? nn.functional.linear(xn, _t[TensorNames.ResidualWeight], _t[TensorNames.ResidualBias])
+            : zeros(xn.shape[0], ClassCount, device: xn.device);
+        return r.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Logits [N, C] from concept scores. A PCBM-h model needs the input too (for its residual);
+    /// without it only the concept part z W_hᵀ + b_h is returned.
+    /// </summary>
+    public Tensor Logits(Tensor concepts, Tensor? x = null)
+    {
+        using var scope = NewDisposeScope();
+        var logits = nn.functional.linear(HeadInput(concepts), HeadWeight, HeadBias);
+        if (HasResidual && x is not null)
+        {
+            if (x.shape[0] != concepts.shape[0]) throw new InvalidInputException("inputs", $"{x.shape[0]} inputs for {concepts.shape[0]} concept rows");
+            logits = logits + ResidualLogits(x);
+        }
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Concepts, logits (with the residual when present) and the residual logits of x.</summary>
+    public ConceptForward Forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var c = Concepts(x);
+        var conceptLogits = Logits(c);
+        Tensor? r = HasResidual ? ResidualLogits(x) : null;
+        var logits = r is null ? conceptLogits : conceptLogits + r;
+        return new ConceptForward(c.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), r?.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Replaces concept columns <paramref name="conceptIndices"/> of c(x) with <paramref name="values"/>
+    /// ([N, m], or [m] for every row) and returns the concepts used and the new logits
+    /// (residual unchanged). Probability concepts require values in [0, 1].
+    /// </summary>
+    public (Tensor Concepts, Tensor Logits) Intervene(Tensor x, IReadOnlyList<int> conceptIndices, Tensor values, string field = "values")
+    {
+        using var scope = NewDisposeScope();
+        var c = Concepts(x).clone();
+        var v = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(c.device);
+        if (conceptIndices.Count > 0)
+        {
+            var idx = tensor(conceptIndices.Select(i => (long)i).ToArray(), device: c.device);
+            c.index_copy_(1, idx, v);
+        }
+        var logits = Logits(c, x);
+        return (c.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Per-concept contributions W_h[j, k] · z[n, k] to the logit of class j = classes[n] ([N, K]).
+    /// The logit equals their sum plus b_h[j] plus the residual logit.
+    /// </summary>
+    public Tensor Contributions(Tensor concepts, Tensor classes)
+    {
+        using var scope = NewDisposeScope();
+        var z = HeadInput(concepts);
+        var cls = classes.to(ScalarType.Int64).to(z.device);
+        if (cls.dim() != 1 || cls.shape[0] != z.shape[0]) throw new InvalidInputException("classes", $"expected [{z.shape[0]}] class indices");
+        if (cls.numel() > 0 && (cls.min().item<long>() < 0 || cls.max().item<long>() >= ClassCount))
+            throw new InvalidInputException("classes", $"class indices must be in [0, {ClassCount})");
+        var w = HeadWeight.index_select(0, cls);          // [N, K]
+        return (w * z).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Contributions to every class: [N, C, K].</summary>
+    public Tensor ContributionsAll(Tensor concepts)
+    {
+        using var scope = NewDisposeScope();
+        var z = HeadInput(concepts);
+        return (z.unsqueeze(1) * HeadWeight.unsqueeze(0)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A globally edited copy: the head column of each named concept multiplied by its factor
+    /// (0 removes the concept for every input, 0 &lt; f &lt; 1 down-weights it). Factors compose
+    /// with earlier edits in the spec.
+    /// </summary>
+    public ConceptModel Edit(IReadOnlyDictionary<int, double> factors)
+    {
+        using var scope = NewDisposeScope();
+        var w = HeadWeight.clone();
+        var edits = new Dictionary<string, double>(Spec.Edits);
+        foreach (var (k, f) in factors)
+        {
+            if (k < 0 || k >= ConceptCount) throw new InvalidInputException("edits", $"concept index {k} outside [0, {ConceptCount})");
+            if (!double.IsFinite(f) || f < 0) throw new InvalidInputException("edits", $"factor {f} for '{ConceptNames[k]}' must be finite and >= 0");
+            w.select(1, k).mul_((float)f);
+            var name = ConceptNames[k];
+            edits[name] = edits.TryGetValue(name, out var prev) ? prev * f : f;
+        }
+        var tensors = new Dictionary<string, Tensor>(_t) { [TensorNames.HeadWeight] = w };
+        return new ConceptModel(Spec with { Edits = edits }, tensors);
+    }
+
+    /// <summary>Checks intervention values: shape [N, m] or [m], finite, and in [0, 1] for probability concepts.</summary>
+    public Tensor ValidateInterventionValues(IReadOnlyList<int> conceptIndices, Tensor values, long rows, string field = "values")
+    {
+        foreach (var i in conceptIndices)
+            if (i < 0 || i >= ConceptCount) throw new InvalidInputException("concepts", $"concept index {i} outside [0, {ConceptCount})");
+        if (conceptIndices.Distinct().Count() != conceptIndices.Count) throw new InvalidInputException("concepts", "names a concept twice");
+        int m = conceptIndices.Count;
+        var v = values.to(ScalarType.Float32);
+        if (v.dim() == 1 && v.shape[0] == m) v = v.unsqueeze(0).expand(rows, m);
+        else if (!(v.dim() == 2 && v.shape[0] == rows && v.shape[1] == m))
+            throw new InvalidInputException(field, $"shape [{string.Join(", ", values.shape)}] must be [{rows}, {m}] or [{m}] (one value per named concept)");
+        if (v.numel() > 0)
+        {
+            if (!v.isfinite().all().item<bool>()) throw new InvalidInputException(field, "must be finite");
+            if (Spec.ConceptsAreProbabilities && (v.min().item<float>() < 0f || v.max().item<float>() > 1f))
+                throw new InvalidInputException(field, $"concepts of a '{Spec.ConceptActivation}' model are probabilities: values must be in [0, 1]");
+        }
+        return v;
+    }
+
+    void CheckInput(Tensor x)
+    {
+        if (x.dim() != 2 || x.shape[1] != InputDim)
+            throw new InvalidInputException("inputs", $"shape [{string.Join(", ", x.shape)}] must be [N, {InputDim}]");
+    }
+
+    void CheckConcepts(Tensor c)
+    {
+        if (c.dim() != 2 || c.shape[1] != ConceptCount)
+            throw new InvalidInputException("concepts", $"shape [{string.Join(", ", c.shape)}] must be [N, {ConceptCount}]");
+    }
+
+    void Validate()
+    {
+        if (Spec.Format != FormatName) throw new InvalidDataException($"bottleneck format '{Spec.Format}' is not '{FormatName}'");
+        if (!ConceptActivations.All.Contains(Spec.ConceptActivation)) throw new InvalidDataException($"concept activation '{Spec.ConceptActivation}' is unknown");
+        long d = Spec.InputDim, k = Spec.ConceptNames.Count, c = Spec.ClassNames.Count;
+        if (d <= 0 || k <= 0 || c <= 0) throw new InvalidDataException("bottleneck spec needs input_dim, concept_names and class_names");
+        if (Spec.ConceptNames.Distinct(StringComparer.Ordinal).Count() != k) throw new InvalidDataException("concept names must be unique");
+        if (!Spec.HasConceptLayer && k != d) throw new InvalidDataException("a model without a concept layer has one concept per input feature");
+        void Shape(string name, params long[] shape)
+        {
+            if (!_t.TryGetValue(name, out var t)) throw new InvalidDataException($"bottleneck tensor '{name}' is missing");
+            if (!t.shape.SequenceEqual(shape)) throw new InvalidDataException($"bottleneck tensor '{name}' is [{string.Join(", ", t.shape)}], expected [{string.Join(", ", shape)}]");
+        }
+        Shape(TensorNames.InputMean, d); Shape(TensorNames.InputScale, d);
+        if (Spec.HasConceptLayer) { Shape(TensorNames.ConceptWeight, k, d); Shape(TensorNames.ConceptBias, k); }
+        Shape(TensorNames.ConceptMean, k); Shape(TensorNames.ConceptScale, k);
+        Shape(TensorNames.HeadWeight, c, k); Shape(TensorNames.HeadBias, c);
+        if (Spec.HasResidual) { Shape(TensorNames.ResidualWeight, c, d); Shape(TensorNames.ResidualBias, c); }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _t.Values) t.Dispose();
+        _t.Clear();
+    }
+}
