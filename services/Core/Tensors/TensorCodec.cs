@@ -56,13 +56,11 @@ public static class TensorCodec
         int size = DTypes.ElementSize(dtype);
         long count = bytes.Length / size;
         if (count == 0) return torch.empty(shape, type);
-        // torch.frombuffer converts element by element when the array's element type differs from
-        // the dtype (a byte[] read as float32 gives one float per byte), so only uint8 data can
-        // share the array; every other dtype is copied once into a fresh tensor below.
-        if (type == ScalarType.Byte && MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> seg) && seg.Array is not null)
+        if (MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> seg) && seg.Array is not null && seg.Offset % size == 0)
         {
             // Zero copy: the tensor pins the array for its lifetime.
-            return torch.frombuffer(seg.Array, type, count, seg.Offset).view(shape);
+            using var flat = PinnedBuffers.Wrap(seg.Array, seg.Offset, count, type);
+            return flat.view(shape);
         }
         var t = torch.empty(shape, type);
         bytes.Span.CopyTo(t.bytes);
