@@ -9,6 +9,9 @@ APT_PACKAGES=(
   python3-numpy
   dataset-fashion-mnist
   docker-compose
+  python3-scipy
+  python3-sklearn
+  libopenblas0-pthread
 )
 
 missing=()

@@ -14,6 +14,7 @@ public static class StageCatalog
     public static readonly IReadOnlyList<Stage> All =
     [
         new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
+        new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
     ];
 
     /// <summary>Resolves "all", "core" or a comma list; unknown names fail with the list of known ones.</summary>

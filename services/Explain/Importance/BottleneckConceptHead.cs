@@ -1,0 +1,20 @@
+using ConceptSuite.Core.Concepts;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Explain.Importance;
+
+/// <summary>
+/// A stored bottleneck model (Core's shared <see cref="ConceptModel"/>, loaded from a "bottleneck"
+/// artifact) as a concept head: concept scores c [N, K] → logits z W_hᵀ + b_h with
+/// z = (c − μ_c)/σ_c (ℓ2-normalised when the model says so). A PCBM-h residual x̃ W_rᵀ + b_r does
+/// not depend on the concepts, so it is left out: it adds a per-sample constant that cancels in
+/// every estimator and metric built on score differences or variances.
+/// </summary>
+public sealed class BottleneckConceptHead(ConceptModel model) : IConceptHead
+{
+    public ConceptModel Model { get; } = model;
+    public long Concepts => Model.ConceptCount;
+    public long Classes => Model.ClassCount;
+    public Tensor Forward(Tensor coefficients) => Model.Logits(coefficients.to_type(ScalarType.Float32)).to_type(ScalarType.Float64);
+}

@@ -1,0 +1,101 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Explain.Metrics;
+
+/// <summary>
+/// The three metrics of Aysel, Cai and Prügel-Bennett 2025 ("Concept-Based Explainable Artificial
+/// Intelligence: Metrics and Benchmarks"), from local importances φ [N, K], ground-truth concept
+/// labels G [N, K] (1 = present) and, for location, concept maps and ground-truth masks [N, K, H, W]:
+/// <list type="bullet">
+/// <item>global importance of concept k for class c: GI_ck = mean_{n: yₙ = c} φ_nk, normalised so
+/// Σ_k |GI_ck| = 1;</item>
+/// <item>existence: for each sample its top-k concepts by φ; the fraction of them that are present
+/// (G = 1), averaged over samples — "are the concepts the model relies on in the image?";</item>
+/// <item>location: for each sample, each of its top-k concepts that is present, the share of the
+/// concept map's mass inside the ground-truth mask, Σ m·g / Σ m (energy-based pointing), averaged
+/// over those (sample, concept) pairs — "does the map fall on the concept?".</item>
+/// </list>
+/// The top-k concepts are either each sample's own (largest φₙ) or its class's (largest GI of the
+/// sample's label: what the model relies on for that class, whether or not the image shows it).
+/// </summary>
+public static class ConceptTrust
+{
+    public static double[,] GlobalImportance(Tensor importance, long[] labels, int classes)
+    {
+        using var scope = torch.NewDisposeScope();
+        var phi = ExplainTensors.Matrix(importance, "importance");
+        if (labels.Length != phi.shape[0]) throw new Contracts.InvalidInputException("labels", $"has {labels.Length} entries for {phi.shape[0]} samples");
+        long k = phi.shape[1];
+        var result = new double[classes, k];
+        var arr = ExplainTensors.ToArray2D(phi);
+        for (int c = 0; c < classes; c++)
+        {
+            var rows = Enumerable.Range(0, labels.Length).Where(i => labels[i] == c).ToArray();
+            if (rows.Length == 0) continue;
+            double norm = 0;
+            for (int j = 0; j < k; j++) { result[c, j] = rows.Average(i => arr[i, j]); norm += Math.Abs(result[c, j]); }
+            if (norm > 0) for (int j = 0; j < k; j++) result[c, j] /= norm;
+        }
+        return result;
+    }
+
+    /// <summary>The top-k concept indices of each sample by importance.</summary>
+    public static long[][] TopConcepts(Tensor importance, int topK)
+    {
+        var phi = ExplainTensors.Matrix(importance, "importance");
+        if (topK < 1 || topK > phi.shape[1]) throw new Contracts.InvalidInputException("top_k", $"must be in [1, {phi.shape[1]}], got {topK}");
+        var idx = phi.topk(topK, 1).indexes;
+        return Enumerable.Range(0, (int)phi.shape[0]).Select(i => idx[i].data<long>().ToArray()).ToArray();
+    }
+
+    /// <summary>The top-k concepts of each sample's class by global importance GI [C, K].</summary>
+    public static long[][] ClassTopConcepts(double[,] globalImportance, long[] labels, int topK)
+    {
+        int c = globalImportance.GetLength(0), k = globalImportance.GetLength(1);
+        if (topK < 1 || topK > k) throw new Contracts.InvalidInputException("top_k", $"must be in [1, {k}], got {topK}");
+        var perClass = Enumerable.Range(0, c).Select(row => Enumerable.Range(0, k).OrderByDescending(j => globalImportance[row, j]).ThenBy(j => j).Take(topK).Select(j => (long)j).ToArray()).ToArray();
+        return labels.Select(l => l >= 0 && l < c ? perClass[l] : throw new Contracts.InvalidInputException("labels", $"class {l} is outside [0, {c})")).ToArray();
+    }
+
+    public static double Existence(Tensor importance, Tensor conceptLabels, int topK, long[][]? top = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var g = CheckLabels(importance, conceptLabels);
+        top ??= TopConcepts(importance, topK);
+        if (top.Length != g.GetLength(0)) throw new Contracts.InvalidInputException("labels", $"{top.Length} top-concept lists for {g.GetLength(0)} samples");
+        double total = 0;
+        for (int n = 0; n < top.Length; n++) total += top[n].Count(k => g[n, k] > 0.5) / (double)top[n].Length;
+        return total / top.Length;
+    }
+
+    public static double Location(Tensor importance, Tensor conceptLabels, Tensor maps, Tensor masks, int topK, long[][]? top = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var g = CheckLabels(importance, conceptLabels);
+        long n = importance.shape[0], k = importance.shape[1];
+        if (maps.dim() != 4 || maps.shape[0] != n || maps.shape[1] != k)
+            throw new Contracts.InvalidInputException("maps", $"expected [{n}, {k}, H, W], got [{string.Join(", ", maps.shape)}]");
+        if (!masks.shape.SequenceEqual(maps.shape))
+            throw new Contracts.InvalidInputException("concept_masks", $"shape [{string.Join(", ", masks.shape)}] differs from the maps' [{string.Join(", ", maps.shape)}]");
+        var m = maps.to_type(ScalarType.Float64).clamp_min(0);
+        var gt = masks.to_type(ScalarType.Float64);
+        var inside = (m * gt).sum([2, 3]);
+        var mass = m.sum([2, 3]);
+        var share = ExplainTensors.ToArray2D(torch.where(mass > 0, inside / mass.clamp_min(1e-300), torch.zeros_like(mass)));
+        top ??= TopConcepts(importance, topK);
+        double total = 0; int pairs = 0;
+        for (int i = 0; i < n; i++)
+            foreach (var c in top[i])
+                if (g[i, c] > 0.5) { total += share[i, c]; pairs++; }
+        return pairs > 0 ? total / pairs : 0.0;
+    }
+
+    static double[,] CheckLabels(Tensor importance, Tensor conceptLabels)
+    {
+        var phi = ExplainTensors.Matrix(importance, "importance");
+        if (conceptLabels.dim() != 2 || !conceptLabels.shape.SequenceEqual(phi.shape))
+            throw new Contracts.InvalidInputException("concept_labels", $"expected [{phi.shape[0]}, {phi.shape[1]}] like the importances, got [{string.Join(", ", conceptLabels.shape)}]");
+        return ExplainTensors.ToArray2D(conceptLabels.to_type(ScalarType.Float64));
+    }
+}

@@ -1,0 +1,61 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Explain.Representations;
+
+/// <summary>
+/// Minibatch linear CKA for large N (Nguyen, Raghu and Kornblith 2021, "Do Wide and Deep Networks
+/// Learn the Same Things?", eq. 3): over k minibatches of shuffled rows,
+/// CKA = Σ_b HSIC₁(K_b, L_b) / √(Σ_b HSIC₁(K_b, K_b) · Σ_b HSIC₁(L_b, L_b)), HSIC₁ unbiased.
+/// Never NaN: the unbiased self-terms can sum to ≤ 0 on tiny or degenerate batches, and then the
+/// biased HSIC (never negative) replaces all three sums; a side with no variance gives 0; the
+/// result is clamped to [−1, 1]. A last batch with fewer than 4 rows joins the previous one.
+/// </summary>
+public sealed class MinibatchCka(int batchSize = 256, long seed = 0) : IRepresentationSimilarity
+{
+    public int BatchSize { get; } = batchSize >= 4 ? batchSize : throw new Contracts.InvalidInputException("batch_size", $"must be at least 4 (unbiased HSIC needs n ≥ 4), got {batchSize}");
+
+    public string Name => "minibatch_cka";
+    public int MinSamples => 4;
+
+    public double Score(Tensor a, Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (x, y) = ExplainTensors.Pair(a, b, MinSamples);
+        long n = x.shape[0];
+        var gen = new torch.Generator((ulong)seed);
+        var perm = torch.randperm(n, generator: gen);
+        double xy = 0, xx = 0, yy = 0, bxy = 0, bxx = 0, byy = 0;
+        foreach (var (start, count) in Batches(n, BatchSize))
+        {
+            using var inner = torch.NewDisposeScope();
+            var idx = perm.narrow(0, start, count);
+            var kx = KernelAlignment.LinearGram(x.index_select(0, idx));
+            var ly = KernelAlignment.LinearGram(y.index_select(0, idx));
+            xy += KernelAlignment.UnbiasedHsic(kx, ly);
+            xx += KernelAlignment.UnbiasedHsic(kx, kx);
+            yy += KernelAlignment.UnbiasedHsic(ly, ly);
+            bxy += KernelAlignment.BiasedHsic(kx, ly);
+            bxx += KernelAlignment.BiasedHsic(kx, kx);
+            byy += KernelAlignment.BiasedHsic(ly, ly);
+        }
+        if (!(xx > 0 && yy > 0)) (xy, xx, yy) = (bxy, bxx, byy);
+        if (!(xx > 0 && yy > 0)) return 0.0;
+        var r = xy / Math.Sqrt(xx * yy);
+        return double.IsFinite(r) ? Math.Clamp(r, -1.0, 1.0) : 0.0;
+    }
+
+    /// <summary>Row ranges of the batches: ⌊n/B⌋ full ones, a short tail (&lt; 4 rows) merged into the last.</summary>
+    public static IEnumerable<(long Start, long Count)> Batches(long n, int batchSize)
+    {
+        var list = new List<(long, long)>();
+        for (long s = 0; s < n; s += batchSize) list.Add((s, Math.Min(batchSize, n - s)));
+        if (list.Count > 1 && list[^1].Item2 < 4)
+        {
+            var (s0, c0) = list[^2];
+            list[^2] = (s0, c0 + list[^1].Item2);
+            list.RemoveAt(list.Count - 1);
+        }
+        return list;
+    }
+}

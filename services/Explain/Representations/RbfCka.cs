@@ -1,0 +1,24 @@
+using TorchSharp;
+
+namespace ConceptSuite.Explain.Representations;
+
+/// <summary>
+/// CKA with Gaussian kernels (Kornblith et al. 2019, §3): K_ij = exp(−‖xᵢ−xⱼ‖²/(2σ²)),
+/// σ = <see cref="BandwidthFraction"/> × the median pairwise distance of each side.
+/// </summary>
+public sealed class RbfCka(double bandwidthFraction = 1.0) : IRepresentationSimilarity
+{
+    public double BandwidthFraction { get; } = bandwidthFraction > 0 && double.IsFinite(bandwidthFraction)
+        ? bandwidthFraction
+        : throw new Contracts.InvalidInputException("rbf_bandwidth_fraction", "must be a positive finite number");
+
+    public string Name => "rbf_cka";
+    public int MinSamples => 2;
+
+    public double Score(torch.Tensor a, torch.Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (x, y) = ExplainTensors.Pair(a, b, MinSamples);
+        return KernelAlignment.Cka(KernelAlignment.RbfGram(x, BandwidthFraction), KernelAlignment.RbfGram(y, BandwidthFraction), unbiased: false);
+    }
+}

@@ -1,0 +1,345 @@
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Tensors;
+using ConceptSuite.Tests.Infrastructure;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using TorchSharp;
+using static ConceptSuite.Tests.Explain.ExplainFixtures;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace ConceptSuite.Tests.Explain;
+
+/// <summary>Every RPC of the explain stage through the real in-process server, good and bad input.</summary>
+public sealed class ExplainServiceTests : IAsyncLifetime
+{
+    SuiteTestServer _server = null!;
+    ExplainService.ExplainServiceClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await SuiteTestServer.StartAsync("explain");
+        _client = new ExplainService.ExplainServiceClient(_server.Channel);
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    static async Task SendAsync<T>(IClientStreamWriter<T> writer, T config, Func<TensorBlock, T> wrap, params (string Name, Tensor Value)[] tensors)
+    {
+        await writer.WriteAsync(config);
+        foreach (var (name, value) in tensors)
+            foreach (var b in TensorStreams.Split(value, name, maxBlockBytes: 4096))
+                await writer.WriteAsync(wrap(b));
+        await writer.CompleteAsync();
+    }
+
+    static async Task<Tensor> CollectAsync(IAsyncStreamReader<TensorBlock> reader) =>
+        (await TensorStreams.AssembleAsync(TensorStreams.ReadAll(reader))).Tensor;
+
+    static void AssertInvalid(RpcException e, string field)
+    {
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith(field + ":", e.Status.Detail);
+    }
+
+    Task<CompareRepresentationsResponse> CompareAsync(CompareRepresentationsConfig cfg, params (string, Tensor)[] tensors) => Run(async () =>
+    {
+        using var call = _client.CompareRepresentations();
+        await SendAsync(call.RequestStream, new CompareRepresentationsRequest { Config = cfg }, b => new CompareRepresentationsRequest { Block = b }, tensors);
+        return await call.ResponseAsync;
+    });
+
+    static Task<T> Run<T>(Func<Task<T>> f) => f();
+
+    [Fact]
+    public async Task CompareRepresentationsReturnsIndicesMatchingSparsePredictionAndGroups()
+    {
+        using var scope = torch.NewDisposeScope();
+        var a = Randn(1, 120, 8).to_type(ScalarType.Float32);
+        var perm = new long[] { 5, 2, 7, 0, 1, 6, 3, 4 };
+        var b = a.index_select(1, torch.tensor(perm));
+        var cfg = new CompareRepresentationsConfig { MatchUnits = true, SparseAlpha = 0.05, SpectralGroups = 2 };
+        cfg.Similarities.AddRange(["linear_cka", "rbf_cka", "debiased_cka", "minibatch_cka", "svcca", "pwcca"]);
+        var r = await CompareAsync(cfg, ("a", a), ("b", b));
+        foreach (var v in r.Similarities.Values) Assert.Equal(1.0, v, 5);
+        Assert.Equal(6, r.Similarities.Count);
+        for (int j = 0; j < perm.Length; j++) Assert.Equal(j, r.Matching.Partner[(int)perm[j]]);
+        Assert.Equal(new long[] { 8, 8 }, r.Matching.Correlation.Shape);
+        Assert.All(r.SparsePrediction.Nonzero, n => Assert.Equal(1, n));
+        Assert.Equal(8, r.SpectralGroups.LabelsA.Count);
+        Assert.Equal(8, r.SpectralGroups.LabelsB.Count);
+    }
+
+    [Fact]
+    public async Task CompareRepresentationsRejectsMismatchedRowsTooFewSamplesAndUnknownIndices()
+    {
+        using var scope = torch.NewDisposeScope();
+        var cfg = new CompareRepresentationsConfig();
+        cfg.Similarities.Add("linear_cka");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => CompareAsync(cfg, ("a", Randn(1, 10, 3)), ("b", Randn(2, 9, 3)))), "b");
+        var deb = new CompareRepresentationsConfig();
+        deb.Similarities.Add("debiased_cka");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => CompareAsync(deb, ("a", Randn(1, 3, 3)), ("b", Randn(2, 3, 3)))), "a");
+        var unknown = new CompareRepresentationsConfig();
+        unknown.Similarities.Add("procrustes");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => CompareAsync(unknown, ("a", Randn(1, 10, 3)), ("b", Randn(2, 10, 3)))), "config.similarities");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => CompareAsync(cfg, ("a", Randn(1, 10, 3)))), "b");
+    }
+
+    [Fact]
+    public async Task CompareRepresentationsReadsAnArtifactAndAnswersNotFoundForAnUnknownOne()
+    {
+        using var scope = torch.NewDisposeScope();
+        var store = _server.Services.GetRequiredService<ArtifactStore>();
+        var x = Randn(3, 50, 6);
+        var info = await store.PutAsync("activations", new Dictionary<string, Tensor> { ["a"] = x, ["b"] = 2 * x });
+        var cfg = new CompareRepresentationsConfig { ArtifactId = info.Ref.Id };
+        cfg.Similarities.Add("linear_cka");
+        Assert.Equal(1.0, (await CompareAsync(cfg)).Similarities["linear_cka"], 9);
+        // Stream tensors take precedence over the artifact's.
+        Assert.True((await CompareAsync(cfg, ("b", Randn(4, 50, 6)))).Similarities["linear_cka"] < 0.5);
+        var missing = new CompareRepresentationsConfig { ArtifactId = new string('a', 64) };
+        missing.Similarities.Add("linear_cka");
+        var e = await Assert.ThrowsAsync<RpcException>(() => CompareAsync(missing));
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+    }
+
+    static (Tensor U, Tensor W, long[] Targets) LinearCase()
+    {
+        var w = Randn(5, 3, 6);
+        var u = Randn(6, 12, 6).abs();
+        long[] targets = [.. Enumerable.Range(0, 12).Select(i => (long)(i % 3))];
+        return (u, w, targets);
+    }
+
+    [Fact]
+    public async Task ConceptImportanceStreamsTheImportances()
+    {
+        using var scope = torch.NewDisposeScope();
+        var (u, w, targets) = LinearCase();
+        using var call = _client.ConceptImportance();
+        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" } } },
+            b => new ConceptImportanceRequest { Block = b }, ("coefficients", u), ("targets", torch.tensor(targets)), ("head_weight", w));
+        var phi = await CollectAsync(call.ResponseStream);
+        var expected = u * w.index_select(0, torch.tensor(targets));
+        Assert.True((phi.to_type(ScalarType.Float64) - expected).abs().max().item<double>() < 1e-5);
+    }
+
+    [Fact]
+    public async Task ConceptImportanceRejectsTargetsOutsideTheHeadsClasses()
+    {
+        using var scope = torch.NewDisposeScope();
+        var (u, w, _) = LinearCase();
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = _client.ConceptImportance();
+            await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "sobol" } } },
+                b => new ConceptImportanceRequest { Block = b }, ("coefficients", u), ("targets", torch.tensor(Enumerable.Repeat(7L, 12).ToArray())), ("head_weight", w));
+            await CollectAsync(call.ResponseStream);
+        });
+        AssertInvalid(e, "targets");
+    }
+
+    [Fact]
+    public async Task ConceptImportanceRunsAStoredBottleneckModelOnItsInputs()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = BottleneckHeadTests.TinyModel();
+        var info = await model.SaveAsync(_server.Services.GetRequiredService<ArtifactStore>());
+        var x = Randn(80, 5, 4).to_type(ScalarType.Float32);
+        var targets = torch.tensor(new long[] { 1, 0, 1, 1, 0 });
+        using var call = _client.ConceptImportance();
+        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" }, ModelId = info.Ref.Id } },
+            b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
+        var phi = await CollectAsync(call.ResponseStream);
+        var c = model.Concepts(x).to_type(ScalarType.Float64);
+        var expected = model.HeadWeight.to_type(ScalarType.Float64).index_select(0, targets) * c / torch.tensor(new double[] { 2, 0.5, 1 });
+        Assert.True((phi.to_type(ScalarType.Float64) - expected).abs().max().item<double>() < 1e-4);
+        var missing = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.ConceptImportance();
+            await SendAsync(c2.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = new string('b', 64) } },
+                b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
+            await CollectAsync(c2.ResponseStream);
+        });
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        var wrongWidth = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c3 = _client.ConceptImportance();
+            await SendAsync(c3.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = info.Ref.Id } },
+                b => new ConceptImportanceRequest { Block = b }, ("inputs", Randn(81, 5, 6)), ("targets", targets));
+            await CollectAsync(c3.ResponseStream);
+        });
+        AssertInvalid(wrongWidth, "inputs");
+    }
+
+    [Fact]
+    public async Task ClassImportanceReportsPrevalenceReliabilityAndClusters()
+    {
+        using var scope = torch.NewDisposeScope();
+        var (u, w, targets) = LinearCase();
+        var cfg = new ClassImportanceConfig { Importance = new() { Method = "gradient_input" }, ClassIndex = 1, Clusters = 2, Exemplars = 1, DominantConcepts = 2 };
+        using var call = _client.ClassImportance();
+        await SendAsync(call.RequestStream, new ClassImportanceRequest { Config = cfg }, b => new ClassImportanceRequest { Block = b },
+            ("coefficients", u), ("targets", torch.tensor(targets)), ("labels", torch.tensor(targets)), ("head_weight", w));
+        var r = await call.ResponseAsync;
+        Assert.Equal(4, r.Samples);
+        Assert.Equal(6, r.Importance.Count);
+        Assert.All(r.Prevalence, p => Assert.Equal(1.0, p));          // |u| > 0 everywhere
+        Assert.All(r.Reliability, p => Assert.Equal(1.0 / 3, p, 12));  // 4 of the 12 samples
+        Assert.Equal(2, r.Clusters.Count);
+        Assert.Equal(4, r.Clusters.Sum(c => c.Members.Count));
+        var bad = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.ClassImportance();
+            await SendAsync(c2.RequestStream, new ClassImportanceRequest { Config = new() { Importance = new() { Method = "shap" } } }, b => new ClassImportanceRequest { Block = b },
+                ("coefficients", u), ("targets", torch.tensor(targets)), ("labels", torch.tensor(targets)), ("head_weight", w));
+            await c2.ResponseAsync;
+        });
+        AssertInvalid(bad, "config.importance.method");
+    }
+
+    [Fact]
+    public async Task AttributionMapsStreamUpsampledMapsAndRejectAMismatchedDictionary()
+    {
+        using var scope = torch.NewDisposeScope();
+        var act = Randn(7, 5, 4, 3, 3).abs();
+        var dict = Randn(8, 2, 4).abs();
+        var cfg = new AttributionMapsConfig { ImageHeight = 12, ImageWidth = 12 };
+        cfg.Concepts.Add(1);
+        using var call = _client.AttributionMaps();
+        await SendAsync(call.RequestStream, new AttributionMapsRequest { Config = cfg }, b => new AttributionMapsRequest { Block = b }, ("activations", act), ("dictionary", dict));
+        var maps = await CollectAsync(call.ResponseStream);
+        Assert.Equal(new long[] { 5, 1, 12, 12 }, maps.shape);
+        Assert.Equal(1.0, maps.amax([1, 2, 3]).min().item<float>(), 5);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.AttributionMaps();
+            await SendAsync(c2.RequestStream, new AttributionMapsRequest { Config = cfg }, b => new AttributionMapsRequest { Block = b }, ("activations", act), ("dictionary", Randn(9, 2, 5)));
+            await CollectAsync(c2.ResponseStream);
+        });
+        AssertInvalid(e, "dictionary");
+    }
+
+    [Fact]
+    public async Task FidelityOfAPerfectExplainerAndCompleteness()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = torch.zeros(2, 50, ScalarType.Float64);
+        w[0, 4] = 3.0; w[1, 9] = 2.0;
+        var u = Randn(9, 6, 50).abs() + 0.1;
+        var targets = torch.tensor(new long[] { 0, 1, 0, 1, 0, 1 });
+        var labels = torch.tensor(new long[] { 0, 1, 0, 1, 0, 0 });
+        using var call = _client.Fidelity();
+        await SendAsync(call.RequestStream, new FidelityRequest { Config = new() { Importance = new() { Method = "gradient_input" } } }, b => new FidelityRequest { Block = b },
+            ("coefficients", u), ("targets", targets), ("head_weight", w), ("labels", labels), ("model_predictions", labels), ("concepts_a", w), ("concepts_b", w.flip(0)));
+        var r = await call.ResponseAsync;
+        Assert.Equal(0.01, r.DeletionArea, 9);   // curve [1, 0, …, 0] over 50 steps: 0.5/50
+        Assert.Equal(0.99, r.InsertionArea, 9);
+        Assert.Equal(1.0, r.MuFidelity, 9);
+        Assert.Equal(51, r.DeletionCurve.Count);
+        Assert.Equal(50.0, r.L0);
+        Assert.True(r.HasCompleteness);
+        Assert.True(r.HasStability);
+        Assert.Equal(1.0, r.Stability, 9);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.Fidelity();
+            await SendAsync(c2.RequestStream, new FidelityRequest { Config = new() }, b => new FidelityRequest { Block = b },
+                ("coefficients", u), ("targets", targets), ("head_weight", w), ("importance", Randn(1, 6, 49)));
+            await c2.ResponseAsync;
+        });
+        AssertInvalid(e, "importance");
+    }
+
+    [Fact]
+    public async Task ConceptTrustScoresExistenceAndLocationAndRejectsWrongMasks()
+    {
+        using var scope = torch.NewDisposeScope();
+        var phi = torch.tensor(new double[] { 3, 0, 1, 2, 5, 0 }, [2, 3], ScalarType.Float64);
+        var present = torch.tensor(new double[] { 1, 0, 0, 1, 1, 0 }, [2, 3], ScalarType.Float64);
+        var maps = torch.zeros(2, 3, 4, 4, ScalarType.Float64);
+        var masks = torch.zeros(2, 3, 4, 4, ScalarType.Byte);
+        maps[0, 0, 0, 0] = 1; masks[0, 0, 0, 0] = 1;
+        maps[1, 1, 2, 2] = 1; maps[1, 1, 3, 3] = 3; masks[1, 1, 2, 2] = 1;
+        maps[1, 0, 1, 1] = 1;
+        var labels = torch.tensor(new long[] { 0, 1 });
+        using var call = _client.ConceptTrust();
+        await SendAsync(call.RequestStream, new ConceptTrustRequest { Config = new() { TopK = 2 } }, b => new ConceptTrustRequest { Block = b },
+            ("importance", phi), ("concept_labels", present), ("labels", labels), ("maps", maps), ("concept_masks", masks));
+        var r = await call.ResponseAsync;
+        Assert.Equal(0.75, r.Existence, 12);
+        Assert.Equal((1 + 0.25) / 3, r.Location, 12);
+        Assert.Equal(new long[] { 2, 3 }, r.GlobalImportance.Shape);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.ConceptTrust();
+            await SendAsync(c2.RequestStream, new ConceptTrustRequest { Config = new() { TopK = 2 } }, b => new ConceptTrustRequest { Block = b },
+                ("importance", phi), ("concept_labels", present), ("labels", labels), ("maps", maps), ("concept_masks", torch.zeros(2, 2, 4, 4, ScalarType.Byte)));
+            await c2.ResponseAsync;
+        });
+        AssertInvalid(e, "concept_masks");
+    }
+
+    [Fact]
+    public async Task ConceptTrustAtClassLevelComputesMapsFromActivationsAndADictionary()
+    {
+        using var scope = torch.NewDisposeScope();
+        // Concept 0 lives in the top-left patch of a 2×2 grid, concept 1 in the bottom-right one;
+        // the linear head relies on concept 0 for class 0 and concept 1 for class 1.
+        var act = torch.zeros(4, 2, 2, 2, ScalarType.Float64);
+        act[TensorIndex.Colon, 0, 0, 0] = 1.0;
+        act[TensorIndex.Colon, 1, 1, 1] = 1.0;
+        var dict = torch.eye(2, dtype: ScalarType.Float64);
+        var u = torch.ones(4, 2, ScalarType.Float64);
+        var w = torch.tensor(new double[] { 2, 0, 0, 3 }, [2, 2], ScalarType.Float64);
+        var labels = torch.tensor(new long[] { 0, 1, 0, 1 });
+        // Concept 0 is present in samples 0, 1; concept 1 in samples 1, 3.
+        var present = torch.tensor(new double[] { 1, 0, 1, 1, 0, 0, 0, 1 }, [4, 2], ScalarType.Float64);
+        var masks = torch.zeros(4, 2, 8, 8, ScalarType.Byte);
+        masks[TensorIndex.Colon, 0, TensorIndex.Slice(0, 4), TensorIndex.Slice(0, 4)] = 1;
+        masks[TensorIndex.Colon, 1, TensorIndex.Slice(4, 8), TensorIndex.Slice(4, 8)] = 1;
+        using var call = _client.ConceptTrust();
+        await SendAsync(call.RequestStream, new ConceptTrustRequest { Config = new() { TopK = 1, ClassLevel = true, Importance = new() { Method = "gradient_input" } } },
+            b => new ConceptTrustRequest { Block = b },
+            ("coefficients", u), ("targets", labels), ("head_weight", w), ("labels", labels), ("concept_labels", present),
+            ("activations", act), ("dictionary", dict), ("concept_masks", masks));
+        var r = await call.ResponseAsync;
+        // Class concepts: 0 for class 0 (present in sample 0, absent in 2), 1 for class 1 (present in 1 and 3).
+        Assert.Equal(0.75, r.Existence, 12);
+        // One patch of a 2×2 grid upsampled ×4 (half-pixel bilinear): per axis the weights are
+        // 1, 1, 0.875, 0.625 | 0.375, 0.125, 0, 0, so (3.5/4)² of the map lies in its quadrant.
+        Assert.Equal(0.765625, r.Location, 9);
+    }
+
+    [Fact]
+    public async Task IntrinsicDimensionJobFindsTheConstraintCountAndStoresAReport()
+    {
+        var cfg = new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 200, Constraints = 4, Seed = 1 };
+        cfg.Dims.AddRange([2, 3, 4, 6]);
+        using var call = _client.IntrinsicDimension();
+        await SendAsync(call.RequestStream, new IntrinsicDimensionRequest { Config = cfg }, b => new IntrinsicDimensionRequest { Block = b });
+        JobResult? result = null;
+        int progress = 0;
+        await foreach (var ev in call.ResponseStream.ReadAllAsync())
+        {
+            if (ev.EventCase == JobEvent.EventOneofCase.Progress) progress++;
+            if (ev.EventCase == JobEvent.EventOneofCase.Result) result = ev.Result;
+        }
+        Assert.NotNull(result);
+        Assert.Equal(4.0, result!.Metrics["d_int"]);
+        Assert.Equal(1.0, result.Metrics["full_performance"]);
+        Assert.Equal(5, progress);
+        Assert.Equal("report", result.Artifact.Ref.Kind);
+        var bad = new IntrinsicDimensionConfig { Problem = "sudoku" };
+        bad.Dims.Add(3);
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.IntrinsicDimension();
+            await SendAsync(c2.RequestStream, new IntrinsicDimensionRequest { Config = bad }, b => new IntrinsicDimensionRequest { Block = b });
+            await foreach (var _ in c2.ResponseStream.ReadAllAsync()) { }
+        });
+        AssertInvalid(e, "config.problem");
+    }
+}
