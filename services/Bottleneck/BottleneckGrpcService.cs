@@ -318,7 +318,7 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         return Describe(info, edited.Spec);
     }
 
-    public override Task<BottleneckModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
+    public override Task<BottleneckModelInfo> GetModel(GetBottleneckModelRequest request, ServerCallContext context)
     {
         var model = models.Get(request.ModelId, "model_id");
         return Task.FromResult(Describe(models.Store.GetInfo(request.ModelId, "model_id"), model.Spec));
