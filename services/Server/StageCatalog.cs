@@ -1,3 +1,4 @@
+using ConceptSuite.Gateway;
 using Microsoft.AspNetCore.Routing;
 
 namespace ConceptSuite.Server;
@@ -12,6 +13,7 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("gateway", s => s.AddGatewayStage(), e => e.MapGatewayStage()),
     ];
 
     /// <summary>Resolves "all" or a comma list; unknown names fail with the list of known ones.</summary>
