@@ -41,6 +41,7 @@ public static class GatewayStage
         services.AddSingleton<WorkflowEngine>();
         services.AddHostedService<WorkflowRecovery>();
         services.AddSingleton<IStepExecutor, TransportEchoStep>();
+        services.AddSingleton<IStepExecutor, DatasetImportStep>();
         return services;
     }
 
