@@ -191,7 +191,7 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
             try { await ExecuteStepsAsync(run, ct); }
             finally { _slots.Release(); }
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        catch (Exception) when (ct.IsCancellationRequested)
         {
             Update(run, i => { i.State = WorkflowState.Cancelled; i.Error = "cancelled"; }, _ => null);
         }
@@ -286,15 +286,16 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
                     store.SaveStepResult(s);
                 }, i => new WorkflowEvent { StepFinished = i.Steps[index].Clone() });
             }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            catch (Exception) when (ct.IsCancellationRequested)
             {
+                // Cancellation reaches the stage call, which ends CANCELLED (or the pipeline's OperationCanceled).
                 Update(run, i =>
                 {
                     i.Steps[index].State = WorkflowState.Cancelled;
                     i.Steps[index].Error = "cancelled";
                     i.Steps[index].Finished = Timestamp.FromDateTime(DateTime.UtcNow);
                 }, i => new WorkflowEvent { StepFinished = i.Steps[index].Clone() });
-                throw;
+                throw new OperationCanceledException(ct);
             }
             catch (Exception e)
             {

@@ -11,7 +11,7 @@ public sealed class DurabilityTests
     static RunWorkflowRequest Workflow()
     {
         var spec = new WorkflowSpec { Name = "durable" };
-        spec.Defaults["train_rows"] = "20000";
+        spec.Defaults["train_rows"] = "10000";
         var train = GatewayHarness.Step("train", "dataset.import", "");
         train.Options["source"] = "fashion-mnist"; train.Options["split"] = "train"; train.Options["limit"] = "$params.train_rows";
         var test = GatewayHarness.Step("test", "dataset.import", "");
