@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use (data sets, reference implementations, Python client, tools).
 APT_PACKAGES=(
   python3-numpy
-  python3-grpcio
   python3-grpc-tools
+  python3-grpcio
+  npm
   dataset-fashion-mnist
   chromium
 )

@@ -1,3 +1,4 @@
+using ConceptSuite.Embedding;
 using ConceptSuite.Gateway;
 using Microsoft.AspNetCore.Routing;
 
@@ -13,6 +14,7 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("embedding", s => s.AddEmbeddingStage(), e => e.MapEmbeddingStage()),
         new("gateway", s => s.AddGatewayStage(), e => e.MapGatewayStage()),
     ];
 
