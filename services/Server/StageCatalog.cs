@@ -1,3 +1,4 @@
+using ConceptSuite.Discovery.Service;
 using Microsoft.AspNetCore.Routing;
 
 namespace ConceptSuite.Server;
@@ -12,6 +13,7 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("discovery", s => s.AddDiscoveryStage(), e => e.MapDiscoveryStage()),
     ];
 
     /// <summary>Resolves "all" or a comma list; unknown names fail with the list of known ones.</summary>
