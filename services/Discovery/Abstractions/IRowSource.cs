@@ -161,12 +161,15 @@ public sealed class ArtifactRowSource : IRowSource
             {
                 long start = b * rowsPer, n = Math.Min(rowsPer, _rows - start);
                 torch.Tensor block;
-                using (var raw = reader.ReadRows(_tensor, start, n))
+                using (var scope = torch.NewDisposeScope())
                 {
+                    // The read tensor borrows a pinned managed buffer that lives only as long as
+                    // it does: the block handed out is always a copy of its own.
+                    var raw = reader.ReadRows(_tensor, start, n);
                     var f = raw.to_type(torch.ScalarType.Float32);
                     if (!f.isfinite().all().item<bool>())
                         throw new InvalidInputException(Field, $"rows [{start}, {start + n}) hold NaN or Inf");
-                    block = SampleLayout.ToSamples(f).contiguous();
+                    block = SampleLayout.ToSamples(f).contiguous().clone().MoveToOuterDisposeScope();
                 }
                 if (g is not null)
                 {

@@ -40,7 +40,8 @@ public class ClassicalMethodTests
         rand.Fit(new TensorRowSource(x), FitContext.Default(3));
         using var a = exact.Atoms();
         using var b = rand.Atoms();
-        Assert.True(DictionaryMetrics.Stability(a, b) > 0.999);
+        double stab = DictionaryMetrics.Stability(a, b);
+        Assert.True(stab > 0.999, $"stability {stab}");
         double r2e = DictionaryMetrics.R2(x, exact.Decode(exact.Encode(x)));
         double r2r = DictionaryMetrics.R2(x, rand.Decode(rand.Encode(x)));
         Assert.Equal(r2e, r2r, 4);
@@ -113,8 +114,11 @@ public class ClassicalMethodTests
         // KKT of NNLS: gradient Uᵀ-side g = (UW − X)Wᵀ is ≥ 0 where U = 0 and ≈ 0 where U > 0.
         using var grad = (u.matmul(w) - x).matmul(w.t());
         using var active = u > 1e-4f;
-        Assert.True(grad.masked_select(active).abs().max().item<float>() < 1e-2f);
-        Assert.True(grad.masked_select(active.logical_not()).min().item<float>() > -1e-2f);
+        float scale = x.matmul(w.t()).abs().max().item<float>();
+        float onActive = grad.masked_select(active).abs().max().item<float>() / scale;
+        float onZero = grad.masked_select(active.logical_not()).min().item<float>() / scale;
+        Assert.True(onActive < 1e-3f, $"relative |gradient| on the support {onActive}");
+        Assert.True(onZero > -1e-3f, $"relative gradient off the support {onZero}");
     }
 
     [Fact]
@@ -174,7 +178,7 @@ public class ClassicalMethodTests
         using var ec = (est - est.mean([0])) / est.std(0);
         using var corr = (sc.t().matmul(ec) / (x.shape[0] - 1)).abs();
         var (best, _) = corr.max(1);
-        Assert.True(best.min().item<float>() > 0.98f, $"min best |ρ| {best.min().item<float>()}");
+        Assert.True(best.min().item<float>() > 0.98f, $"min best |ρ| {best.min().item<float>()} after {((FastIca)ica).Iterations} iterations; |ρ| {string.Join(",", corr.data<float>().ToArray())}");
     }
 
     [Fact]
