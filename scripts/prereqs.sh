@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use (data sets, reference implementations, Python client, tools).
 APT_PACKAGES=(
   python3-numpy
+  dataset-fashion-mnist
   wordnet-base
 )
 

@@ -16,11 +16,13 @@ public static class StageCatalog
         new("discovery", s => s.AddDiscoveryStage(), e => e.MapDiscoveryStage()),
     ];
 
-    /// <summary>Resolves "all" or a comma list; unknown names fail with the list of known ones.</summary>
+    /// <summary>Resolves "all", "core" or a comma list; unknown names fail with the list of known ones.</summary>
     public static IReadOnlyList<Stage> Resolve(string? spec)
     {
         var s = string.IsNullOrWhiteSpace(spec) ? "all" : spec.Trim();
         if (s == "all") return All;
+        // Core only: health, reflection, tensor transport and the artifact store.
+        if (s == "core") return [];
         var chosen = new List<Stage>();
         foreach (var raw in s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {

@@ -5,6 +5,7 @@ using ConceptSuite.Benchmarks;
 var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
     ["transport"] = TransportBenchmark.RunAsync,
+    ["embed"] = EmbeddingBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

@@ -164,7 +164,7 @@ public sealed class JobRunner
         if (TryCached(resultFile) is { } cached)
         {
             cached.Cached = true;
-            await output.WriteAsync(new JobEvent { JobKey = key, Result = cached }, ct);
+            await output.WriteAsync(new JobEvent { JobKey = key, Result = cached });
             return;
         }
 
@@ -180,7 +180,7 @@ public sealed class JobRunner
             }, ct);
             await foreach (var e in channel.Reader.ReadAllAsync(CancellationToken.None))
             {
-                try { await output.WriteAsync(e, ct); }
+                try { await output.WriteAsync(e); }
                 catch (Exception) when (ct.IsCancellationRequested) { }
             }
             JobOutcome outcome;
@@ -192,7 +192,7 @@ public sealed class JobRunner
                 var detail = status.StatusCode == StatusCode.Internal ? "internal error; see the stage log" : status.Detail;
                 var field = ex is InvalidInputException iie ? iie.Field : "";
                 if (!ct.IsCancellationRequested)
-                    await output.WriteAsync(new JobEvent { JobKey = key, Error = new JobError { Code = (int)status.StatusCode, Message = detail, Field = field } }, CancellationToken.None);
+                    await output.WriteAsync(new JobEvent { JobKey = key, Error = new JobError { Code = (int)status.StatusCode, Message = detail, Field = field } });
                 throw new RpcException(new Status(status.StatusCode, detail));
             }
             var result = new JobResult { Artifact = outcome.Artifact, Resumed = ctx.Resumed };
@@ -203,7 +203,7 @@ public sealed class JobRunner
             File.Move(tmp, resultFile, true);
             var ckpt = Path.Combine(dir, "checkpoint");
             if (Directory.Exists(ckpt)) Directory.Delete(ckpt, true);
-            await output.WriteAsync(new JobEvent { JobKey = key, Result = result }, ct);
+            await output.WriteAsync(new JobEvent { JobKey = key, Result = result });
         }
         finally { _slots.Release(); }
     }

@@ -59,7 +59,8 @@ public static class TensorCodec
         if (MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> seg) && seg.Array is not null && seg.Offset % size == 0)
         {
             // Zero copy: the tensor pins the array for its lifetime.
-            return torch.frombuffer(seg.Array, type, count, seg.Offset).view(shape);
+            using var flat = PinnedBuffers.Wrap(seg.Array, seg.Offset, count, type);
+            return flat.view(shape);
         }
         var t = torch.empty(shape, type);
         bytes.Span.CopyTo(t.bytes);
