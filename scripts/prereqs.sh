@@ -12,6 +12,7 @@ APT_PACKAGES=(
   npm
   dataset-fashion-mnist
   chromium
+  wordnet-base
 )
 
 missing=()

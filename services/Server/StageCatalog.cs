@@ -1,3 +1,4 @@
+using ConceptSuite.Discovery.Service;
 using ConceptSuite.Embedding;
 using ConceptSuite.Gateway;
 using Microsoft.AspNetCore.Routing;
@@ -15,6 +16,7 @@ public static class StageCatalog
     public static readonly IReadOnlyList<Stage> All =
     [
         new("embedding", s => s.AddEmbeddingStage(), e => e.MapEmbeddingStage()),
+        new("discovery", s => s.AddDiscoveryStage(), e => e.MapDiscoveryStage()),
         new("gateway", s => s.AddGatewayStage(), e => e.MapGatewayStage()),
     ];
 
