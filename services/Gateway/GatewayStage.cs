@@ -42,6 +42,9 @@ public static class GatewayStage
         services.AddHostedService<WorkflowRecovery>();
         services.AddSingleton<IStepExecutor, TransportEchoStep>();
         services.AddSingleton<IStepExecutor, DatasetImportStep>();
+        services.AddSingleton<IStepExecutor, EmbedDatasetStep>();
+        services.AddSingleton<IStepExecutor, DiscoveryFitStep>();
+        services.AddSingleton<IStepExecutor, TopExamplesStep>();
         return services;
     }
 

@@ -23,11 +23,23 @@ public static class AtlasBuilder
             .Select(s => new AtlasModelScore(s.Name, s.Metrics.Where(kv => kv.Key.Contains("accuracy", StringComparison.Ordinal) || kv.Key is "l0" or "r2" or "active_concepts")
                 .ToDictionary(kv => kv.Key, kv => kv.Value))).ToList();
 
-        var datasetRef = w.Steps.Where(s => s.State == WorkflowState.Succeeded).SelectMany(s => s.Outputs.Values).LastOrDefault(r => r.Kind == "dataset");
+        var outputs = w.Steps.Where(s => s.State == WorkflowState.Succeeded).SelectMany(s => s.Outputs.Values).ToList();
+        var datasetId = outputs.LastOrDefault(r => r.Kind == "dataset")?.Id;
+        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null;
+        foreach (var r in outputs.Where(r => r.Kind == "report"))
+        {
+            var e = await DownloadAsync(gateway, r.Id, ct);
+            using var doc = JsonDocument.Parse(e.Info.MetadataJson);
+            if (doc.RootElement.TryGetProperty("type", out var t) && t.GetString() == "top-examples")
+            {
+                examples = e;
+                if (doc.RootElement.TryGetProperty("dataset", out var d) && d.GetString() is { Length: 64 } ds) datasetId = ds;
+            }
+        }
         var model = new AtlasModel { Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models };
-        if (datasetRef is null) return model;
+        if (datasetId is null) return model;
 
-        var data = await DownloadAsync(gateway, datasetRef.Id, ct);
+        var data = await DownloadAsync(gateway, datasetId, ct);
         var images = data.Tensors["images"];
         var labels = data.Tensors["labels"].Span<long>().ToArray();
         int c = (int)images.Shape[1], hgt = (int)images.Shape[2], wid = (int)images.Shape[3], per = c * hgt * wid;
@@ -42,6 +54,28 @@ public static class AtlasBuilder
             if (idx.Count > 0) samples.Add((classes[k], idx.Select(i => Png(i)).ToList()));
         }
         model = model with { Samples = samples, ClassNames = classes };
+
+        if (examples is { } ex)
+        {
+            // Discovered concepts: each with its top-activating images of this data set.
+            var rows = ex.Tensors["samples"].Span<long>().ToArray();
+            var vals = ex.Tensors["values"].Span<float>().ToArray();
+            int kTop = (int)ex.Tensors["samples"].Shape[1], nc = (int)ex.Tensors["samples"].Shape[0];
+            using var meta2 = JsonDocument.Parse(ex.Info.MetadataJson);
+            var ids = meta2.RootElement.GetProperty("concepts").EnumerateArray().Select(e => e.GetInt32()).ToList();
+            var found = new List<AtlasConcept>();
+            for (int i = 0; i < nc; i++)
+            {
+                var top = Enumerable.Range(0, kTop).Select(j => rows[i * kTop + j]).Where(r => r >= 0 && r < labels.Length).ToList();
+                if (top.Count == 0 || vals[i * kTop] <= 0) continue; // a dead latent: never active on this data
+                found.Add(new AtlasConcept($"concept {ids[i]}", vals[i * kTop], "top activation", top.Select(r => Png(r)).ToList(), [], []));
+            }
+            return model with
+            {
+                Concepts = found.OrderByDescending(c => c.Score).ToList(),
+                ConceptSource = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}",
+            };
+        }
 
         if (!data.Tensors.TryGetValue("concept_labels", out var conceptLabels)) return model;
         var names = meta.TryGetProperty("concept_names", out var nn) && nn.ValueKind == JsonValueKind.Array
@@ -72,7 +106,7 @@ public static class AtlasBuilder
             concepts.Add(new AtlasConcept(k < names.Count ? names[k] : $"concept {k}", with.Count / (double)n, "prevalence",
                 top.Select(i => Png(i)).ToList(), heat, perClass));
         }
-        return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetRef.Id[..12]} (importance per class = P(concept | class))" };
+        return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetId[..12]} (importance per class = P(concept | class))" };
     }
 
     /// <summary>An artifact's info and tensors (whole), read block by block through the gateway.</summary>

@@ -10,7 +10,24 @@ public static class BuiltinWorkflows
 {
     static readonly Dictionary<string, Func<WorkflowSpec>> Specs = new(StringComparer.Ordinal)
     {
+        ["discover-name-cbm"] = DiscoverNameCbm,
     };
+
+    /// <summary>
+    /// Fashion-MNIST → backbone activations → TopK sparse autoencoder dictionary → top examples
+    /// per concept (for the atlas). Naming, the sparse probe and PCBM-h, and the importance and
+    /// trust metrics join this list as their stage calls land.
+    /// </summary>
+    static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
+        [("train_rows", "6000"), ("test_rows", "1000"), ("model", "resnet18"), ("concepts", "64"), ("sae_options", "k=8;epochs=20;batch_size=256"), ("seed", "0")],
+        Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
+        Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
+        Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
+        Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
+        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations")],
+            [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
+        Step("top-examples", "discovery.top-examples",
+            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]));
 
     public static IReadOnlyCollection<string> Names => Specs.Keys;
 
