@@ -19,7 +19,7 @@ public static class BuiltinWorkflows
     /// trust metrics join this list as their stage calls land.
     /// </summary>
     static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
-        [("train_rows", "6000"), ("test_rows", "1000"), ("model", "resnet18"), ("concepts", "64"), ("sae_options", "k=8;epochs=20;batch_size=256"), ("seed", "0")],
+        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "64"), ("sae_options", "k=8;epochs=20;batch_size=256"), ("seed", "0")],
         Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
         Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
