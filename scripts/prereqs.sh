@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use (data sets, reference implementations, Python client, tools).
 APT_PACKAGES=(
   python3-numpy
+  python3-grpc-tools
+  python3-grpcio
+  npm
   dataset-fashion-mnist
+  chromium
+  wordnet-base
   docker-compose
   python3-scipy
   python3-sklearn

@@ -1,4 +1,7 @@
 using ConceptSuite.Bottleneck;
+using ConceptSuite.Discovery.Service;
+using ConceptSuite.Embedding;
+using ConceptSuite.Gateway;
 using Microsoft.AspNetCore.Routing;
 
 namespace ConceptSuite.Server;
@@ -13,8 +16,11 @@ public static class StageCatalog
 
     public static readonly IReadOnlyList<Stage> All =
     [
+        new("embedding", s => s.AddEmbeddingStage(), e => e.MapEmbeddingStage()),
+        new("discovery", s => s.AddDiscoveryStage(), e => e.MapDiscoveryStage()),
         new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
         new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
+        new("gateway", s => s.AddGatewayStage(), e => e.MapGatewayStage()),
     ];
 
     /// <summary>Resolves "all", "core" or a comma list; unknown names fail with the list of known ones.</summary>
