@@ -85,7 +85,7 @@ public sealed class Pca : IConceptDictionary
             shift ??= x.mean([0]).MoveToOuterDisposeScope();
             var xs = x - shift;
             scatter.add_(xs.t().matmul(xs));
-            sum.add_(xs.sum(0));
+            sum.add_(xs.sum(0, keepdim: false));
             n += block.shape[0];
             block.Dispose();
             ctx.Progress?.Invoke(n, data.Samples, "samples", "pca");
@@ -141,8 +141,8 @@ public sealed class Pca : IConceptDictionary
             var x = block.to_type(ScalarType.Float64);
             shift ??= x.mean([0]).MoveToOuterDisposeScope();
             var xs = x - shift;
-            sum.add_(xs.sum(0));
-            sq.add_(xs.square().sum(0));
+            sum.add_(xs.sum(0, keepdim: false));
+            sq.add_(xs.square().sum(0, keepdim: false));
             n += block.shape[0];
             block.Dispose();
         }
