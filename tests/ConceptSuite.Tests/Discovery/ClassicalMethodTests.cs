@@ -90,7 +90,7 @@ public class ClassicalMethodTests
     public void NmfIsNonNegativeAndItsErrorDecreasesMonotonically(string solver)
     {
         using var x = DiscoveryTestData.FixtureMatrix();
-        using var nmf = (Nmf)Make("nmf", 5, ("solver", solver), ("max_iter", "100"), ("tol", "0"));
+        using var nmf = (Nmf)Make("nmf", 5, ("solver", solver), ("max_iter", "100"), ("tol", "0"), ("error_every", "1"));
         nmf.Fit(new TensorRowSource(x), FitContext.Default());
         Assert.Equal(101, nmf.ErrorHistory.Count);
         for (int i = 1; i < nmf.ErrorHistory.Count; i++)
@@ -142,7 +142,7 @@ public class ClassicalMethodTests
     {
         var (x, _) = DiscoveryTestData.PlantedSparse(300, 12, 4, 2, seed: 3);
         using var _x = x;
-        using var semi = (Nmf)Make("nmf", 4, ("semi", "true"), ("solver", solver), ("max_iter", "150"), ("tol", "0"));
+        using var semi = (Nmf)Make("nmf", 4, ("semi", "true"), ("solver", solver), ("max_iter", "150"), ("tol", "0"), ("error_every", "1"));
         semi.Fit(new TensorRowSource(x), FitContext.Default());
         for (int i = 1; i < semi.ErrorHistory.Count; i++)
             Assert.True(semi.ErrorHistory[i] <= semi.ErrorHistory[i - 1] * (1 + 1e-5), $"iteration {i}");
