@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3-numpy
   dataset-fashion-mnist
+  docker-compose
   wordnet-base
 )
 
@@ -20,6 +21,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubectl renders deploy/k8s (kubectl kustomize; kustomize >= v4, i.e. kubectl >= 1.21). Debian 12's
+# kubernetes-client is 1.20 (kustomize v2.0.3) and cannot: take kubectl from a configured apt
+# source that offers it (the Kubernetes or Google Cloud package repositories), else stop here.
+if ! command -v kubectl >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    echo "prereqs: installing kubectl"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends kubectl >/dev/null
+  else
+    echo "prereqs: kubectl >= 1.21 is required (tests render deploy/k8s with 'kubectl kustomize');" >&2
+    echo "  no apt source here offers it, and Debian 12's kubernetes-client (1.20) is too old." >&2
+    echo "  Add the Kubernetes project's apt repository and rerun, or put kubectl >= 1.21 on PATH." >&2
+    exit 1
+  fi
+fi
+if ! kubectl kustomize deploy/k8s/overlays/cpu >/dev/null 2>&1; then
+  echo "prereqs: 'kubectl kustomize deploy/k8s/overlays/cpu' fails with $(command -v kubectl)" >&2
+  echo "  ($(kubectl version --client 2>&1 | head -n 1)); kubectl >= 1.21 is required." >&2
+  exit 1
 fi
 
 if ! command -v dotnet >/dev/null; then

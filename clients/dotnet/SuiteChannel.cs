@@ -2,6 +2,7 @@ using System.Net.Http;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConceptSuite.Client;
 
@@ -16,6 +17,8 @@ public sealed record SuiteChannelOptions
     public int MaxRetryAttempts { get; init; } = 4;
     /// <summary>API key sent as "x-api-key" metadata on every call, when set.</summary>
     public string? ApiKey { get; init; }
+    /// <summary>How often "dns:///" addresses are re-resolved to pick up new replicas.</summary>
+    public TimeSpan DnsRefreshInterval { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Handler to use instead of sockets (in-process test servers).</summary>
     public HttpMessageHandler? Handler { get; init; }
 }
@@ -63,6 +66,14 @@ public static class SuiteChannel
             HttpHandler = handler,
             DisposeHttpClient = true,
         };
+        if (dns)
+        {
+            // Re-resolve periodically so replicas added by an autoscaler get traffic from an
+            // already-connected client, not only after a connection fails.
+            var services = new Microsoft.Extensions.DependencyInjection.ServiceCollection();
+            services.AddSingleton<Grpc.Net.Client.Balancer.ResolverFactory>(new Grpc.Net.Client.Balancer.DnsResolverFactory(o.DnsRefreshInterval));
+            channelOptions.ServiceProvider = services.BuildServiceProvider();
+        }
         if (!string.IsNullOrEmpty(o.ApiKey))
         {
             var key = o.ApiKey;

@@ -2,6 +2,7 @@ using ConceptSuite.Server;
 
 try
 {
+    if (args.Contains(HealthProbe.Switch)) return await HealthProbe.RunAsync(args, Console.Out);
     await SuiteApp.Create(args).RunAsync();
     return 0;
 }

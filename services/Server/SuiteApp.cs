@@ -5,7 +5,7 @@ namespace ConceptSuite.Server;
 /// <summary>Builds the one server: Core plus the stages named by --stages.</summary>
 public static class SuiteApp
 {
-    static readonly Dictionary<string, string> Switches = new()
+    internal static readonly Dictionary<string, string> Switches = new()
     {
         ["--stages"] = "ConceptSuite:Stages",
         ["--data-dir"] = "ConceptSuite:DataDir",
@@ -28,6 +28,7 @@ public static class SuiteApp
         var app = builder.Build();
         app.MapSuiteCore();
         foreach (var s in stages) s.Map(app);
+        app.Services.PublishStageBaselines();
         app.Logger.LogInformation("ConceptSuite serving stages: {Stages}", stages.Count == 0 ? "(core only)" : string.Join(", ", stages.Select(s => s.Name)));
         return app;
     }

@@ -92,6 +92,8 @@ public static class SuiteHosting
         var names = endpoints.ServiceProvider.GetRequiredService<StageServiceNames>();
         foreach (var d in endpoints.ServiceProvider.GetServices<StageDeclaration>())
             foreach (var s in d.GrpcServices) names.Add(d.Stage, s);
+        // Resolve the device now, so a bad ConceptSuite:Device fails the start, not the first request.
+        endpoints.ServiceProvider.GetRequiredService<torch.Device>();
         var threads = endpoints.ServiceProvider.GetRequiredService<IOptions<SuiteOptions>>().Value.TorchThreads;
         if (threads > 0) torch.set_num_threads(threads);
         endpoints.MapGrpcHealthChecksService();

@@ -173,11 +173,13 @@ public sealed class JobRunner
         {
             var channel = Channel.CreateUnbounded<JobEvent>(new UnboundedChannelOptions { SingleReader = true });
             var ctx = new JobContext(key, dir, channel.Writer, _store, ct);
+            // Not Task.Run(…, ct): a token cancelled before the start would skip the body, and
+            // with it the completion of the event channel the loop below waits on.
             var task = Task.Run(async () =>
             {
                 try { return await work(ctx); }
                 finally { channel.Writer.TryComplete(); }
-            }, ct);
+            });
             await foreach (var e in channel.Reader.ReadAllAsync(CancellationToken.None))
             {
                 try { await output.WriteAsync(e); }

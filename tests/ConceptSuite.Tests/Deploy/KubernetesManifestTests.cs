@@ -1,0 +1,148 @@
+using ConceptSuite.Core.Hosting;
+using YamlDotNet.RepresentationModel;
+
+namespace ConceptSuite.Tests.Deploy;
+
+/// <summary>
+/// Renders deploy/k8s/overlays/{cpu,gpu} with kubectl kustomize and checks the result against
+/// the server: one Deployment, headless Service and HPA per stage, gRPC health probes on the
+/// stage's own health service, resource requests, configuration keys and ports that the server
+/// binds, and GPUs where the overlay promises them.
+/// </summary>
+public class KubernetesManifestTests
+{
+    sealed record Rendered(IReadOnlyList<YamlMappingNode> All)
+    {
+        public YamlMappingNode? Find(string kind, string name) =>
+            All.FirstOrDefault(r => r.Str("kind") == kind && r.Str("metadata", "name") == name);
+        public IEnumerable<YamlMappingNode> OfKind(string kind) => All.Where(r => r.Str("kind") == kind);
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("gpu")]
+    public void EveryStageHasDeploymentServiceProbesRequestsAndAutoscaler(string overlay)
+    {
+        var r = new Rendered(DeployAssets.RenderOverlay(overlay));
+        var configMap = Assert.Single(r.OfKind("ConfigMap"));
+        var settings = DeployAssets.BindServerSettings(configMap.Map("data"));
+        var grpc = new Uri(settings.Listen.Grpc);
+        var metrics = new Uri(settings.Listen.Metrics);
+        Assert.Equal("0.0.0.0", grpc.Host);   // reachable from other pods and the kubelet's probes
+        Assert.Equal("0.0.0.0", metrics.Host);
+        Assert.NotEqual(grpc.Port, metrics.Port);
+        var pvc = Assert.Single(r.OfKind("PersistentVolumeClaim"));
+        Assert.Contains("ReadWriteMany", pvc.Seq("spec", "accessModes").Select(n => n.ToString()));
+
+        Assert.Equal(DeployAssets.AllStages.Count, r.OfKind("Deployment").Count());
+        foreach (var stage in DeployAssets.AllStages)
+        {
+            var deployment = r.Find("Deployment", stage) ?? throw new Xunit.Sdk.XunitException($"{overlay}: no Deployment {stage}");
+            var pod = deployment.At("spec", "template")!;
+            var container = Assert.Single(pod.Seq("spec", "containers"));
+            Assert.Equal(["--stages", stage], container.Seq("args").Select(n => n.ToString()));
+            Assert.Equal(configMap.Str("metadata", "name"), container.Str("envFrom", 0, "configMapRef", "name"));
+            Assert.StartsWith("conceptsuite/server:" + (overlay == "gpu" ? "cuda" : "cpu"), container.Str("image"));
+
+            var ports = container.Seq("ports").ToDictionary(p => p.Str("name")!, p => int.Parse(p.Str("containerPort")!));
+            Assert.Equal(grpc.Port, ports["grpc"]);
+            Assert.Equal(metrics.Port, ports["metrics"]);
+            Assert.Equal(metrics.Port.ToString(), pod.Str("metadata", "annotations", "prometheus.io/port"));
+
+            foreach (var probe in new[] { "startupProbe", "readinessProbe", "livenessProbe" })
+            {
+                Assert.True(container.At(probe) is not null, $"{overlay}/{stage}: no {probe}");
+                Assert.Equal(grpc.Port.ToString(), container.Str(probe, "grpc", "port"));
+                Assert.Equal(stage, container.Str(probe, "grpc", "service"));
+            }
+
+            var requests = container.Map("resources", "requests");
+            Assert.True(requests.ContainsKey("cpu") && requests.ContainsKey("memory"), $"{overlay}/{stage}: requests {string.Join(",", requests.Keys)}");
+            Assert.True(container.Map("resources", "limits").ContainsKey("memory"), $"{overlay}/{stage}: no memory limit");
+
+            var dataMount = container.Seq("volumeMounts").Single(m => m.Str("mountPath") == settings.Suite.DataDir);
+            var dataVolume = pod.Seq("spec", "volumes").Single(v => v.Str("name") == dataMount.Str("name"));
+            Assert.Equal(pvc.Str("metadata", "name"), dataVolume.Str("persistentVolumeClaim", "claimName"));
+            Assert.Equal("true", pod.Str("spec", "securityContext", "runAsNonRoot"));
+
+            var labels = pod.Map("metadata", "labels");
+            var service = r.Find("Service", stage) ?? throw new Xunit.Sdk.XunitException($"{overlay}: no Service {stage}");
+            Assert.Equal("None", service.Str("spec", "clusterIP"));
+            foreach (var (k, v) in service.Map("spec", "selector")) Assert.Equal(v, labels.GetValueOrDefault(k));
+            foreach (var (k, v) in deployment.Map("spec", "selector", "matchLabels")) Assert.Equal(v, labels.GetValueOrDefault(k));
+            var servicePorts = service.Seq("spec", "ports").ToDictionary(p => p.Str("name")!, p => p);
+            Assert.Equal(grpc.Port.ToString(), servicePorts["grpc"].Str("port"));
+            Assert.Equal("grpc", servicePorts["grpc"].Str("targetPort"));
+
+            var hpa = r.Find("HorizontalPodAutoscaler", stage) ?? throw new Xunit.Sdk.XunitException($"{overlay}: no HPA {stage}");
+            Assert.Equal("autoscaling/v2", hpa.Str("apiVersion"));
+            Assert.Equal("Deployment", hpa.Str("spec", "scaleTargetRef", "kind"));
+            Assert.Equal(stage, hpa.Str("spec", "scaleTargetRef", "name"));
+            var metric = Assert.Single(hpa.Seq("spec", "metrics"));
+            Assert.Equal("Pods", metric.Str("type"));
+            Assert.Equal(DeployAssets.InFlightSeries, metric.Str("pods", "metric", "name"));
+            Assert.Equal(stage, metric.Str("pods", "metric", "selector", "matchLabels", SuiteMetrics.Stage(stage).Key));
+            Assert.True(double.Parse(metric.Str("pods", "target", "averageValue")!) > 0);
+            Assert.True(int.Parse(hpa.Str("spec", "maxReplicas")!) > int.Parse(hpa.Str("spec", "minReplicas")!));
+
+            if (stage != "gateway")
+            {
+                Assert.True(settings.Endpoints.TryGetValue(stage, out var endpoint), $"{overlay}: gateway has no endpoint for {stage}");
+                Assert.Equal($"dns:///{stage}:{grpc.Port}", endpoint);
+            }
+        }
+    }
+
+    [Fact]
+    public void GpuOverlayRequestsOneGpuPerTensorStageOnGpuNodes()
+    {
+        var r = new Rendered(DeployAssets.RenderOverlay("gpu"));
+        foreach (var stage in DeployAssets.AllStages)
+        {
+            var pod = r.Find("Deployment", stage).At("spec", "template", "spec")!;
+            var limits = pod.Map("containers", 0, "resources", "limits");
+            if (DeployAssets.GpuStages.Contains(stage))
+            {
+                Assert.Equal("1", limits.GetValueOrDefault("nvidia.com/gpu"));
+                Assert.Equal("true", pod.Str("nodeSelector", "nvidia.com/gpu.present"));
+                Assert.Contains(pod.Seq("tolerations"), t => t.Str("key") == "nvidia.com/gpu" && t.Str("effect") == "NoSchedule");
+            }
+            else
+            {
+                Assert.False(limits.ContainsKey("nvidia.com/gpu"), $"{stage} should not hold a GPU");
+                Assert.Null(pod.At("nodeSelector"));
+            }
+        }
+        var settings = DeployAssets.BindServerSettings(Assert.Single(r.OfKind("ConfigMap")).Map("data"));
+        Assert.Equal("cuda", settings.Suite.Device);
+        var gatewayEnv = r.Find("Deployment", "gateway").Seq("spec", "template", "spec", "containers", 0, "env");
+        Assert.Contains(gatewayEnv, e => e.Str("name") == "ConceptSuite__Device" && e.Str("value") == "cpu");
+    }
+
+    [Fact]
+    public void CpuOverlayRequestsNoGpu()
+    {
+        var r = new Rendered(DeployAssets.RenderOverlay("cpu"));
+        foreach (var d in r.OfKind("Deployment"))
+        {
+            Assert.False(d.Map("spec", "template", "spec", "containers", 0, "resources", "limits").ContainsKey("nvidia.com/gpu"));
+            Assert.Null(d.At("spec", "template", "spec", "tolerations"));
+        }
+        Assert.Equal("cpu", DeployAssets.BindServerSettings(Assert.Single(r.OfKind("ConfigMap")).Map("data")).Suite.Device);
+    }
+
+    [Fact]
+    public void AdapterRuleServesTheSeriesTheAutoscalersRead()
+    {
+        var text = File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "prometheus-adapter-values.yaml"));
+        var rule = Assert.Single(Assert.Single(DeployAssets.ParseDocuments(text)).Seq("rules", "custom"));
+        var series = DeployAssets.InFlightSeries;
+        Assert.StartsWith(series + "{", rule.Str("seriesQuery"));
+        Assert.Equal(series, rule.Str("name", "as"));
+        Assert.Equal("pod", rule.Str("resources", "overrides", "pod", "resource"));
+        Assert.Contains("<<.LabelMatchers>>", rule.Str("metricsQuery"));
+        var monitor = Assert.Single(DeployAssets.ParseDocuments(File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "podmonitor.yaml"))));
+        Assert.Equal("metrics", monitor.Str("spec", "podMetricsEndpoints", 0, "port"));
+        Assert.Equal("conceptsuite", monitor.Str("spec", "selector", "matchLabels", "app.kubernetes.io/name"));
+    }
+}
