@@ -66,7 +66,7 @@ public sealed class FastIca : IConceptDictionary
                 var z = (block - mean).matmul(k.t());          // [b, C] whitened
                 var y = z.matmul(w32.t()).tanh();
                 gz.add_(y.t().matmul(z).to_type(ScalarType.Float64));
-                gp.add_((1 - y.square()).sum(0).to_type(ScalarType.Float64));
+                gp.add_((1 - y.square()).sum(0, keepdim: false).to_type(ScalarType.Float64));
                 n += block.shape[0];
                 block.Dispose();
             }

@@ -81,7 +81,7 @@ public sealed class KMeans : IConceptDictionary
             else cand = multinomial(closest / total, trials, replacement: true, generator: g);
             var candX = x.index_select(0, cand);
             var d = Dist2(x, sq, candX);                     // [n, trials]
-            var pots = minimum(d, closest.unsqueeze(1)).sum(0);
+            var pots = minimum(d, closest.unsqueeze(1)).sum(0, keepdim: false);
             var best = pots.argmin().item<long>();
             centers.Add(candX.narrow(0, best, 1));
             closest = minimum(closest, d.select(1, best));

@@ -33,6 +33,7 @@ public sealed class Nmf : IConceptDictionary
         OptionSpec.Float("tol", 1e-4, "stop when the error decrease over 10 iterations is below tol × the initial error", 0, 1),
         OptionSpec.Int("encode_iters", 100, "HALS sweeps of the NNLS solve in Encode and out-of-core passes", 1, 10000),
         OptionSpec.Int("in_memory_elements", 1L << 26, "N·D above which the fit runs out of core", 1, long.MaxValue),
+        OptionSpec.Int("error_every", 10, "compute ||A − UW|| every this many iterations (stopping test and ErrorHistory)", 1, 100000),
     ];
 
     const float Eps = 1e-10f;
@@ -46,7 +47,7 @@ public sealed class Nmf : IConceptDictionary
     public int InputDim { get; private set; }
     public bool NonNegativeCodes => true;
     bool Semi => _o.Bool("semi");
-    /// <summary>||A − UW||_F after each iteration (in memory) or pass (out of core).</summary>
+    /// <summary>||A − UW||_F at the start and every error_every iterations (in memory), or after each pass (out of core).</summary>
     public List<double> ErrorHistory { get; } = new();
 
     public void Validate(DataStats stats)
@@ -66,38 +67,47 @@ public sealed class Nmf : IConceptDictionary
         else FitOutOfCore(data, ctx);
     }
 
-    /// <summary>Alternating updates on the whole matrix (U kept between iterations).</summary>
+    /// <summary>Alternating updates on the whole matrix (U kept between iterations). The stopping test
+    /// (as sklearn's): the error decrease over 10 iterations below tol × the initial error.</summary>
     public void FitInMemory(Tensor a, FitContext ctx)
     {
         using var scope = NewDisposeScope();
         InputDim = (int)a.shape[1];
         if (!Semi && a.min().item<float>() < 0) throw new InvalidInputException("activations", "holds negative values; plain NMF needs A >= 0");
         using var g = new Generator((ulong)ctx.Seed);
-        var (u, w) = Init(a, g);
+        var (u0, w) = Init(a, g);
+        // U is kept transposed (Uᵀ [C, N]) so HALS updates contiguous rows.
+        var u = u0.t().contiguous();
+        var at = a.t().contiguous();
         ErrorHistory.Clear();
-        double e0 = Error(a, u, w);
+        double e0 = Error(a, u, w);  // u is Uᵀ
         ErrorHistory.Add(e0);
         int maxIter = _o.Int("max_iter");
         double tol = _o.Float("tol");
         bool hals = _o.Choice("solver") == "hals";
+        int every = _o.Int("error_every");
         for (int it = 0; it < maxIter; it++)
         {
             using var s = NewDisposeScope();
             ctx.CancellationToken.ThrowIfCancellationRequested();
             // W step (U fixed), then U step (W fixed).
-            if (Semi) w.copy_(SolveSignedW(u.t().matmul(u), u.t().matmul(a)));
-            else if (hals) HalsRows(w, u.t().matmul(u), u.t().matmul(a), Eps);
-            else w.mul_(u.t().matmul(a) / (u.t().matmul(u).matmul(w) + Eps));
-            if (hals) HalsColumns(u, a.matmul(w.t()), w.matmul(w.t()));
-            else if (Semi) SemiMultiplicativeU(u, a, w);
-            else u.mul_(a.matmul(w.t()) / (u.matmul(w.matmul(w.t())) + Eps));
-            double e = Error(a, u, w);
-            ErrorHistory.Add(e);
+            var uu = u.matmul(u.t());
+            var ua = u.matmul(a);
+            if (Semi) w.copy_(SolveSignedW(uu, ua));
+            else if (hals) HalsRows(w, uu, ua, Eps);
+            else w.mul_(ua / (uu.matmul(w) + Eps));
+            var q = w.matmul(w.t());
+            var pt = w.matmul(at);                                  // (A Wᵀ)ᵀ
+            if (hals) HalsRows(u, q, pt, 0);
+            else if (Semi) SemiMultiplicativeU(u, pt, q);
+            else u.mul_(pt / (q.matmul(u) + Eps));
             ctx.Progress?.Invoke(it + 1, maxIter, "iterations", "nmf");
-            if ((it + 1) % 10 == 0)
+            if ((it + 1) % every == 0)
             {
+                double e = Error(a, u, w);
+                ErrorHistory.Add(e);
                 ctx.Metrics?.Invoke(it + 1, new Dictionary<string, double> { ["frobenius_error"] = e });
-                if (ErrorHistory[^11] - e < tol * e0) break;
+                if (ErrorHistory[^2] - e < tol * e0 * every / 10.0) break;
             }
         }
         _w?.Dispose();
@@ -172,60 +182,49 @@ public sealed class Nmf : IConceptDictionary
         return linalg.solve(uu.to_type(ScalarType.Float64) + ridge.to_type(ScalarType.Float64), ua.to_type(ScalarType.Float64)).to_type(ScalarType.Float32);
     }
 
-    /// <summary>HALS on the rows of W with A_uu = UᵀU, B = UᵀA: W_j ← max(ε, W_j + (B_j − (A_uu W)_j)/A_jj).</summary>
-    static void HalsRows(Tensor w, Tensor uu, Tensor ua, float floor)
+    /// <summary>
+    /// HALS on the rows of X (W [C, D] with G = UᵀU, B = UᵀA; or Uᵀ [C, N] with G = WWᵀ, B = WAᵀ):
+    /// X_j ← max(floor, X_j + (B_j − G_j X) / G_jj), one row after the other (each an exact
+    /// coordinate-block minimisation, so the error never increases). Valid for signed A and W.
+    /// </summary>
+    static void HalsRows(Tensor x, Tensor gram, Tensor b, float floor)
     {
-        long k = w.shape[0];
+        long k = x.shape[0];
+        var diag = gram.diagonal().contiguous().data<float>().ToArray();
         for (long j = 0; j < k; j++)
         {
+            if (diag[j] <= 0) continue;
             using var s = NewDisposeScope();
-            var ajj = uu[j, j].item<float>();
-            if (ajj <= 0) continue;
-            var row = w[j] + (ua[j] - uu[j].matmul(w)) / ajj;
-            w[j].copy_(row.clamp_min(floor));
+            var row = x[j];
+            row.add_((b[j] - gram[j].matmul(x)).div_(diag[j])).clamp_min_(floor);
         }
     }
 
-    /// <summary>HALS on the columns of U with P = AWᵀ, Q = WWᵀ: U_j ← max(0, U_j + (P_j − U Q_j)/Q_jj). Also valid for signed A, W.</summary>
-    static void HalsColumns(Tensor u, Tensor p, Tensor q)
+    /// <summary>Semi-NMF multiplicative U update (Ding, Li &amp; Jordan 2010, eq. 8), on Uᵀ with Pᵀ = WAᵀ, Q = WWᵀ.</summary>
+    static void SemiMultiplicativeU(Tensor ut, Tensor pt, Tensor q)
     {
-        long k = u.shape[1];
-        for (long j = 0; j < k; j++)
-        {
-            using var s = NewDisposeScope();
-            var qjj = q[j, j].item<float>();
-            if (qjj <= 0) continue;
-            var col = u[.., j] + (p[.., j] - u.matmul(q[.., j])) / qjj;
-            u[.., j].copy_(col.clamp_min(0));
-        }
+        var num = pt.clamp_min(0) + q.clamp_max(0).neg().matmul(ut);
+        var den = pt.clamp_max(0).neg() + q.clamp_min(0).matmul(ut) + Eps;
+        ut.mul_((num / den).sqrt_());
     }
 
-    /// <summary>Semi-NMF multiplicative U update (Ding, Li &amp; Jordan 2010, eq. 8).</summary>
-    static void SemiMultiplicativeU(Tensor u, Tensor a, Tensor w)
-    {
-        var p = a.matmul(w.t());
-        var q = w.matmul(w.t());
-        var num = p.clamp_min(0) + u.matmul(q.clamp_max(0).neg());
-        var den = p.clamp_max(0).neg() + u.matmul(q.clamp_min(0)) + Eps;
-        u.mul_((num / den).sqrt_());
-    }
-
-    static double Error(Tensor a, Tensor u, Tensor w)
+    /// <summary>||A − UW||_F with U given transposed (Uᵀ [C, N]).</summary>
+    static double Error(Tensor a, Tensor ut, Tensor w)
     {
         using var s = NewDisposeScope();
-        return Math.Sqrt((a - u.matmul(w)).to_type(ScalarType.Float64).square().sum().item<double>());
+        return Math.Sqrt((a - ut.t().matmul(w)).to_type(ScalarType.Float64).square().sum().item<double>());
     }
 
-    /// <summary>min_{U≥0} ||A − UW||²: start from the clamped least-squares solution, then HALS sweeps.</summary>
+    /// <summary>min_{U≥0} ||A − UW||²: start from the clamped least-squares solution, then HALS sweeps (on Uᵀ).</summary>
     public static Tensor Nnls(Tensor a, Tensor w, int iters)
     {
         using var s = NewDisposeScope();
         var q = w.matmul(w.t());
-        var p = a.matmul(w.t());
+        var pt = w.matmul(a.t());
         var ridge = eye(q.shape[0]) * (1e-6f * Math.Max(q.diagonal().mean().item<float>(), 1e-12f));
-        var u = linalg.solve(q + ridge, p.t()).t().clamp_min(0).contiguous();
-        for (int i = 0; i < iters; i++) HalsColumns(u, p, q);
-        return u.MoveToOuterDisposeScope();
+        var ut = linalg.solve(q + ridge, pt).clamp_min(0).contiguous();
+        for (int i = 0; i < iters; i++) HalsRows(ut, q, pt, 0);
+        return ut.t().contiguous().MoveToOuterDisposeScope();
     }
 
     public Tensor Encode(Tensor x) => Nnls(x, _w ?? throw NotFitted(), _o.Int("encode_iters"));

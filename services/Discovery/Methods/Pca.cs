@@ -23,7 +23,7 @@ public sealed class Pca : IConceptDictionary
 {
     public static readonly OptionSpec[] Schema =
     [
-        OptionSpec.Choice("solver", "auto", "exact (covariance eigendecomposition) | randomized (subspace iteration) | auto (exact for D <= 4096)", "auto", "exact", "randomized"),
+        OptionSpec.Choice("solver", "auto", "exact (covariance eigendecomposition) | randomized (subspace iteration) | auto (as scikit-learn: randomized when max(N, D) > 500 and C < 0.8·min(N, D), else exact)", "auto", "exact", "randomized"),
         OptionSpec.Int("oversamples", 10, "randomized: extra subspace columns", 0, 1000),
         OptionSpec.Int("power_iters", 4, "randomized: subspace iterations (passes over the data)", 0, 50),
         OptionSpec.Bool("whiten", false, "scale codes to unit variance"),
@@ -54,7 +54,8 @@ public sealed class Pca : IConceptDictionary
     {
         InputDim = data.Dim;
         var solver = _o.Choice("solver");
-        if (solver == "auto") solver = data.Dim <= 4096 ? "exact" : "randomized";
+        if (solver == "auto")
+            solver = Math.Max(data.Samples, data.Dim) > 500 && Concepts < 0.8 * Math.Min(data.Samples, data.Dim) ? "randomized" : "exact";
         using var scope = NewDisposeScope();
         Tensor comps, variance, mean;
         double total;
@@ -85,7 +86,7 @@ public sealed class Pca : IConceptDictionary
             shift ??= x.mean([0]).MoveToOuterDisposeScope();
             var xs = x - shift;
             scatter.add_(xs.t().matmul(xs));
-            sum.add_(xs.sum(0));
+            sum.add_(xs.sum(0, keepdim: false));
             n += block.shape[0];
             block.Dispose();
             ctx.Progress?.Invoke(n, data.Samples, "samples", "pca");
@@ -141,8 +142,8 @@ public sealed class Pca : IConceptDictionary
             var x = block.to_type(ScalarType.Float64);
             shift ??= x.mean([0]).MoveToOuterDisposeScope();
             var xs = x - shift;
-            sum.add_(xs.sum(0));
-            sq.add_(xs.square().sum(0));
+            sum.add_(xs.sum(0, keepdim: false));
+            sq.add_(xs.square().sum(0, keepdim: false));
             n += block.shape[0];
             block.Dispose();
         }

@@ -132,7 +132,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         Tensor dead;
         using (no_grad())
         {
-            var fired = (z > 0).any(0);
+            var fired = (z > 0).any(0, keepdim: false);
             _sinceFired!.add_(batch.shape[0]).masked_fill_(fired, 0);
             dead = _sinceFired > O.Long("dead_tokens");
         }

@@ -47,11 +47,11 @@ public static class DictionaryMetrics
             var xhat = dict.Decode(z);
             sse += (x - xhat).to_type(ScalarType.Float64).square().sum().item<double>();
             var x64 = x.to_type(ScalarType.Float64);
-            sum.add_(x64.sum(0));
-            sumSq.add_(x64.square().sum(0));
+            sum.add_(x64.sum(0, keepdim: false));
+            sumSq.add_(x64.square().sum(0, keepdim: false));
             var nz = z != 0;
             nnz += nz.sum().item<long>();
-            active.logical_or_(nz.any(0));
+            active.logical_or_(nz.any(0, keepdim: false));
             n += x.shape[0];
         }
         return Compute(sse, sum, sumSq, n, d, nnz, active);
