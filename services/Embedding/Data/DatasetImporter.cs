@@ -1,0 +1,105 @@
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Tensors;
+using ConceptSuite.Embedding.Images;
+using Microsoft.Extensions.Options;
+using TorchSharp;
+
+namespace ConceptSuite.Embedding.Data;
+
+/// <summary>
+/// ImportDataset: a header, then labelled encoded images or named row blocks ("images",
+/// "labels", "concept_labels", "concept_masks"), or a built-in source named by the header.
+/// Everything is validated before the artifact is written.
+/// </summary>
+public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptions> options)
+{
+    static readonly string[] BlockNames = ["images", "labels", "concept_labels", "concept_masks"];
+
+    public async Task<ArtifactInfo> ImportAsync(IAsyncEnumerable<ImportDatasetRequest> stream, CancellationToken ct)
+    {
+        await using var e = stream.GetAsyncEnumerator(ct);
+        if (!await e.MoveNextAsync()) throw new InvalidInputException("header", "stream is empty; the first message must be the header");
+        if (e.Current.PartCase != ImportDatasetRequest.PartOneofCase.Header) throw new InvalidInputException("header", "the first message must be the header");
+        var h = e.Current.Header;
+        if (h.Limit < 0) throw new InvalidInputException("header.limit", "must be >= 0");
+        if (h.Channels is not (0 or 1 or 3)) throw new InvalidInputException("header.channels", "must be 0, 1 or 3");
+        if (h.Height < 0 || h.Width < 0 || (h.Height == 0) != (h.Width == 0)) throw new InvalidInputException("header.height", "height and width must both be 0 or both > 0");
+
+        if (!string.IsNullOrEmpty(h.Source))
+        {
+            var source = DatasetSources.Find(h.Source)
+                ?? throw new NotFoundException($"dataset source (header.source; known: {string.Join(", ", DatasetSources.All.SelectMany(s => s.Names))})", h.Source);
+            if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
+            using var scope = torch.NewDisposeScope();
+            var d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed);
+            return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
+                h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
+        }
+
+        using var rows = torch.NewDisposeScope();
+        int channels = h.Channels == 0 ? 3 : h.Channels;
+        var decoded = new List<torch.Tensor>();
+        var decodedLabels = new List<long>();
+        var blocks = BlockNames.ToDictionary(n => n, _ => new List<torch.Tensor>());
+        var validator = new TensorStreamValidator(new TensorStreamRules { Field = "blocks", RejectNonFinite = true, RejectEmpty = false });
+        long index = 0;
+        while (await e.MoveNextAsync())
+        {
+            var m = e.Current;
+            switch (m.PartCase)
+            {
+                case ImportDatasetRequest.PartOneofCase.Image:
+                {
+                    string field = $"images[{index}].data";
+                    var img = ImageCodec.Decode(m.Image.Image is null ? ReadOnlySpan<byte>.Empty : m.Image.Image.Data.Span, channels, options.Value.MaxImageSide, field);
+                    if (h.Height > 0)
+                        img = ImageConform.ToModelInput(img.unsqueeze(0), channels, h.Height, h.Width, field).round().clamp(0, 255).to_type(torch.ScalarType.Byte).squeeze(0);
+                    else if (decoded.Count > 0 && !decoded[0].shape.SequenceEqual(img.shape))
+                        throw new InvalidInputException(field, $"image is {img.shape[2]}x{img.shape[1]}, earlier ones {decoded[0].shape[2]}x{decoded[0].shape[1]}; set header.height/width to resize");
+                    if (m.Image.Label < 0) throw new InvalidInputException($"images[{index}].label", "must be >= 0");
+                    decoded.Add(img);
+                    decodedLabels.Add(m.Image.Label);
+                    index++;
+                    break;
+                }
+                case ImportDatasetRequest.PartOneofCase.Block:
+                {
+                    var b = m.Block;
+                    if (!blocks.ContainsKey(b.Name)) throw new InvalidInputException("block.name", $"must be one of {string.Join(", ", BlockNames)}, got '{b.Name}'");
+                    validator.Accept(b);
+                    blocks[b.Name].Add(TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone());
+                    break;
+                }
+                default:
+                    throw new InvalidInputException("part", "after the header only images or blocks may follow");
+            }
+        }
+        validator.Complete();
+        if (decoded.Count > 0 && blocks.Values.Any(l => l.Count > 0))
+            throw new InvalidInputException("part", "send either encoded images or row blocks, not both");
+        torch.Tensor images, labels;
+        torch.Tensor? conceptLabels = null, masks = null;
+        if (decoded.Count > 0)
+        {
+            images = torch.stack(decoded, 0);
+            labels = torch.tensor(decodedLabels.ToArray());
+        }
+        else
+        {
+            if (blocks["images"].Count == 0) throw new InvalidInputException("images", "the stream carries no images");
+            if (blocks["labels"].Count == 0) throw new InvalidInputException("labels", "the stream carries no labels");
+            images = torch.cat(blocks["images"], 0);
+            labels = torch.cat(blocks["labels"], 0);
+            if (blocks["concept_labels"].Count > 0) conceptLabels = torch.cat(blocks["concept_labels"], 0);
+            if (blocks["concept_masks"].Count > 0) masks = torch.cat(blocks["concept_masks"], 0);
+        }
+        if (h.Limit > 0 && images.shape[0] > h.Limit)
+        {
+            images = images.narrow(0, 0, h.Limit); labels = labels.narrow(0, 0, h.Limit);
+            conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
+        }
+        return await DatasetArtifacts.WriteAsync(store, h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
+            conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous(), ct: ct);
+    }
+}

@@ -1,0 +1,28 @@
+namespace ConceptSuite.Embedding;
+
+/// <summary>Options of the embedding stage (section "ConceptSuite:Embedding").</summary>
+public sealed class EmbeddingOptions
+{
+    public const string Section = "ConceptSuite:Embedding";
+
+    /// <summary>
+    /// Directory of user models: each "&lt;name&gt;.json" describes one ONNX or TorchScript model
+    /// whose files lie inside this directory. Empty: "{DataDir}/models".
+    /// </summary>
+    public string ModelDir { get; set; } = "";
+
+    /// <summary>Largest batch one forward pass runs; concurrent requests are merged up to it.</summary>
+    public int MaxBatch { get; set; } = 32;
+
+    /// <summary>How long the micro-batcher waits for more requests before running a partial batch.</summary>
+    public double BatchWindowMs { get; set; } = 2;
+
+    /// <summary>Rows an EmbedImages call gathers before handing them to the batcher.</summary>
+    public int ChunkRows { get; set; } = 32;
+
+    /// <summary>ONNX Runtime intra-op threads; 0 = ONNX Runtime's default (all cores).</summary>
+    public int OnnxThreads { get; set; }
+
+    /// <summary>Largest accepted image side, pixels (decoded or tensor).</summary>
+    public int MaxImageSide { get; set; } = 4096;
+}

@@ -1,0 +1,35 @@
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Embedding.Data;
+using ConceptSuite.Embedding.Jobs;
+using ConceptSuite.Embedding.Models;
+using ConceptSuite.Embedding.Services;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ConceptSuite.Embedding;
+
+/// <summary>Registration of the embedding stage (EmbeddingService + the Open Inference Protocol v2 service).</summary>
+public static class EmbeddingStage
+{
+    public static IServiceCollection AddEmbeddingStage(this IServiceCollection services)
+    {
+        services.AddOptions<EmbeddingOptions>().BindConfiguration(EmbeddingOptions.Section)
+            .Validate(o => o.MaxBatch >= 1 && o.ChunkRows >= 1 && o.BatchWindowMs >= 0 && o.MaxImageSide >= 1,
+                "ConceptSuite:Embedding: MaxBatch, ChunkRows, MaxImageSide must be >= 1 and BatchWindowMs >= 0")
+            .ValidateOnStart();
+        services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<DatasetImporter>();
+        services.AddSingleton<EmbedDatasetJob>();
+        services.AddSingleton<TrainBackboneJob>();
+        services.AddStage("embedding", "conceptsuite.v1.EmbeddingService", "inference.GRPCInferenceService");
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapEmbeddingStage(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<EmbeddingGrpcService>();
+        endpoints.MapGrpcService<InferenceGrpcService>();
+        return endpoints;
+    }
+}

@@ -1,0 +1,99 @@
+using System.Text.Json;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Jobs;
+using ConceptSuite.Embedding.Data;
+using ConceptSuite.Embedding.Models;
+using Grpc.Core;
+using TorchSharp;
+
+namespace ConceptSuite.Embedding.Jobs;
+
+/// <summary>
+/// TrainBackbone: trains a built-in network (SmallCnn or SmallVit) on a dataset artifact's images
+/// and labels with cross-entropy and Adam (Kingma &amp; Ba 2015), seeded shuffling, one progress and
+/// metrics event per epoch, a checkpoint (weights + optimizer-free state: epoch) after each epoch,
+/// and resume from it under the same job key. The result is a "backbone" artifact.
+/// </summary>
+public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, torch.Device device)
+{
+    public Task RunAsync(TrainBackboneRequest request, IServerStreamWriter<JobEvent> output, CancellationToken ct)
+    {
+        if (!BackboneArtifacts.Architectures.Contains(request.Architecture))
+            throw new InvalidInputException("architecture", $"must be one of {string.Join(", ", BackboneArtifacts.Architectures)}, got '{request.Architecture}'");
+        if (request.Epochs is < 1 or > 1000) throw new InvalidInputException("epochs", "must be in [1, 1000]");
+        if (request.BatchSize is < 0 or > 4096) throw new InvalidInputException("batch_size", "must be in [0, 4096] (0: 64)");
+        if (!double.IsFinite(request.LearningRate) || request.LearningRate < 0) throw new InvalidInputException("learning_rate", "must be finite and >= 0 (0: 1e-3)");
+        if (request.Limit < 0) throw new InvalidInputException("limit", "must be >= 0");
+        var (reader, meta) = DatasetArtifacts.Open(store, request.DatasetId, "dataset_id");
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-backbone", request.DatasetId, request.Architecture, request.Epochs.ToString(),
+            request.BatchSize.ToString(), request.LearningRate.ToString("R"), request.Seed.ToString(), request.Limit.ToString());
+        return Guarded(reader, () => runners.For("embedding").RunAsync(key, ctx => Work(ctx, reader, meta, request), output, ct));
+    }
+
+    static async Task Guarded(ArtifactReader reader, Func<Task> run) { try { await run(); } finally { reader.Dispose(); } }
+
+    async Task<JobOutcome> Work(JobContext ctx, ArtifactReader reader, DatasetMeta meta, TrainBackboneRequest request)
+    {
+        long n = reader.Entry("images").Rows;
+        if (request.Limit > 0) n = Math.Min(n, request.Limit);
+        using var images = reader.ReadRows("images", 0, n);
+        using var labels = reader.ReadRows("labels", 0, n);
+        int channels = (int)images.shape[1], height = (int)images.shape[2], width = (int)images.shape[3];
+        int classes = Math.Max(meta.ClassNames.Count, (int)labels.max().item<long>() + 1);
+        int batch = request.BatchSize == 0 ? 64 : request.BatchSize;
+        double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
+
+        torch.manual_seed(request.Seed);
+        using var model = BackboneArtifacts.Create(request.Architecture, channels, height, width, classes);
+        model.to(device);
+        int startEpoch = 0;
+        if (ctx.LoadCheckpoint() is { } ckpt)
+        {
+            using (torch.no_grad())
+                foreach (var (name, t) in model.state_dict()) t.copy_(ckpt.Tensors[name]);
+            startEpoch = JsonSerializer.Deserialize<Dictionary<string, int>>(ckpt.StateJson)!["epoch"];
+            ctx.Message($"resuming at epoch {startEpoch}");
+        }
+        using var optimizer = torch.optim.Adam(model.parameters(), lr);
+        double loss = 0, accuracy = 0;
+        for (int epoch = startEpoch; epoch < request.Epochs; epoch++)
+        {
+            model.train();
+            var gen = new torch.Generator((ulong)(request.Seed * 1000 + epoch));
+            using var order = torch.randperm(n, generator: gen);
+            double sum = 0; long correct = 0;
+            for (long s = 0; s < n; s += batch)
+            {
+                ctx.CancellationToken.ThrowIfCancellationRequested();
+                using var scope = torch.NewDisposeScope();
+                var idx = order.narrow(0, s, Math.Min(batch, n - s));
+                var x = images.index_select(0, idx).to_type(torch.ScalarType.Float32).to(device) / 255f;
+                var y = labels.index_select(0, idx).to(device);
+                var logits = model.call(x);
+                var l = torch.nn.functional.cross_entropy(logits, y);
+                optimizer.zero_grad();
+                l.backward();
+                optimizer.step();
+                sum += l.item<float>() * idx.shape[0];
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+            }
+            loss = sum / n; accuracy = (double)correct / n;
+            if (epoch + 1 < request.Epochs)
+                ctx.SaveCheckpoint(model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()),
+                    JsonSerializer.Serialize(new Dictionary<string, int> { ["epoch"] = epoch + 1 }));
+            ctx.Progress(epoch + 1, request.Epochs, "epochs", "train");
+            ctx.Metrics(epoch + 1, new Dictionary<string, double> { ["loss"] = loss, ["train_accuracy"] = accuracy });
+        }
+        var bm = new BackboneMeta
+        {
+            Architecture = request.Architecture, Channels = channels, Height = height, Width = width, Classes = classes,
+            ClassNames = meta.ClassNames, DatasetId = request.DatasetId, Epochs = request.Epochs, Seed = request.Seed,
+        };
+        var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu());
+        var info = await store.PutAsync(BackboneArtifacts.Kind, state, JsonSerializer.Serialize(bm),
+            new Dictionary<string, string> { ["producer"] = "embedding", ["architecture"] = request.Architecture }, ctx.CancellationToken);
+        return new JobOutcome(info, new Dictionary<string, double> { ["loss"] = loss, ["train_accuracy"] = accuracy });
+    }
+}

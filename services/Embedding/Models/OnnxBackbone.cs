@@ -1,0 +1,160 @@
+using System.Collections.Concurrent;
+using ConceptSuite.Contracts;
+using ConceptSuite.Embedding.Onnx;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TorchSharp;
+
+namespace ConceptSuite.Embedding.Models;
+
+/// <summary>A declared tap of an ONNX model: a graph value, optionally flattened per row.</summary>
+public sealed record OnnxTap(string Name, string Value, bool Flatten = false);
+
+/// <summary>How to normalise 0-255 pixels before an ONNX model: x * scale, then (x - mean[c]) / std[c].</summary>
+public sealed record PixelNormalization(float Scale, float[] Mean, float[] Std);
+
+/// <summary>
+/// An ONNX model run by ONNX Runtime. On load the graph's batch dimension is made symbolic and
+/// every declared tap becomes a graph output, so one session serves every batch size and tap set;
+/// an optional preprocessing model (e.g. ResNetPreprocess.onnx) runs first. Graph values that are
+/// not declared taps can be requested by name: a session with that output added is built on demand.
+/// </summary>
+public sealed class OnnxBackbone : IBackbone
+{
+    readonly byte[] _editedModel;
+    readonly InferenceSession _main;
+    readonly InferenceSession? _pre;
+    readonly string _inputName;
+    readonly string? _preInput;
+    readonly string? _preOutput;
+    readonly PixelNormalization? _norm;
+    readonly Dictionary<string, OnnxTap> _declared;
+    readonly HashSet<string> _graphValues;
+    readonly ConcurrentDictionary<string, InferenceSession> _extra = new();
+    readonly SessionOptions _options;
+    List<TapSpec>? _taps;
+    readonly object _shapeLock = new();
+
+    public OnnxBackbone(string name, string version, string source, string modelPath, InputSpec input, IReadOnlyList<OnnxTap> taps,
+        string? preprocessPath = null, PixelNormalization? normalization = null, int threads = 0)
+    {
+        Name = name; Version = version; Source = source; Input = input; _norm = normalization;
+        if (taps.Count == 0) throw new InvalidInputException("taps", $"model '{name}' declares no taps");
+        _options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (threads > 0) { _options.IntraOpNumThreads = threads; _options.InterOpNumThreads = 1; }
+
+        var editor = new OnnxGraphEditor(File.ReadAllBytes(modelPath), "model").MakeBatchSymbolic();
+        if (editor.InputNames.Count != 1) throw new InvalidInputException("model", $"'{name}' must have exactly one graph input, has {editor.InputNames.Count}");
+        _inputName = editor.InputNames[0];
+        _graphValues = editor.NodeOutputs.ToHashSet();
+        foreach (var t in taps) editor.AddOutput(t.Value, $"taps.{t.Name}");
+        _declared = taps.ToDictionary(t => t.Name);
+        _editedModel = editor.ToBytes();
+        _main = new InferenceSession(_editedModel, _options);
+
+        if (preprocessPath is not null)
+        {
+            var pre = new OnnxGraphEditor(File.ReadAllBytes(preprocessPath), "preprocess").MakeBatchSymbolic();
+            if (pre.InputNames.Count != 1 || pre.OutputNames.Count != 1)
+                throw new InvalidInputException("preprocess", "a preprocessing model must have one input and one output");
+            _preInput = pre.InputNames[0];
+            _preOutput = pre.OutputNames[0];
+            _pre = new InferenceSession(pre.ToBytes(), _options);
+        }
+    }
+
+    public string Name { get; }
+    public string Version { get; }
+    public string Kind => "onnx";
+    public string Source { get; }
+    public InputSpec Input { get; }
+
+    /// <summary>Declared taps with their per-row shapes (measured once with a one-row pass).</summary>
+    public IReadOnlyList<TapSpec> Taps
+    {
+        get
+        {
+            lock (_shapeLock)
+            {
+                if (_taps is not null) return _taps;
+                using var scope = torch.NewDisposeScope();
+                var probe = torch.zeros(1, Input.Channels, Input.Height, Input.Width);
+                var outs = Forward(probe, _declared.Keys.ToList());
+                _taps = _declared.Values.Select(t => new TapSpec(t.Name, outs[t.Name].shape.Skip(1).ToArray(), t.Value)).ToList();
+                foreach (var o in outs.Values) o.Dispose();
+                return _taps;
+            }
+        }
+    }
+
+    /// <summary>True when <paramref name="tap"/> is a declared tap or a value of the graph.</summary>
+    public bool HasTap(string tap) => _declared.ContainsKey(tap) || _graphValues.Contains(tap);
+
+    public Dictionary<string, torch.Tensor> Forward(torch.Tensor pixels, IReadOnlyList<string> taps)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = pixels.to_type(torch.ScalarType.Float32).contiguous();
+        if (_norm is { } n)
+        {
+            x = x * n.Scale;
+            var mean = torch.tensor(n.Mean).view(1, -1, 1, 1);
+            var std = torch.tensor(n.Std).view(1, -1, 1, 1);
+            x = ((x - mean) / std).contiguous();
+        }
+        if (_pre is not null) x = RunOne(_pre, _preInput!, _preOutput!, x);
+
+        var values = taps.Select(t => _declared.TryGetValue(t, out var d) ? d.Value : t).Distinct().ToList();
+        var undeclared = values.Where(v => !_declared.Values.Any(d => d.Value == v)).OrderBy(v => v, StringComparer.Ordinal).ToList();
+        var session = undeclared.Count == 0 ? _main : _extra.GetOrAdd(string.Join("\n", undeclared), _ => BuildSession(undeclared));
+        var outs = Run(session, _inputName, x, values);
+        var result = new Dictionary<string, torch.Tensor>();
+        foreach (var t in taps)
+        {
+            var v = _declared.TryGetValue(t, out var d) ? d.Value : t;
+            var o = outs[v];
+            if (d is { Flatten: true }) o = o.reshape(o.shape[0], -1);
+            result[t] = o.clone().DetachFromDisposeScope();
+        }
+        return result;
+    }
+
+    InferenceSession BuildSession(IReadOnlyList<string> extra)
+    {
+        var editor = new OnnxGraphEditor(_editedModel);
+        foreach (var v in extra) editor.AddOutput(v);
+        return new InferenceSession(editor.ToBytes(), _options);
+    }
+
+    static torch.Tensor RunOne(InferenceSession s, string input, string output, torch.Tensor x) => Run(s, input, x, [output])[output];
+
+    /// <summary>Runs a session on a contiguous float32 CPU tensor (no copy in), copying outputs to tensors.</summary>
+    static unsafe Dictionary<string, torch.Tensor> Run(InferenceSession s, string input, torch.Tensor x, IReadOnlyList<string> outputs)
+    {
+        var result = new Dictionary<string, torch.Tensor>();
+        var span = x.bytes;
+        fixed (byte* p = span)
+        {
+            using var value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+                x.shape, (IntPtr)p, span.Length);
+            using var run = new RunOptions();
+            using var outs = s.Run(run, [input], [value], outputs);
+            for (int i = 0; i < outputs.Count; i++)
+            {
+                var o = outs[i];
+                var shape = o.GetTensorTypeAndShape().Shape;
+                var t = torch.empty(shape, torch.ScalarType.Float32);
+                o.GetTensorDataAsSpan<float>().CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes));
+                result[outputs[i]] = t;
+            }
+        }
+        return result;
+    }
+
+    public void Dispose()
+    {
+        _main.Dispose();
+        _pre?.Dispose();
+        foreach (var s in _extra.Values) s.Dispose();
+        _options.Dispose();
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using ConceptSuite.Core.Data;
+using ConceptSuite.Embedding.Data;
+using TorchSharp;
+
+namespace ConceptSuite.Tests.Embedding;
+
+/// <summary>
+/// The real server binary on a free loopback port, called by a Python client whose stubs
+/// Debian's python3-grpc-tools generates from protos/inference/v2/grpc_service.proto.
+/// </summary>
+public class OpenInferenceProtocolTests
+{
+    static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task Python_v2_client_calls_the_running_server()
+    {
+        var root = SuiteCache.RepoRoot ?? throw new InvalidOperationException("no checkout above the test binary");
+        var server = Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
+        Assert.True(File.Exists(server), $"server binary missing: {server}");
+        var dataDir = Path.Combine(Path.GetTempPath(), "cs-oip-" + Guid.NewGuid().ToString("N"));
+        int port = FreePort();
+        using var data = FashionMnist.Load("test", 2);
+        var imagesPath = Path.Combine(Path.GetTempPath(), $"oip-images-{Guid.NewGuid():N}.bin");
+        File.WriteAllBytes(imagesPath, data.Images.contiguous().bytes.ToArray());
+
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { server, "--stages", "embedding", "--listen", $"http://127.0.0.1:{port}", "--metrics", "", "--data-dir", dataDir },
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory,
+        };
+        using var proc = Process.Start(psi)!;
+        var serverLog = new System.Text.StringBuilder();
+        proc.OutputDataReceived += (_, e) => { lock (serverLog) serverLog.AppendLine(e.Data); };
+        proc.ErrorDataReceived += (_, e) => { lock (serverLog) serverLog.AppendLine(e.Data); };
+        proc.BeginOutputReadLine(); proc.BeginErrorReadLine();
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (true)
+            {
+                try { using var c = new TcpClient(); await c.ConnectAsync(IPAddress.Loopback, port); break; }
+                catch (SocketException) when (DateTime.UtcNow < deadline && !proc.HasExited) { await Task.Delay(200); }
+            }
+            var py = new ProcessStartInfo("python3")
+            {
+                ArgumentList = { Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, $"127.0.0.1:{port}", imagesPath },
+                RedirectStandardOutput = true, RedirectStandardError = true,
+            };
+            using var client = Process.Start(py)!;
+            var stdout = client.StandardOutput.ReadToEndAsync();
+            var stderr = client.StandardError.ReadToEndAsync();
+            await client.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
+            Assert.True(client.ExitCode == 0, $"python client failed: {await stderr}\nserver: {serverLog}");
+            using var json = JsonDocument.Parse(await stdout);
+            var r = json.RootElement;
+            Assert.True(r.GetProperty("live").GetBoolean());
+            Assert.True(r.GetProperty("ready").GetBoolean());
+            Assert.True(r.GetProperty("model_ready").GetBoolean());
+            Assert.Equal("onnxruntime_onnx", r.GetProperty("platform").GetString());
+            Assert.Equal([-1L, 512], r.GetProperty("outputs").GetProperty("pool").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+            Assert.Equal("req-1", r.GetProperty("id").GetString());
+            var o = r.GetProperty("output");
+            Assert.Equal("FP32", o.GetProperty("datatype").GetString());
+            Assert.Equal([2L, 512], o.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray());
+            Assert.Equal("NOT_FOUND", r.GetProperty("unknown_model").GetString());
+
+            // Same numbers as the in-process backbone on the same pixels.
+            var values = o.GetProperty("values").EnumerateArray().Select(e => e.GetSingle()).ToArray();
+            using var got = torch.tensor(values).view(2, 512);
+            using var backbone = ConceptSuite.Embedding.Models.BundledModels.LoadResNet18();
+            using var pixels = ConceptSuite.Embedding.Images.ImageConform.ToModelInput(data.Images, 3, 224, 224, "x");
+            var expected = backbone.Forward(pixels, ["pool"])["pool"];
+            Assert.True(got.allclose(expected, rtol: 1e-4, atol: 1e-4));
+        }
+        finally
+        {
+            if (!proc.HasExited) { proc.Kill(true); await proc.WaitForExitAsync(); }
+            File.Delete(imagesPath);
+            try { Directory.Delete(dataDir, true); } catch (IOException) { }
+        }
+    }
+}
