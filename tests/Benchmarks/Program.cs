@@ -5,6 +5,8 @@ using ConceptSuite.Benchmarks;
 var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
     ["transport"] = TransportBenchmark.RunAsync,
+    ["discovery"] = DiscoveryBenchmark.RunAsync,
+    ["generate"] = GenerateBenchmark.RunAsync,
     ["embed"] = EmbeddingBenchmark.RunAsync,
     ["bottleneck"] = BottleneckBenchmark.RunAsync,
     ["explain"] = ExplainBenchmark.RunAsync,

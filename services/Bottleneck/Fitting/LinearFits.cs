@@ -18,6 +18,7 @@ public sealed record LinearWeights(Tensor Weight, Tensor Bias);
 /// <item>independent binary logistic regressions (one per column of T ∈ [0,1]^{N×K}),
 ///   min (1/N) Σ BCE(x W_kᵀ + b_k, t_k) + (l2/2)‖W‖², L ≤ ¼ λ_max(X̄ᵀX̄/N) + l2.</item>
 /// </list>
+/// Reductions over rows use sum([0]): a literal 0 would bind to the dtype overload of sum.
 /// o is an optional fixed offset of the logits (PCBM-h fits its residual on top of PCBM's logits).
 /// </summary>
 public static class LinearFits
@@ -67,7 +68,7 @@ public static class LinearFits
             if (offset is not null) logits = logits + offset;
             var g = (logits.softmax(1) - onehot) / n;                // dCE/dlogits
             var gw = g.t().matmul(z) + (float)(lambda * (1 - alpha)) * wy;
-            var gb = g.sum(0);
+            var gb = g.sum([0]);
             var wNew = wy - (float)step * gw;
             if (l1 > 0) wNew = wNew.sign() * (wNew.abs() - l1).clamp_min(0);
             var bNew = by - (float)step * gb;
@@ -102,7 +103,7 @@ public static class LinearFits
             var by = b + mom * (b - bPrev);
             var g = (nn.functional.linear(x, wy, by).sigmoid() - targets) / n;   // [N, K]
             var wNew = wy - step * (g.t().matmul(x) + (float)l2 * wy);
-            var bNew = by - step * g.sum(0);
+            var bNew = by - step * g.sum([0]);
             wPrev.Dispose(); bPrev.Dispose();
             wPrev = w; bPrev = b;
             w = wNew.MoveToOuterDisposeScope();

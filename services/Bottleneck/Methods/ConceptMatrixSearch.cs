@@ -45,7 +45,7 @@ public sealed class ConceptMatrixSearch : IBottleneckMethod
         {
             var s = d.Features.matmul(t.t());
             var onehot = nn.functional.one_hot(d.Labels, d.Classes).to(ScalarType.Float32);
-            m = onehot.t().matmul(s) / onehot.sum(0).unsqueeze(1);
+            m = onehot.t().matmul(s) / onehot.sum([0]).unsqueeze(1);
         }
         m = m / m.norm(1, keepdim: true).clamp_min(1e-12f);
         progress("search", 1, 1);

@@ -53,6 +53,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         Assert.True(f.ResidualLogits!.allclose(residual, 1e-5, 1e-5));
         double accP = LinearFits.Accuracy(pcbm.Forward(x).Logits, y), accH = LinearFits.Accuracy(f.Logits, y);
         output.WriteLine($"held-out accuracy pcbm {accP:F4} pcbm_h {accH:F4}");
+        // Measured: PCBM 0.950, PCBM-h 0.935 on 200 held-out rows (the residual may cost a little on 800 training rows).
         Assert.True(accH >= accP - 0.02, $"pcbm_h {accH} vs pcbm {accP}");
     }
 
@@ -74,6 +75,8 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         var (_, fixedLogits) = model.Intervene(xw, Enumerable.Range(0, S.K).ToList(), c.index_select(0, wrong));
         double fixedShare = fixedLogits.argmax(1).eq(y.index_select(0, wrong)).to(ScalarType.Float32).mean().item<float>();
         output.WriteLine($"cbm concept accuracy {conceptAcc:F4}, accuracy {acc:F4}, misclassified {nWrong}, fixed by true concepts {fixedShare:F4}");
+        // Measured: concept accuracy 0.972, accuracy 0.9375, 125 of 2000 misclassified, all 125 fixed (1.000)
+        // by intervening with the true concepts. Bounds: the issue's 0.95, and "most" as at least 0.9.
         Assert.True(conceptAcc >= 0.95, $"concept accuracy {conceptAcc}");
         Assert.True(nWrong > 10, $"{nWrong} misclassified");
         Assert.True(fixedShare >= 0.9, $"fixed share {fixedShare}");
@@ -100,7 +103,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         using var model = Fit(new PosthocCbm(), S.Data(800, 8)).Model;
         var (x, _, _) = S.Generate(1000, 9);
         using var mode = inference_mode();
-        int k = (int)model.HeadWeight.abs().sum(0).argmax().item<long>();
+        int k = (int)model.HeadWeight.abs().sum([0]).argmax().item<long>();
         using var edited = model.Edit(new Dictionary<int, double> { [k] = 0 });
         var f = model.Forward(x);
         var before = f.Logits.argmax(1);
@@ -128,6 +131,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         Assert.True(perClass.max().item<long>() <= 3);
         Assert.True(fit.Metrics.ContainsKey("path_19_accuracy"));
         Assert.True(fit.Metrics["path_19_concepts_per_class"] > 3, "the path ends denser than the budget");
+        // Measured: accuracy 0.484 at 3 concepts per class (λ = 0.175) on raw features.
         Assert.True(fit.Metrics["chosen_accuracy"] >= 0.45, $"accuracy {fit.Metrics["chosen_accuracy"]}");
         Assert.False(model.Spec.HasConceptLayer);
     }
@@ -142,6 +146,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         var fit = Fit(new SparseCbm(), S.Data(1500, 11, withConcepts: false), ("objective", objective), ("concepts", "16"), ("epochs", "10"));
         using var model = fit.Model;
         output.WriteLine($"{objective}: train accuracy {fit.Metrics["train_accuracy"]:F4}");
+        // Measured train accuracy: l1 0.955, contrastive 0.961, gumbel 0.849.
         Assert.True(fit.Metrics["train_accuracy"] >= 0.7, $"accuracy {fit.Metrics["train_accuracy"]}");
         Assert.Equal(objective == "gumbel" ? ConceptActivations.Softmax : ConceptActivations.Linear, model.Spec.ConceptActivation);
     }

@@ -290,7 +290,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         request.Edits.Add(new ConceptEdit { Concept = "c4", Factor = 0.5 });
         var edited = await f.Client.EditAsync(request);
         Assert.NotEqual(f.Cbm.Artifact.Ref.Id, edited.Artifact.Ref.Id);
-        var info = await f.Client.GetModelAsync(new GetModelRequest { ModelId = edited.Artifact.Ref.Id });
+        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = edited.Artifact.Ref.Id });
         Assert.Equal(0.0, info.Edits["c3"]);
         Assert.Equal(0.5, info.Edits["c4"]);
         Assert.Equal("cbm", info.ModelType);
@@ -319,17 +319,17 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     [Fact]
     public async Task GetModelDescribesATrainedModelAndRejectsOthers()
     {
-        var info = await f.Client.GetModelAsync(new GetModelRequest { ModelId = f.PcbmH.Artifact.Ref.Id });
+        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = f.PcbmH.Artifact.Ref.Id });
         Assert.True(info.HasResidual);
         Assert.Equal("signed_distance", info.ConceptActivation);
         Assert.Equal(S.D, info.InputDim);
         Assert.Equal(S.ClassNames, info.ClassNames);
-        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetModelRequest { ModelId = new string('c', 64) }))).StatusCode);
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetModelRequest { ModelId = "" })), "model_id");
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = new string('c', 64) }))).StatusCode);
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = "" })), "model_id");
         // An artifact of another kind is not a bottleneck model.
         var store = f.Server.Services.GetRequiredService<ArtifactStore>();
         var other = await store.PutAsync("report", new Dictionary<string, Tensor> { ["x"] = zeros(2) });
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetModelRequest { ModelId = other.Ref.Id })), "model_id");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = other.Ref.Id })), "model_id");
     }
 
     [Fact]

@@ -1,0 +1,25 @@
+using ConceptSuite.Discovery.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Discovery.Methods;
+
+/// <summary>
+/// ReLU sparse autoencoder with an L1 penalty (Bricken et al. 2023, "Towards Monosemanticity";
+/// Cunningham et al. 2023): z = ReLU(pre), loss = ||x̃ − x̂||²/D + λ·E_batch Σ_i |z_i|·||W_dec,i||
+/// (the atom norms are 1, so the penalty is the L1 of z).
+/// </summary>
+public sealed class ReluSae(MethodOptions options) : SparseAutoencoder(options)
+{
+    public static OptionSpec[] Schema =>
+    [
+        OptionSpec.Float("l1", 1e-3, "λ, the L1 coefficient", 0, 1e6),
+        .. CommonSchema,
+    ];
+
+    public override string Method => "relu_sae";
+
+    protected override Tensor Activate(Tensor pre, bool training) => pre.relu();
+
+    protected override Tensor? Penalty(Tensor pre, Tensor z) => O.Float("l1") * z.abs().sum(1).mean();
+}

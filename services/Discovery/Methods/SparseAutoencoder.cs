@@ -1,0 +1,302 @@
+using ConceptSuite.Contracts;
+using ConceptSuite.Discovery.Abstractions;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace ConceptSuite.Discovery.Methods;
+
+/// <summary>
+/// What every sparse autoencoder shares (Bricken et al. 2023; Gao et al. 2024):
+/// x̃ = (x − μ)/s (input normalisation, μ and s from a sample), pre = (x̃ − b_dec) W_enc + b_enc,
+/// z = σ(pre) (the variant's sparsifying activation), x̂ = z W_dec + b_dec, trained with Adam on
+/// ||x̃ − x̂||² / D + the variant's penalty. Decoder atoms (rows of W_dec) are kept at unit norm
+/// (gradient component along each atom removed, then renormalised). Dead latents (no firing in
+/// <c>dead_tokens</c> samples) are tracked and revived with the AuxK loss (Gao et al. 2024): the
+/// top-k_aux dead latents reconstruct the residual e = x̃ − x̂, weighted by <c>aux_coef</c>.
+/// On save the normalisation is folded into the weights — W_enc' = W_enc/s, W_dec' = s·W_dec,
+/// b_dec' = s·b_dec + μ, b_enc' = b_enc — so a loaded model computes exactly what the trained one did.
+/// </summary>
+public abstract class SparseAutoencoder : IIncrementalDictionary
+{
+    /// <summary>Options every variant has.</summary>
+    public static OptionSpec[] CommonSchema =>
+    [
+        OptionSpec.Int("epochs", 10, "passes over the data", 1, 100000),
+        OptionSpec.Int("batch_size", 1024, "samples per step", 1, 1 << 20),
+        OptionSpec.Float("lr", 1e-3, "Adam learning rate", 1e-8, 10),
+        OptionSpec.Bool("normalize", true, "centre and scale inputs (folded into the weights on save)"),
+        OptionSpec.Int("dead_tokens", 100_000, "a latent is dead after this many samples without firing", 1, long.MaxValue),
+        OptionSpec.Int("auxk", 256, "k of the AuxK loss on dead latents (0: off)", 0, 1 << 20),
+        OptionSpec.Float("aux_coef", 1.0 / 32, "weight of the AuxK loss", 0, 100),
+    ];
+
+    protected readonly MethodOptions O;
+    protected Parameter? WEnc, BEnc, WDec, BDec;
+    protected Tensor? Mu;
+    protected float Scale = 1;
+    Tensor? _sinceFired;
+    Adam? _opt;
+
+    protected SparseAutoencoder(MethodOptions options) { O = options; }
+
+    public abstract string Method { get; }
+    public int Concepts => O.Concepts;
+    public int InputDim { get; private set; }
+    public virtual bool NonNegativeCodes => true;
+    public int Epochs => O.Int("epochs");
+    public int BatchSize => O.Int("batch_size");
+    public long Steps { get; private set; }
+
+    public virtual void Validate(DataStats stats) { }
+
+    /// <summary>σ(pre) → z ≥ 0 [b, C]. <paramref name="training"/> selects batch statistics vs stored ones.</summary>
+    protected abstract Tensor Activate(Tensor pre, bool training);
+
+    /// <summary>The variant's penalty on a batch (0 by default).</summary>
+    protected virtual Tensor? Penalty(Tensor pre, Tensor z) => null;
+
+    /// <summary>The parameters Adam trains.</summary>
+    protected virtual IEnumerable<Parameter> TrainedParameters() => [WEnc!, BEnc!, WDec!, BDec!];
+
+    /// <summary>Decoder weights [C, D] used in the forward pass (unit-norm rows).</summary>
+    protected virtual Tensor DecoderWeights() => WDec!;
+
+    /// <summary>After each optimiser step: renormalise atoms (variants may project their own parameters).</summary>
+    protected virtual void AfterStep()
+    {
+        using var _ = no_grad();
+        WDec!.div_(WDec.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f));
+    }
+
+    /// <summary>Before each optimiser step: remove the gradient component along each unit atom.</summary>
+    protected virtual void BeforeStep()
+    {
+        using var _ = no_grad();
+        if (WDec!.grad is { } g) g.sub_((g * WDec).sum(1, keepdim: true) * WDec);
+    }
+
+    /// <summary>Extra tensors of a variant's state (saved and loaded with the weights).</summary>
+    protected virtual Dictionary<string, Tensor> ExtraState() => new();
+    protected virtual void LoadExtraState(IReadOnlyDictionary<string, Tensor> state) { }
+    /// <summary>Variant initialisation after the common parameters exist (sample is normalised).</summary>
+    protected virtual void InitExtra(Tensor normalizedSample, Generator g) { }
+
+    public void Begin(IRowSource data, FitContext ctx)
+    {
+        InputDim = data.Dim;
+        int d = data.Dim;
+        using var g = new Generator((ulong)ctx.Seed);
+        using var sample = RowSources.Head(data, 8192, ctx.Seed);
+        using (var _ = no_grad())
+        {
+            Mu?.Dispose();
+            if (O.Bool("normalize"))
+            {
+                Mu = sample.mean([0]);
+                // s² = E||x − μ||² / D, so normalised samples have unit mean squared entry.
+                Scale = (float)Math.Sqrt(Math.Max((sample - Mu).square().sum(1).mean().item<float>() / d, 1e-12f));
+            }
+            else { Mu = zeros(d); Scale = 1; }
+            var wdec = randn([Concepts, d], generator: g);
+            wdec.div_(wdec.square().sum(1, keepdim: true).sqrt());
+            // Tied initialisation W_enc = W_decᵀ (Gao et al. 2024); Parameter takes the handle, so clone first.
+            WEnc = new Parameter(wdec.t().contiguous());
+            WDec = new Parameter(wdec);
+            BEnc = new Parameter(zeros(Concepts));
+            BDec = new Parameter(zeros(d));
+            using var xn = (sample - Mu) / Scale;
+            InitExtra(xn, g);
+        }
+        _sinceFired = zeros(Concepts, ScalarType.Float64);
+        _opt = optim.Adam(TrainedParameters(), lr: O.Float("lr"));
+        Steps = 0;
+    }
+
+    protected Tensor Normalize(Tensor x) => (x - Mu!) / Scale;
+
+    protected Tensor PreActivation(Tensor xn) => (xn - BDec!).matmul(WEnc!) + BEnc!;
+
+    public double Step(Tensor batch)
+    {
+        if (_opt is null) throw new InvalidOperationException("Begin was not called");
+        using var scope = NewDisposeScope();
+        var xn = Normalize(batch);
+        var pre = PreActivation(xn);
+        var z = Activate(pre, training: true);
+        var dec = DecoderWeights();
+        var xhat = z.matmul(dec) + BDec!;
+        var loss = nn.functional.mse_loss(xhat, xn);
+        if (Penalty(pre, z) is { } p) loss = loss + p;
+        Tensor dead;
+        using (no_grad())
+        {
+            var fired = (z > 0).any(0, keepdim: false);
+            _sinceFired!.add_(batch.shape[0]).masked_fill_(fired, 0);
+            dead = _sinceFired > O.Long("dead_tokens");
+        }
+        int auxk = O.Int("auxk");
+        long nDead = dead.sum().item<long>();
+        if (auxk > 0 && nDead > 0 && O.Float("aux_coef") > 0)
+        {
+            // AuxK: the top-k_aux dead latents (by pre-activation) reconstruct the residual.
+            var e = (xn - xhat).detach();
+            var masked = pre.masked_fill(dead.logical_not().unsqueeze(0), float.NegativeInfinity);
+            var (vals, idx) = masked.topk((int)Math.Min(auxk, nDead), dim: 1);
+            var zAux = zeros_like(pre).scatter(1, idx, vals.relu());
+            var eHat = zAux.matmul(dec);
+            var aux = (eHat - e).square().sum() / e.square().sum().clamp_min(1e-12f);
+            loss = loss + O.Float("aux_coef") * aux;
+        }
+        _opt.zero_grad();
+        loss.backward();
+        BeforeStep();
+        _opt.step();
+        AfterStep();
+        Steps++;
+        return loss.item<float>();
+    }
+
+    public virtual void End() { }
+
+    /// <summary>Count of latents dead now (no firing in the last dead_tokens samples).</summary>
+    public long DeadLatents => _sinceFired is null ? 0 : (_sinceFired > O.Long("dead_tokens")).sum().item<long>();
+
+    public void Fit(IRowSource data, FitContext ctx) => IncrementalTrainer.Train([this], data, ctx);
+
+    public Tensor Encode(Tensor x)
+    {
+        if (WEnc is null) throw NotFitted();
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        return Activate(PreActivation(Normalize(x)), training: false).clone().MoveToOuterDisposeScope();
+    }
+
+    public Tensor Decode(Tensor codes)
+    {
+        if (WEnc is null) throw NotFitted();
+        using var scope = NewDisposeScope();
+        using var _ = inference_mode();
+        return ((codes.matmul(DecoderWeights()) + BDec!) * Scale + Mu!).clone().MoveToOuterDisposeScope();
+    }
+
+    public Tensor Atoms()
+    {
+        using var _ = no_grad();
+        return (DecoderWeights() * Scale).detach().clone();
+    }
+
+    public Dictionary<string, Tensor> SaveState()
+    {
+        if (WEnc is null) throw NotFitted();
+        using var _ = no_grad();
+        var state = new Dictionary<string, Tensor>
+        {
+            ["W_enc"] = (WEnc / Scale).detach().clone(),
+            ["b_enc"] = BEnc!.detach().clone(),
+            ["W_dec"] = (DecoderWeights() * Scale).detach().clone(),
+            ["b_dec"] = (BDec! * Scale + Mu!).detach().clone(),
+        };
+        foreach (var (k, v) in ExtraState()) state[k] = v;
+        return state;
+    }
+
+    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        var wenc = state["W_enc"].to_type(ScalarType.Float32);
+        InputDim = (int)wenc.shape[0];
+        if (wenc.shape[1] != Concepts) throw new InvalidInputException("W_enc", $"has {wenc.shape[1]} latents, the options say {Concepts}");
+        WEnc = new Parameter(wenc.clone(), requires_grad: false);
+        BEnc = new Parameter(state["b_enc"].to_type(ScalarType.Float32).clone(), requires_grad: false);
+        WDec = new Parameter(state["W_dec"].to_type(ScalarType.Float32).clone(), requires_grad: false);
+        BDec = new Parameter(state["b_dec"].to_type(ScalarType.Float32).clone(), requires_grad: false);
+        Mu?.Dispose();
+        Mu = zeros(InputDim);
+        Scale = 1;
+        LoadExtraState(state);
+    }
+
+    public Dictionary<string, Tensor> TrainingState()
+    {
+        using var _ = no_grad();
+        var s = new Dictionary<string, Tensor>
+        {
+            ["train.W_enc"] = WEnc!.detach().clone(), ["train.b_enc"] = BEnc!.detach().clone(),
+            ["train.W_dec"] = WDec!.detach().clone(), ["train.b_dec"] = BDec!.detach().clone(),
+            ["train.mu"] = Mu!.clone(), ["train.scale"] = tensor(new[] { Scale }),
+            ["train.since_fired"] = _sinceFired!.clone(), ["train.steps"] = tensor(new[] { Steps }),
+        };
+        foreach (var (k, v) in TrainingExtra()) s["train." + k] = v;
+        return s;
+    }
+
+    /// <summary>Variant parameters for checkpoints (without the "train." prefix).</summary>
+    protected virtual Dictionary<string, Tensor> TrainingExtra() => ExtraState();
+    protected virtual void RestoreTrainingExtra(IReadOnlyDictionary<string, Tensor> s) => LoadExtraState(s);
+
+    public void RestoreTrainingState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        using var _ = no_grad();
+        WEnc!.copy_(state["train.W_enc"]); BEnc!.copy_(state["train.b_enc"]);
+        WDec!.copy_(state["train.W_dec"]); BDec!.copy_(state["train.b_dec"]);
+        Mu!.copy_(state["train.mu"]);
+        Scale = state["train.scale"].item<float>();
+        _sinceFired!.copy_(state["train.since_fired"]);
+        Steps = state["train.steps"].item<long>();
+        RestoreTrainingExtra(state.Where(kv => kv.Key.StartsWith("train.", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key["train.".Length..], kv => kv.Value));
+    }
+
+    protected static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
+
+    public virtual void Dispose()
+    {
+        _opt?.Dispose();
+        WEnc?.Dispose(); BEnc?.Dispose(); WDec?.Dispose(); BDec?.Dispose();
+        Mu?.Dispose(); _sinceFired?.Dispose();
+    }
+}
+
+/// <summary>
+/// Trains several incremental dictionaries on one pass over the data per epoch: every block
+/// read (shuffled anew each epoch) is cut into batches that step all of them.
+/// </summary>
+public static class IncrementalTrainer
+{
+    /// <param name="checkpoint">Called after each epoch with the epoch just completed (resume skips epochs).</param>
+    /// <param name="startEpoch">First epoch to run (after a restored checkpoint).</param>
+    public static void Train(IReadOnlyList<IIncrementalDictionary> models, IRowSource data, FitContext ctx,
+        Action<int>? checkpoint = null, int startEpoch = 0, bool begin = true)
+    {
+        if (models.Count == 0) return;
+        if (begin) foreach (var m in models) m.Begin(data, ctx);
+        int epochs = models.Max(m => m.Epochs);
+        int batch = models[0].BatchSize;
+        long stepsPerEpoch = (data.Samples + batch - 1) / batch;
+        int readRows = Math.Max(batch, (16384 / batch) * batch);
+        for (int epoch = startEpoch; epoch < epochs; epoch++)
+        {
+            long step = 0;
+            var losses = new double[models.Count];
+            foreach (var block in data.Blocks(readRows, ctx.Seed * 1_000_003L + epoch + 1))
+            {
+                using var _ = block;
+                for (long r = 0; r < block.shape[0]; r += batch)
+                {
+                    ctx.CancellationToken.ThrowIfCancellationRequested();
+                    using var b = block.narrow(0, r, Math.Min(batch, block.shape[0] - r));
+                    for (int i = 0; i < models.Count; i++)
+                        if (epoch < models[i].Epochs) losses[i] = models[i].Step(b);
+                    step++;
+                }
+                ctx.Progress?.Invoke(epoch * stepsPerEpoch + step, epochs * stepsPerEpoch, "steps", "train");
+            }
+            var m = new Dictionary<string, double>();
+            for (int i = 0; i < models.Count; i++) m[models.Count == 1 ? "loss" : $"loss_{i}"] = losses[i];
+            ctx.Metrics?.Invoke(epoch + 1, m);
+            checkpoint?.Invoke(epoch);
+        }
+        foreach (var mdl in models) mdl.End();
+    }
+}

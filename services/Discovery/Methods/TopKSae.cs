@@ -1,0 +1,30 @@
+using ConceptSuite.Discovery.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Discovery.Methods;
+
+/// <summary>
+/// TopK sparse autoencoder (Makhzani &amp; Frey 2013; Gao et al. 2024, "Scaling and evaluating
+/// sparse autoencoders"): z = ReLU(TopK_k(pre)) keeps each sample's k largest pre-activations,
+/// so L0 ≤ k by construction and no sparsity penalty is needed.
+/// </summary>
+public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
+{
+    public static OptionSpec[] Schema =>
+    [
+        OptionSpec.Int("k", 32, "active latents per sample", 1, null, maxIsConcepts: true),
+        .. CommonSchema,
+    ];
+
+    public override string Method => "topk_sae";
+
+    protected override Tensor Activate(Tensor pre, bool training) => Select(pre, O.Int("k"));
+
+    /// <summary>ReLU of each row's k largest entries, zeros elsewhere.</summary>
+    public static Tensor Select(Tensor pre, int k)
+    {
+        var (vals, idx) = pre.topk(k, dim: 1);
+        return zeros_like(pre).scatter(1, idx, vals.relu());
+    }
+}

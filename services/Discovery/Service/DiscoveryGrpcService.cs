@@ -1,0 +1,217 @@
+using System.Text.Json;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Tensors;
+using ConceptSuite.Discovery.Abstractions;
+using ConceptSuite.Discovery.Methods;
+using ConceptSuite.Discovery.Naming;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using TorchSharp;
+
+namespace ConceptSuite.Discovery.Service;
+
+/// <summary>
+/// conceptsuite.v1.DiscoveryService: validates, calls the methods, streams results. Fit runs as
+/// a job (JobRunner: bounded concurrency, checkpoints, resume by key, cached results).
+/// </summary>
+public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners, FitJobs fits,
+    IOptions<SuiteOptions> suite) : DiscoveryService.DiscoveryServiceBase
+{
+    const string DefaultTensor = "activations";
+
+    public override async Task Fit(IAsyncStreamReader<FitRequest> requestStream, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != FitRequest.PartOneofCase.Config)
+            throw new InvalidInputException("config", "the first message must be the config");
+        var config = requestStream.Current.Config;
+        var plans = fits.Plan(config);
+        var tensor = string.IsNullOrEmpty(config.Tensor) ? DefaultTensor : config.Tensor;
+        if (config.EvalSamples < 0) throw new InvalidInputException("config.eval_samples", "must be >= 0");
+
+        string dataId;
+        DataStats stats;
+        if (config.Activations is { Id.Length: > 0 } a)
+        {
+            if (await requestStream.MoveNext(ct))
+                throw new InvalidInputException("block", "blocks may not follow a config that names an activation artifact");
+            var src = new ArtifactRowSource(store, a.Id, tensor, "config.activations");
+            stats = RowSources.Scan(src, "config.activations", ct);
+            dataId = a.Id;
+        }
+        else
+        {
+            (dataId, stats) = await SpoolAsync(requestStream, ct);
+        }
+        FitJobs.Validate(plans, stats, config.Seed);
+        var data = new ArtifactRowSource(store, dataId, config.Activations is { Id.Length: > 0 } ? tensor : DefaultTensor, "config.activations");
+
+        var jobConfig = config.Clone();
+        jobConfig.Job = null;
+        jobConfig.Activations = null;
+        var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", "discovery.fit", Google.Protobuf.JsonFormatter.Default.Format(jobConfig), dataId, tensor);
+        await runners.For(DiscoveryStage.Name).RunAsync(key,
+            job => fits.RunAsync(job, plans, data, dataId, tensor, config), responseStream, ct);
+    }
+
+    /// <summary>Streams the request's blocks to an "activations" artifact (validated block by block; nothing stored on error).</summary>
+    async Task<(string Id, DataStats Stats)> SpoolAsync(IAsyncStreamReader<FitRequest> requestStream, CancellationToken ct)
+    {
+        var validator = new TensorStreamValidator(new TensorStreamRules
+        {
+            Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = suite.Value.MaxStreamBytes,
+        });
+        using var writer = store.BeginWrite("activations");
+        writer.Labels["stage"] = "discovery";
+        writer.Labels["source"] = "fit-stream";
+        double min = double.PositiveInfinity, max = double.NegativeInfinity;
+        long[]? trailing = null;
+        while (await requestStream.MoveNext(ct))
+        {
+            var m = requestStream.Current;
+            if (m.PartCase != FitRequest.PartOneofCase.Block) throw new InvalidInputException("config", "only the first message may be a config");
+            var b = m.Block;
+            if (!string.IsNullOrEmpty(b.Name) && b.Name != DefaultTensor)
+                throw new InvalidInputException($"blocks[{validator.Rows()}].name", "must be empty (one activation tensor per fit)");
+            b.Name = "";
+            validator.Accept(b);
+            if (b.Tensor.Shape.Count is < 2 or > 4)
+                throw new InvalidInputException("blocks.tensor.shape", "activations must be [n, D], [n, T, D] or [n, C, H, W]");
+            trailing ??= b.Tensor.Shape.Skip(1).ToArray();
+            writer.AppendRows(DefaultTensor, b.Tensor.Dtype, b.Tensor.Shape, b.Tensor.Data.Span);
+            var v = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.Tensor.Data.Span);
+            foreach (var x in v) { if (x < min) min = x; if (x > max) max = x; }
+        }
+        validator.Complete();
+        if (trailing is null) throw new InvalidInputException("blocks", "no activation rows were sent");
+        long rows = validator.Rows();
+        if (rows == 0) throw new InvalidInputException("blocks", "no activation rows were sent");
+        writer.MetadataJson = JsonSerializer.Serialize(new { source = "discovery.fit" });
+        var info = await writer.CommitAsync(ct);
+        int dim = SampleLayout.Dim(trailing, "blocks.tensor.shape");
+        return (info.Ref.Id, new DataStats(rows * SampleLayout.Positions(trailing), dim, min, max, "blocks"));
+    }
+
+    public override Task Encode(IAsyncStreamReader<EncodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
+        TransformAsync(requestStream, responseStream, context, r => r.PartCase == EncodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
+            r => r.PartCase == EncodeRequest.PartOneofCase.Block ? r.Block : null, encode: true);
+
+    public override Task Decode(IAsyncStreamReader<DecodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
+        TransformAsync(requestStream, responseStream, context, r => r.PartCase == DecodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
+            r => r.PartCase == DecodeRequest.PartOneofCase.Block ? r.Block : null, encode: false);
+
+    async Task TransformAsync<T>(IAsyncStreamReader<T> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context,
+        Func<T, DictionaryRef?> config, Func<T, TensorBlock?> block, bool encode)
+    {
+        var ct = context.CancellationToken;
+        if (!await requestStream.MoveNext(ct) || config(requestStream.Current) is not { } dref)
+            throw new InvalidInputException("config", "the first message must be the config");
+        var (meta, dict) = DictionaryArtifacts.Load(store, dref, "config.dictionary");
+        using var _ = dict;
+        int width = encode ? meta.InputDim : meta.Concepts;
+        var validator = new TensorStreamValidator(new TensorStreamRules
+        {
+            Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = suite.Value.MaxStreamBytes,
+        });
+        long index = 0;
+        while (await requestStream.MoveNext(ct))
+        {
+            var b = block(requestStream.Current) ?? throw new InvalidInputException("config", "only the first message may be a config");
+            validator.Accept(b);
+            var shape = b.Tensor.Shape.ToArray();
+            if (shape.Length is < 2 or > 4)
+                throw new InvalidInputException($"blocks[{index}].tensor.shape", "must be [n, D], [n, T, D] or [n, D, H, W]");
+            int ch = SampleLayout.ChannelDim(shape.Length);
+            if (shape[ch] != width)
+                throw new InvalidInputException($"blocks[{index}].tensor.shape[{ch}]", $"must be {width} ({(encode ? "the dictionary's input width" : "n_concepts")}), got {shape[ch]}");
+            TensorBlock output;
+            using (var scope = torch.NewDisposeScope())
+            using (torch.inference_mode())
+            {
+                var x = TensorCodec.ToTorch(b.Tensor, $"blocks[{index}].tensor");
+                var samples = SampleLayout.ToSamples(x).contiguous();
+                var y = encode ? dict.Encode(samples) : dict.Decode(samples);
+                var shaped = SampleLayout.FromSamples(y, shape);
+                output = new TensorBlock { Name = b.Name, RowOffset = b.RowOffset, Tensor = TensorCodec.ToMessageCopy(shaped) };
+                output.Ids.Add(b.Ids);
+                if (b.TotalShape.Count > 0)
+                {
+                    output.TotalShape.Add(b.TotalShape[0]);
+                    output.TotalShape.Add(shaped.shape.Skip(1));
+                }
+            }
+            await responseStream.WriteAsync(output, ct);
+            index++;
+        }
+        validator.Complete();
+    }
+
+    public override async Task GetDictionary(GetDictionaryRequest request, IServerStreamWriter<GetDictionaryResponse> responseStream, ServerCallContext context)
+    {
+        var (meta, dict) = DictionaryArtifacts.Load(store, request.Dictionary, "dictionary");
+        using var _ = dict;
+        var info = new DictionaryInfo { Name = meta.Name, Method = meta.Method, NConcepts = meta.Concepts, InputDim = meta.InputDim, Seed = meta.Seed };
+        foreach (var (k, v) in meta.Options) info.Options[k] = v;
+        foreach (var (k, v) in meta.Metrics) info.Metrics[k] = v;
+        await responseStream.WriteAsync(new GetDictionaryResponse { Info = info }, context.CancellationToken);
+        using var atoms = dict.Atoms().contiguous();
+        foreach (var b in TensorStreams.Split(atoms, "atoms", maxBlockBytes: suite.Value.BlockBytes))
+            await responseStream.WriteAsync(new GetDictionaryResponse { Block = b }, context.CancellationToken);
+    }
+
+    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context)
+    {
+        var r = new ListMethodsResponse();
+        foreach (var m in DictionaryRegistry.All)
+        {
+            var ms = new MethodSchema { Name = m.Name, Description = m.Description, NonnegativeCodes = m.NonNegativeCodes, Streaming = m.Streaming };
+            foreach (var o in m.Options)
+            {
+                var os = new OptionSchema
+                {
+                    Name = o.Name, Type = o.Type.ToString().ToLowerInvariant(), DefaultValue = o.Default, Description = o.Description,
+                    Min = o.Min?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                    Max = o.MaxIsConcepts ? OptionSpec.ConceptsBound : o.Max?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                };
+                if (o.Choices is not null) os.Choices.Add(o.Choices);
+                ms.Options.Add(os);
+            }
+            r.Methods.Add(ms);
+        }
+        return Task.FromResult(r);
+    }
+
+    public override Task<TopExamplesResponse> TopExamples(TopExamplesRequest request, ServerCallContext context)
+    {
+        int k = request.K == 0 ? 8 : request.K;
+        if (k is < 1 or > 1024) throw new InvalidInputException("k", $"must be in [1, 1024], got {request.K}");
+        if (request.Activations is not { Id.Length: > 0 }) throw new InvalidInputException("activations", "is required");
+        var (meta, dict) = DictionaryArtifacts.Load(store, request.Dictionary, "dictionary");
+        using var _ = dict;
+        var tensor = string.IsNullOrEmpty(request.Tensor) ? DefaultTensor : request.Tensor;
+        var src = new ArtifactRowSource(store, request.Activations.Id, tensor, "activations");
+        if (src.Dim != meta.InputDim) throw new InvalidInputException("activations", $"samples have width {src.Dim}, the dictionary expects {meta.InputDim}");
+        for (int i = 0; i < request.Concepts.Count; i++)
+            if (request.Concepts[i] < 0 || request.Concepts[i] >= meta.Concepts)
+                throw new InvalidInputException($"concepts[{i}]", $"must be in [0, {meta.Concepts}), got {request.Concepts[i]}");
+        var concepts = request.Concepts.Count > 0 ? request.Concepts.ToArray() : Enumerable.Range(0, meta.Concepts).ToArray();
+        var top = TopActivations.Find(dict, src, concepts, k, context.CancellationToken);
+        long positions = src.Samples / Math.Max(1, src.Shape[0]);
+        var r = new TopExamplesResponse();
+        for (int i = 0; i < concepts.Length; i++)
+        {
+            var ce = new ConceptExamples { Concept = concepts[i] };
+            ce.Samples.Add(top.Samples[i]);
+            ce.Values.Add(top.Values[i]);
+            ce.Rows.Add(top.Samples[i].Select(s => s / positions));
+            r.Concepts.Add(ce);
+        }
+        return Task.FromResult(r);
+    }
+
+    public override async Task<NameConceptsResponse> NameConcepts(NameConceptsRequest request, ServerCallContext context) =>
+        await ConceptNamer.NameAsync(store, request, context.CancellationToken);
+}

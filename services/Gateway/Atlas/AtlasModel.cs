@@ -1,0 +1,30 @@
+namespace ConceptSuite.Gateway.Atlas;
+
+/// <summary>Everything one concept atlas shows. Images are PNG bytes; the renderer inlines them.</summary>
+public sealed record AtlasModel
+{
+    public required string Title { get; init; }
+    public required string WorkflowId { get; init; }
+    /// <summary>Per step: name, stage/method, state, key metrics.</summary>
+    public IReadOnlyList<AtlasStep> Steps { get; init; } = [];
+    /// <summary>Accuracy of each model (probe, concept bottleneck, ...): model name → metric name → value.</summary>
+    public IReadOnlyList<AtlasModelScore> Models { get; init; } = [];
+    /// <summary>Sparsity–accuracy path of a sparse concept model: (active concepts, accuracy) per regularization.</summary>
+    public IReadOnlyList<(double Sparsity, double Accuracy)> SparsityPath { get; init; } = [];
+    /// <summary>Fidelity curves (e.g. deletion / insertion): name → (fraction of concepts removed, score).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<(double X, double Y)>> FidelityCurves { get; init; } = new Dictionary<string, IReadOnlyList<(double, double)>>();
+    /// <summary>A few images per class of the data set the concepts are shown on.</summary>
+    public IReadOnlyList<(string Class, IReadOnlyList<byte[]> Images)> Samples { get; init; } = [];
+    public IReadOnlyList<AtlasConcept> Concepts { get; init; } = [];
+    /// <summary>Where the concepts come from ("discovered by topk-sae", "ground truth of concept-shapes").</summary>
+    public string ConceptSource { get; init; } = "";
+    public IReadOnlyList<string> ClassNames { get; init; } = [];
+}
+
+public sealed record AtlasStep(string Name, string Call, string State, bool Reused, IReadOnlyDictionary<string, double> Metrics, string Error);
+
+public sealed record AtlasModelScore(string Model, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>One concept: its name and score, top-activating images, attribution heatmaps over them, importance per class.</summary>
+public sealed record AtlasConcept(string Name, double Score, string ScoreName, IReadOnlyList<byte[]> TopImages,
+    IReadOnlyList<byte[]> Heatmaps, IReadOnlyList<double> ImportancePerClass);

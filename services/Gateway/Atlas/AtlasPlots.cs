@@ -1,0 +1,52 @@
+using ScottPlot;
+
+namespace ConceptSuite.Gateway.Atlas;
+
+/// <summary>The atlas's plots, drawn with ScottPlot as PNG.</summary>
+public static class AtlasPlots
+{
+    /// <summary>Accuracy against the number of active concepts along a regularization path.</summary>
+    public static byte[] SparsityAccuracy(IReadOnlyList<(double Sparsity, double Accuracy)> path)
+    {
+        var plt = new Plot();
+        var ordered = path.OrderBy(p => p.Sparsity).ToArray();
+        var s = plt.Add.Scatter(ordered.Select(p => p.Sparsity).ToArray(), ordered.Select(p => p.Accuracy).ToArray());
+        s.LegendText = "sparse concept model";
+        s.MarkerSize = 7;
+        plt.Title("Sparsity–accuracy path");
+        plt.XLabel("active concepts per class");
+        plt.YLabel("test accuracy");
+        return plt.GetImageBytes(640, 400, ImageFormat.Png);
+    }
+
+    /// <summary>Fidelity curves: score as concepts are removed (or inserted) in order of importance.</summary>
+    public static byte[] Fidelity(IReadOnlyDictionary<string, IReadOnlyList<(double X, double Y)>> curves)
+    {
+        var plt = new Plot();
+        foreach (var (name, pts) in curves.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            var s = plt.Add.Scatter(pts.Select(p => p.X).ToArray(), pts.Select(p => p.Y).ToArray());
+            s.LegendText = name;
+        }
+        plt.ShowLegend();
+        plt.Title("Fidelity");
+        plt.XLabel("fraction of concepts removed / inserted");
+        plt.YLabel("score");
+        return plt.GetImageBytes(640, 400, ImageFormat.Png);
+    }
+
+    /// <summary>One concept's importance for each class, as bars.</summary>
+    public static byte[] Importance(IReadOnlyList<double> perClass, IReadOnlyList<string> classes)
+    {
+        var plt = new Plot();
+        var bars = plt.Add.Bars(perClass.ToArray());
+        bars.Color = Colors.SteelBlue;
+        var ticks = Enumerable.Range(0, perClass.Count).Select(i => new Tick(i, i < classes.Count ? classes[i] : $"class {i}")).ToArray();
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plt.Axes.Margins(bottom: 0);
+        plt.YLabel("importance");
+        return plt.GetImageBytes(420, 260, ImageFormat.Png);
+    }
+}

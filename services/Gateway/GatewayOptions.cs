@@ -1,0 +1,49 @@
+namespace ConceptSuite.Gateway;
+
+/// <summary>The gateway's options (section "ConceptSuite:Gateway"; env ConceptSuite__Gateway__...).</summary>
+public sealed class GatewayOptions
+{
+    public const string Section = "ConceptSuite:Gateway";
+
+    /// <summary>
+    /// Address of each stage by stage name ("embedding", "discovery", ..., and "store" for the
+    /// shared artifact store), e.g. "dns:///discovery:50051" for round-robin over replicas. Empty
+    /// or absent: the gateway's own listening address (all stages in one process).
+    /// </summary>
+    public Dictionary<string, string> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// API keys accepted in the "x-api-key" metadata header. Empty: no authentication. When set,
+    /// every call except gRPC health checking must carry one of them.
+    /// </summary>
+    public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>Key the gateway sends to stages; empty: the first of <see cref="ApiKeys"/>.</summary>
+    public string StageApiKey { get; set; } = "";
+
+    /// <summary>Upper bound on one step attempt, seconds (the stage call's deadline).</summary>
+    public double StepTimeoutSeconds { get; set; } = 3600;
+
+    /// <summary>Deadline of the health probe made before each stage step, seconds.</summary>
+    public double ProbeTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Step-level retries of a streamed stage call after UNAVAILABLE / ABORTED / RESOURCE_EXHAUSTED.</summary>
+    public int StepRetries { get; set; } = 2;
+
+    /// <summary>First delay between step attempts, seconds (doubles each time).</summary>
+    public double RetryDelaySeconds { get; set; } = 1;
+
+    /// <summary>Circuit breaker: failures (of at least <see cref="BreakerMinimumCalls"/>) that open a stage's circuit.</summary>
+    public double BreakerFailureRatio { get; set; } = 0.5;
+
+    public int BreakerMinimumCalls { get; set; } = 4;
+
+    /// <summary>Seconds a stage's circuit stays open before a trial call.</summary>
+    public double BreakerBreakSeconds { get; set; } = 30;
+
+    /// <summary>On start, continue workflows that were running when the server last stopped.</summary>
+    public bool ResumeOnStart { get; set; } = true;
+
+    /// <summary>Workflows running at once; further ones wait.</summary>
+    public int MaxConcurrentWorkflows { get; set; } = 2;
+}

@@ -1,0 +1,126 @@
+using System.Threading.Channels;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Gateway.Stages;
+using ConceptSuite.Gateway.Workflows;
+using Grpc.Core;
+
+namespace ConceptSuite.Gateway;
+
+/// <summary>The gateway's gRPC service (gateway.proto): workflows, and artifacts of every stage.</summary>
+public sealed class GatewayService(WorkflowEngine engine, StageClients stages) : Contracts.GatewayService.GatewayServiceBase
+{
+    public override async Task RunWorkflow(RunWorkflowRequest request, IServerStreamWriter<WorkflowEvent> responseStream, ServerCallContext context)
+    {
+        var spec = request.WorkflowCase switch
+        {
+            RunWorkflowRequest.WorkflowOneofCase.Builtin => BuiltinWorkflows.Get(request.Builtin),
+            RunWorkflowRequest.WorkflowOneofCase.Spec => request.Spec,
+            _ => throw new InvalidInputException("workflow", "set builtin (a workflow name) or spec (a step list)"),
+        };
+        var info = engine.Prepare(spec, request.Parameters);
+        await StreamAsync(info.Id, request.Detach, responseStream, context);
+    }
+
+    public override Task ResumeWorkflow(ResumeWorkflowRequest request, IServerStreamWriter<WorkflowEvent> responseStream, ServerCallContext context)
+    {
+        engine.Get(CheckId(request.Id));
+        return StreamAsync(request.Id, request.Detach, responseStream, context);
+    }
+
+    async Task StreamAsync(string id, bool detach, IServerStreamWriter<WorkflowEvent> output, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var watch = engine.Start(id, watch: true)!;
+        try
+        {
+            await foreach (var e in watch.Reader.ReadAllAsync(ct)) await output.WriteAsync(e, ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The caller left or its deadline passed: that cancels the workflow unless detached.
+            if (!detach) engine.Cancel(id);
+            throw;
+        }
+        finally { engine.Unwatch(id, watch); }
+    }
+
+    static string CheckId(string id) =>
+        id.Length == 16 && id.All(c => c is >= '0' and <= '9' or >= 'a' and <= 'f') ? id
+            : throw new InvalidInputException("id", "must be a workflow id (16 lowercase hex characters)");
+
+    public override Task<WorkflowInfo> GetWorkflow(GetWorkflowRequest request, ServerCallContext context) =>
+        Task.FromResult(engine.Get(CheckId(request.Id)));
+
+    public override Task<ListWorkflowsResponse> ListWorkflows(ListWorkflowsRequest request, ServerCallContext context)
+    {
+        var r = new ListWorkflowsResponse();
+        r.Workflows.AddRange(engine.List(request.State));
+        return Task.FromResult(r);
+    }
+
+    public override Task<WorkflowInfo> CancelWorkflow(CancelWorkflowRequest request, ServerCallContext context) =>
+        Task.FromResult(engine.Cancel(CheckId(request.Id)));
+
+    public override Task<DescribeWorkflowsResponse> DescribeWorkflows(DescribeWorkflowsRequest request, ServerCallContext context)
+    {
+        var r = new DescribeWorkflowsResponse();
+        r.Builtins.AddRange(BuiltinWorkflows.All);
+        foreach (var e in engine.Registry.All.OrderBy(e => e.Method, StringComparer.Ordinal))
+        {
+            var m = new StepMethodInfo { Method = e.Method, Stage = e.DefaultStage, Description = e.Description };
+            m.Inputs.AddRange(e.Inputs.Concat(e.OptionalInputs));
+            m.Outputs.AddRange(e.Outputs);
+            m.Options.AddRange(e.Options);
+            r.Methods.Add(m);
+        }
+        return Task.FromResult(r);
+    }
+
+    ArtifactService.ArtifactServiceClient Store => new(stages.Channel(StageClients.Store));
+
+    public override async Task<ArtifactInfo> PutArtifact(IAsyncStreamReader<PutArtifactRequest> requestStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        using var call = Store.PutArtifact(deadline: context.Deadline, cancellationToken: ct);
+        while (await requestStream.MoveNext(ct)) await call.RequestStream.WriteAsync(requestStream.Current, ct);
+        await call.RequestStream.CompleteAsync();
+        return await call.ResponseAsync;
+    }
+
+    /// <summary>Distinct addresses that may hold artifacts: the store first, then every configured stage.</summary>
+    IEnumerable<ArtifactService.ArtifactServiceClient> Holders()
+    {
+        var seen = new HashSet<string>();
+        foreach (var stage in new[] { StageClients.Store }.Concat(stages.ConfiguredStages))
+            if (seen.Add(stages.AddressOf(stage))) yield return new ArtifactService.ArtifactServiceClient(stages.Channel(stage));
+    }
+
+    public override async Task GetArtifact(GetArtifactRequest request, IServerStreamWriter<GetArtifactResponse> responseStream, ServerCallContext context)
+    {
+        ArtifactId.Check(request.Id);
+        var ct = context.CancellationToken;
+        foreach (var holder in Holders())
+        {
+            try { await holder.GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = request.Id }, deadline: context.Deadline, cancellationToken: ct); }
+            catch (RpcException e) when (e.StatusCode == StatusCode.NotFound) { continue; }
+            using var call = holder.GetArtifact(request, deadline: context.Deadline, cancellationToken: ct);
+            while (await call.ResponseStream.MoveNext(ct)) await responseStream.WriteAsync(call.ResponseStream.Current, ct);
+            return;
+        }
+        throw new NotFoundException("artifact", request.Id);
+    }
+
+    public override async Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
+    {
+        var seen = new Dictionary<string, ArtifactInfo>();
+        foreach (var holder in Holders())
+        {
+            var r = await holder.ListArtifactsAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
+            foreach (var a in r.Artifacts) seen.TryAdd(a.Ref.Id, a);
+        }
+        var response = new ListArtifactsResponse();
+        response.Artifacts.AddRange(seen.Values.OrderBy(a => a.Created.ToDateTime()));
+        return response;
+    }
+}

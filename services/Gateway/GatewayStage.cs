@@ -1,0 +1,76 @@
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Gateway.Security;
+using ConceptSuite.Gateway.Stages;
+using ConceptSuite.Gateway.Steps;
+using ConceptSuite.Gateway.Workflows;
+using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace ConceptSuite.Gateway;
+
+/// <summary>Registration of the gateway stage.</summary>
+public static class GatewayStage
+{
+    public const string Name = "gateway";
+
+    public static IServiceCollection AddGatewayStage(this IServiceCollection services)
+    {
+        services.AddStage(Name, "conceptsuite.v1.GatewayService");
+        services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section)
+            .Validate(o => o.StepTimeoutSeconds > 0, "ConceptSuite:Gateway:StepTimeoutSeconds must be > 0")
+            .Validate(o => o.StepRetries >= 0, "ConceptSuite:Gateway:StepRetries must be >= 0")
+            .Validate(o => o.BreakerFailureRatio is > 0 and <= 1, "ConceptSuite:Gateway:BreakerFailureRatio must be in (0, 1]")
+            .ValidateOnStart();
+        services.AddSingleton<ApiKeyInterceptor>();
+        // Keys are checked before anything else runs (first interceptor); health stays open.
+        services.AddSingleton<IConfigureOptions<GrpcServiceOptions>>(new ConfigureOptions<GrpcServiceOptions>(o =>
+        {
+            o.Interceptors.Add<ApiKeyInterceptor>();
+            var registration = o.Interceptors[^1];
+            o.Interceptors.RemoveAt(o.Interceptors.Count - 1);
+            o.Interceptors.Insert(0, registration);
+        }));
+        services.AddSingleton<StageClients>();
+        services.AddSingleton<WorkflowStore>();
+        services.AddSingleton<StepRegistry>();
+        services.AddSingleton<WorkflowEngine>();
+        services.AddHostedService<WorkflowRecovery>();
+        services.AddSingleton<IStepExecutor, TransportEchoStep>();
+        services.AddSingleton<IStepExecutor, DatasetImportStep>();
+        services.AddSingleton<IStepExecutor, EmbedDatasetStep>();
+        services.AddSingleton<IStepExecutor, DiscoveryFitStep>();
+        services.AddSingleton<IStepExecutor, TopExamplesStep>();
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapGatewayStage(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGrpcService<GatewayService>();
+        return endpoints;
+    }
+}
+
+/// <summary>At start (once the server listens), continues the workflows a stopped server left running.</summary>
+sealed class WorkflowRecovery(WorkflowEngine engine, IOptions<GatewayOptions> options, IHostApplicationLifetime lifetime, ILogger<WorkflowRecovery> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStarted.Register(() =>
+        {
+            try
+            {
+                var ids = engine.RecoverInterrupted(options.Value.ResumeOnStart);
+                if (ids.Count > 0) logger.LogInformation("{Count} interrupted workflow(s): {Ids}", ids.Count, string.Join(", ", ids));
+            }
+            catch (Exception e) { logger.LogError(e, "Recovering interrupted workflows failed"); }
+        });
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

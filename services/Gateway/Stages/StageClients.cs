@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using ConceptSuite.Client;
+using ConceptSuite.Core.Hosting;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace ConceptSuite.Gateway.Stages;
+
+/// <summary>
+/// The gateway's only way to a stage: one gRPC channel per stage address (made with
+/// <see cref="SuiteChannel"/>, so the retry policy for idempotent unary calls and round-robin over
+/// "dns:///" replicas come with it) and one Polly pipeline per stage (step-level retry of
+/// streamed calls, a circuit breaker, a timeout per attempt). A stage with no configured address
+/// is reached at the gateway's own listening address: one process and a cluster take the same path.
+/// </summary>
+public sealed class StageClients : IDisposable
+{
+    /// <summary>The pseudo-stage of the shared artifact store.</summary>
+    public const string Store = "store";
+
+    readonly GatewayOptions _options;
+    readonly string _self;
+    readonly ConcurrentDictionary<string, GrpcChannel> _channels = new();
+    readonly ConcurrentDictionary<string, ResiliencePipeline> _pipelines = new();
+
+    public StageClients(IOptions<GatewayOptions> options, IOptions<ListenOptions> listen)
+    {
+        _options = options.Value;
+        _self = SelfAddress(listen.Value.Grpc);
+    }
+
+    /// <summary>
+    /// Handler for calls to the gateway's own process instead of sockets (an in-memory test
+    /// server); set before the first call.
+    /// </summary>
+    public Func<HttpMessageHandler>? SelfHandler { get; set; }
+
+    static string SelfAddress(string listen)
+    {
+        var u = new Uri(listen);
+        var host = u.Host is "0.0.0.0" or "*" or "+" or "[::]" ? "127.0.0.1" : u.Host;
+        return $"{u.Scheme}://{host}:{u.Port}";
+    }
+
+    /// <summary>Where a stage is reached (its configured address, or the gateway's own).</summary>
+    public string AddressOf(string stage) =>
+        _options.Endpoints.TryGetValue(stage, out var a) && !string.IsNullOrWhiteSpace(a) ? a.Trim() : _self;
+
+    /// <summary>Stages with an address of their own in configuration.</summary>
+    public IEnumerable<string> ConfiguredStages => _options.Endpoints.Where(kv => !string.IsNullOrWhiteSpace(kv.Value)).Select(kv => kv.Key);
+
+    bool IsSelf(string stage) => AddressOf(stage) == _self;
+
+    public GrpcChannel Channel(string stage)
+    {
+        var address = AddressOf(stage);
+        var self = IsSelf(stage) && SelfHandler is not null;
+        return _channels.GetOrAdd(self ? "(self)" : address, _ =>
+        {
+            var key = string.IsNullOrEmpty(_options.StageApiKey) ? _options.ApiKeys.FirstOrDefault() : _options.StageApiKey;
+            var o = new SuiteChannelOptions { ApiKey = string.IsNullOrEmpty(key) ? null : key, Handler = self ? SelfHandler!() : null };
+            return SuiteChannel.Create(self ? "http://localhost" : address, o);
+        });
+    }
+
+    /// <summary>
+    /// The stage's pipeline: retry (streamed steps are retried whole, which is safe because steps
+    /// are idempotent) → circuit breaker (shared by every call to the stage) → timeout per attempt.
+    /// </summary>
+    public ResiliencePipeline Pipeline(string stage) => _pipelines.GetOrAdd(stage, s =>
+    {
+        static bool Transient(Exception e) => e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Aborted or StatusCode.ResourceExhausted };
+        static bool StageFault(Exception e) => e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded or StatusCode.Unknown }
+            or TimeoutRejectedException;
+        var builder = new ResiliencePipelineBuilder();
+        if (_options.StepRetries > 0)
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(Transient),
+                MaxRetryAttempts = _options.StepRetries,
+                Delay = TimeSpan.FromSeconds(Math.Max(0.01, _options.RetryDelaySeconds)),
+                BackoffType = DelayBackoffType.Exponential,
+                OnRetry = a => { Retried?.Invoke(s, a.AttemptNumber + 2, a.Outcome.Exception); return ValueTask.CompletedTask; },
+            });
+        return builder
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(StageFault),
+                FailureRatio = _options.BreakerFailureRatio,
+                MinimumThroughput = Math.Max(2, _options.BreakerMinimumCalls),
+                SamplingDuration = TimeSpan.FromSeconds(60),
+                BreakDuration = TimeSpan.FromSeconds(Math.Max(0.5, _options.BreakerBreakSeconds)),
+            })
+            .AddTimeout(TimeSpan.FromSeconds(Math.Max(1, _options.StepTimeoutSeconds)))
+            .Build();
+    });
+
+    /// <summary>Called before a retry: stage, next attempt number (2, 3, ...), what failed.</summary>
+    public event Action<string, int, Exception?>? Retried;
+
+    /// <summary>
+    /// Checks that <paramref name="stage"/> is served where it is configured (gRPC health, service
+    /// name = stage name). Throws <see cref="StageUnavailableException"/> with an actionable message.
+    /// </summary>
+    public async Task ProbeAsync(string stage, CancellationToken ct)
+    {
+        var client = new Health.HealthClient(Channel(stage));
+        var deadline = DateTime.UtcNow.AddSeconds(Math.Max(0.5, _options.ProbeTimeoutSeconds));
+        HealthCheckResponse r;
+        try
+        {
+            r = await client.CheckAsync(new HealthCheckRequest { Service = stage }, deadline: deadline, cancellationToken: ct);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            throw new StageUnavailableException(stage, AddressOf(stage), "the server there does not run this stage (start it with --stages including it, or set ConceptSuite:Gateway:Endpoints:" + stage + ")");
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
+        {
+            throw new StageUnavailableException(stage, AddressOf(stage), $"unreachable ({e.StatusCode}: {e.Status.Detail})");
+        }
+        if (r.Status != HealthCheckResponse.Types.ServingStatus.Serving)
+            throw new StageUnavailableException(stage, AddressOf(stage), $"health status is {r.Status}");
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in _channels.Values) c.Dispose();
+        _channels.Clear();
+    }
+}
+
+/// <summary>A stage cannot be reached or does not serve what the workflow needs.</summary>
+public sealed class StageUnavailableException(string stage, string address, string why)
+    : Exception($"stage '{stage}' at {address}: {why}")
+{
+    public string Stage { get; } = stage;
+}

@@ -1,0 +1,59 @@
+using System.Runtime.CompilerServices;
+using ConceptSuite.Contracts;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace ConceptSuite.Gateway.Steps;
+
+/// <summary>
+/// Block-by-block artifact movement over gRPC for executors: read an artifact from a store as
+/// a stream of blocks, write a block stream into a store. Nothing here holds a whole tensor.
+/// </summary>
+public static class ArtifactTransfer
+{
+    /// <summary>The artifact's info, then its blocks (tensors in name order, or only <paramref name="tensors"/>).</summary>
+    public static async Task<(ArtifactInfo Info, IAsyncEnumerable<TensorBlock> Blocks, IDisposable Call)> OpenAsync(
+        GrpcChannel store, string id, IEnumerable<string>? tensors = null, CancellationToken ct = default)
+    {
+        var request = new GetArtifactRequest { Id = id };
+        if (tensors is not null) request.Tensors.AddRange(tensors);
+        var call = new ArtifactService.ArtifactServiceClient(store).GetArtifact(request, cancellationToken: ct);
+        if (!await call.ResponseStream.MoveNext(ct) || call.ResponseStream.Current.Info is not { } info)
+        {
+            call.Dispose();
+            throw new RpcException(new Status(StatusCode.DataLoss, $"artifact {id}: the store sent no info header"));
+        }
+        return (info, Blocks(call.ResponseStream, ct), call);
+    }
+
+    static async IAsyncEnumerable<TensorBlock> Blocks(IAsyncStreamReader<GetArtifactResponse> reader, [EnumeratorCancellation] CancellationToken ct)
+    {
+        while (await reader.MoveNext(ct))
+            yield return reader.Current.Block ?? throw new RpcException(new Status(StatusCode.DataLoss, "artifact stream: a second info header"));
+    }
+
+    /// <summary>Stores blocks as one artifact; returns its info (content-derived id).</summary>
+    public static async Task<ArtifactInfo> PutAsync(GrpcChannel store, string kind, string metadataJson,
+        IReadOnlyDictionary<string, string>? labels, IAsyncEnumerable<TensorBlock> blocks, CancellationToken ct = default)
+    {
+        using var call = new ArtifactService.ArtifactServiceClient(store).PutArtifact(cancellationToken: ct);
+        var header = new PutArtifactHeader { Kind = kind, MetadataJson = metadataJson };
+        if (labels is not null) foreach (var (k, v) in labels) header.Labels[k] = v;
+        await call.RequestStream.WriteAsync(new PutArtifactRequest { Header = header }, ct);
+        await foreach (var b in blocks.WithCancellation(ct))
+            await call.RequestStream.WriteAsync(new PutArtifactRequest { Block = b }, ct);
+        await call.RequestStream.CompleteAsync();
+        return await call.ResponseAsync;
+    }
+
+    /// <summary>Adapts in-memory blocks to the async form <see cref="PutAsync"/> takes.</summary>
+    public static async IAsyncEnumerable<TensorBlock> AsAsync(IEnumerable<TensorBlock> blocks, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        foreach (var b in blocks)
+        {
+            ct.ThrowIfCancellationRequested();
+            yield return b;
+            await Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Globalization;
+using ConceptSuite.Contracts;
+
+namespace ConceptSuite.Gateway.Steps;
+
+/// <summary>
+/// DiscoveryService.Fit: trains a concept dictionary on an activation artifact, which the
+/// discovery stage reads from the store block by block. Options: method (default topk_sae),
+/// concepts (C), seed, tensor, skip_stability, eval_samples, and method_options as
+/// "name=value;name=value" (checked by the stage against the method's schema).
+/// </summary>
+public sealed class DiscoveryFitStep : IStepExecutor
+{
+    public string Method => "discovery.fit";
+    public string DefaultStage => "discovery";
+    public IReadOnlyList<string> Inputs => ["activations"];
+    public IReadOnlyList<string> Outputs => ["dictionary"];
+    public IReadOnlyList<string> Options => ["method", "concepts", "seed", "tensor", "skip_stability", "eval_samples", "method_options"];
+    public string Description => "Fits a concept dictionary (TopK SAE, NMF, PCA, ...) on activations (DiscoveryService.Fit).";
+
+    public async Task<StepResult> ExecuteAsync(StepContext ctx)
+    {
+        var spec = new DictionarySpec { Method = ctx.Option("method", "topk_sae"), NConcepts = (int)ctx.Int("concepts", 64, 1, 1 << 20) };
+        foreach (var pair in ctx.Option("method_options", "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0) throw new InvalidInputException($"steps.{ctx.Step}.options.method_options", $"'{pair}' is not name=value");
+            spec.Options[pair[..eq].Trim()] = pair[(eq + 1)..].Trim();
+        }
+        var config = new FitConfig
+        {
+            Activations = new ArtifactRef { Id = ctx.Input("activations"), Kind = "activations" },
+            Tensor = ctx.Option("tensor", ""),
+            Seed = ctx.Int("seed", 0, 0),
+            SkipStability = bool.Parse(ctx.Option("skip_stability", "true").ToLower(CultureInfo.InvariantCulture) is "1" or "true" ? "true" : "false"),
+            EvalSamples = ctx.Int("eval_samples", 0, 0),
+        };
+        config.Dictionaries.Add(spec);
+        using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Fit(cancellationToken: ctx.CancellationToken);
+        await call.RequestStream.WriteAsync(new FitRequest { Config = config }, ctx.CancellationToken);
+        await call.RequestStream.CompleteAsync();
+        var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);
+        return JobEvents.AsStep(r, "dictionary");
+    }
+}

@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using ConceptSuite.Client;
+using ConceptSuite.Contracts;
+
+namespace ConceptSuite.Gateway.Steps;
+
+/// <summary>
+/// DiscoveryService.TopExamples: for every concept of a dictionary, the k samples of an
+/// activation artifact where the concept is most active. Stored as a "report" artifact with
+/// tensors "samples" int64 [C, k] (artifact rows, best first) and "values" float32 [C, k], and
+/// metadata {"type": "top-examples", "dictionary", "activations", "dataset"} — the dataset input
+/// (optional) names the images those rows index, for the atlas.
+/// </summary>
+public sealed class TopExamplesStep : IStepExecutor
+{
+    public string Method => "discovery.top-examples";
+    public string DefaultStage => "discovery";
+    public IReadOnlyList<string> Inputs => ["dictionary", "activations"];
+    public IReadOnlyList<string> OptionalInputs => ["dataset"];
+    public IReadOnlyList<string> Outputs => ["examples"];
+    public IReadOnlyList<string> Options => ["k"];
+    public string Description => "Top-activating samples of each concept (DiscoveryService.TopExamples), stored for the atlas.";
+
+    public async Task<StepResult> ExecuteAsync(StepContext ctx)
+    {
+        int k = (int)ctx.Int("k", 8, 1, 1024);
+        var request = new TopExamplesRequest
+        {
+            Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = ctx.Input("dictionary"), Kind = "dictionary" } },
+            Activations = new ArtifactRef { Id = ctx.Input("activations"), Kind = "activations" },
+            K = k,
+        };
+        var r = await new DiscoveryService.DiscoveryServiceClient(ctx.Channel).TopExamplesAsync(request, cancellationToken: ctx.CancellationToken);
+        int c = r.Concepts.Count;
+        var rows = new long[c * k];
+        var values = new float[c * k];
+        Array.Fill(rows, -1);
+        foreach (var (e, i) in r.Concepts.OrderBy(e => e.Concept).Select((e, i) => (e, i)))
+            for (int j = 0; j < Math.Min(k, e.Rows.Count); j++) { rows[i * k + j] = e.Rows[j]; values[i * k + j] = e.Values[j]; }
+        var meta = JsonSerializer.Serialize(new
+        {
+            type = "top-examples", dictionary = ctx.Input("dictionary"), activations = ctx.Input("activations"),
+            dataset = ctx.OptionalInput("dataset") ?? "", concepts = r.Concepts.OrderBy(e => e.Concept).Select(e => e.Concept).ToArray(),
+        });
+        var blocks = new HostTensor(DType.Int64, [c, k], MemoryMarshal.AsBytes(rows.AsSpan()).ToArray(), []).ToBlocks("samples")
+            .Concat(HostTensor.FromFloats(values, c, k).ToBlocks("values"));
+        var info = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
+            new Dictionary<string, string> { ["producer"] = "gateway/discovery.top-examples" }, ArtifactTransfer.AsAsync(blocks, ctx.CancellationToken), ctx.CancellationToken);
+        return new StepResult(new Dictionary<string, ArtifactRef> { ["examples"] = info.Ref },
+            new Dictionary<string, double> { ["concepts"] = c, ["k"] = k });
+    }
+}

@@ -1,0 +1,66 @@
+using ConceptSuite.Generate.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Generate.Editing;
+
+/// <summary>
+/// RealEra (Liu et al., 2024): UCE plus (1) neighbour-concept mining — the erased concept's
+/// embedding perturbed within a ball, c_i + r·u·‖c_i‖ with u a random unit vector and
+/// r ~ U(0, ρ), each sample also mapped to the erased concept's target, so the concept's residue
+/// (nearby embeddings that still evoke it) is erased; vocabulary concepts whose cosine to c_i is
+/// at least the association threshold are mined as associated and erased too; (2) beyond-concept
+/// regularisation — samples at radius r ~ U(2ρ, 3ρ), outside the neighbourhood, join the
+/// preserve set so the edit stays local.
+/// </summary>
+public sealed class RealEra : IConceptEraser
+{
+    public string Name => "realera";
+
+    public EditPlan Plan(ConceptGenerator g, EraseSpec spec)
+    {
+        using var scope = NewDisposeScope();
+        var emb = g.Model.TokenEmbeddings.detach().cpu().to_type(ScalarType.Float64);
+        var mined = new List<string>();
+        foreach (var c in spec.Concepts)
+        {
+            var ci = emb[g.Vocabulary.TokenOf(c)];
+            foreach (var other in g.Vocabulary.Concepts)
+            {
+                if (spec.Concepts.Contains(other) || spec.Preserve.Contains(other) || spec.Targets.Contains(other) || mined.Contains(other)) continue;
+                var co = emb[g.Vocabulary.TokenOf(other)];
+                double cos = (ci.dot(co) / (ci.norm() * co.norm() + 1e-12)).item<double>();
+                if (cos >= spec.AssociationThreshold) mined.Add(other);
+            }
+        }
+        var plan = UnifiedConceptEditing.BasePlan(g, spec, mined);
+        using var gen = new Generator((ulong)spec.Seed + 7919);
+        var near = new List<Tensor>(); var nearTargets = new List<Tensor>(); var beyond = new List<Tensor>();
+        for (int i = 0; i < spec.Concepts.Count; i++)
+        {
+            var ci = plan.EraseKeys[i];
+            var ti = plan.TargetKeys[i];
+            double norm = ci.norm().item<double>();
+            near.Add(Perturb(ci, norm, spec.NeighbourSamples, 0, spec.NeighbourRadius, gen));
+            nearTargets.Add(ti.unsqueeze(0).expand(spec.NeighbourSamples, -1));
+            beyond.Add(Perturb(ci, norm, spec.BeyondSamples, 2 * spec.NeighbourRadius, 3 * spec.NeighbourRadius, gen));
+        }
+        var ek = cat([plan.EraseKeys, .. near], 0);
+        var tk = cat([plan.TargetKeys, .. nearTargets], 0);
+        var pk = cat([plan.PreserveKeys, .. beyond], 0);
+        return plan with
+        {
+            EraseKeys = ek.MoveToOuterDisposeScope(), TargetKeys = tk.MoveToOuterDisposeScope(), PreserveKeys = pk.MoveToOuterDisposeScope(),
+            NeighbourKeys = spec.NeighbourSamples * spec.Concepts.Count, BeyondKeys = spec.BeyondSamples * spec.Concepts.Count,
+        };
+    }
+
+    /// <summary>n points c + r·u·‖c‖, u uniform on the sphere, r ~ U(lo, hi).</summary>
+    static Tensor Perturb(Tensor c, double norm, int n, double lo, double hi, Generator gen)
+    {
+        var u = randn([n, c.shape[0]], dtype: ScalarType.Float64, generator: gen);
+        u = u / u.norm(1, keepdim: true);
+        var r = rand([n, 1], dtype: ScalarType.Float64, generator: gen) * (hi - lo) + lo;
+        return c.unsqueeze(0) + r * u * norm;
+    }
+}

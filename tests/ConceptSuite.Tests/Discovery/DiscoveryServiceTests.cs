@@ -1,0 +1,345 @@
+using ConceptSuite.Client;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Tensors;
+using ConceptSuite.Tests.Infrastructure;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using TorchSharp;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace ConceptSuite.Tests.Discovery;
+
+/// <summary>One in-process server (discovery stage only) shared by the service tests.</summary>
+public sealed class DiscoveryServerFixture : IAsyncLifetime
+{
+    public SuiteTestServer Server { get; private set; } = null!;
+    public DiscoveryService.DiscoveryServiceClient Client { get; private set; } = null!;
+    public ArtifactStore Store => Server.Services.GetRequiredService<ArtifactStore>();
+
+    public async Task InitializeAsync()
+    {
+        Server = await SuiteTestServer.StartAsync("discovery");
+        Client = new DiscoveryService.DiscoveryServiceClient(Server.Channel);
+    }
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<DiscoveryServerFixture>
+{
+    static HostTensor Host(Tensor t)
+    {
+        var c = t.to_type(ScalarType.Float32).contiguous();
+        return new HostTensor(DType.Float32, c.shape, c.bytes.ToArray(), []);
+    }
+
+    static DictionarySpec Spec(string method, int c, params (string, string)[] options)
+    {
+        var s = new DictionarySpec { Method = method, NConcepts = c };
+        foreach (var (k, v) in options) s.Options[k] = v;
+        return s;
+    }
+
+    async Task<List<JobEvent>> FitAsync(FitConfig config, HostTensor? data, int blockBytes = 64 << 10)
+    {
+        using var call = fx.Client.Fit();
+        await call.RequestStream.WriteAsync(new FitRequest { Config = config });
+        if (data is not null)
+            foreach (var b in data.ToBlocks("", blockBytes)) await call.RequestStream.WriteAsync(new FitRequest { Block = b });
+        await call.RequestStream.CompleteAsync();
+        var events = new List<JobEvent>();
+        while (await call.ResponseStream.MoveNext(CancellationToken.None)) events.Add(call.ResponseStream.Current);
+        return events;
+    }
+
+    async Task<RpcException> FitFailsAsync(FitConfig config, HostTensor? data, params TensorBlock[] rawBlocks)
+    {
+        return await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = fx.Client.Fit();
+            await call.RequestStream.WriteAsync(new FitRequest { Config = config });
+            if (data is not null)
+                foreach (var b in data.ToBlocks("", 64 << 10)) await call.RequestStream.WriteAsync(new FitRequest { Block = b });
+            foreach (var b in rawBlocks) await call.RequestStream.WriteAsync(new FitRequest { Block = b });
+            await call.RequestStream.CompleteAsync();
+            while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+    }
+
+    [Fact]
+    public async Task FitTrainsSeveralDictionariesInOneStreamAndReportsTheirMetrics()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(2048, 16, 8, 2, seed: 21);
+        using var _x = x;
+        var config = new FitConfig { Seed = 1 };
+        config.Dictionaries.Add(Spec("topk_sae", 8, ("k", "2"), ("epochs", "8"), ("batch_size", "128"), ("lr", "0.003")));
+        config.Dictionaries.Add(Spec("topk_sae", 8, ("k", "4"), ("epochs", "8"), ("batch_size", "128"), ("lr", "0.003")));
+        config.Dictionaries.Add(Spec("pca", 4));
+        var events = await FitAsync(config, Host(x));
+        var result = events.Last().Result;
+        Assert.NotNull(result);
+        Assert.Equal("dictionary", result.Artifact.Ref.Kind);
+        foreach (var name in new[] { "topk_sae_8", "topk_sae_8_2", "pca_4" })
+            foreach (var m in new[] { "r2", "mse", "l0", "dead_fraction", "stability" })
+                Assert.True(result.Metrics.ContainsKey($"{name}/{m}"), $"missing {name}/{m}");
+        Assert.True(result.Metrics["topk_sae_8/l0"] <= 2);
+        Assert.True(result.Metrics["topk_sae_8_2/l0"] <= 4);
+        Assert.True(result.Metrics["topk_sae_8/r2"] > 0.8, $"R² {result.Metrics["topk_sae_8/r2"]}");
+        Assert.True(result.Metrics["pca_4/stability"] > 0.99);
+        Assert.Contains(events, e => e.EventCase == JobEvent.EventOneofCase.Progress);
+
+        // GetDictionary: info, then the atoms.
+        using var get = fx.Client.GetDictionary(new GetDictionaryRequest { Dictionary = new DictionaryRef { Artifact = result.Artifact.Ref, Name = "pca_4" } });
+        Assert.True(await get.ResponseStream.MoveNext(CancellationToken.None));
+        var info = get.ResponseStream.Current.Info;
+        Assert.Equal("pca", info.Method);
+        Assert.Equal(16, info.InputDim);
+        Assert.Equal("auto", info.Options["solver"]);
+        Assert.Equal(result.Metrics["pca_4/r2"], info.Metrics["r2"]);
+        var blocks = new List<TensorBlock>();
+        while (await get.ResponseStream.MoveNext(CancellationToken.None)) blocks.Add(get.ResponseStream.Current.Block);
+        Assert.Equal(new long[] { 4, 16 }, blocks[0].TotalShape.ToArray());
+    }
+
+    [Fact]
+    public async Task SameJobKeyAnswersFromTheStoredResult()
+    {
+        using var x = DiscoveryTestData.Blobs(300, 6, 3, seed: 22);
+        var config = new FitConfig { Job = new JobOptions { JobKey = "kmeans-cached-test" } };
+        config.Dictionaries.Add(Spec("kmeans", 3));
+        var first = (await FitAsync(config, Host(x))).Last().Result;
+        var second = (await FitAsync(config, Host(x))).Last().Result;
+        Assert.False(first.Cached);
+        Assert.True(second.Cached);
+        Assert.Equal(first.Artifact.Ref.Id, second.Artifact.Ref.Id);
+    }
+
+    [Fact]
+    public async Task FitFromAnActivationArtifactAndSpatialEncodeKeepsTheMapShape()
+    {
+        // [N, C, H, W] activations: every (h, w) position is a sample of width C = 6.
+        using var g = new Generator(23);
+        using var x = randn([40, 6, 3, 4], generator: g);
+        var stored = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = x });
+        var config = new FitConfig { Activations = stored.Ref, SkipStability = true };
+        config.Dictionaries.Add(Spec("pca", 6));
+        var result = (await FitAsync(config, null)).Last().Result;
+        Assert.Equal(40 * 12, result.Metrics["samples"]);
+        Assert.Equal(1.0, result.Metrics["r2"], 4);   // all 6 components: exact reconstruction
+        var dref = new DictionaryRef { Artifact = result.Artifact.Ref };
+
+        using var enc = fx.Client.Encode();
+        await enc.RequestStream.WriteAsync(new EncodeRequest { Config = new EncodeConfig { Dictionary = dref } });
+        foreach (var b in Host(x).ToBlocks("", 6 * 12 * 4 * 10)) await enc.RequestStream.WriteAsync(new EncodeRequest { Block = b });
+        await enc.RequestStream.CompleteAsync();
+        var codes = await TensorStreamClient.ReadAsync(enc.ResponseStream);
+        Assert.Equal(new long[] { 40, 6, 3, 4 }, codes.Shape);
+
+        using var dec = fx.Client.Decode();
+        await dec.RequestStream.WriteAsync(new DecodeRequest { Config = new DecodeConfig { Dictionary = dref } });
+        foreach (var b in codes.ToBlocks("", 6 * 12 * 4 * 10)) await dec.RequestStream.WriteAsync(new DecodeRequest { Block = b });
+        await dec.RequestStream.CompleteAsync();
+        var back = await TensorStreamClient.ReadAsync(dec.ResponseStream);
+        Assert.Equal(new long[] { 40, 6, 3, 4 }, back.Shape);
+        var want = x.contiguous().data<float>().ToArray();
+        var got = back.ToFloats();
+        Assert.True(want.Zip(got).Max(p => Math.Abs(p.First - p.Second)) < 1e-4f);
+    }
+
+    [Fact]
+    public async Task ListMethodsDescribesEveryMethodAndItsOptions()
+    {
+        var r = await fx.Client.ListMethodsAsync(new ListMethodsRequest());
+        var names = r.Methods.Select(m => m.Name).ToHashSet();
+        foreach (var m in new[] { "pca", "kmeans", "nmf", "fastica", "sparse_dl", "relu_sae", "topk_sae", "batchtopk_sae", "jumprelu_sae", "archetypal_sae" })
+            Assert.Contains(m, names);
+        var k = r.Methods.Single(m => m.Name == "topk_sae").Options.Single(o => o.Name == "k");
+        Assert.Equal("int", k.Type);
+        Assert.Equal("n_concepts", k.Max);
+        var solver = r.Methods.Single(m => m.Name == "nmf").Options.Single(o => o.Name == "solver");
+        Assert.Equal(new[] { "hals", "mu" }, solver.Choices.ToArray());
+    }
+
+    [Fact]
+    public async Task TopExamplesReturnsTheLargestCoefficientsPerConcept()
+    {
+        using var x = DiscoveryTestData.Blobs(200, 5, 3, seed: 24);
+        var stored = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = x });
+        var config = new FitConfig { Activations = stored.Ref, SkipStability = true };
+        config.Dictionaries.Add(Spec("pca", 2));
+        var result = (await FitAsync(config, null)).Last().Result;
+        var r = await fx.Client.TopExamplesAsync(new TopExamplesRequest
+        {
+            Dictionary = new DictionaryRef { Artifact = result.Artifact.Ref }, Activations = stored.Ref, K = 5,
+        });
+        Assert.Equal(2, r.Concepts.Count);
+        // Reference: project locally on the stored components.
+        using var reader = fx.Store.Open(result.Artifact.Ref.Id);
+        using var comps = reader.Read("pca_2/components");
+        using var mean = reader.Read("pca_2/mean");
+        using var z = (x - mean).matmul(comps.t());
+        for (int c = 0; c < 2; c++)
+        {
+            var (vals, idx) = z.select(1, c).topk(5);
+            Assert.Equal(idx.data<long>().ToArray(), r.Concepts[c].Samples.ToArray());
+            Assert.Equal(r.Concepts[c].Samples.ToArray(), r.Concepts[c].Rows.ToArray());
+            Assert.True(vals.data<float>().ToArray().Zip(r.Concepts[c].Values).All(p => Math.Abs(p.First - p.Second) < 1e-4f));
+        }
+    }
+
+    [Fact]
+    public async Task AnAtomEqualToAVocabularyEmbeddingIsNamedByThatWordWithSimilarityOne()
+    {
+        // Three vocabulary words with 8-d embeddings; the data are copies of the first three, so
+        // k-means centroids are exactly those embeddings; an identity bridge keeps them.
+        using var g = new Generator(25);
+        using var vocab = randn([5, 8], generator: g);
+        var words = new[] { "stripes", "collar", "heel", "sleeve", "zipper" };
+        using var labels = tensor(Enumerable.Range(0, 90).Select(i => (long)(i % 3)).ToArray());
+        using var x = vocab.narrow(0, 0, 3).index_select(0, labels);
+        var acts = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = x });
+        var voc = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = vocab },
+            System.Text.Json.JsonSerializer.Serialize(new { words }));
+        using var eye8 = eye(8);
+        var bridge = await fx.Store.PutAsync("concept-names", new Dictionary<string, Tensor> { ["weight"] = eye8 });
+        var config = new FitConfig { Activations = acts.Ref, SkipStability = true };
+        config.Dictionaries.Add(Spec("kmeans", 3));
+        var dict = (await FitAsync(config, null)).Last().Result;
+        var r = await fx.Client.NameConceptsAsync(new NameConceptsRequest
+        {
+            Dictionary = new DictionaryRef { Artifact = dict.Artifact.Ref }, Vocabulary = voc.Ref, BridgeArtifact = bridge.Ref,
+            Activations = acts.Ref, TopExamples = 3, Alternatives = 2,
+        });
+        Assert.Equal(3, r.Concepts.Count);
+        Assert.Equal(new[] { "collar", "heel", "stripes" }, r.Concepts.Select(c => c.Name).Order().ToArray());
+        Assert.All(r.Concepts, c => Assert.Equal(1.0f, c.Similarity, 5));
+        Assert.All(r.Concepts, c => Assert.Equal(2, c.Alternatives.Count));
+        // Top rows of each concept are samples of its word.
+        foreach (var c in r.Concepts)
+        {
+            int word = Array.IndexOf(words, c.Name);
+            Assert.All(c.TopRows, row => Assert.Equal(word, (int)(row % 3)));
+        }
+        Assert.Equal("concept-names", r.Names.Kind);
+    }
+
+    [Fact]
+    public async Task NamingFitsARidgeBridgeFromPairs()
+    {
+        using var g = new Generator(26);
+        using var m = randn([6, 4], generator: g);               // true image→text map
+        using var imgs = randn([200, 6], generator: g);
+        using var caps = imgs.matmul(m);
+        var ia = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = imgs });
+        var ca = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = caps });
+        // Vocabulary: the mapped PCA atoms' directions are scored against these 4 unit vectors.
+        using var vocab = eye(4);
+        var voc = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = vocab },
+            System.Text.Json.JsonSerializer.Serialize(new { words = new[] { "a", "b", "c", "d" } }));
+        var config = new FitConfig { Activations = ia.Ref, SkipStability = true };
+        config.Dictionaries.Add(Spec("pca", 3));
+        var dict = (await FitAsync(config, null)).Last().Result;
+        var r = await fx.Client.NameConceptsAsync(new NameConceptsRequest
+        {
+            Dictionary = new DictionaryRef { Artifact = dict.Artifact.Ref }, Vocabulary = voc.Ref,
+            BridgePairs = new BridgePairs { ImageActivations = ia.Ref, CaptionEmbeddings = ca.Ref, Ridge = 1e-9 },
+        });
+        Assert.True(r.BridgeR2 > 0.999999, $"bridge R² {r.BridgeR2}");
+        // The fitted bridge is M itself, so each concept's best word is the argmax |cos| of atom·M.
+        using var reader = fx.Store.Open(dict.Artifact.Ref.Id);
+        using var atoms = reader.Read("pca_3/components");
+        using var mapped = atoms.matmul(m);
+        using var cos = mapped / mapped.norm(1, keepdim: true);
+        for (int c = 0; c < 3; c++)
+        {
+            int best = (int)cos[c].argmax().item<long>();
+            Assert.Equal(new[] { "a", "b", "c", "d" }[best], r.Concepts[c].Name);
+            Assert.Equal(cos[c, best].item<float>(), r.Concepts[c].Similarity, 4);
+        }
+    }
+
+    // ---- bad input: INVALID_ARGUMENT naming the field, nothing stored ----
+
+    [Fact]
+    public async Task UnknownMethodIsRejectedNamingTheField()
+    {
+        var config = new FitConfig();
+        config.Dictionaries.Add(Spec("magic", 4));
+        var e = await FitFailsAsync(config, null);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith("config.dictionaries[0].method:", e.Status.Detail);
+    }
+
+    [Fact]
+    public async Task OptionOutOfRangeAndKAboveConceptsAreRejected()
+    {
+        var c1 = new FitConfig();
+        c1.Dictionaries.Add(Spec("topk_sae", 8, ("k", "0")));
+        var e1 = await FitFailsAsync(c1, null);
+        Assert.Equal(StatusCode.InvalidArgument, e1.StatusCode);
+        Assert.StartsWith("config.dictionaries[0].options.k:", e1.Status.Detail);
+
+        var c2 = new FitConfig();
+        c2.Dictionaries.Add(Spec("pca", 2));
+        c2.Dictionaries.Add(Spec("batchtopk_sae", 8, ("k", "9")));
+        var e2 = await FitFailsAsync(c2, null);
+        Assert.StartsWith("config.dictionaries[1].options.k:", e2.Status.Detail);
+        Assert.Contains("n_concepts", e2.Status.Detail);
+
+        var c3 = new FitConfig();
+        c3.Dictionaries.Add(Spec("nmf", 2, ("solver", "newton")));
+        var e3 = await FitFailsAsync(c3, null);
+        Assert.StartsWith("config.dictionaries[0].options.solver:", e3.Status.Detail);
+    }
+
+    [Fact]
+    public async Task ChangingDimsNaNAndNegativeNmfDataAreRejected()
+    {
+        int before = fx.Store.List("dictionary").Count();
+        var config = new FitConfig();
+        config.Dictionaries.Add(Spec("pca", 2));
+        var b0 = TensorBlocks.Split(DType.Float32, [2, 3], new byte[24]).Single();
+        var b1 = TensorBlocks.Split(DType.Float32, [2, 4], new byte[32], rowOffset: 2).Single();
+        var e1 = await FitFailsAsync(config, null, b0, b1);
+        Assert.Equal(StatusCode.InvalidArgument, e1.StatusCode);
+        Assert.StartsWith("blocks[1].tensor.shape:", e1.Status.Detail);
+
+        var nan = HostTensor.FromFloats([1, float.NaN, 3, 4], 2, 2);
+        var e2 = await FitFailsAsync(config, nan);
+        Assert.StartsWith("blocks[0].tensor.data:", e2.Status.Detail);
+
+        var nmf = new FitConfig();
+        nmf.Dictionaries.Add(Spec("nmf", 2));
+        var neg = HostTensor.FromFloats([1, -2, 3, 4, 5, 6], 3, 2);
+        var e3 = await FitFailsAsync(nmf, neg);
+        Assert.StartsWith("blocks:", e3.Status.Detail);
+        Assert.Contains("semi", e3.Status.Detail);
+
+        var pca = new FitConfig();
+        pca.Dictionaries.Add(Spec("pca", 3));
+        var e4 = await FitFailsAsync(pca, HostTensor.FromFloats([1, 2, 3, 4, 5, 6], 3, 2));
+        Assert.StartsWith("config.dictionaries[0].n_concepts:", e4.Status.Detail);
+        Assert.Equal(before, fx.Store.List("dictionary").Count());
+    }
+
+    [Fact]
+    public async Task EncodeRejectsTheWrongWidth()
+    {
+        using var x = DiscoveryTestData.Blobs(50, 4, 2, seed: 27);
+        var config = new FitConfig { SkipStability = true };
+        config.Dictionaries.Add(Spec("pca", 2));
+        var result = (await FitAsync(config, Host(x))).Last().Result;
+        var e = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var enc = fx.Client.Encode();
+            await enc.RequestStream.WriteAsync(new EncodeRequest { Config = new EncodeConfig { Dictionary = new DictionaryRef { Artifact = result.Artifact.Ref } } });
+            await enc.RequestStream.WriteAsync(new EncodeRequest { Block = HostTensor.FromFloats([1, 2, 3], 1, 3).ToBlocks().Single() });
+            await enc.RequestStream.CompleteAsync();
+            while (await enc.ResponseStream.MoveNext(CancellationToken.None)) { }
+        });
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith("blocks[0].tensor.shape[1]:", e.Status.Detail);
+    }
+}

@@ -1,0 +1,192 @@
+using ConceptSuite.Discovery.Abstractions;
+using ConceptSuite.Discovery.Methods;
+using ConceptSuite.Discovery.Metrics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Tests.Discovery;
+
+public class SparseAutoencoderTests
+{
+    static SparseAutoencoder Make(string method, int c, params (string, string)[] options) =>
+        (SparseAutoencoder)DictionaryRegistry.Create(method, c, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 0);
+
+    [Fact]
+    public void BatchTopKKeepsTheBatchsLargestValues()
+    {
+        using var pre = tensor(new float[] { 1, -2, 3, -4, -5, 6, -7, 8 }).reshape(2, 4);
+        using var z = BatchTopKSae.Select(pre, 2);
+        Assert.Equal(new float[] { 1, 0, 3, 0, 0, 6, 0, 8 }, z.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void BatchTopKTrainingStepUsesTheBatchRuleAndSetsTheThreshold()
+    {
+        // Identity encoder: pre = x, so the training activation is exactly BatchTopK(x).
+        using var sae = (BatchTopKSae)Make("batchtopk_sae", 4, ("k", "2"), ("normalize", "false"));
+        sae.LoadState(IdentityState(4, 4, square: true));
+        using var x = tensor(new float[] { 1, -2, 3, -4, -5, 6, -7, 8 }).reshape(2, 4);
+        Assert.Equal(-1, sae.Threshold);
+        // Inference before any threshold falls back to per-sample TopK.
+        using var z0 = sae.Encode(x);
+        Assert.Equal(new float[] { 1, 0, 3, 0, 0, 6, 0, 8 }, z0.data<float>().ToArray());
+        sae.Threshold = 2.5;
+        using var z1 = sae.Encode(x);
+        Assert.Equal(new float[] { 0, 0, 3, 0, 0, 6, 0, 8 }, z1.data<float>().ToArray());
+    }
+
+    /// <summary>W_enc = [I, −I] (or I), W_dec = its transpose, zero biases.</summary>
+    static Dictionary<string, Tensor> IdentityState(int d, int c, bool square = false)
+    {
+        var eye = torch.eye(d);
+        var wenc = square ? eye : cat([eye, -eye], 1);       // [d, c]
+        return new()
+        {
+            ["W_enc"] = wenc, ["b_enc"] = zeros(c), ["W_dec"] = wenc.t().contiguous(), ["b_dec"] = zeros(d),
+        };
+    }
+
+    [Theory]
+    [InlineData("topk_sae")]
+    [InlineData("relu_sae")]
+    [InlineData("batchtopk_sae")]
+    [InlineData("jumprelu_sae")]
+    public void IdentitySaeHasRSquaredOneAndL0EqualToInputWidth(string method)
+    {
+        const int d = 6;
+        var opts = method switch
+        {
+            "topk_sae" or "batchtopk_sae" => new[] { ("k", $"{d}") },
+            _ => Array.Empty<(string, string)>(),
+        };
+        using var sae = Make(method, 2 * d, opts);
+        var state = IdentityState(d, 2 * d);
+        if (method == "jumprelu_sae") state["log_threshold"] = full(2 * d, (float)Math.Log(1e-6));
+        if (method == "batchtopk_sae") state["threshold"] = tensor(new[] { 0.0 });
+        sae.LoadState(state);
+        using var g = new Generator(1);
+        using var x = randn([64, d], generator: g);
+        using var z = sae.Encode(x);
+        using var xh = sae.Decode(z);
+        Assert.Equal(1.0, DictionaryMetrics.R2(x, xh), 6);
+        Assert.Equal(d, DictionaryMetrics.L0(z), 9);
+    }
+
+    [Fact]
+    public void TopKSaeLearnsAPlantedSparseDictionary()
+    {
+        var (x, atoms) = DiscoveryTestData.PlantedSparse(4096, 32, 16, 3, seed: 2);
+        using var _x = x; using var _a = atoms;
+        using var sae = Make("topk_sae", 32, ("k", "3"), ("epochs", "40"), ("batch_size", "256"), ("lr", "0.003"));
+        sae.Fit(new TensorRowSource(x), FitContext.Default(0));
+        var m = DictionaryMetrics.Evaluate(sae, new TensorRowSource(x), long.MaxValue);
+        Assert.True(m.L0 <= 3);
+        // Measured R² 0.97-0.99 on this data; the bound leaves room for platform differences.
+        Assert.True(m.R2 > 0.9, $"R² {m.R2}");
+        using var learned = sae.Atoms();
+        // Each planted atom matched (Hungarian, |cos|) to a learned one.
+        double recovery = DictionaryMetrics.Stability(atoms, learned);
+        Assert.True(recovery > 0.8, $"atom recovery {recovery}");
+    }
+
+    [Theory]
+    [InlineData("topk_sae")]
+    [InlineData("batchtopk_sae")]
+    [InlineData("relu_sae")]
+    [InlineData("jumprelu_sae")]
+    [InlineData("archetypal_sae")]
+    public void SavedModelEncodesAndDecodesLikeTheTrainedOne(string method)
+    {
+        // Data far from zero mean and unit scale, so the folded normalisation matters.
+        var (x0, _) = DiscoveryTestData.PlantedSparse(1024, 16, 12, 3, seed: 8);
+        using var x = x0 * 7 + 3;
+        var opts = new List<(string, string)> { ("epochs", "3"), ("batch_size", "128") };
+        if (method is "topk_sae" or "batchtopk_sae" or "archetypal_sae") opts.Add(("k", "4"));
+        if (method == "archetypal_sae") opts.Add(("candidates", "256"));
+        using var trained = Make(method, 12, opts.ToArray());
+        trained.Fit(new TensorRowSource(x), FitContext.Default(4));
+        var state = trained.SaveState();
+        using var loaded = Make(method, 12, opts.ToArray());
+        loaded.LoadState(state);
+        using var z1 = trained.Encode(x);
+        using var z2 = loaded.Encode(x);
+        Assert.True((z1 - z2).abs().max().item<float>() < 1e-3f * Math.Max(1, z1.abs().max().item<float>()), "codes differ");
+        Assert.Equal((z1 != 0).sum().item<long>(), (z2 != 0).sum().item<long>());
+        using var d1 = trained.Decode(z1);
+        using var d2 = loaded.Decode(z1);
+        Assert.True((d1 - d2).abs().max().item<float>() < 1e-3f * Math.Max(1, d1.abs().max().item<float>()), "decodes differ");
+        if (trained is BatchTopKSae bt)
+        {
+            Assert.True(bt.Threshold > 0);
+            Assert.Equal(bt.Threshold, ((BatchTopKSae)loaded).Threshold);
+        }
+    }
+
+    [Fact]
+    public void DecoderAtomsStayUnitNorm()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(512, 16, 8, 2, seed: 12);
+        using var _x = x;
+        using var sae = Make("topk_sae", 8, ("k", "2"), ("epochs", "2"), ("batch_size", "64"), ("normalize", "false"));
+        sae.Fit(new TensorRowSource(x), FitContext.Default());
+        using var atoms = sae.Atoms();
+        Assert.True((atoms.norm(1) - 1).abs().max().item<float>() < 1e-5f);
+    }
+
+    [Fact]
+    public void DeadLatentsAreTrackedAndAuxKRevivesThem()
+    {
+        // 64 latents for data living on 4 atoms with k = 1: most latents never win TopK.
+        var (x, _) = DiscoveryTestData.PlantedSparse(2048, 16, 4, 1, seed: 13);
+        using var _x = x;
+        using var noAux = Make("topk_sae", 64, ("k", "1"), ("epochs", "3"), ("batch_size", "128"), ("auxk", "0"), ("dead_tokens", "512"));
+        noAux.Fit(new TensorRowSource(x), FitContext.Default());
+        Assert.True(noAux.DeadLatents > 32, $"dead {noAux.DeadLatents}");
+        using var aux = Make("topk_sae", 64, ("k", "1"), ("epochs", "3"), ("batch_size", "128"), ("auxk", "32"), ("dead_tokens", "512"));
+        aux.Fit(new TensorRowSource(x), FitContext.Default());
+        Assert.True(aux.DeadLatents <= noAux.DeadLatents, $"AuxK dead {aux.DeadLatents} vs without {noAux.DeadLatents}");
+    }
+
+    [Fact]
+    public void JumpReluLearnsThresholdsThroughTheStraightThroughEstimator()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(1024, 16, 8, 2, seed: 14);
+        using var _x = x;
+        using var sae = Make("jumprelu_sae", 8, ("epochs", "3"), ("batch_size", "128"), ("l0", "0.05"));
+        sae.Fit(new TensorRowSource(x), FitContext.Default());
+        using var th = sae.SaveState()["log_threshold"];
+        // Every θ starts at log(0.1); a gradient through the STE moves them.
+        Assert.True((th - (float)Math.Log(0.1)).abs().max().item<float>() > 1e-3f);
+    }
+
+    [Fact]
+    public void ArchetypalAtomsAreConvexMixturesWithBoundedRelaxation()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(1024, 16, 8, 2, seed: 15);
+        using var _x = x;
+        using var sae = (ArchetypalSae)Make("archetypal_sae", 8, ("k", "2"), ("epochs", "3"), ("batch_size", "128"), ("relax", "0.05"), ("candidates", "128"));
+        sae.Fit(new TensorRowSource(x), FitContext.Default());
+        using var mix = sae.Mixing();
+        Assert.True(mix.min().item<float>() >= 0);
+        Assert.True((mix.sum(1) - 1).abs().max().item<float>() < 1e-5f);
+        Assert.True(sae.MaxRelaxationNorm() <= 0.05 + 1e-6);
+    }
+
+    [Fact]
+    public void OnePassTrainsSeveralDictionariesLikeSeparatePasses()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(1024, 16, 8, 2, seed: 16);
+        using var _x = x;
+        var src = new TensorRowSource(x);
+        using var a = Make("topk_sae", 8, ("k", "2"), ("epochs", "2"), ("batch_size", "128"));
+        using var b = Make("topk_sae", 8, ("k", "4"), ("epochs", "2"), ("batch_size", "128"));
+        IncrementalTrainer.Train([a, b], src, FitContext.Default(5));
+        using var alone = Make("topk_sae", 8, ("k", "2"), ("epochs", "2"), ("batch_size", "128"));
+        IncrementalTrainer.Train([alone], src, FitContext.Default(5));
+        using var wa = a.Atoms();
+        using var wl = alone.Atoms();
+        // Same seed, same batches: the shared pass gives the same model as a pass of its own.
+        Assert.True((wa - wl).abs().max().item<float>() < 1e-5f);
+        Assert.Equal(a.Steps, b.Steps);
+    }
+}
