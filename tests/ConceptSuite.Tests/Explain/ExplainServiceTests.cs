@@ -240,9 +240,9 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         Assert.Equal(1.0, r.MuFidelity, 9);
         Assert.Equal(51, r.DeletionCurve.Count);
         Assert.Equal(50.0, r.L0);
-        Assert.True(r.HasCompleteness);
-        Assert.True(r.HasStability);
-        Assert.Equal(1.0, r.Stability, 9);
+        Assert.NotNull(r.Completeness);
+        Assert.NotNull(r.Stability);
+        Assert.Equal(1.0, r.Stability!.Value, 9);
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             using var c2 = _client.Fidelity();
@@ -270,7 +270,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
             ("importance", phi), ("concept_labels", present), ("labels", labels), ("maps", maps), ("concept_masks", masks));
         var r = await call.ResponseAsync;
         Assert.Equal(0.75, r.Existence, 12);
-        Assert.Equal((1 + 0.25) / 3, r.Location, 12);
+        Assert.Equal((1 + 0.25) / 3, r.Location!.Value, 12);
         Assert.Equal(new long[] { 2, 3 }, r.GlobalImportance.Shape);
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -310,7 +310,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         Assert.Equal(0.75, r.Existence, 12);
         // One patch of a 2×2 grid upsampled ×4 (half-pixel bilinear): per axis the weights are
         // 1, 1, 0.875, 0.625 | 0.375, 0.125, 0, 0, so (3.5/4)² of the map lies in its quadrant.
-        Assert.Equal(0.765625, r.Location, 9);
+        Assert.Equal(0.765625, r.Location!.Value, 9);
     }
 
     [Fact]
