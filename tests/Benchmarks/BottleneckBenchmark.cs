@@ -29,7 +29,7 @@ public static class BottleneckBenchmark
         int nTrain = Arg("--train", 10000), nTest = Arg("--test", 2000), sTrain = Arg("--shapes-train", 3000), sTest = Arg("--shapes-test", 1000);
         torch.set_num_threads(Math.Max(1, Environment.ProcessorCount));
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-bottleneck-bench-" + Guid.NewGuid().ToString("N"));
-        int port = FreePort();
+        int port = Loopback.FreePort();
         var app = SuiteApp.Create(["--stages", "bottleneck", "--data-dir", dataDir, "--listen", $"http://127.0.0.1:{port}", "--metrics", ""]);
         await app.StartAsync();
         try
@@ -159,12 +159,4 @@ public static class BottleneckBenchmark
         return (cat(logits, 0), cat(concepts, 0));
     }
 
-    static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 }

@@ -70,8 +70,7 @@ public static class EmbeddingBenchmark
         Console.WriteLine($"embed raw: {raw:F1} images/s");
 
         // The RPC: a real server on a loopback port, images as uint8 row blocks of `batch` rows.
-        int port;
-        using (var l = new TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; }
+        int port = Loopback.FreePort();
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-bench-" + Guid.NewGuid().ToString("N"));
         var app = SuiteApp.Create(["--stages", "embedding", "--listen", $"http://127.0.0.1:{port}", "--metrics", "", "--data-dir", dataDir,
             "--ConceptSuite:Embedding:ChunkRows=" + batch, "--ConceptSuite:Embedding:MaxBatch=" + batch, "--Logging:LogLevel:Default=Warning"]);

@@ -30,7 +30,7 @@ public static class TransportBenchmark
         for (int i = 0; i < buffer.Length; i++) buffer[i] = i * 1e-3f;
         var bytes = MemoryMarshal.AsBytes(buffer.AsSpan()).ToArray();
 
-        int port = FreePort();
+        int port = Loopback.FreePort();
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-bench-" + Guid.NewGuid().ToString("N"));
         var app = SuiteApp.Create(["--stages", "core", "--data-dir", dataDir, "--listen", $"http://127.0.0.1:{port}", "--metrics", "",
             "--Logging:LogLevel:Default=Warning"], null);
@@ -122,12 +122,6 @@ public static class TransportBenchmark
         return done / sw.Elapsed.TotalSeconds / 1e6;
     }
 
-    static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     internal static double Option(string[] args, string name, double fallback)
     {

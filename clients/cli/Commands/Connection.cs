@@ -32,10 +32,7 @@ public sealed class Connection : IAsyncDisposable
             return new Connection(SuiteChannel.Create(gateway, new SuiteChannelOptions { ApiKey = key }), gateway, null);
 
         var dataDir = Path.GetFullPath(parse.GetValue(CliOptions.DataDir) ?? "data");
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Loopback.FreePort();
         var address = $"http://127.0.0.1:{port}";
         var args = new List<string> { "--stages", "all", "--data-dir", dataDir, "--listen", address, "--metrics", "",
             "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft=Warning" };

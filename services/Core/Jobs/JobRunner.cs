@@ -54,14 +54,7 @@ public sealed class JobContext
         Directory.CreateDirectory(tmp);
         try
         {
-            var list = tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-                .Select(kv => (kv.Key, TensorCodec.Contiguous(kv.Value))).ToList();
-            using (var f = new FileStream(Path.Combine(tmp, "tensors.safetensors"), FileMode.CreateNew))
-            {
-                f.Write(Safetensors.Header(list.Select(x => (x.Key, TensorCodec.ToDType(x.Item2.dtype), x.Item2.shape, x.Item2.numel() * x.Item2.element_size()))));
-                foreach (var (_, t) in list) f.Write(t.bytes);
-                f.Flush(true);
-            }
+            Safetensors.Save(Path.Combine(tmp, "tensors.safetensors"), tensors);
             File.WriteAllText(Path.Combine(tmp, "state.json"), stateJson);
             var final = Path.Combine(_dir, "checkpoint");
             var old = Path.Combine(_dir, "checkpoint.old-" + Guid.NewGuid().ToString("N"));
@@ -80,18 +73,7 @@ public sealed class JobContext
     {
         var dir = Path.Combine(_dir, "checkpoint");
         if (!File.Exists(Path.Combine(dir, "state.json"))) return null;
-        var tensors = new Dictionary<string, torch.Tensor>();
-        using (var f = new FileStream(Path.Combine(dir, "tensors.safetensors"), FileMode.Open, FileAccess.Read))
-        {
-            var (entries, _) = Safetensors.ReadHeader(f);
-            foreach (var e in entries)
-            {
-                var buf = new byte[e.End - e.Begin];
-                f.Position = e.Begin;
-                f.ReadExactly(buf);
-                tensors[e.Name] = TensorCodec.FromBytes(e.DType, e.Shape, buf);
-            }
-        }
+        var tensors = Safetensors.Load(Path.Combine(dir, "tensors.safetensors"));
         Resumed = true;
         return (tensors, File.ReadAllText(Path.Combine(dir, "state.json")));
     }

@@ -1,3 +1,4 @@
+using ConceptSuite.Client;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -133,7 +134,7 @@ public class ServerBinaryHealthTests
         {
             var dll = ServerDll();
             var dataDir = Path.Combine(Path.GetTempPath(), "cs-deploy-" + Guid.NewGuid().ToString("N"));
-            string grpc = $"http://127.0.0.1:{FreePort()}", metrics = $"http://127.0.0.1:{FreePort()}";
+            string grpc = $"http://127.0.0.1:{Loopback.FreePort()}", metrics = $"http://127.0.0.1:{Loopback.FreePort()}";
             var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(dll)!,
@@ -191,12 +192,6 @@ public class ServerBinaryHealthTests
             try { if (Directory.Exists(_dataDir)) Directory.Delete(_dataDir, true); } catch (IOException) { }
         }
 
-        static int FreePort()
-        {
-            using var l = new TcpListener(IPAddress.Loopback, 0);
-            l.Start();
-            return ((IPEndPoint)l.LocalEndpoint).Port;
-        }
 
         /// <summary>services/Server's build output of the same configuration and framework as this test assembly.</summary>
         static string ServerDll()

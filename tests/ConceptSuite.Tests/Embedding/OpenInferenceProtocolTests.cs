@@ -1,3 +1,4 @@
+using ConceptSuite.Client;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -14,12 +15,6 @@ namespace ConceptSuite.Tests.Embedding;
 /// </summary>
 public class OpenInferenceProtocolTests
 {
-    static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
 
     [Fact]
     public async Task Python_v2_client_calls_the_running_server()
@@ -28,7 +23,7 @@ public class OpenInferenceProtocolTests
         var server = Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
         Assert.True(File.Exists(server), $"server binary missing: {server}");
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-oip-" + Guid.NewGuid().ToString("N"));
-        int port = FreePort();
+        int port = Loopback.FreePort();
         using var data = FashionMnist.Load("test", 2);
         var imagesPath = Path.Combine(Path.GetTempPath(), $"oip-images-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(imagesPath, data.Images.contiguous().bytes.ToArray());

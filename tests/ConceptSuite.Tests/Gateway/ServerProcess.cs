@@ -25,14 +25,6 @@ public sealed class ServerProcess : IDisposable
     public string Log { get { lock (_log) return _log.ToString(); } }
     public bool HasExited => _process.HasExited;
 
-    public static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     public static string BinaryPath => Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
 
@@ -40,7 +32,7 @@ public sealed class ServerProcess : IDisposable
     public static async Task<ServerProcess> StartAsync(string dataDir, string stages = "all", string waitFor = "gateway", params string[] extra)
     {
         if (!File.Exists(BinaryPath)) throw new FileNotFoundException("server binary missing from the test output", BinaryPath);
-        int port = FreePort();
+        int port = Loopback.FreePort();
         var address = $"http://127.0.0.1:{port}";
         var psi = new ProcessStartInfo("dotnet")
         {

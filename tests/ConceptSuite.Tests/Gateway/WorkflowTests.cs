@@ -1,3 +1,4 @@
+using ConceptSuite.Client;
 using System.Diagnostics;
 using ConceptSuite.Contracts;
 using Grpc.Core;
@@ -104,10 +105,7 @@ public sealed class WorkflowTests
     public async Task AStageThatIsDownFailsTheWorkflowClearlyAndQuickly()
     {
         // A port nothing listens on: bind, read the port, release it.
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
+        int port = Loopback.FreePort();
         await using var server = await StartAsync("all", ("ConceptSuite:Gateway:Endpoints:embedding", $"http://127.0.0.1:{port}"),
             ("ConceptSuite:Gateway:ProbeTimeoutSeconds", "2"));
         var input = await PutMatrixAsync(server.Channel, 4, 4);
