@@ -25,15 +25,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    static async Task SendAsync<T>(IClientStreamWriter<T> writer, T config, Func<TensorBlock, T> wrap, params (string Name, Tensor Value)[] tensors)
-    {
-        await writer.WriteAsync(config);
-        foreach (var (name, value) in tensors)
-            foreach (var b in TensorStreams.Split(value, name, maxBlockBytes: 4096))
-                await writer.WriteAsync(wrap(b));
-        await writer.CompleteAsync();
-    }
-
     static async Task<Tensor> CollectAsync(IAsyncStreamReader<TensorBlock> reader) =>
         (await TensorStreams.AssembleAsync(TensorStreams.ReadAll(reader))).Tensor;
 
