@@ -18,6 +18,7 @@ namespace ConceptSuite.Tests.Explain;
 /// backbones served by the embedding stage (the bundled ResNet18 and the built-in CNN, trained
 /// here through TrainBackbone on 2000 training images), then through the explain stage's RPCs:
 /// linear CKA between every pair of their layers (spatial taps global-average-pooled to [N, C]),
+/// ResNet18 taps layer2, layer3, pool; CNN taps conv1, conv2, features, logits. Then
 /// Hungarian matching of the CNN's feature units to ResNet18's pooled units, and class importance
 /// with clusters, using the CNN's own split features → linear head → logits. ResNet18's pooled
 /// taps of these 300 images are kept in the activation cache
@@ -81,6 +82,11 @@ public sealed class FashionMnistComparisonTests(ITestOutputHelper output)
             output.WriteLine($"  {ResNetTaps[i],-8} " + string.Join(" ", Enumerable.Range(0, CnnTaps.Length).Select(j => table[i, j].ToString("F3"))));
         var self = await CompareAsync(explain, cka, resnet["pool"], resnet["pool"]);
         Assert.Equal(1.0, self.Similarities["linear_cka"], 9);
+        // Measured (three runs, identical): the CNN's 128 features are closest to ResNet18's layer3
+        // (0.829) and pool (0.698); its conv taps, averaged over space, only 0.36-0.42 from any layer.
+        Assert.InRange(table[1, 2], 0.78, 0.88);
+        Assert.InRange(table[2, 2], 0.65, 0.75);
+        for (int i = 0; i < ResNetTaps.Length; i++) Assert.True(table[i, 0] < table[i, 2] - 0.2, $"{ResNetTaps[i]}: conv1 {table[i, 0]:F3} vs features {table[i, 2]:F3}");
 
         // Units: the CNN's 128 feature units matched one-to-one to ResNet18's 512 pooled units.
         var matching = (await CompareAsync(explain, new CompareRepresentationsConfig { MatchUnits = true },
@@ -91,6 +97,8 @@ public sealed class FashionMnistComparisonTests(ITestOutputHelper output)
         var matched = matching.PartnerCorrelation.Where(double.IsFinite).ToArray();
         output.WriteLine($"unit matching features→pool: {matched.Length} matched units, mean correlation {matching.MeanMatchedCorrelation:F3}, " +
             $"best {matched.Max():F3}, semi-matching mean {matching.SemiCorrelation.Where(double.IsFinite).Average():F3}");
+        Assert.InRange(matching.MeanMatchedCorrelation, 0.28, 0.39);   // measured 0.333 (best pair 0.790)
+        Assert.True(matching.SemiCorrelation.Where(double.IsFinite).Average() >= matching.MeanMatchedCorrelation);   // each unit's best partner, no exclusivity
 
         // Class importance of class 0 (T-shirt/top): the CNN's features are the concept
         // coefficients, its last linear layer the head. For a linear head gradient × input sums to
