@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using ConceptSuite.Contracts;
+using Xunit.Abstractions;
+using static ConceptSuite.Tests.Gateway.GatewayHarness;
+
+namespace ConceptSuite.Tests.Gateway;
+
+/// <summary>The built-in workflows compare-models and erase-concept at test sizes, on the real stages.</summary>
+public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
+{
+    static StepInfo S(WorkflowInfo w, string name) => w.Steps.Single(s => s.Name == name);
+
+    void Print(WorkflowInfo w, Stopwatch sw)
+    {
+        output.WriteLine($"{w.Spec.Name}: {w.State} in {sw.Elapsed.TotalSeconds:F1} s");
+        foreach (var s in w.Steps)
+            output.WriteLine($"  {s.Name} ({(s.Finished is null || s.Started is null ? 0 : (s.Finished.ToDateTime() - s.Started.ToDateTime()).TotalSeconds):F1} s): " + string.Join("  ", s.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value:G6}")));
+    }
+
+    [Fact]
+    public async Task CompareModelsMeasuresCkaAndUnitMatchingBetweenResNet18AndTheSmallCnn()
+    {
+        await using var server = await StartAsync();
+        var request = new RunWorkflowRequest { Builtin = "compare-models" };
+        request.Parameters["train_rows"] = "600";
+        request.Parameters["test_rows"] = "200";
+        request.Parameters["cnn_epochs"] = "2";
+        var sw = Stopwatch.StartNew();
+        var w = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(3))).Last().Finished;
+        Print(w, sw);
+        Assert.True(w.State == WorkflowState.Succeeded, w.Error);
+
+        Assert.Equal(512, S(w, "embed-a").Metrics["dims"]);   // ResNet18 pooled
+        Assert.Equal(128, S(w, "embed-b").Metrics["dims"]);   // the CNN's "features" tap
+        Assert.Equal(200, S(w, "embed-b").Metrics["rows"]);
+        var c = S(w, "compare").Metrics;
+        Assert.Equal(512, c["units_a"]);
+        Assert.Equal(128, c["units_b"]);
+        output.WriteLine($"linear {c["linear_cka"]} debiased {c["debiased_cka"]} matched {c["mean_matched_correlation"]}");
+        Assert.InRange(c["linear_cka"], 0.05, 0.999);
+        Assert.InRange(c["debiased_cka"], -0.2, 0.999);
+        Assert.InRange(c["mean_matched_correlation"], 0.05, 0.999);
+
+        // A representation compared with itself: CKA 1 and every unit matched to itself (closed form).
+        var self = new WorkflowSpec { Name = "compare-self" };
+        self.Steps.Add(Step("compare", "explain.compare", "", ("a", S(w, "embed-b").Outputs["activations"].Id), ("b", S(w, "embed-b").Outputs["activations"].Id)));
+        var same = (await RunAsync(server.Channel, new RunWorkflowRequest { Spec = self })).Last().Finished;
+        Assert.True(same.State == WorkflowState.Succeeded, same.Error);
+        var m = same.Steps[0].Metrics;
+        Assert.Equal(1.0, m["linear_cka"], 1e-6);
+        Assert.Equal(1.0, m["debiased_cka"], 1e-6);
+    }
+
+    [Fact]
+    public async Task EraseConceptTrainsErasesAndEvaluatesThenLoadsTheStoredGenerator()
+    {
+        await using var server = await StartAsync("all", ("ConceptSuite:TorchThreads", "1"));
+        var request = new RunWorkflowRequest { Builtin = "erase-concept" };
+        foreach (var (k, v) in new[] { ("preset", "tiny"), ("train_steps", "60"), ("samples", "128"), ("batch_size", "16"), ("report_samples", "4"),
+                     ("sample_steps", "4"), ("eval_prompts", "a red square;a green square"), ("eval_samples", "4"), ("seed", "1") })
+            request.Parameters[k] = v;
+        var sw = Stopwatch.StartNew();
+        var w = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(3))).Last().Finished;
+        Print(w, sw);
+        Assert.True(w.State == WorkflowState.Succeeded, w.Error);
+        var trained = S(w, "train").Outputs["generator"];
+        Assert.Equal("generator", trained.Kind);
+        var erased = S(w, "erase");
+        Assert.NotEqual(trained.Id, erased.Outputs["generator"].Id);
+        foreach (var k in new[] { "erased.red.before", "erased.red.after", "preserve_drift_max", "preserve_pixel_drift" })
+            Assert.True(erased.Metrics.ContainsKey(k), k);
+        var eval = S(w, "evaluate").Metrics;
+        Assert.Equal(2, eval["prompts"]);
+        Assert.InRange(eval["rate.red"], 0, 1);
+        Assert.Equal(0.25, eval["chance.red"], 1e-9);
+
+        // The same workflow on the stored generator: nothing is trained, the later steps are reused.
+        request.Parameters["generator"] = trained.Id;
+        var loaded = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(1))).Last().Finished;
+        Assert.True(loaded.State == WorkflowState.Succeeded, loaded.Error);
+        Assert.Equal(trained.Id, S(loaded, "train").Outputs["generator"].Id);
+        Assert.Equal(1, S(loaded, "train").Metrics["loaded"]);
+        Assert.True(S(loaded, "erase").Reused);
+        Assert.Equal(erased.Outputs["generator"].Id, S(loaded, "erase").Outputs["generator"].Id);
+
+        // A generator parameter that is not a generator fails the workflow with a clear message.
+        request.Parameters["generator"] = erased.StepKey;
+        var bad = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(1))).Last().Finished;
+        Assert.Equal(WorkflowState.Failed, bad.State);
+        Assert.Contains("options.generator", bad.Error);
+    }
+}
