@@ -23,7 +23,7 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         await using var server = await StartAsync();
         var request = new RunWorkflowRequest { Builtin = "compare-models" };
         request.Parameters["train_rows"] = "600";
-        request.Parameters["test_rows"] = "200";
+        request.Parameters["test_rows"] = "120";
         request.Parameters["cnn_epochs"] = "2";
         var sw = Stopwatch.StartNew();
         var w = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(3))).Last().Finished;
@@ -32,14 +32,18 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
 
         Assert.Equal(512, S(w, "embed-a").Metrics["dims"]);   // ResNet18 pooled
         Assert.Equal(128, S(w, "embed-b").Metrics["dims"]);   // the CNN's "features" tap
-        Assert.Equal(200, S(w, "embed-b").Metrics["rows"]);
+        Assert.Equal(120, S(w, "embed-b").Metrics["rows"]);
         var c = S(w, "compare").Metrics;
         Assert.Equal(512, c["units_a"]);
         Assert.Equal(128, c["units_b"]);
-        output.WriteLine($"linear {c["linear_cka"]} debiased {c["debiased_cka"]} matched {c["mean_matched_correlation"]}");
-        Assert.InRange(c["linear_cka"], 0.05, 0.999);
-        Assert.InRange(c["debiased_cka"], -0.2, 0.999);
-        Assert.InRange(c["mean_matched_correlation"], 0.05, 0.999);
+        // Measured (2026-11-27, 600 train / 120 test rows, CNN 2 epochs at seed 0): linear CKA 0.681,
+        // debiased CKA 0.698, mean matched unit correlation 0.295 (semi-matching 0.351). The two
+        // networks agree far above unrelated features (CKA of independent 512/128-d noise on 120
+        // samples is ~0.5 linear and ~0 debiased) but not unit for unit.
+        Assert.Equal(0.681, c["linear_cka"], 0.1);
+        Assert.Equal(0.698, c["debiased_cka"], 0.1);
+        Assert.Equal(0.295, c["mean_matched_correlation"], 0.1);
+        Assert.True(c["mean_semi_correlation"] >= c["mean_matched_correlation"], "semi-matching is never worse than one-to-one");
 
         // A representation compared with itself: CKA 1 and every unit matched to itself (closed form).
         var self = new WorkflowSpec { Name = "compare-self" };
@@ -56,7 +60,7 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
     {
         await using var server = await StartAsync("all", ("ConceptSuite:TorchThreads", "1"));
         var request = new RunWorkflowRequest { Builtin = "erase-concept" };
-        foreach (var (k, v) in new[] { ("preset", "tiny"), ("train_steps", "60"), ("samples", "128"), ("batch_size", "16"), ("report_samples", "4"),
+        foreach (var (k, v) in new[] { ("preset", "tiny"), ("train_steps", "40"), ("samples", "512"), ("batch_size", "16"), ("report_samples", "4"),
                      ("sample_steps", "4"), ("eval_prompts", "a red square;a green square"), ("eval_samples", "4"), ("seed", "1") })
             request.Parameters[k] = v;
         var sw = Stopwatch.StartNew();
@@ -69,6 +73,19 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         Assert.NotEqual(trained.Id, erased.Outputs["generator"].Id);
         foreach (var k in new[] { "erased.red.before", "erased.red.after", "preserve_drift_max", "preserve_pixel_drift" })
             Assert.True(erased.Metrics.ContainsKey(k), k);
+        var train = S(w, "train").Metrics;
+        Assert.Equal(40, train["steps"]);
+        // The judge trained with the generator on 512 concept-shapes images, held-out accuracy
+        // measured 2026-11-27: background 0.996, colour 0.962, size 0.910 (chance 0.5, 0.25, 0.5).
+        // A 40-step tiny generator does not yet draw colours (its rates are ~0); its quality and the
+        // erasure's efficacy are measured in GeneratorQualityTests and the generate benchmark.
+        Assert.InRange(train["classifier_accuracy.background"], 0.95, 1);
+        Assert.InRange(train["classifier_accuracy.colour"], 0.85, 1);
+        Assert.InRange(train["classifier_accuracy.size"], 0.8, 1);
+        // The closed-form edit changes only the cross-attention keys/values: preserved prompts'
+        // pixels move little (measured 0.017 after 60 steps).
+        Assert.InRange(erased.Metrics["preserve_pixel_drift"], 0, 0.05);
+        Assert.True(erased.Metrics["erased.red.after"] <= erased.Metrics["erased.red.before"], "erasing red raised its rate");
         var eval = S(w, "evaluate").Metrics;
         Assert.Equal(2, eval["prompts"]);
         Assert.InRange(eval["rate.red"], 0, 1);
