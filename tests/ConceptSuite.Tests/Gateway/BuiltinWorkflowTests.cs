@@ -37,15 +37,14 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         Assert.Equal(512, c["units_a"]);
         Assert.Equal(128, c["units_b"]);
         // Measured (2026-11-27, 600 train / 120 test rows, CNN 2 epochs at seed 0): linear CKA 0.681,
-        // debiased CKA 0.698, mean matched unit correlation 0.295 (semi-matching 0.351). The two
-        // networks agree far above unrelated features (CKA of independent 512/128-d noise on 120
-        // samples is ~0.5 linear and ~0 debiased) but not unit for unit.
+        // debiased CKA 0.698, mean matched unit correlation 0.295 (semi-matching 0.351): the two
+        // networks share much of their representation as a whole, but not unit for unit.
         Assert.Equal(0.681, c["linear_cka"], 0.1);
         Assert.Equal(0.698, c["debiased_cka"], 0.1);
         Assert.Equal(0.295, c["mean_matched_correlation"], 0.1);
-        Assert.True(c["mean_semi_correlation"] >= c["mean_matched_correlation"], "semi-matching is never worse than one-to-one");
+        Assert.Equal(0.351, c["mean_semi_correlation"], 0.1);
 
-        // A representation compared with itself: CKA 1 and every unit matched to itself (closed form).
+        // A representation compared with itself: linear and debiased CKA are exactly 1 (closed form).
         var self = new WorkflowSpec { Name = "compare-self" };
         self.Steps.Add(Step("compare", "explain.compare", "", ("a", S(w, "embed-b").Outputs["activations"].Id), ("b", S(w, "embed-b").Outputs["activations"].Id)));
         var same = (await RunAsync(server.Channel, new RunWorkflowRequest { Spec = self })).Last().Finished;
