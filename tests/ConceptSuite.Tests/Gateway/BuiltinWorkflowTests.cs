@@ -21,12 +21,8 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
     public async Task CompareModelsMeasuresCkaAndUnitMatchingBetweenResNet18AndTheSmallCnn()
     {
         await using var server = await StartAsync();
-        var request = new RunWorkflowRequest { Builtin = "compare-models" };
-        request.Parameters["train_rows"] = "600";
-        request.Parameters["test_rows"] = "120";
-        request.Parameters["cnn_epochs"] = "2";
         var sw = Stopwatch.StartNew();
-        var w = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(3))).Last().Finished;
+        var w = await RunBuiltinAsync(server.Channel, "compare-models", TimeSpan.FromMinutes(3), ("train_rows", "600"), ("test_rows", "120"), ("cnn_epochs", "2"));
         Print(w, sw);
         Assert.True(w.State == WorkflowState.Succeeded, w.Error);
 
@@ -58,12 +54,10 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
     public async Task EraseConceptTrainsErasesAndEvaluatesThenLoadsTheStoredGenerator()
     {
         await using var server = await StartAsync("all", ("ConceptSuite:TorchThreads", "1"));
-        var request = new RunWorkflowRequest { Builtin = "erase-concept" };
-        foreach (var (k, v) in new[] { ("preset", "tiny"), ("train_steps", "40"), ("samples", "512"), ("batch_size", "16"), ("report_samples", "4"),
-                     ("sample_steps", "4"), ("eval_prompts", "a red square;a green square"), ("eval_samples", "4"), ("seed", "1") })
-            request.Parameters[k] = v;
+        (string, string)[] small = [("preset", "tiny"), ("train_steps", "40"), ("samples", "512"), ("batch_size", "16"), ("report_samples", "4"),
+            ("sample_steps", "4"), ("eval_prompts", "a red square;a green square"), ("eval_samples", "4"), ("seed", "1")];
         var sw = Stopwatch.StartNew();
-        var w = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(3))).Last().Finished;
+        var w = await RunBuiltinAsync(server.Channel, "erase-concept", TimeSpan.FromMinutes(3), small);
         Print(w, sw);
         Assert.True(w.State == WorkflowState.Succeeded, w.Error);
         var trained = S(w, "train").Outputs["generator"];
@@ -91,8 +85,7 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         Assert.Equal(0.25, eval["chance.red"], 1e-9);
 
         // The same workflow on the stored generator: nothing is trained, the later steps are reused.
-        request.Parameters["generator"] = trained.Id;
-        var loaded = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(1))).Last().Finished;
+        var loaded = await RunBuiltinAsync(server.Channel, "erase-concept", TimeSpan.FromMinutes(1), [.. small, ("generator", trained.Id)]);
         Assert.True(loaded.State == WorkflowState.Succeeded, loaded.Error);
         Assert.Equal(trained.Id, S(loaded, "train").Outputs["generator"].Id);
         Assert.Equal(1, S(loaded, "train").Metrics["loaded"]);
@@ -100,8 +93,7 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         Assert.Equal(erased.Outputs["generator"].Id, S(loaded, "erase").Outputs["generator"].Id);
 
         // A generator parameter that is not a generator fails the workflow with a clear message.
-        request.Parameters["generator"] = erased.StepKey;
-        var bad = (await RunAsync(server.Channel, request, TimeSpan.FromMinutes(1))).Last().Finished;
+        var bad = await RunBuiltinAsync(server.Channel, "erase-concept", TimeSpan.FromMinutes(1), [.. small, ("generator", erased.StepKey)]);
         Assert.Equal(WorkflowState.Failed, bad.State);
         Assert.Contains("options.generator", bad.Error);
     }
