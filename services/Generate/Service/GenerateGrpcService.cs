@@ -122,7 +122,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             foreach (var c in data.Colours) if (!ShapeScenes.KnownColours.Contains(c)) throw new InvalidInputException("data.colours", $"unknown colour '{c}'; known: {string.Join(", ", ShapeScenes.KnownColours)}");
             foreach (var s in data.Shapes) if (s is not ("square" or "circle" or "triangle" or "cross")) throw new InvalidInputException("data.shapes", $"unknown shape '{s}'; known: square, circle, triangle, cross");
             foreach (var s in data.Sizes) if (s is not ("small" or "large")) throw new InvalidInputException("data.sizes", $"unknown size '{s}'; known: small, large");
-            foreach (var s in data.Backgrounds) if (s is not ("plain" or "striped")) throw new InvalidInputException("data.backgrounds", $"unknown background '{s}'; known: plain, striped");
+            foreach (var s in data.Backgrounds) if (s is not ("plain" or "checkered")) throw new InvalidInputException("data.backgrounds", $"unknown background '{s}'; known: plain, checkered");
             var source = d.Source == "" ? "scenes" : d.Source;
             if (source is not ("scenes" or "concept-shapes")) throw new InvalidInputException("data.source", "must be 'scenes' or 'concept-shapes'");
             if (source == "concept-shapes" && (d.Colours.Count + d.Shapes.Count + d.Sizes.Count + d.Backgrounds.Count) > 0)
