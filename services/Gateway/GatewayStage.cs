@@ -45,6 +45,15 @@ public static class GatewayStage
         services.AddSingleton<IStepExecutor, EmbedDatasetStep>();
         services.AddSingleton<IStepExecutor, DiscoveryFitStep>();
         services.AddSingleton<IStepExecutor, TopExamplesStep>();
+        services.AddSingleton<IStepExecutor, TextEmbeddingStep>();
+        services.AddSingleton<IStepExecutor, CaptionEmbeddingStep>();
+        services.AddSingleton<IStepExecutor, NameConceptsStep>();
+        services.AddSingleton<IStepExecutor, EncodeStep>();
+        services.AddSingleton<IStepExecutor, BottleneckTrainStep>();
+        services.AddSingleton<IStepExecutor, BottleneckPredictStep>();
+        services.AddSingleton<IStepExecutor, ClassImportanceStep>();
+        services.AddSingleton<IStepExecutor, FidelityStep>();
+        services.AddSingleton<IStepExecutor, ReportStep>();
         return services;
     }
 

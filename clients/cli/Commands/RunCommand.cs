@@ -38,6 +38,7 @@ public static class RunCommand
                     AnsiConsole.MarkupLineInterpolated($"[grey]fix the cause, then resume with: concept run {parse.GetValue(workflow)} (same parameters) — finished steps are not redone[/]");
                     return end.State == WorkflowState.Cancelled ? ExitCodes.Cancelled : ExitCodes.WorkflowFailed;
                 }
+                await KeyNumbers.PrintAsync(c, end, ct);
                 if (parse.GetValue(atlas) is { Length: > 0 } path)
                 {
                     var written = await ReportCommand.WriteAtlasAsync(c, end, path, ct);

@@ -1,10 +1,11 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Gateway.Atlas;
+using Xunit.Abstractions;
 using static ConceptSuite.Tests.Gateway.GatewayHarness;
 
 namespace ConceptSuite.Tests.Gateway;
 
-public sealed class MainJobTests
+public sealed class MainJobTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task DiscoverNameCbmOnASliceOfFashionMnistGivesSensibleNumbersAndAnAtlas()
@@ -15,8 +16,11 @@ public sealed class MainJobTests
         request.Parameters["test_rows"] = "60";
         request.Parameters["concepts"] = "32";
         request.Parameters["sae_options"] = "k=4;epochs=40;batch_size=30";
+        request.Parameters["vocabulary_size"] = "300";
         var events = await RunAsync(server.Channel, request, TimeSpan.FromMinutes(5));
         var w = events.Last().Finished;
+        foreach (var st in w.Steps)
+            output.WriteLine($"{st.Name} {st.State} {(st.Finished.ToDateTime() - st.Started.ToDateTime()).TotalSeconds:0.0}s {string.Join(" ", st.Metrics.Where(kv => !kv.Key.StartsWith("path_")).Select(kv => $"{kv.Key}={kv.Value:0.####}"))} {st.Error}");
         Assert.True(w.State == WorkflowState.Succeeded, w.Error);
         StepInfo S(string name) => w.Steps.Single(s => s.Name == name);
 
@@ -37,7 +41,8 @@ public sealed class MainJobTests
         Assert.NotEmpty(atlas.Concepts);
         Assert.All(atlas.Concepts, c => Assert.InRange(c.TopImages.Count, 1, 6));
         var html = AtlasHtml.Render(atlas);
-        int images = atlas.Samples.Sum(x => x.Images.Count) + atlas.Concepts.Sum(c => c.TopImages.Count);
+        int images = atlas.Samples.Sum(x => x.Images.Count) + atlas.Concepts.Sum(c => c.TopImages.Count + (c.ImportancePerClass.Count > 0 ? 1 : 0))
+            + (atlas.SparsityPath.Count > 0 ? 1 : 0) + (atlas.FidelityCurves.Count > 0 ? 1 : 0);
         Assert.Equal(images, html.Split("src=\"data:image/png;base64,").Length - 1);
     }
 }
