@@ -63,6 +63,25 @@ public static class ArtifactTransfer
         }
     }
 
+    /// <summary>
+    /// Writes blocks into a stage call's request stream, each wrapped as that call's message;
+    /// completes the stream afterwards when <paramref name="complete"/>.
+    /// </summary>
+    public static async Task WriteAsync<T>(IClientStreamWriter<T> writer, IAsyncEnumerable<TensorBlock> blocks, Func<TensorBlock, T> wrap,
+        CancellationToken ct, bool complete = false)
+    {
+        await foreach (var b in blocks.WithCancellation(ct)) await writer.WriteAsync(wrap(b), ct);
+        if (complete) await writer.CompleteAsync();
+    }
+
+    /// <summary>An activation-like artifact's info, checked to hold <paramref name="tensor"/>; its row count.</summary>
+    public static async Task<(ArtifactInfo Info, long Rows)> SourceAsync(GrpcChannel store, string id, string tensor, string field, CancellationToken ct)
+    {
+        var info = await InfoAsync(store, id, ct);
+        var t = info.Tensors.FirstOrDefault(t => t.Name == tensor) ?? throw new InvalidInputException(field, $"artifact {id[..12]} has no tensor '{tensor}'");
+        return (info, t.Shape.Count > 0 ? t.Shape[0] : 0);
+    }
+
     /// <summary>An artifact's info (id, kind, tensors, metadata).</summary>
     public static async Task<ArtifactInfo> InfoAsync(GrpcChannel store, string id, CancellationToken ct = default) =>
         await new ArtifactService.ArtifactServiceClient(store).GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = id }, cancellationToken: ct);

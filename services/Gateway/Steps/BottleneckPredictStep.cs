@@ -24,18 +24,14 @@ public sealed class BottleneckPredictStep : IStepExecutor
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
         var tensor = ctx.Option("tensor", "activations");
-        var info = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, source, ct);
+        var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
         long[]? labels = info.Tensors.Any(t => t.Name == "labels")
             ? (await ArtifactTransfer.ReadSmallAsync(ctx.StoreChannel, source, ["labels"], ct)).Tensors["labels"].Span<long>().ToArray() : null;
 
         using var call = new BottleneckService.BottleneckServiceClient(ctx.Channel).Predict(cancellationToken: ct);
         await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = ctx.Input("model") } }, ct);
-        var send = Task.Run(async () =>
-        {
-            await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs")], ct))
-                await call.RequestStream.WriteAsync(new PredictRequest { Block = b }, ct);
-            await call.RequestStream.CompleteAsync();
-        }, ct);
+        var send = Task.Run(() => ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs")], ct),
+            b => new PredictRequest { Block = b }, ct, complete: true), ct);
         long rows = 0, correct = 0;
         var meta = JsonSerializer.Serialize(new { type = "predictions", model = ctx.Input("model"), activations = source });
         var stored = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,

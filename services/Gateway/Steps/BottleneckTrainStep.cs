@@ -27,7 +27,7 @@ public sealed class BottleneckTrainStep : IStepExecutor
         var ct = ctx.CancellationToken;
         var features = ctx.Input("features");
         var tensor = ctx.Option("tensor", "activations");
-        var featuresInfo = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, features, ct);
+        var (featuresInfo, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, features, tensor, $"steps.{ctx.Step}.inputs.features", ct);
         var config = new TrainConfig
         {
             ModelType = ctx.Option("model_type", "linear_probe"),
@@ -56,10 +56,10 @@ public sealed class BottleneckTrainStep : IStepExecutor
                     await call.RequestStream.WriteAsync(new TrainRequest { Block = b }, ct);
                 }
         }
-        if (ctx.OptionalInput("eval") is { } eval)
-            await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, eval, [(tensor, "eval_features"), ("labels", "eval_labels")], ct))
-                await call.RequestStream.WriteAsync(new TrainRequest { Block = b }, ct);
-        await call.RequestStream.CompleteAsync();
+        var eval = ctx.OptionalInput("eval") is { } e
+            ? ArtifactTransfer.RenamedAsync(ctx.StoreChannel, e, [(tensor, "eval_features"), ("labels", "eval_labels")], ct)
+            : ArtifactTransfer.AsAsync([], ct);
+        await ArtifactTransfer.WriteAsync(call.RequestStream, eval, b => new TrainRequest { Block = b }, ct, complete: true);
         var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);
         return JobEvents.AsStep(r, "model");
     }

@@ -64,9 +64,8 @@ public sealed class ClassImportanceStep : IStepExecutor
                     ArtifactId = source, ModelId = ctx.Input("model"),
                 },
             }, ct);
-            await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct))
-                await call.RequestStream.WriteAsync(new ClassImportanceRequest { Block = b }, ct);
-            await call.RequestStream.CompleteAsync();
+            await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),
+                b => new ClassImportanceRequest { Block = b }, ct, complete: true);
             var r = await call.ResponseAsync;
             for (int j = 0; j < k; j++)
             {

@@ -25,19 +25,13 @@ public sealed class EncodeStep : IStepExecutor
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
         var tensor = ctx.Option("tensor", "activations");
-        var info = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, source, ct);
-        if (info.Tensors.All(t => t.Name != tensor)) throw new InvalidInputException($"steps.{ctx.Step}.options.tensor", $"artifact {source[..12]} has no tensor '{tensor}'");
-        long rows = info.Tensors.First(t => t.Name == tensor).Shape[0];
+        var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
         bool labels = info.Tensors.Any(t => t.Name == "labels");
 
         using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Encode(cancellationToken: ct);
         await call.RequestStream.WriteAsync(new EncodeRequest { Config = new EncodeConfig { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = ctx.Input("dictionary"), Kind = "dictionary" } } } }, ct);
-        var send = Task.Run(async () =>
-        {
-            await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "activations")], ct))
-                await call.RequestStream.WriteAsync(new EncodeRequest { Block = b }, ct);
-            await call.RequestStream.CompleteAsync();
-        }, ct);
+        var send = Task.Run(() => ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "activations")], ct),
+            b => new EncodeRequest { Block = b }, ct, complete: true), ct);
 
         long nonZero = 0, done = 0;
         bool[]? active = null;

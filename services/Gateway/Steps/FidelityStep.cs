@@ -37,12 +37,12 @@ public sealed class FidelityStep : IStepExecutor
                 ArtifactId = source, ModelId = ctx.Input("model"),
             },
         }, ct);
-        await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct))
-            await call.RequestStream.WriteAsync(new FidelityRequest { Block = b }, ct);
-        if (ctx.OptionalInput("reference") is { } reference)
-            await foreach (var b in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, reference, [("predictions", "model_predictions")], ct))
-                await call.RequestStream.WriteAsync(new FidelityRequest { Block = b }, ct);
-        await call.RequestStream.CompleteAsync();
+        await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),
+            b => new FidelityRequest { Block = b }, ct);
+        var reference = ctx.OptionalInput("reference") is { } referenceId
+            ? ArtifactTransfer.RenamedAsync(ctx.StoreChannel, referenceId, [("predictions", "model_predictions")], ct)
+            : ArtifactTransfer.AsAsync([], ct);
+        await ArtifactTransfer.WriteAsync(call.RequestStream, reference, b => new FidelityRequest { Block = b }, ct, complete: true);
         var r = await call.ResponseAsync;
         var metrics = new Dictionary<string, double>
         {

@@ -24,7 +24,7 @@ public sealed class TextEmbeddingStep : IStepExecutor
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        int size = (int)ctx.Int("size", 2000, 0, 200_000);
+        int size = (int)ctx.Int("size", 1000, 0, 200_000);
         var words = new List<string>();
         if (size > 0) words.AddRange(WordNetVocabulary.Read(maxWords: size).Words.Select(w => w.Word));
         if (ctx.OptionalInput("dataset") is { } dataset)
