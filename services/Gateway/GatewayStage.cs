@@ -50,6 +50,15 @@ public static class GatewayStage
         services.AddSingleton<IStepExecutor, GenerateTrainStep>();
         services.AddSingleton<IStepExecutor, GenerateEraseStep>();
         services.AddSingleton<IStepExecutor, GenerateEvaluateStep>();
+        services.AddSingleton<IStepExecutor, TextEmbeddingStep>();
+        services.AddSingleton<IStepExecutor, CaptionEmbeddingStep>();
+        services.AddSingleton<IStepExecutor, NameConceptsStep>();
+        services.AddSingleton<IStepExecutor, EncodeStep>();
+        services.AddSingleton<IStepExecutor, BottleneckTrainStep>();
+        services.AddSingleton<IStepExecutor, BottleneckPredictStep>();
+        services.AddSingleton<IStepExecutor, ClassImportanceStep>();
+        services.AddSingleton<IStepExecutor, FidelityStep>();
+        services.AddSingleton<IStepExecutor, ReportStep>();
         return services;
     }
 

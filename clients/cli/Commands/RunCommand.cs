@@ -38,6 +38,7 @@ public static class RunCommand
                     AnsiConsole.MarkupLineInterpolated($"[grey]fix the cause, then resume with: concept run {parse.GetValue(workflow)} (same parameters) — finished steps are not redone[/]");
                     return end.State == WorkflowState.Cancelled ? ExitCodes.Cancelled : ExitCodes.WorkflowFailed;
                 }
+                await KeyNumbers.PrintAsync(c, end, ct);
                 if (parse.GetValue(atlas) is { Length: > 0 } path)
                 {
                     var written = await ReportCommand.WriteAtlasAsync(c, end, path, ct);
@@ -138,7 +139,7 @@ public static class RunCommand
         var mark = s.State switch { WorkflowState.Succeeded => "[green]✓[/]", WorkflowState.Failed => "[red]✗[/]", _ => "[yellow]•[/]" };
         var secs = s.Started is not null && s.Finished is not null ? (s.Finished.ToDateTime() - s.Started.ToDateTime()).TotalSeconds : 0;
         var extra = s.Reused ? " [grey](reused)[/]" : $" [grey]{secs:0.0}s[/]";
-        var metrics = string.Join("  ", s.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal).Take(8).Select(kv => $"{kv.Key}={Format(kv.Value)}"));
+        var metrics = string.Join("  ", Shown(s).Take(8).Select(kv => $"{kv.Key}={Format(kv.Value)}"));
         var err = s.State == WorkflowState.Failed ? $"\n    [red]{Markup.Escape(s.Error)}[/]" : "";
         return $"{mark} {Markup.Escape(s.Name)}{extra}  {Markup.Escape(metrics)}{err}";
     }
@@ -153,7 +154,11 @@ public static class RunCommand
         foreach (var s in w.Steps)
             table.AddRow(Markup.Escape(s.Name), Words(s.State) + (s.Reused ? " (reused)" : ""),
                 Markup.Escape(string.Join("\n", s.Outputs.Select(o => $"{o.Key}: {o.Value.Id[..12]}"))),
-                Markup.Escape(string.Join("\n", s.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} = {Format(kv.Value)}"))));
+                Markup.Escape(string.Join("\n", Shown(s).Select(kv => $"{kv.Key} = {Format(kv.Value)}"))));
         AnsiConsole.Write(table);
     }
+
+    /// <summary>A step's metrics by name, without the points of a regularization path (the atlas plots those).</summary>
+    static IEnumerable<KeyValuePair<string, double>> Shown(StepInfo s) =>
+        s.Metrics.Where(kv => !kv.Key.StartsWith("path_", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal);
 }

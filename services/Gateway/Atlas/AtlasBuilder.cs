@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Gateway.Steps;
 using Grpc.Core;
 using Grpc.Net.Client;
 
@@ -9,9 +10,11 @@ namespace ConceptSuite.Gateway.Atlas;
 /// <summary>
 /// Assembles a workflow's atlas from its state and its artifacts, read through the gateway's
 /// GetArtifact: the steps and their metrics, the accuracy of every model a step reports
-/// (metrics named *accuracy*), sample images per class of the workflow's last data set, and
-/// the concepts — for a data set with ground-truth concept labels and masks, each concept's
-/// prevalence, its images, its masks as heatmaps and P(concept | class).
+/// (metrics named *accuracy*), a sparse probe's sparsity–accuracy path, fidelity curves,
+/// sample images per class of the workflow's last data set, and the concepts — discovered ones
+/// with their names and similarity, top-activating images and importance per class; or, for a
+/// data set with ground-truth concept labels and masks, each concept's prevalence, its images,
+/// its masks as heatmaps and P(concept | class).
 /// </summary>
 public static class AtlasBuilder
 {
@@ -19,24 +22,53 @@ public static class AtlasBuilder
     {
         var steps = w.Steps.Select(s => new AtlasStep(s.Name, $"{s.Stage}/{s.Method}", s.State.ToString().Replace("WORKFLOW_STATE_", "").ToLowerInvariant(),
             s.Reused, s.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value), s.Error)).ToList();
-        var models = w.Steps.Where(s => s.Metrics.Keys.Any(k => k.Contains("accuracy", StringComparison.Ordinal)))
-            .Select(s => new AtlasModelScore(s.Name, s.Metrics.Where(kv => kv.Key.Contains("accuracy", StringComparison.Ordinal) || kv.Key is "l0" or "r2" or "active_concepts")
-                .ToDictionary(kv => kv.Key, kv => kv.Value))).ToList();
+        // The accuracy table: every model a step trained or scored (a path's points are the plot's, not rows).
+        static bool Shown(string k) => (k.Contains("accuracy", StringComparison.Ordinal) && !k.StartsWith("path_", StringComparison.Ordinal))
+            || k is "l0" or "r2" or "active_concepts" or "concepts_per_class_max";
+        var models = w.Steps.Where(s => s.Metrics.Keys.Any(k => Shown(k) && k.Contains("accuracy", StringComparison.Ordinal)))
+            .Select(s => new AtlasModelScore(s.Name, s.Metrics.Where(kv => Shown(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value))).ToList();
+        // The sparse probe's regularization path: (concepts per class, held-out accuracy) at each λ.
+        var path = w.Steps.Where(s => s.Metrics.ContainsKey("path_00_accuracy")).Take(1).SelectMany(s =>
+            Enumerable.Range(0, 1000).TakeWhile(i => s.Metrics.ContainsKey($"path_{i:D2}_accuracy"))
+                .Select(i => (s.Metrics[$"path_{i:D2}_concepts_per_class"], s.Metrics[$"path_{i:D2}_accuracy"]))).ToList();
 
         var outputs = w.Steps.Where(s => s.State == WorkflowState.Succeeded).SelectMany(s => s.Outputs.Values).ToList();
         var datasetId = outputs.LastOrDefault(r => r.Kind == "dataset")?.Id;
-        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null;
-        foreach (var r in outputs.Where(r => r.Kind == "report"))
+        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null, importance = null;
+        var fidelity = new Dictionary<string, IReadOnlyList<(double, double)>>();
+        foreach (var r in outputs.Where(r => r.Kind == "report").DistinctBy(r => r.Id))
         {
             var e = await DownloadAsync(gateway, r.Id, ct);
             using var doc = JsonDocument.Parse(e.Info.MetadataJson);
-            if (doc.RootElement.TryGetProperty("type", out var t) && t.GetString() == "top-examples")
+            switch (doc.RootElement.TryGetProperty("type", out var t) ? t.GetString() : null)
             {
-                examples = e;
-                if (doc.RootElement.TryGetProperty("dataset", out var d) && d.GetString() is { Length: 64 } ds) datasetId = ds;
+                case "top-examples":
+                    examples = e;
+                    if (doc.RootElement.TryGetProperty("dataset", out var d) && d.GetString() is { Length: 64 } ds) datasetId = ds;
+                    break;
+                case "class-importance":
+                    importance = e;
+                    break;
+                case "fidelity":
+                    foreach (var curve in new[] { "deletion", "insertion" })
+                        if (e.Tensors.TryGetValue(curve + "_curve", out var ys) && ys.Rows > 1)
+                        {
+                            var y = ys.ToFloats();
+                            fidelity[curve] = y.Select((v, i) => (i / (double)(y.Length - 1), (double)v)).ToList();
+                        }
+                    break;
             }
         }
-        var model = new AtlasModel { Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models };
+        // Concept names (the naming step's artifact): word and cosine similarity per dictionary atom.
+        List<string> conceptNames = [];
+        List<double> similarity = [];
+        if (outputs.LastOrDefault(r => r.Kind == "concept-names") is { } namesRef)
+        {
+            var (info, _) = await DownloadAsync(gateway, namesRef.Id, ct, ["similarity"]);
+            conceptNames = StepMetadata.Strings(info.MetadataJson, "names");
+            similarity = StepMetadata.Numbers(info.MetadataJson, "similarity");
+        }
+        var model = new AtlasModel { Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity };
         if (datasetId is null) return model;
 
         var data = await DownloadAsync(gateway, datasetId, ct);
@@ -63,17 +95,37 @@ public static class AtlasBuilder
             int kTop = (int)ex.Tensors["samples"].Shape[1], nc = (int)ex.Tensors["samples"].Shape[0];
             using var meta2 = JsonDocument.Parse(ex.Info.MetadataJson);
             var ids = meta2.RootElement.GetProperty("concepts").EnumerateArray().Select(e => e.GetInt32()).ToList();
-            var found = new List<AtlasConcept>();
+            // Importance per class of each concept (columns of the class-importance report), when explained.
+            float[]? imp = null;
+            int impClasses = 0, impConcepts = 0;
+            if (importance is { } ci && ci.Tensors.TryGetValue("importance", out var table))
+            {
+                imp = table.ToFloats();
+                impClasses = (int)table.Shape[0];
+                impConcepts = (int)table.Shape[1];
+            }
+            IReadOnlyList<double> PerClass(int concept) => imp is null || concept >= impConcepts ? []
+                : Enumerable.Range(0, impClasses).Select(c => (double)imp[c * impConcepts + concept]).ToList();
+            var found = new List<(AtlasConcept Concept, double Global, double Top)>();
             for (int i = 0; i < nc; i++)
             {
                 var top = Enumerable.Range(0, kTop).Select(j => rows[i * kTop + j]).Where(r => r >= 0 && r < labels.Length).ToList();
                 if (top.Count == 0 || vals[i * kTop] <= 0) continue; // a dead latent: never active on this data
-                found.Add(new AtlasConcept($"concept {ids[i]}", vals[i * kTop], "top activation", top.Select(r => Png(r)).ToList(), [], []));
+                int id = ids[i];
+                var perClass = PerClass(id);
+                double global = perClass.Count > 0 ? perClass.Average(v => Math.Max(0, v)) : 0;
+                var concept = id < conceptNames.Count
+                    ? new AtlasConcept($"{conceptNames[id]} (concept {id})", id < similarity.Count ? similarity[id] : double.NaN, "name similarity", top.Select(r => Png(r)).ToList(), [], global > 0 ? perClass : [])
+                    : new AtlasConcept($"concept {id}", vals[i * kTop], "top activation", top.Select(r => Png(r)).ToList(), [], global > 0 ? perClass : []);
+                found.Add((concept, global, vals[i * kTop]));
             }
+            var source = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}";
+            if (conceptNames.Count > 0) source += "; named by the nearest vocabulary word of each atom's image→text direction (cosine similarity)";
+            if (imp is not null) source += "; ordered by global importance in the sparse concept model, bars: mean importance for each class's logit over its samples";
             return model with
             {
-                Concepts = found.OrderByDescending(c => c.Score).ToList(),
-                ConceptSource = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}",
+                Concepts = found.OrderByDescending(c => c.Global).ThenByDescending(c => c.Top).Select(c => c.Concept).ToList(),
+                ConceptSource = source,
             };
         }
 
@@ -110,9 +162,12 @@ public static class AtlasBuilder
     }
 
     /// <summary>An artifact's info and tensors (whole), read block by block through the gateway.</summary>
-    public static async Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> DownloadAsync(GrpcChannel gateway, string id, CancellationToken ct)
+    public static async Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> DownloadAsync(GrpcChannel gateway, string id, CancellationToken ct,
+        IEnumerable<string>? only = null)
     {
-        using var call = new Contracts.GatewayService.GatewayServiceClient(gateway).GetArtifact(new GetArtifactRequest { Id = id }, cancellationToken: ct);
+        var request = new GetArtifactRequest { Id = id };
+        if (only is not null) request.Tensors.AddRange(only);
+        using var call = new Contracts.GatewayService.GatewayServiceClient(gateway).GetArtifact(request, cancellationToken: ct);
         if (!await call.ResponseStream.MoveNext(ct) || call.ResponseStream.Current.Info is not { } info)
             throw new RpcException(new Status(StatusCode.DataLoss, $"artifact {id}: no info header"));
         var tensors = await TensorStreamClient.ReadAllAsync(Blocks(call.ResponseStream, ct), ct);

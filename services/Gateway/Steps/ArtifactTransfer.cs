@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -44,6 +45,53 @@ public static class ArtifactTransfer
             await call.RequestStream.WriteAsync(new PutArtifactRequest { Block = b }, ct);
         await call.RequestStream.CompleteAsync();
         return await call.ResponseAsync;
+    }
+
+    /// <summary>Blocks of the given tensors of an artifact under new names (old name → new name), in that order.</summary>
+    public static async IAsyncEnumerable<TensorBlock> RenamedAsync(GrpcChannel store, string id, IReadOnlyList<(string From, string To)> names,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        foreach (var (from, to) in names)
+        {
+            var (_, blocks, call) = await OpenAsync(store, id, [from], ct);
+            using (call)
+                await foreach (var b in blocks.WithCancellation(ct))
+                {
+                    b.Name = to;
+                    yield return b;
+                }
+        }
+    }
+
+    /// <summary>
+    /// Writes blocks into a stage call's request stream, each wrapped as that call's message;
+    /// completes the stream afterwards when <paramref name="complete"/>.
+    /// </summary>
+    public static async Task WriteAsync<T>(IClientStreamWriter<T> writer, IAsyncEnumerable<TensorBlock> blocks, Func<TensorBlock, T> wrap,
+        CancellationToken ct, bool complete = false)
+    {
+        await foreach (var b in blocks.WithCancellation(ct)) await writer.WriteAsync(wrap(b), ct);
+        if (complete) await writer.CompleteAsync();
+    }
+
+    /// <summary>An activation-like artifact's info, checked to hold <paramref name="tensor"/>; its row count.</summary>
+    public static async Task<(ArtifactInfo Info, long Rows)> SourceAsync(GrpcChannel store, string id, string tensor, string field, CancellationToken ct)
+    {
+        var info = await InfoAsync(store, id, ct);
+        var t = info.Tensors.FirstOrDefault(t => t.Name == tensor) ?? throw new InvalidInputException(field, $"artifact {id[..12]} has no tensor '{tensor}'");
+        return (info, t.Shape.Count > 0 ? t.Shape[0] : 0);
+    }
+
+    /// <summary>An artifact's info (id, kind, tensors, metadata).</summary>
+    public static async Task<ArtifactInfo> InfoAsync(GrpcChannel store, string id, CancellationToken ct = default) =>
+        await new ArtifactService.ArtifactServiceClient(store).GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = id }, cancellationToken: ct);
+
+    /// <summary>Small tensors of an artifact (reports, labels), whole, with the artifact's info.</summary>
+    public static async Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> ReadSmallAsync(GrpcChannel store, string id,
+        IEnumerable<string>? tensors = null, CancellationToken ct = default)
+    {
+        var (info, blocks, call) = await OpenAsync(store, id, tensors, ct);
+        using (call) return (info, await TensorStreamClient.ReadAllAsync(blocks, ct));
     }
 
     /// <summary>Adapts in-memory blocks to the async form <see cref="PutAsync"/> takes.</summary>

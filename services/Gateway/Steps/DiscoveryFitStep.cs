@@ -21,12 +21,7 @@ public sealed class DiscoveryFitStep : IStepExecutor
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var spec = new DictionarySpec { Method = ctx.Option("method", "topk_sae"), NConcepts = (int)ctx.Int("concepts", 64, 1, 1 << 20) };
-        foreach (var pair in ctx.Option("method_options", "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            int eq = pair.IndexOf('=');
-            if (eq <= 0) throw new InvalidInputException($"steps.{ctx.Step}.options.method_options", $"'{pair}' is not name=value");
-            spec.Options[pair[..eq].Trim()] = pair[(eq + 1)..].Trim();
-        }
+        foreach (var (k, v) in ctx.Pairs("method_options")) spec.Options[k] = v;
         var config = new FitConfig
         {
             Activations = new ArtifactRef { Id = ctx.Input("activations"), Kind = "activations" },

@@ -59,6 +59,19 @@ public sealed class StepContext(
 
     public string Option(string name, string fallback) => Options.TryGetValue(name, out var v) && v.Length > 0 ? v : fallback;
 
+    /// <summary>An option written as "name=value;name=value" (empty: none); a pair without "=" is refused.</summary>
+    public Dictionary<string, string> Pairs(string name)
+    {
+        var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in Option(name, "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0) throw new InvalidInputException($"steps.{Step}.options.{name}", $"'{pair}' is not name=value");
+            pairs[pair[..eq].Trim()] = pair[(eq + 1)..].Trim();
+        }
+        return pairs;
+    }
+
     public long Int(string name, long fallback, long min = long.MinValue, long max = long.MaxValue)
     {
         if (!Options.TryGetValue(name, out var v) || v.Length == 0) return fallback;

@@ -16,12 +16,17 @@ public static class BuiltinWorkflows
     };
 
     /// <summary>
-    /// Fashion-MNIST → backbone activations → TopK sparse autoencoder dictionary → top examples
-    /// per concept (for the atlas). Naming, the sparse probe and PCBM-h, and the importance and
-    /// trust metrics join this list as their stage calls land.
+    /// Discover-then-Name with concept bottlenecks on Fashion-MNIST: backbone activations → TopK
+    /// sparse autoencoder dictionary (R², L0) → top examples per concept → names from a WordNet
+    /// vocabulary through an image→caption bridge → codes of train and test → a plain linear
+    /// probe (the baseline), a sparse probe on the SAE codes (≤ max_concepts_per_class concepts per
+    /// class along an elastic-net path) and PCBM-h on the dictionary atoms, all scored on the
+    /// test rows → class importance, prevalence, reliability and cluster graph of the sparse
+    /// probe's concepts → fidelity and completeness against the probe → the summary report.
     /// </summary>
     static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
-        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "64"), ("sae_options", "k=8;epochs=20;batch_size=256"), ("seed", "0")],
+        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "128"), ("sae_options", "k=32;epochs=60;batch_size=128"),
+         ("seed", "0"), ("vocabulary_size", "1000"), ("sparse_options", "max_concepts_per_class=8"), ("pcbm_options", ""), ("importance", "gradient_input")],
         Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
         Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
@@ -29,7 +34,27 @@ public static class BuiltinWorkflows
         Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations")],
             [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
         Step("top-examples", "discovery.top-examples",
-            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]));
+            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),
+        Step("vocabulary", "embedding.vocabulary", [("dataset", "$steps.import-train.dataset")], [("size", "$params.vocabulary_size")]),
+        Step("captions", "embedding.captions", [("dataset", "$steps.import-train.dataset")]),
+        Step("name", "discovery.name", [("dictionary", "$steps.discover.dictionary"), ("vocabulary", "$steps.vocabulary.vocabulary"),
+            ("activations", "$steps.embed-train.activations"), ("captions", "$steps.captions.captions")]),
+        Step("encode-train", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-train.activations")]),
+        Step("encode-test", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations")]),
+        Step("probe", "bottleneck.train", [("features", "$steps.embed-train.activations"), ("eval", "$steps.embed-test.activations")],
+            [("model_type", "linear_probe"), ("seed", "$params.seed")]),
+        Step("sparse-probe", "bottleneck.train", [("features", "$steps.encode-train.codes"), ("eval", "$steps.encode-test.codes"), ("names", "$steps.name.names")],
+            [("model_type", "sparse_probe"), ("options", "$params.sparse_options"), ("seed", "$params.seed")]),
+        Step("pcbm-h", "bottleneck.train", [("features", "$steps.embed-train.activations"), ("eval", "$steps.embed-test.activations"),
+            ("dictionary", "$steps.discover.dictionary"), ("names", "$steps.name.names")],
+            [("model_type", "pcbm_h"), ("options", "$params.pcbm_options"), ("seed", "$params.seed")]),
+        Step("predict-probe", "bottleneck.predict", [("model", "$steps.probe.model"), ("activations", "$steps.embed-test.activations")]),
+        Step("importance", "explain.class-importance", [("model", "$steps.sparse-probe.model"), ("activations", "$steps.encode-test.codes")],
+            [("method", "$params.importance"), ("clusters", "3"), ("seed", "$params.seed")]),
+        Step("fidelity", "explain.fidelity", [("model", "$steps.sparse-probe.model"), ("activations", "$steps.encode-test.codes"), ("reference", "$steps.predict-probe.predictions")],
+            [("method", "$params.importance"), ("seed", "$params.seed")]),
+        Step("report", "gateway.report", [("dictionary", "$steps.discover.dictionary"), ("names", "$steps.name.names"), ("importance", "$steps.importance.importance"),
+            ("probe", "$steps.probe.model"), ("sparse_probe", "$steps.sparse-probe.model"), ("pcbm_h", "$steps.pcbm-h.model"), ("fidelity", "$steps.fidelity.fidelity")]));
 
     /// <summary>
     /// Do two networks learn the same things? Fashion-MNIST → the suite's small CNN trained on the

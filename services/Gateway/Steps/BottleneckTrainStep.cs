@@ -1,0 +1,66 @@
+using ConceptSuite.Contracts;
+
+namespace ConceptSuite.Gateway.Steps;
+
+/// <summary>
+/// BottleneckService.Train on an activation artifact the stage reads itself
+/// (features_artifact_id, with its labels). Blocks the gateway streams after the config, each
+/// straight from the store: the dictionary's atoms as "concept_bank" [K, D] (input dictionary:
+/// PCBM / PCBM-h concept directions, Sparse-CBM init), and the held-out rows of input eval as
+/// "eval_features" / "eval_labels" (scored into eval_accuracy). Concept names come from a
+/// "concept-names" artifact (input names; repeated words made unique), class names from the
+/// features' metadata. Options: model_type (linear_probe, sparse_probe, pcbm_h, ...), options
+/// ("name=value;..." checked by the stage), seed, tensor.
+/// </summary>
+public sealed class BottleneckTrainStep : IStepExecutor
+{
+    public string Method => "bottleneck.train";
+    public string DefaultStage => "bottleneck";
+    public IReadOnlyList<string> Inputs => ["features"];
+    public IReadOnlyList<string> OptionalInputs => ["eval", "dictionary", "names"];
+    public IReadOnlyList<string> Outputs => ["model"];
+    public IReadOnlyList<string> Options => ["model_type", "options", "seed", "tensor"];
+    public string Description => "Trains a bottleneck model (probe, sparse probe, PCBM-h, ...) on activations, scored on held-out activations (BottleneckService.Train).";
+
+    public async Task<StepResult> ExecuteAsync(StepContext ctx)
+    {
+        var ct = ctx.CancellationToken;
+        var features = ctx.Input("features");
+        var tensor = ctx.Option("tensor", "activations");
+        var (featuresInfo, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, features, tensor, $"steps.{ctx.Step}.inputs.features", ct);
+        var config = new TrainConfig
+        {
+            ModelType = ctx.Option("model_type", "linear_probe"),
+            FeaturesArtifactId = features,
+            FeaturesTensor = tensor,
+            Seed = ctx.Int("seed", 0, 0),
+        };
+        foreach (var (k, v) in ctx.Pairs("options")) config.Options[k] = v;
+        config.ClassNames.AddRange(StepMetadata.Strings(featuresInfo.MetadataJson, "class_names"));
+        if (ctx.OptionalInput("names") is { } names)
+        {
+            var info = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, names, ct);
+            config.ConceptNames.AddRange(StepMetadata.Unique(StepMetadata.Strings(info.MetadataJson, "names")));
+        }
+
+        using var call = new BottleneckService.BottleneckServiceClient(ctx.Channel).Train(cancellationToken: ct);
+        await call.RequestStream.WriteAsync(new TrainRequest { Config = config }, ct);
+        if (ctx.OptionalInput("dictionary") is { } dictionary)
+        {
+            using var atoms = new DiscoveryService.DiscoveryServiceClient(ctx.Stages.Channel("discovery")).GetDictionary(
+                new GetDictionaryRequest { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = dictionary, Kind = "dictionary" } } }, cancellationToken: ct);
+            while (await atoms.ResponseStream.MoveNext(ct))
+                if (atoms.ResponseStream.Current.Block is { } b)
+                {
+                    b.Name = "concept_bank";
+                    await call.RequestStream.WriteAsync(new TrainRequest { Block = b }, ct);
+                }
+        }
+        var eval = ctx.OptionalInput("eval") is { } e
+            ? ArtifactTransfer.RenamedAsync(ctx.StoreChannel, e, [(tensor, "eval_features"), ("labels", "eval_labels")], ct)
+            : ArtifactTransfer.AsAsync([], ct);
+        await ArtifactTransfer.WriteAsync(call.RequestStream, eval, b => new TrainRequest { Block = b }, ct, complete: true);
+        var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);
+        return JobEvents.AsStep(r, "model");
+    }
+}
