@@ -150,7 +150,11 @@ public static class DiscoveryBenchmark
                 if (samplesPerBlock >= n) { yield return block; continue; }
                 using (block)
                     for (long r = 0; r < n; r += samplesPerBlock)
-                        yield return block.narrow(0, r, Math.Min(samplesPerBlock, n - r)).clone();
+                    {
+                        // The view shares the block's storage: disposed at once, or the storage outlives the block.
+                        using var view = block.narrow(0, r, Math.Min(samplesPerBlock, n - r));
+                        yield return view.clone();
+                    }
             }
         }
     }
