@@ -19,12 +19,19 @@ namespace ConceptSuite.Benchmarks;
 /// &gt; 1 = faster here). With --fmnist N it also fits a TopK SAE on N Fashion-MNIST images
 /// (pixels, 784-d) and prints its R² and L0.
 /// Options: --n rows (20000), --d width (256), --k components (32), --threads (2), --peers dir,
-/// --sae-steps (20), --fmnist N (0: skip).
+/// --sae-steps (20), --fmnist N (0: skip). Each line also gives both sides' CPU time (process
+/// user + system over the timed region; the peer's from time.process_time), and a
+/// "discovery-cpu ..." line before the last gives the ratios of CPU time, which a loaded machine
+/// disturbs less than wall time.
+/// With --rss: streams --rss-n samples (1 000 000) × --rss-d (512) float32, generated block by
+/// block and never held, through streamed fits (TopK SAE, mini-batch k-means, exact PCA) and prints
+/// the peak resident set (VmHWM) after each.
 /// </summary>
 public static class DiscoveryBenchmark
 {
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args.Contains("--rss")) return StreamedPeakMemory(args);
         int n = (int)Opt(args, "--n", 20000), d = (int)Opt(args, "--d", 256), k = (int)Opt(args, "--k", 32);
         int threads = (int)Opt(args, "--threads", 2), saeSteps = (int)Opt(args, "--sae-steps", 20), fmnist = (int)Opt(args, "--fmnist", 0);
         string peers = OptS(args, "--peers", "/work/shared/peers");
@@ -40,10 +47,10 @@ public static class DiscoveryBenchmark
             var src = new TensorRowSource(x);
             Console.WriteLine($"discovery data: N={n} D={d} components={k} threads={threads}");
 
-            double nmfRatio = Compare("nmf", k, src, x, xPath, peers, threads,
+            var nmfRatio = Compare("nmf", k, src, x, xPath, peers, threads,
                 new() { ["max_iter"] = "200" }, (dict, t) => Frobenius(dict, t), "frobenius_error");
-            double pcaRatio = Compare("pca", k, src, x, xPath, peers, threads, new(), (dict, t) => Frobenius(dict, t), "frobenius_error");
-            double kmRatio = Compare("kmeans", k, src, x, xPath, peers, threads,
+            var pcaRatio = Compare("pca", k, src, x, xPath, peers, threads, new(), (dict, t) => Frobenius(dict, t), "frobenius_error");
+            var kmRatio = Compare("kmeans", k, src, x, xPath, peers, threads,
                 new() { ["max_iter"] = "200" }, (dict, t) => ((KMeans)dict).Inertia, "inertia");
 
             // TopK SAE step: 512 → 4096, k = 32, batch 1024 (same shapes as the PyTorch peer).
@@ -56,39 +63,128 @@ public static class DiscoveryBenchmark
             sae.Begin(ssrc, FitContext.Default());
             using var perm = randperm(16384, generator: g);
             for (int i = 0; i < 3; i++) using (var b = xs.index_select(0, perm.narrow(0, i * 1024, 1024))) sae.Step(b);
+            var cpu0 = CpuSeconds();
             var sw = Stopwatch.StartNew();
             double loss = 0;
             for (int i = 0; i < saeSteps; i++)
                 using (var b = xs.index_select(0, perm.narrow(0, (i % 16) * 1024, 1024))) loss = sae.Step(b);
-            double ours = sw.Elapsed.TotalSeconds / saeSteps;
+            double ours = sw.Elapsed.TotalSeconds / saeSteps, oursCpu = (CpuSeconds() - cpu0) / saeSteps;
             var peer = RunPeer(Path.Combine(peers, "torch_sae.py"), $"--input {sPath} --latents 4096 --k 32 --batch 1024 --steps {saeSteps} --threads {threads}");
-            double theirs = peer.GetProperty("seconds_per_step").GetDouble();
-            Console.WriteLine($"discovery topk_sae step 512->4096 k=32 batch=1024: suite {ours * 1000:F1} ms (loss {loss:G4}) torch {theirs * 1000:F1} ms (mse {peer.GetProperty("final_mse").GetDouble():G4})");
-            double saeRatio = theirs / ours;
+            double theirs = peer.GetProperty("seconds_per_step").GetDouble(), theirsCpu = peer.GetProperty("cpu_seconds").GetDouble() / saeSteps;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"discovery topk_sae step 512->4096 k=32 batch=1024: suite {ours * 1000:F1} ms (cpu {oursCpu * 1000:F1} ms, loss {loss:G4}) torch {theirs * 1000:F1} ms (cpu {theirsCpu * 1000:F1} ms, mse {peer.GetProperty("final_mse").GetDouble():G4})"));
+            var saeRatio = (theirs / ours, theirsCpu / oursCpu);
 
             if (fmnist > 0) FashionMnistSae(fmnist);
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"discovery sae-vs-torch={saeRatio:F2} nmf-vs-sklearn={nmfRatio:F2} pca-vs-sklearn={pcaRatio:F2} kmeans-vs-sklearn={kmRatio:F2}"));
+                $"discovery-cpu sae-vs-torch={saeRatio.Item2:F2} nmf-vs-sklearn={nmfRatio.Cpu:F2} pca-vs-sklearn={pcaRatio.Cpu:F2} kmeans-vs-sklearn={kmRatio.Cpu:F2}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"discovery sae-vs-torch={saeRatio.Item1:F2} nmf-vs-sklearn={nmfRatio.Wall:F2} pca-vs-sklearn={pcaRatio.Wall:F2} kmeans-vs-sklearn={kmRatio.Wall:F2}"));
             return 0;
         }
         finally { Directory.Delete(dir, true); }
     }
 
-    static double Compare(string method, int k, IRowSource src, Tensor x, string xPath, string peers, int threads,
+    static (double Wall, double Cpu) Compare(string method, int k, IRowSource src, Tensor x, string xPath, string peers, int threads,
         Dictionary<string, string> options, Func<IConceptDictionary, Tensor, double> error, string peerKey)
     {
         using var dict = DictionaryRegistry.Create(method, k, options, 0);
+        var cpu0 = CpuSeconds();
         var sw = Stopwatch.StartNew();
         dict.Fit(src, FitContext.Default());
-        double ours = sw.Elapsed.TotalSeconds;
+        double ours = sw.Elapsed.TotalSeconds, oursCpu = CpuSeconds() - cpu0;
         double err = error(dict, x);
         var peer = RunPeer(Path.Combine(peers, "sklearn_fit.py"), $"--method {method} --input {xPath} --components {k} --iters 200 --seed 0", threads);
-        double theirs = peer.GetProperty("seconds").GetDouble();
+        double theirs = peer.GetProperty("seconds").GetDouble(), theirsCpu = peer.GetProperty("cpu_seconds").GetDouble();
         double perr = peer.GetProperty(peerKey).GetDouble();
+        string iters = dict is KMeans km ? $" passes {km.InertiaHistory.Count}/{peer.GetProperty("n_iter").GetInt32()}" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"discovery {method}: suite {ours:F3} s ({peerKey} {err:G6}) sklearn {theirs:F3} s ({peerKey} {perr:G6}) error ratio {err / perr:F4}"));
-        return theirs / ours;
+            $"discovery {method}: suite {ours:F3} s (cpu {oursCpu:F3} s, {peerKey} {err:G6}) sklearn {theirs:F3} s (cpu {theirsCpu:F3} s, {peerKey} {perr:G6}) error ratio {err / perr:F4}{iters}"));
+        return (theirs / ours, theirsCpu / oursCpu);
+    }
+
+    static double CpuSeconds()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime.TotalSeconds;
+    }
+
+    /// <summary>Peak resident set of this process (VmHWM), in MiB.</summary>
+    static double PeakRssMiB()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024.0;
+        using var p = Process.GetCurrentProcess();
+        return p.PeakWorkingSet64 / (1024.0 * 1024.0);
+    }
+
+    /// <summary>
+    /// Rows made block by block from a seed (block b: relu(randn · s) from seed·1 000 003 + b, with
+    /// per-dimension scales s falling from 1 to 0.05 so the spectrum has structure); nothing is held
+    /// between blocks.
+    /// </summary>
+    sealed class GeneratedRowSource(long samples, int dim, long seed) : IRowSource
+    {
+        const int BlockRows = 16384;
+        readonly Tensor _scale = torch.linspace(1, 0.05, dim);
+
+        public long Samples => samples;
+        public int Dim => dim;
+
+        public IEnumerable<Tensor> Blocks(int samplesPerBlock, long? shuffleSeed = null)
+        {
+            long blocks = (samples + BlockRows - 1) / BlockRows;
+            var order = Enumerable.Range(0, checked((int)blocks)).ToArray();
+            if (shuffleSeed is { } s) new Random(unchecked((int)s)).Shuffle(order);
+            foreach (var b in order)
+            {
+                long start = (long)b * BlockRows, n = Math.Min(BlockRows, samples - start);
+                Tensor block;
+                using (var scope = NewDisposeScope())
+                {
+                    using var g = new Generator((ulong)(seed * 1_000_003L + b));
+                    block = randn([n, dim], generator: g).mul_(_scale).relu_().MoveToOuterDisposeScope();
+                }
+                if (samplesPerBlock >= n) { yield return block; continue; }
+                using (block)
+                    for (long r = 0; r < n; r += samplesPerBlock)
+                    {
+                        // The view shares the block's storage: disposed at once, or the storage outlives the block.
+                        using var view = block.narrow(0, r, Math.Min(samplesPerBlock, n - r));
+                        yield return view.clone();
+                    }
+            }
+        }
+    }
+
+    static int StreamedPeakMemory(string[] args)
+    {
+        long n = (long)Opt(args, "--rss-n", 1_000_000);
+        int d = (int)Opt(args, "--rss-d", 512), threads = (int)Opt(args, "--threads", 2);
+        torch.set_num_threads(threads);
+        var src = new GeneratedRowSource(n, d, 7);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"discovery rss: N={n} D={d} float32 = {n * d * 4 / (1024.0 * 1024 * 1024):F2} GiB streamed, never held; start peak RSS {PeakRssMiB():F0} MiB"));
+        var fits = new (string Method, int Concepts, Dictionary<string, string> Options)[]
+        {
+            ("pca", 64, new() { ["solver"] = "exact" }),
+            ("kmeans", 64, new() { ["solver"] = "minibatch", ["batch_size"] = "4096", ["max_iter"] = "1" }),
+            ("topk_sae", 256, new() { ["k"] = "32", ["batch_size"] = "4096", ["epochs"] = "1" }),
+        };
+        foreach (var (method, c, o) in fits)
+        {
+            using var dict = DictionaryRegistry.Create(method, c, o, 0);
+            var sw = Stopwatch.StartNew();
+            dict.Fit(src, FitContext.Default());
+            var m = DictionaryMetrics.Evaluate(dict, src, 65536);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"discovery rss {method} C={c}: fit {sw.Elapsed.TotalSeconds:F1} s, R2 (first 65536) {m.R2:F4}, peak RSS {PeakRssMiB():F0} MiB"));
+        }
+        double peak = PeakRssMiB();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"discovery rss peak={peak:F0}MiB target<1536MiB {(peak < 1536 ? "ok" : "OVER")}"));
+        return peak < 1536 ? 0 : 1;
     }
 
     static void FashionMnistSae(int count)
@@ -115,12 +211,36 @@ public static class DiscoveryBenchmark
         return Math.Sqrt((x.to_type(ScalarType.Float64) - xh.to_type(ScalarType.Float64)).square().sum().item<double>());
     }
 
+    /// <summary>
+    /// Runs a peer script under a wrapper that records time.process_time at each time.perf_counter
+    /// call: the last JSON line gains "cpu_seconds", the CPU time between the script's last two
+    /// perf_counter calls (its timed region).
+    /// </summary>
     static JsonElement RunPeer(string script, string arguments, int threads = 2)
     {
-        var psi = new ProcessStartInfo("/usr/bin/python3", $"{script} {arguments}")
+        const string wrapper = """
+            import contextlib, io, json, runpy, sys, time
+            cpu, wall = [], time.perf_counter
+            def stamp():
+                cpu.append(time.process_time())
+                return wall()
+            time.perf_counter = stamp
+            sys.argv = sys.argv[1:]
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                runpy.run_path(sys.argv[0], run_name="__main__")
+            result = json.loads(out.getvalue().strip().splitlines()[-1])
+            result["cpu_seconds"] = cpu[-1] - cpu[-2]
+            print(json.dumps(result))
+            """;
+        var psi = new ProcessStartInfo("/usr/bin/python3")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(wrapper);
+        psi.ArgumentList.Add(script);
+        foreach (var a in arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)) psi.ArgumentList.Add(a);
         foreach (var v in new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS" }) psi.Environment[v] = threads.ToString(CultureInfo.InvariantCulture);
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEnd();

@@ -54,6 +54,24 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     /// <summary>σ(pre) → z ≥ 0 [b, C]. <paramref name="training"/> selects batch statistics vs stored ones.</summary>
     protected abstract Tensor Activate(Tensor pre, bool training);
 
+    /// <summary>Training forward pass: the codes z [b, C] and z·W_dec [b, D]. Variants with k active
+    /// latents per row override it to decode from the k gathered atoms (O(b·k·D) instead of the
+    /// dense O(b·C·D) product and its two backward products).</summary>
+    protected virtual (Tensor Z, Tensor Decoded) ActivateAndDecode(Tensor pre, Tensor dec)
+    {
+        var z = Activate(pre, training: true);
+        return (z, z.matmul(dec));
+    }
+
+    /// <summary>z·W_dec from the k active latents of each row, values [b, k] at indices [b, k]:
+    /// Σ_j v_j W_dec[i_j], a batched product with the gathered atoms [b, k, D].</summary>
+    protected static Tensor DecodeActive(Tensor values, Tensor indices, Tensor dec)
+    {
+        long b = values.shape[0], k = values.shape[1];
+        var atoms = dec.index_select(0, indices.reshape(-1)).view(b, k, dec.shape[1]);
+        return values.unsqueeze(1).bmm(atoms).squeeze(1);
+    }
+
     /// <summary>The variant's penalty on a batch (0 by default).</summary>
     protected virtual Tensor? Penalty(Tensor pre, Tensor z) => null;
 
@@ -124,9 +142,9 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         using var scope = NewDisposeScope();
         var xn = Normalize(batch);
         var pre = PreActivation(xn);
-        var z = Activate(pre, training: true);
         var dec = DecoderWeights();
-        var xhat = z.matmul(dec) + BDec!;
+        var (z, zdec) = ActivateAndDecode(pre, dec);
+        var xhat = zdec + BDec!;
         var loss = nn.functional.mse_loss(xhat, xn);
         if (Penalty(pre, z) is { } p) loss = loss + p;
         Tensor dead;

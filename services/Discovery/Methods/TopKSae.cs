@@ -21,6 +21,13 @@ public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
 
     protected override Tensor Activate(Tensor pre, bool training) => Select(pre, O.Int("k"));
 
+    protected override (Tensor Z, Tensor Decoded) ActivateAndDecode(Tensor pre, Tensor dec)
+    {
+        var (vals, idx) = pre.topk(O.Int("k"), dim: 1);
+        var v = vals.relu();
+        return (zeros_like(pre).scatter(1, idx, v), DecodeActive(v, idx, dec));
+    }
+
     /// <summary>ReLU of each row's k largest entries, zeros elsewhere.</summary>
     public static Tensor Select(Tensor pre, int k)
     {

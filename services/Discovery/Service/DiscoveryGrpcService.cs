@@ -34,6 +34,7 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
 
         string dataId;
         DataStats stats;
+        bool spooled = false;
         if (config.Activations is { Id.Length: > 0 } a)
         {
             if (await requestStream.MoveNext(ct))
@@ -44,21 +45,32 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         }
         else
         {
-            (dataId, stats) = await SpoolAsync(requestStream, ct);
+            (dataId, stats, spooled) = await SpoolAsync(requestStream, ct);
         }
-        FitJobs.Validate(plans, stats, config.Seed);
-        var data = new ArtifactRowSource(store, dataId, config.Activations is { Id.Length: > 0 } ? tensor : DefaultTensor, "config.activations");
+        try
+        {
+            FitJobs.Validate(plans, stats, config.Seed);
+            var data = new ArtifactRowSource(store, dataId, config.Activations is { Id.Length: > 0 } ? tensor : DefaultTensor, "config.activations");
 
-        var jobConfig = config.Clone();
-        jobConfig.Job = null;
-        jobConfig.Activations = null;
-        var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", "discovery.fit", Google.Protobuf.JsonFormatter.Default.Format(jobConfig), dataId, tensor);
-        await runners.For(DiscoveryStage.Name).RunAsync(key,
-            job => fits.RunAsync(job, plans, data, dataId, tensor, config), responseStream, ct);
+            var jobConfig = config.Clone();
+            jobConfig.Job = null;
+            jobConfig.Activations = null;
+            var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", "discovery.fit", Google.Protobuf.JsonFormatter.Default.Format(jobConfig), dataId, tensor);
+            await runners.For(DiscoveryStage.Name).RunAsync(key,
+                job => fits.RunAsync(job, plans, data, dataId, tensor, config), responseStream, ct);
+        }
+        catch when (spooled)
+        {
+            // A failed or cancelled fit leaves no activations behind that this call uploaded (a rerun
+            // streams them again; the content-derived id and the job key stay the same).
+            store.Delete(dataId);
+            throw;
+        }
     }
 
-    /// <summary>Streams the request's blocks to an "activations" artifact (validated block by block; nothing stored on error).</summary>
-    async Task<(string Id, DataStats Stats)> SpoolAsync(IAsyncStreamReader<FitRequest> requestStream, CancellationToken ct)
+    /// <summary>Streams the request's blocks to an "activations" artifact (validated block by block; nothing stored on error).
+    /// <c>Created</c> is false when the same content was stored before this call.</summary>
+    async Task<(string Id, DataStats Stats, bool Created)> SpoolAsync(IAsyncStreamReader<FitRequest> requestStream, CancellationToken ct)
     {
         var validator = new TensorStreamValidator(new TensorStreamRules
         {
@@ -90,9 +102,12 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         long rows = validator.Rows();
         if (rows == 0) throw new InvalidInputException("blocks", "no activation rows were sent");
         writer.MetadataJson = JsonSerializer.Serialize(new { source = "discovery.fit" });
+        var before = DateTime.UtcNow;
         var info = await writer.CommitAsync(ct);
         int dim = SampleLayout.Dim(trailing, "blocks.tensor.shape");
-        return (info.Ref.Id, new DataStats(rows * SampleLayout.Positions(trailing), dim, min, max, "blocks"));
+        // Commit answers with the stored artifact when the same content was already there (its older timestamp).
+        bool created = info.Created.ToDateTime() >= before;
+        return (info.Ref.Id, new DataStats(rows * SampleLayout.Positions(trailing), dim, min, max, "blocks"), created);
     }
 
     public override Task Encode(IAsyncStreamReader<EncodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>

@@ -162,6 +162,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                     for (int i = 0; i < list.Count; i++)
                         models[i].RestoreTrainingState(Slice(resumedTensors, "train/" + list[i].Key + "/"));
                     start = list.Min(m => resumedEpochs[m.Key]) + 1;
+                    job.Message($"resumed training of {string.Join(", ", list.Select(m => m.Key))} at epoch {start}");
                 }
                 IncrementalTrainer.Train(models, data, fitCtx, epoch => Checkpoint(force: false, list, epoch), start, begin: false);
                 foreach (var m in list) { m.Done = true; m.Seconds = sw.Elapsed.TotalSeconds; }

@@ -1,4 +1,3 @@
-using ConceptSuite.Explain.Clustering;
 using TorchSharp;
 
 namespace ConceptSuite.Explain.Importance;
@@ -29,7 +28,7 @@ public sealed class StrategicClusterGraph(int clusters, int exemplars = 3, int d
             var norm = Math.Sqrt(v.Sum(x => x * x));
             return norm > 0 ? v.Select(x => x / norm).ToArray() : v;
         }).ToArray();
-        var fit = new KMeans(clusters, restarts: 10, seed: seed).Fit(rows);
+        var fit = Core.Numerics.KMeans.Fit(rows, clusters, restarts: 10, seed: seed, field: "clusters");
         var result = new List<Cluster>();
         for (int c = 0; c < clusters; c++)
         {

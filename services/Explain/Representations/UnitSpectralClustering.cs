@@ -1,4 +1,3 @@
-using ConceptSuite.Explain.Clustering;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -35,7 +34,7 @@ public sealed class UnitSpectralClustering(int groups, int seed = 0)
         var norms = top.square().sum([1], keepdim: true).sqrt().clamp_min(1e-300);
         var emb = ExplainTensors.ToArray2D(top / norms);
         var rows = Enumerable.Range(0, emb.GetLength(0)).Select(i => Enumerable.Range(0, Groups).Select(j => emb[i, j]).ToArray()).ToArray();
-        var labels = new KMeans(Groups, restarts: 10, seed: seed).Fit(rows).Labels;
+        var labels = Core.Numerics.KMeans.Fit(rows, Groups, restarts: 10, seed: seed, field: "spectral_groups").Labels;
         var la = labels.Take((int)da).ToArray();
         var lb = labels.Skip((int)da).ToArray();
         var list = Enumerable.Range(0, Groups)

@@ -87,38 +87,9 @@ public static class ConceptExtraction
         }
         var feats = sum!.squeeze(0).flatten(1).t(); // [HW, C]
         feats = feats / feats.norm(1, keepdim: true).clamp_min(1e-6);
-        var labels = KMeans(feats.cpu(), k, seed);
+        var labels = ConceptSuite.Core.Numerics.KMeans.Fit(feats.cpu(), k, maxIter: 30, seed: seed, field: "num_concepts").Labels;
         int s = g.Config.ImageSize;
         return Enumerable.Range(0, k).Select(c => labels.eq(c).reshape(s, s).MoveToOuterDisposeScope()).ToList();
-    }
-
-    /// <summary>Lloyd's k-means with k-means++ seeding (deterministic in seed); labels [N].</summary>
-    public static Tensor KMeans(Tensor x, int k, int seed, int iterations = 30)
-    {
-        var rng = new Random(seed);
-        long n = x.shape[0];
-        var centers = new List<Tensor> { x[rng.NextInt64(n)] };
-        while (centers.Count < k)
-        {
-            var d = cdist(x, stack(centers)).min(1).values.pow(2);
-            var p = (d / d.sum().clamp_min(1e-12)).data<float>().ToArray();
-            double u = rng.NextDouble(), acc = 0; long pick = n - 1;
-            for (long i = 0; i < n; i++) { acc += p[i]; if (acc >= u) { pick = i; break; } }
-            centers.Add(x[pick]);
-        }
-        var c = stack(centers);
-        Tensor labels = zeros(n, ScalarType.Int64);
-        for (int it = 0; it < iterations; it++)
-        {
-            labels = cdist(x, c).argmin(1);
-            var next = stack(Enumerable.Range(0, k).Select(j =>
-            {
-                var sel = labels.eq(j);
-                return sel.any().item<bool>() ? x[sel].mean([0]) : c[j];
-            }).ToList());
-            c = next;
-        }
-        return labels;
     }
 
     static (Tensor Token, double Loss) LearnToken(ConceptGenerator g, Tensor x0, Tensor mask, int tokenSteps, int seed, CancellationToken ct)

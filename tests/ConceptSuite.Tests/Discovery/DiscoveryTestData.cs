@@ -1,3 +1,7 @@
+using ConceptSuite.Core.Data;
+using ConceptSuite.Embedding.Data;
+using ConceptSuite.Tests.Embedding;
+using ConceptSuite.Tests.Infrastructure;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -49,5 +53,28 @@ static class DiscoveryTestData
         var c = randn([centers, d], generator: g) * 5;
         var labels = randint(0, centers, [n], generator: g);
         return c.index_select(0, labels) + spread * randn([n, d], generator: g);
+    }
+
+    /// <summary>
+    /// ResNet18 "pool" activations [500, 512] of the first 500 Fashion-MNIST train and test images,
+    /// from the activation cache (.cache/activations/fashion-mnist-{train,test}500-resnet18-pool);
+    /// when absent they are computed through the embedding stage (which fetches the images and the
+    /// model) and cached.
+    /// </summary>
+    public static async Task<(Tensor Train, Tensor Test)> ResNet18FashionMnistAsync()
+    {
+        const string train = "fashion-mnist-train500-resnet18-pool", test = "fashion-mnist-test500-resnet18-pool";
+        if (ActivationCache.TryLoad(train) is { } tr && ActivationCache.TryLoad(test) is { } te)
+            return (tr["activations"], te["activations"]);
+        await using var server = await SuiteTestServer.StartAsync("embedding");
+        var result = new List<Tensor>();
+        foreach (var (split, name) in new[] { ("train", train), ("test", test) })
+        {
+            using var data = FashionMnist.Load(split, 500);
+            var (x, _) = (await EmbedClient.EmbedTensorsAsync(server.Channel, "resnet18", data.Images, ["pool"]))["pool"];
+            ActivationCache.Save(name, new Dictionary<string, Tensor> { ["activations"] = x, ["labels"] = data.Labels });
+            result.Add(x);
+        }
+        return (result[0], result[1]);
     }
 }
