@@ -40,13 +40,33 @@ public class ConceptVocabularyTests
     }
 
     [Fact]
-    public void ShapeScenesCarryOneConceptPerGroupAndAreDeterministic()
+    public void ConceptShapeImagesKeepTheConceptsOfTheFactorsThatVary()
     {
-        using var a = ShapeScenes.Generate(64, 3);
-        using var b = ShapeScenes.Generate(64, 3);
-        Assert.Equal(["red", "green", "blue", "yellow", "square", "circle", "triangle", "small", "large", "plain", "checkered"], a.ConceptNames);
+        using var full = ConceptImages.FromConceptShapes(64, 3, new ConceptSuite.Core.Data.ConceptShapesOptions { Size = 16 });
+        Assert.Equal(["square", "circle", "triangle", "red", "green", "blue", "yellow", "small", "large", "solid", "striped", "plain", "dotted", "checkered", "left", "right"], full.ConceptNames);
+        // One value per factor: exactly six active labels per image.
+        Assert.True(full.ConceptLabels.sum(1).eq(6).all().item<bool>());
+        using var a = ConceptImages.FromConceptShapes(64, 3, ConceptImages.ColourOnly(8));
+        using var b = ConceptImages.FromConceptShapes(64, 3, ConceptImages.ColourOnly(8));
+        Assert.Equal(["red", "green", "blue", "yellow"], a.ConceptNames);
+        Assert.Equal(new long[] { 64, 3, 8, 8 }, a.Images.shape);
         Assert.True(a.Images.equal(b.Images).all().item<bool>());
-        // colour (4) + shape (3) + size (2) + background (2): exactly four active labels per image.
-        Assert.True(a.ConceptLabels.sum(1).eq(4).all().item<bool>());
+        Assert.True(a.ConceptLabels.sum(1).eq(1).all().item<bool>());
+        Assert.Equal("a red shape", ConceptVocabulary.BuildPrompt(a.ConceptsOf(a.ConceptLabels[.., 0].argmax().item<long>())));
+    }
+
+    [Fact]
+    public void FashionMnistImagesCarryOneClassWordAndBuildClassPrompts()
+    {
+        using var d = ConceptImages.FromFashionMnist("test", 20, 16);
+        Assert.Equal(["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"], d.ConceptNames);
+        Assert.Equal(new long[] { 20, 3, 16, 16 }, d.Images.shape);
+        Assert.True(d.ConceptLabels.sum(1).eq(1).all().item<bool>());
+        // The first test image of Fashion-MNIST is an ankle boot (label 9).
+        Assert.Equal(["ankle-boot"], d.ConceptsOf(0));
+        Assert.Equal("a photo of a sneaker", ConceptVocabulary.BuildPrompt(["sneaker"]));
+        Assert.Equal("a photo of an ankle-boot", ConceptVocabulary.BuildPrompt(["ankle-boot"]));
+        var vocab = new ConceptVocabulary(d.ConceptNames);
+        Assert.Equal([0L, 2 + 7, 1, 1, 1, 1, 1, 1], vocab.Tokenize("a photo of a sneaker"));
     }
 }
