@@ -2,8 +2,10 @@
 
 Usage: check_client.py ADDRESS STUBS_DIR
 Streams a tensor through TensorTransport.Echo, stores and reads back an artifact through the
-gateway, imports a data set with a gateway workflow and reads it back. Prints one line per check
-and exits non-zero on the first failure.
+gateway, imports a data set with a gateway workflow and reads it back, embeds its images with
+ResNet18 (numpy in, numpy out), fits a PCA concept dictionary on the embeddings and reads the
+concepts back (GetDictionary, Encode), checking them against numpy's own PCA. Prints one line per
+check and exits non-zero on the first failure.
 """
 import sys
 import os
@@ -68,4 +70,83 @@ assert ds["images"].shape == (40, 3, 16, 16) and ds["images"].dtype == np.uint8,
 assert ds["labels"].shape == (40,) and set(np.unique(ds["labels"])) <= {0, 1, 2}
 assert ds["concept_labels"].shape[0] == 40 and np.all(ds["concept_labels"][:, :3].sum(axis=1) == 1)
 print(f"workflow: {final.id} imported {ds['images'].shape[0]} images, {ds['concept_labels'].shape[1]} concepts")
+
+# 4. Embed the images from numpy: uint8 [40, 3, 16, 16] row blocks in, ResNet18 "pool" rows out.
+from conceptsuite.v1 import embedding_pb2, embedding_pb2_grpc, discovery_pb2, discovery_pb2_grpc  # noqa: E402
+
+images = ds["images"]
+ids = [f"img{i}" for i in range(images.shape[0])]
+
+
+def embed_requests():
+    yield embedding_pb2.EmbedImagesRequest(config=embedding_pb2.EmbedImagesConfig(model="resnet18", taps=["pool"]))
+    for b in cs.to_blocks(images, tensor_pb2, "images", max_block_bytes=16 * 3 * 16 * 16, ids=ids):
+        yield embedding_pb2.EmbedImagesRequest(images=b)
+
+
+emb_blocks = list(embedding_pb2_grpc.EmbeddingServiceStub(ch).EmbedImages(embed_requests(), timeout=300))
+assert [i for b in emb_blocks for i in b.ids] == ids, "embedding ids out of order"
+x = cs.from_blocks(emb_blocks)["pool"]
+assert x.shape == (40, 512) and x.dtype == np.float32 and np.all(np.isfinite(x)), (x.shape, x.dtype)
+print(f"embed: {x.shape[0]} images -> {x.shape[1]} features in {len(emb_blocks)} blocks")
+
+# 5. Fit a dictionary on the streamed embeddings (no artifact in between): PCA with 8 concepts.
+disc = discovery_pb2_grpc.DiscoveryServiceStub(ch)
+C = 8
+
+
+def fit_requests():
+    cfg = discovery_pb2.FitConfig(seed=0, skip_stability=True)
+    cfg.dictionaries.add(method="pca", n_concepts=C, options={"solver": "exact"})
+    yield discovery_pb2.FitRequest(config=cfg)
+    for b in cs.to_blocks(x, tensor_pb2, "activations", max_block_bytes=10 * 512 * 4):
+        yield discovery_pb2.FitRequest(block=b)
+
+
+result = None
+for e in disc.Fit(fit_requests(), timeout=300):
+    if e.HasField("error"):
+        raise AssertionError(f"fit failed: {e.error}")
+    if e.HasField("result"):
+        result = e.result
+assert result is not None and result.artifact.ref.kind == "dictionary", result
+dict_ref = discovery_pb2.DictionaryRef(artifact=result.artifact.ref)
+
+# 6. Read the concepts back: the atoms [C, D] and the codes of the embeddings, as numpy.
+stream = disc.GetDictionary(discovery_pb2.GetDictionaryRequest(dictionary=dict_ref), timeout=60)
+info = next(stream).info
+atoms = cs.from_blocks(m.block for m in stream)["atoms"]
+assert info.method == "pca" and info.n_concepts == C and info.input_dim == 512, info
+assert atoms.shape == (C, 512), atoms.shape
+
+
+def encode_requests():
+    yield discovery_pb2.EncodeRequest(config=discovery_pb2.EncodeConfig(dictionary=dict_ref))
+    for b in cs.to_blocks(x, tensor_pb2, "activations", max_block_bytes=10 * 512 * 4):
+        yield discovery_pb2.EncodeRequest(block=b)
+
+
+encoded = cs.from_blocks(disc.Encode(encode_requests(), timeout=60))  # one code block per input block, same offsets
+assert len(encoded) == 1, list(encoded)
+codes = next(iter(encoded.values()))
+assert codes.shape == (40, C), codes.shape
+
+# Closed forms: PCA atoms are orthonormal and span numpy's top-C principal subspace; the codes
+# decode to x_hat = codes @ atoms + mean, whose R^2 is the explained-variance share of the top C
+# eigenvalues, which is also the R^2 the stage reported.
+xd = x.astype(np.float64)
+mu = xd.mean(axis=0)
+_, sv, vt = np.linalg.svd(xd - mu, full_matrices=False)
+r2_numpy = float((sv[:C] ** 2).sum() / (sv ** 2).sum())
+a = atoms.astype(np.float64)
+assert np.allclose(a @ a.T, np.eye(C), atol=1e-4), "atoms are not orthonormal"
+proj_server, proj_numpy = a.T @ a, vt[:C].T @ vt[:C]
+assert np.abs(proj_server - proj_numpy).max() < 1e-3, f"subspace differs by {np.abs(proj_server - proj_numpy).max()}"
+x_hat = codes.astype(np.float64) @ a + mu
+r2_client = 1 - ((xd - x_hat) ** 2).sum() / ((xd - mu) ** 2).sum()
+r2_stage = info.metrics["r2"]
+assert abs(r2_client - r2_numpy) < 1e-4 and abs(r2_stage - r2_numpy) < 1e-4, (r2_client, r2_numpy, r2_stage)
+assert 0.5 < r2_stage < 1, r2_stage
+print(f"dictionary: {result.artifact.ref.id[:16]} pca {C} concepts, atoms {atoms.shape}, codes {codes.shape}, "
+      f"r2 stage {r2_stage:.4f} client {r2_client:.4f} numpy {r2_numpy:.4f}")
 print("python client: all checks passed")

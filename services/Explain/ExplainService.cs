@@ -25,7 +25,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
     {
         DesignSize = s.DesignSize > 0 ? s.DesignSize : 64,
         Repeats = s.Repeats > 0 ? s.Repeats : 1,
-        Design = string.IsNullOrEmpty(s.Design) ? "halton" : s.Design,
+        Design = string.IsNullOrEmpty(s.Design) ? "sobol" : s.Design,
         Steps = s.Steps > 0 ? s.Steps : 32,
         Masks = s.Masks > 0 ? s.Masks : 512,
         KeepProbability = s.KeepProbability > 0 ? s.KeepProbability : 0.5,
@@ -180,7 +180,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
             if (masks.dim() != 4) throw new InvalidInputException("concept_masks", $"expected [N, K, H, W], got rank {masks.dim()}");
             var maps = inputs.Optional("maps")
                 ?? ConceptActivationMaps.Compute(inputs.Require("activations"), inputs.Require("dictionary"), [], masks.shape[2], masks.shape[3]);
-            response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top);
+            response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top, cfg.LocationAllRelied, cfg.LocationChanceCorrected);
         }
         return response;
     }

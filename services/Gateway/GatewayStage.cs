@@ -45,6 +45,11 @@ public static class GatewayStage
         services.AddSingleton<IStepExecutor, EmbedDatasetStep>();
         services.AddSingleton<IStepExecutor, DiscoveryFitStep>();
         services.AddSingleton<IStepExecutor, TopExamplesStep>();
+        services.AddSingleton<IStepExecutor, TrainBackboneStep>();
+        services.AddSingleton<IStepExecutor, CompareRepresentationsStep>();
+        services.AddSingleton<IStepExecutor, GenerateTrainStep>();
+        services.AddSingleton<IStepExecutor, GenerateEraseStep>();
+        services.AddSingleton<IStepExecutor, GenerateEvaluateStep>();
         return services;
     }
 

@@ -56,5 +56,7 @@ public sealed class DictionaryLinearHead : IConceptHead
 
     public long Concepts => _composed.Concepts;
     public long Classes => _composed.Classes;
+    /// <summary>The composed linear head on U, W Vᵀ [C, K].</summary>
+    public LinearConceptHead Composed => _composed;
     public Tensor Forward(Tensor u) => _composed.Forward(u);
 }

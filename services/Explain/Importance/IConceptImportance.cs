@@ -20,8 +20,8 @@ public sealed record ImportanceOptions
     public int DesignSize { get; init; } = 64;
     /// <summary>Sobol: independent designs averaged.</summary>
     public int Repeats { get; init; } = 1;
-    /// <summary>Sobol: "halton" (quasi-Monte-Carlo), "latin_hypercube", or "random".</summary>
-    public string Design { get; init; } = "halton";
+    /// <summary>Sobol: "sobol" or "halton" (quasi-Monte-Carlo), "latin_hypercube", or "random".</summary>
+    public string Design { get; init; } = "sobol";
     /// <summary>Integrated gradients: points on the path.</summary>
     public int Steps { get; init; } = 32;
     /// <summary>RISE: number of random masks.</summary>

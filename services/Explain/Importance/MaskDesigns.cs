@@ -10,15 +10,16 @@ public interface IMaskDesign
     Tensor Sample(int n, int d, long seed);
 }
 
-/// <summary>Designs by name: "halton", "latin_hypercube", "random".</summary>
+/// <summary>Designs by name: "sobol", "halton", "latin_hypercube", "random".</summary>
 public static class MaskDesigns
 {
     public static IMaskDesign Create(string name) => name switch
     {
+        "sobol" => new SobolSequenceDesign(),
         "halton" => new HaltonDesign(),
         "latin_hypercube" => new LatinHypercubeDesign(),
         "random" => new RandomDesign(),
-        _ => throw new Contracts.InvalidInputException("design", $"unknown design '{name}'; known: halton, latin_hypercube, random"),
+        _ => throw new Contracts.InvalidInputException("design", $"unknown design '{name}'; known: sobol, halton, latin_hypercube, random"),
     };
 }
 

@@ -18,6 +18,16 @@ namespace ConceptSuite.Explain.Metrics;
 /// </list>
 /// The top-k concepts are either each sample's own (largest φₙ) or its class's (largest GI of the
 /// sample's label: what the model relies on for that class, whether or not the image shows it).
+/// <para>
+/// Two options of location address why the paper's form can rate a shortcut model well: it
+/// averages only over relied-on concepts that are present, so a model relying on a background
+/// concept is judged on the few images that happen to show that background, and there a large
+/// mask makes the score easy (a uniform map scores the mask's area share, ≈ 0.84 for a background
+/// against ≈ 0.15 for an object). <c>allRelied</c> averages over every (sample, top-k concept)
+/// pair: an absent concept's mask is empty, so none of its map falls inside and it scores 0.
+/// <c>chanceCorrected</c> scores each pair (s − a)/(1 − a), a = the mask's share of the image: a
+/// uniform map scores 0, a map inside the mask 1 (a mask covering the whole image scores 0).
+/// </para>
 /// </summary>
 public static class ConceptTrust
 {
@@ -69,7 +79,8 @@ public static class ConceptTrust
         return total / top.Length;
     }
 
-    public static double Location(Tensor importance, Tensor conceptLabels, Tensor maps, Tensor masks, int topK, long[][]? top = null)
+    public static double Location(Tensor importance, Tensor conceptLabels, Tensor maps, Tensor masks, int topK, long[][]? top = null,
+        bool allRelied = false, bool chanceCorrected = false)
     {
         using var scope = torch.NewDisposeScope();
         var g = CheckLabels(importance, conceptLabels);
@@ -82,12 +93,18 @@ public static class ConceptTrust
         var gt = masks.to_type(ScalarType.Float64);
         var inside = (m * gt).sum([2, 3]);
         var mass = m.sum([2, 3]);
-        var share = ExplainTensors.ToArray2D(torch.where(mass > 0, inside / mass.clamp_min(1e-300), torch.zeros_like(mass)));
+        var score = torch.where(mass > 0, inside / mass.clamp_min(1e-300), torch.zeros_like(mass));
+        if (chanceCorrected)
+        {
+            var area = gt.mean([2, 3]);
+            score = torch.where(area < 1, (score - area) / (1 - area).clamp_min(1e-300), torch.zeros_like(score));
+        }
+        var share = ExplainTensors.ToArray2D(score);
         top ??= TopConcepts(importance, topK);
         double total = 0; int pairs = 0;
         for (int i = 0; i < n; i++)
             foreach (var c in top[i])
-                if (g[i, c] > 0.5) { total += share[i, c]; pairs++; }
+                if (allRelied || g[i, c] > 0.5) { total += g[i, c] > 0.5 ? share[i, c] : 0.0; pairs++; }
         return pairs > 0 ? total / pairs : 0.0;
     }
 

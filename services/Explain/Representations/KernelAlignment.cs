@@ -12,9 +12,6 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public static class KernelAlignment
 {
-    /// <summary>Linear kernel K = XXᵀ.</summary>
-    public static Tensor LinearGram(Tensor x) => x.matmul(x.t());
-
     /// <summary>
     /// RBF kernel K_ij = exp(−‖xᵢ − xⱼ‖² / (2σ²)) with σ² = fraction² · median_ij ‖xᵢ − xⱼ‖²
     /// (the median over all n² entries, diagonal included, as in the authors' notebook).
@@ -56,17 +53,33 @@ public static class KernelAlignment
         return den > 0 ? num / den : 0.0;
     }
 
-    /// <summary>Unbiased HSIC estimator of Song et al. 2012 (can be negative).</summary>
-    public static double UnbiasedHsic(Tensor k, Tensor l)
+    /// <summary>
+    /// ⟨K̃ᵤ, L̃ᵤ⟩ = n(n−3)·HSIC₁ for the linear kernels K = XXᵀ, L = YYᵀ, computed in feature space
+    /// without the n × n Grams (cost n·D₁·D₂ instead of n²·(D₁ + D₂)). The U-centred Gram does not
+    /// change when X is column-centred, and then K1 = 0, so with K̃ = K − diag(K), dₓ = diag(K):
+    /// tr(K̃L̃) = ‖YᵀX‖²_F − dₓ·d_y, 1ᵀK̃1 = −Σdₓ, K̃1 = −dₓ, and Song et al.'s estimator
+    /// tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n−1)(n−2)) − 2/(n−2)·(K̃1)ᵀ(L̃1) becomes
+    /// ‖YᵀX‖²_F − dₓ·d_y·n/(n−2) + Σdₓ·Σd_y/((n−1)(n−2)).
+    /// </summary>
+    public static double LinearUnbiasedInner(Tensor x, Tensor y)
     {
-        long n = k.shape[0];
-        return (CenterGram(k, true) * CenterGram(l, true)).sum().item<double>() / (n * (n - 3.0));
+        using var scope = torch.NewDisposeScope();
+        double n = x.shape[0];
+        bool same = ReferenceEquals(x, y);
+        var xc = x - x.mean([0], keepdim: true);
+        var yc = same ? xc : y - y.mean([0], keepdim: true);
+        double cross = yc.t().matmul(xc).square().sum().item<double>();
+        var dx = xc.square().sum([1]);
+        var dy = same ? dx : yc.square().sum([1]);
+        return cross - dx.dot(dy).item<double>() * n / (n - 2) + dx.sum().item<double>() * dy.sum().item<double>() / ((n - 1) * (n - 2));
     }
 
-    /// <summary>Biased HSIC, tr(KHLH)/(n−1)² (never negative for PSD kernels).</summary>
-    public static double BiasedHsic(Tensor k, Tensor l)
+    /// <summary>⟨HKH, HLH⟩ = ‖X̄ᵀȲ‖²_F for the linear kernels (X̄, Ȳ column-centred), in feature space.</summary>
+    public static double LinearBiasedInner(Tensor x, Tensor y)
     {
-        long n = k.shape[0];
-        return (CenterGram(k, false) * CenterGram(l, false)).sum().item<double>() / ((n - 1.0) * (n - 1.0));
+        using var scope = torch.NewDisposeScope();
+        var xc = x - x.mean([0], keepdim: true);
+        var yc = ReferenceEquals(x, y) ? xc : y - y.mean([0], keepdim: true);
+        return yc.t().matmul(xc).square().sum().item<double>();
     }
 }

@@ -9,7 +9,8 @@ namespace ConceptSuite.Explain.Representations;
 /// CKA = Σ_b HSIC₁(K_b, L_b) / √(Σ_b HSIC₁(K_b, K_b) · Σ_b HSIC₁(L_b, L_b)), HSIC₁ unbiased.
 /// Never NaN: the unbiased self-terms can sum to ≤ 0 on tiny or degenerate batches, and then the
 /// biased HSIC (never negative) replaces all three sums; a side with no variance gives 0; the
-/// result is clamped to [−1, 1]. A last batch with fewer than 4 rows joins the previous one.
+/// result is clamped to [−1, 1]. A last batch with fewer than 4 rows joins the previous one. Each
+/// batch's HSIC terms are computed in feature space (no B × B Grams).
 /// </summary>
 public sealed class MinibatchCka(int batchSize = 256, long seed = 0) : IRepresentationSimilarity
 {
@@ -30,14 +31,15 @@ public sealed class MinibatchCka(int batchSize = 256, long seed = 0) : IRepresen
         {
             using var inner = torch.NewDisposeScope();
             var idx = perm.narrow(0, start, count);
-            var kx = KernelAlignment.LinearGram(x.index_select(0, idx));
-            var ly = KernelAlignment.LinearGram(y.index_select(0, idx));
-            xy += KernelAlignment.UnbiasedHsic(kx, ly);
-            xx += KernelAlignment.UnbiasedHsic(kx, kx);
-            yy += KernelAlignment.UnbiasedHsic(ly, ly);
-            bxy += KernelAlignment.BiasedHsic(kx, ly);
-            bxx += KernelAlignment.BiasedHsic(kx, kx);
-            byy += KernelAlignment.BiasedHsic(ly, ly);
+            var xb = x.index_select(0, idx);
+            var yb = y.index_select(0, idx);
+            double unbiased = count * (count - 3.0), biased = (count - 1.0) * (count - 1.0);
+            xy += KernelAlignment.LinearUnbiasedInner(xb, yb) / unbiased;
+            xx += KernelAlignment.LinearUnbiasedInner(xb, xb) / unbiased;
+            yy += KernelAlignment.LinearUnbiasedInner(yb, yb) / unbiased;
+            bxy += KernelAlignment.LinearBiasedInner(xb, yb) / biased;
+            bxx += KernelAlignment.LinearBiasedInner(xb, xb) / biased;
+            byy += KernelAlignment.LinearBiasedInner(yb, yb) / biased;
         }
         if (!(xx > 0 && yy > 0)) (xy, xx, yy) = (bxy, bxx, byy);
         if (!(xx > 0 && yy > 0)) return 0.0;

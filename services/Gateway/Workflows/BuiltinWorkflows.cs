@@ -11,6 +11,8 @@ public static class BuiltinWorkflows
     static readonly Dictionary<string, Func<WorkflowSpec>> Specs = new(StringComparer.Ordinal)
     {
         ["discover-name-cbm"] = DiscoverNameCbm,
+        ["compare-models"] = CompareModels,
+        ["erase-concept"] = EraseConcept,
     };
 
     /// <summary>
@@ -28,6 +30,41 @@ public static class BuiltinWorkflows
             [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
         Step("top-examples", "discovery.top-examples",
             [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]));
+
+    /// <summary>
+    /// Do two networks learn the same things? Fashion-MNIST → the suite's small CNN trained on the
+    /// train slice → the same test images embedded by ImageNet ResNet18 (pooled, 512) and by the
+    /// CNN (features, 128) → linear and debiased CKA and one-to-one unit matching.
+    /// </summary>
+    static WorkflowSpec CompareModels() => Spec("compare-models",
+        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("cnn_epochs", "3"), ("similarities", "linear_cka,debiased_cka"), ("seed", "0")],
+        Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
+        Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
+        Step("train-cnn", "embedding.train-backbone", [("dataset", "$steps.import-train.dataset")],
+            [("architecture", "cnn"), ("epochs", "$params.cnn_epochs"), ("seed", "$params.seed")]),
+        Step("embed-a", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
+        Step("embed-b", "embedding.embed", [("dataset", "$steps.import-test.dataset"), ("backbone", "$steps.train-cnn.backbone")]),
+        Step("compare", "explain.compare", [("a", "$steps.embed-a.activations"), ("b", "$steps.embed-b.activations")],
+            [("similarities", "$params.similarities"), ("match_units", "true"), ("seed", "$params.seed")]));
+
+    /// <summary>
+    /// Concept erasure on a generator: train one on concept-shapes with the CPU configuration
+    /// (or pass a stored one as parameter generator) → erase a concept in closed form, with the
+    /// efficacy/drift report → evaluate the edited generator's per-concept rates, judged by the
+    /// original's classifier.
+    /// </summary>
+    static WorkflowSpec EraseConcept() => Spec("erase-concept",
+        [("generator", ""), ("preset", "cpu"), ("train_steps", "1500"), ("samples", "4000"), ("batch_size", "32"), ("learning_rate", "0.003"),
+         ("concepts", "red"), ("method", "realera"), ("report_samples", "16"), ("sample_steps", "15"),
+         ("eval_prompts", "a red square;a green square;a blue square;a yellow square"), ("eval_samples", "16"), ("seed", "0")],
+        Step("train", "generate.train", options: [("generator", "$params.generator"), ("preset", "$params.preset"), ("source", "concept-shapes"),
+            ("samples", "$params.samples"), ("steps", "$params.train_steps"), ("batch_size", "$params.batch_size"),
+            ("learning_rate", "$params.learning_rate"), ("seed", "$params.seed")]),
+        Step("erase", "generate.erase", [("generator", "$steps.train.generator")],
+            [("concepts", "$params.concepts"), ("method", "$params.method"), ("report_samples", "$params.report_samples"),
+             ("report_steps", "$params.sample_steps"), ("seed", "$params.seed")]),
+        Step("evaluate", "generate.evaluate", [("generator", "$steps.erase.generator"), ("classifier", "$steps.train.generator")],
+            [("prompts", "$params.eval_prompts"), ("samples", "$params.eval_samples"), ("steps", "$params.sample_steps"), ("seed", "$params.seed")]));
 
     public static IReadOnlyCollection<string> Names => Specs.Keys;
 

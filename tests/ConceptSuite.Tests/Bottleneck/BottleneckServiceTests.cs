@@ -80,7 +80,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
 {
     ConceptModel Local(JobResult r) => ConceptModel.Load(f.Server.Services.GetRequiredService<ArtifactStore>(), r.Artifact.Ref.Id);
 
-    static async Task<Dictionary<string, Tensor>> Collect<T>(IAsyncStreamReader<T> stream, Func<T, TensorBlock> block)
+    internal static async Task<Dictionary<string, Tensor>> Collect<T>(IAsyncStreamReader<T> stream, Func<T, TensorBlock> block)
     {
         var blocks = new List<TensorBlock>();
         await foreach (var m in stream.ReadAllAsync()) blocks.Add(block(m));
@@ -94,7 +94,19 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         await Task.CompletedTask;
     }
 
-    static void AssertInvalid(RpcException e, string field, StatusCode code = StatusCode.InvalidArgument)
+    /// <summary>Runs Predict on inputs [N, D]; returns "logits", "concepts", "predictions".</summary>
+    internal static async Task<Dictionary<string, Tensor>> Predict(BottleneckService.BottleneckServiceClient client, string modelId, Tensor x)
+    {
+        using var call = client.Predict();
+        await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
+        {
+            await w.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = modelId } });
+            foreach (var b in TensorStreams.Split(x)) await w.WriteAsync(new PredictRequest { Block = b });
+        });
+        return await Collect(call.ResponseStream, r => r.Block);
+    }
+
+    internal static void AssertInvalid(RpcException e, string field, StatusCode code = StatusCode.InvalidArgument)
     {
         Assert.Equal(code, e.StatusCode);
         Assert.Contains(field, e.Status.Detail);
@@ -198,7 +210,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         AssertInvalid(await Run(f.PcbmH.Artifact.Ref.Id, randn(4, S.K), concepts: true), "config.inputs_are_concepts");
     }
 
-    static async Task<Dictionary<string, Tensor>> Intervene(BottleneckService.BottleneckServiceClient client, InterveneConfig config, Tensor x, Tensor? values = null)
+    internal static async Task<Dictionary<string, Tensor>> Intervene(BottleneckService.BottleneckServiceClient client, InterveneConfig config, Tensor x, Tensor? values = null)
     {
         using var call = client.Intervene();
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
@@ -247,9 +259,12 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         var missing = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id };
         missing.Concepts.Add("c1");
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, missing, x)), "config.values");
+        var untrained = new InterveneConfig { ModelId = new string('e', 64), Values = { 1f } };
+        untrained.Concepts.Add("c1");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, untrained, x)), new string('e', 64), StatusCode.NotFound);
     }
 
-    static async Task<Dictionary<string, Tensor>> Contributions(BottleneckService.BottleneckServiceClient client, ContributionsConfig config, Tensor x, Tensor? classes = null)
+    internal static async Task<Dictionary<string, Tensor>> Contributions(BottleneckService.BottleneckServiceClient client, ContributionsConfig config, Tensor x, Tensor? classes = null)
     {
         using var call = client.Contributions();
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
@@ -279,6 +294,8 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         var x = randn(3, S.D);
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = f.Cbm.Artifact.Ref.Id }, x,
             tensor(new long[] { 0, 1, S.C }))), "classes");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = new string('f', 64) }, x)),
+            new string('f', 64), StatusCode.NotFound);
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = f.Cbm.Artifact.Ref.Id }, randn(3, 2))), "inputs");
     }
 
@@ -361,10 +378,20 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         Assert.Contains(entries, e => e.Name == "residual_weight" && e.Shape.SequenceEqual(new long[] { S.C, S.D }));
         var file = Path.Combine(f.Server.DataDir, "artifacts", f.PcbmH.Artifact.Ref.Id, "tensors.safetensors");
         Assert.Equal(File.ReadAllBytes(file), bytes.ToArray());
-        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () =>
+    }
+
+    [Fact]
+    public async Task ExportRejectsUntrainedIdsOtherArtifactsAndNegativeChunks()
+    {
+        async Task<RpcException> Run(ExportRequest request) => await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            using var bad = f.Client.Export(new ExportRequest { ModelId = new string('d', 64) });
-            await foreach (var _ in bad.ResponseStream.ReadAllAsync()) { }
-        })).StatusCode);
+            using var call = f.Client.Export(request);
+            await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+        });
+        AssertInvalid(await Run(new ExportRequest { ModelId = new string('d', 64) }), new string('d', 64), StatusCode.NotFound);
+        AssertInvalid(await Run(new ExportRequest { ModelId = f.Cbm.Artifact.Ref.Id, MaxChunkBytes = -1 }), "max_chunk_bytes");
+        var store = f.Server.Services.GetRequiredService<ArtifactStore>();
+        var other = await store.PutAsync("report", new Dictionary<string, Tensor> { ["y"] = zeros(3) });
+        AssertInvalid(await Run(new ExportRequest { ModelId = other.Ref.Id }), "model_id");
     }
 }

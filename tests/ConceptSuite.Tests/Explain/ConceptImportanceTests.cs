@@ -18,6 +18,7 @@ public sealed class ConceptImportanceTests
     }
 
     [Theory]
+    [InlineData("sobol")]
     [InlineData("halton")]
     [InlineData("latin_hypercube")]
     public void SobolTotalIndicesOfAnAdditiveModelAreTheSquaredWeightShares(string design)
@@ -30,6 +31,31 @@ public sealed class ConceptImportanceTests
         var phi = est.Explain(head, torch.ones(1, 5, ScalarType.Float64), [0]).data<double>().ToArray();
         var total = a.Sum(x => x * x);
         for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(phi[i] - a[i] * a[i] / total) < 0.02, $"{design} S_T{i} = {phi[i]:F4}, expected {a[i] * a[i] / total:F4}");
+    }
+
+    /// <summary>
+    /// Sobol' sequence in Gray-code order: coordinate 0 is van der Corput (0, 1/2, 3/4, 1/4, 3/8, 7/8,
+    /// 5/8, 1/8); coordinate 1 (x + 1, m = 1, 3, 5, 15, …) starts 0, 1/2, 1/4, 3/4; in every one of 200 coordinates the first 2⁸
+    /// points fill the 256 dyadic intervals once each, also after a digital shift; there are 6
+    /// primitive polynomials of degree 5 (φ(31)/5) and 18 of degree 7 (φ(127)/7).
+    /// </summary>
+    [Fact]
+    public void SobolPointsFormDyadicNetsInEveryCoordinate()
+    {
+        using var scope = torch.NewDisposeScope();
+        var design = new SobolSequenceDesign();
+        var x = design.Sample(256, 200, 0);
+        Assert.Equal(new[] { 0, 0.5, 0.75, 0.25, 0.375, 0.875, 0.625, 0.125 }, x[TensorIndex.Slice(0, 8), 0].data<double>().ToArray());
+        Assert.Equal(new[] { 0, 0.5, 0.25, 0.75 }, x[TensorIndex.Slice(0, 4), 1].data<double>().ToArray());
+        foreach (var seed in new long[] { 0, 7 })
+        {
+            var cells = (design.Sample(256, 200, seed) * 256).floor().to_type(ScalarType.Int64).t();
+            for (int j = 0; j < 200; j++)
+                Assert.Equal(Enumerable.Range(0, 256).Select(v => (long)v), cells[j].data<long>().ToArray().Order());
+        }
+        var degrees = SobolSequenceDesign.PrimitivePolynomials().TakeWhile(p => p < 1 << 8).GroupBy(p => 63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)p)).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(6, degrees[5]);
+        Assert.Equal(18, degrees[7]);
     }
 
     [Fact]

@@ -67,7 +67,7 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ExistenceSeparatesTheShapeModelFromTheSpuriousBackgroundModel()
+    public void ExistenceAndRelianceLocationSeparateTheShapeModelFromTheSpuriousBackgroundModel()
     {
         using var scope = torch.NewDisposeScope();
         using var clean = ConceptShapes.Generate(600, 1);
@@ -83,7 +83,7 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
         var u = ConceptFeatures(test, 13);
         var labels = test.Labels.data<long>().ToArray();
         var maps = ConceptActivationMaps.Compute(act, bank, [], Size, Size);
-        var scores = new Dictionary<string, (double Accuracy, double Existence, double Location, double SampleExistence)>();
+        var scores = new Dictionary<string, (double Accuracy, double Existence, double Location, double SampleExistence, double Relied, double Corrected)>();
         foreach (var (name, head) in heads)
         {
             var phi = new GradientInput().Explain(head, u, labels);
@@ -93,20 +93,55 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
             scores[name] = (accuracy,
                 ConceptTrust.Existence(phi, test.ConceptLabels!, 1, top),
                 ConceptTrust.Location(phi, test.ConceptLabels!, maps, test.ConceptMasks!, 1, top),
-                ConceptTrust.Existence(phi, test.ConceptLabels!, 1));
+                ConceptTrust.Existence(phi, test.ConceptLabels!, 1),
+                ConceptTrust.Location(phi, test.ConceptLabels!, maps, test.ConceptMasks!, 1, top, allRelied: true),
+                ConceptTrust.Location(phi, test.ConceptLabels!, maps, test.ConceptMasks!, 1, top, allRelied: true, chanceCorrected: true));
             var names = string.Join("; ", Enumerable.Range(0, 3).Select(c => $"{ConceptShapes.Shapes[c]}: " +
                 string.Join(", ", top[Array.IndexOf(labels, (long)c)].Select(k => ConceptShapes.ConceptNames[(int)k]))));
-            output.WriteLine($"{name}: accuracy {accuracy:F3}, class existence {scores[name].Existence:F3}, location {scores[name].Location:F3}, sample existence {scores[name].SampleExistence:F3}; top concepts {names}");
+            output.WriteLine($"{name}: accuracy {accuracy:F3}, class existence {scores[name].Existence:F3}, location {scores[name].Location:F3} (all relied-on {scores[name].Relied:F3}, chance-corrected {scores[name].Corrected:F3}), sample existence {scores[name].SampleExistence:F3}; top concepts {names}");
         }
         // Measured: shape model accuracy 0.963, class-level existence 1.000; spurious model accuracy
         // 0.333, existence 0.333 (its class concepts are backgrounds, present in a third of clean images).
         Assert.True(scores["shape"].Accuracy > 0.9 && scores["spurious"].Accuracy < 0.5);
         Assert.True(scores["shape"].Existence > 0.99, $"shape model existence {scores["shape"].Existence:F3}");
         Assert.True(scores["spurious"].Existence < 0.45, $"spurious model existence {scores["spurious"].Existence:F3}");
-        // Location does not flag the spurious model: its background concepts, when present, map onto
-        // the background masks (measured 0.932), while the shape concepts' patch maps spill over the
-        // object's border (measured 0.569). Both are pinned as measured, ± 0.05.
+        // The paper's location (present top concepts only) does not flag the spurious model: its
+        // background concepts, on the third of clean images that show them, map onto the background
+        // masks (measured 0.932), which cover 84% of the image, while the shape concepts' patch maps
+        // spill over the object's border (measured 0.569; object masks cover 7-25%).
         Assert.Equal(0.569, scores["shape"].Location, 0.05);
         Assert.Equal(0.932, scores["spurious"].Location, 0.05);
+        // Over every relied-on pair (absent concepts score 0) and chance-corrected by mask area, it
+        // does. Measured: all relied-on 0.569 vs 0.311; chance-corrected 0.504 vs 0.180.
+        Assert.Equal(0.569, scores["shape"].Relied, 0.05);
+        Assert.Equal(0.311, scores["spurious"].Relied, 0.05);
+        Assert.Equal(0.504, scores["shape"].Corrected, 0.05);
+        Assert.Equal(0.180, scores["spurious"].Corrected, 0.05);
+        Assert.True(scores["shape"].Corrected - scores["spurious"].Corrected > 0.25);
+    }
+
+    /// <summary>
+    /// One sample, two concepts on a 4×4 image. Concept 0 is present with a mask of the left half;
+    /// concept 1 is absent. A uniform map of concept 0 puts half its mass inside: paper's location
+    /// 0.5, chance-corrected (0.5 − 0.5)/(1 − 0.5) = 0. A map on the left half only: 1 and 1. With
+    /// both concepts relied on (top-2), the absent one adds a 0 to the average over all pairs.
+    /// </summary>
+    [Fact]
+    public void LocationOptionsHaveTheirClosedForms()
+    {
+        using var scope = torch.NewDisposeScope();
+        var phi = torch.tensor(new double[] { 2, 1 }, [1, 2]);
+        var present = torch.tensor(new double[] { 1, 0 }, [1, 2]);
+        var masks = torch.zeros([1, 2, 4, 4], ScalarType.Float64);
+        masks[0, 0, .., TensorIndex.Slice(0, 2)] = torch.tensor(1.0);
+        var uniform = torch.ones([1, 2, 4, 4], ScalarType.Float64);
+        var left = masks.clone();
+        left[0, 1] = uniform[0, 1];
+        Assert.Equal(0.5, ConceptTrust.Location(phi, present, uniform, masks, 1), 12);
+        Assert.Equal(0.0, ConceptTrust.Location(phi, present, uniform, masks, 1, chanceCorrected: true), 12);
+        Assert.Equal(1.0, ConceptTrust.Location(phi, present, left, masks, 1, chanceCorrected: true), 12);
+        Assert.Equal(1.0, ConceptTrust.Location(phi, present, left, masks, 2), 12);
+        Assert.Equal(0.5, ConceptTrust.Location(phi, present, left, masks, 2, allRelied: true), 12);
+        Assert.Equal(0.25, ConceptTrust.Location(phi, present, uniform, masks, 2, allRelied: true), 12);
     }
 }

@@ -1,5 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Tensors;
+using Grpc.Core;
 using TorchSharp;
 
 namespace ConceptSuite.Tests.Explain;
@@ -22,4 +25,17 @@ static class ExplainFixtures
     /// <summary>A random float64 matrix from a seeded generator.</summary>
     public static torch.Tensor Randn(long seed, params long[] shape) =>
         torch.randn(shape, torch.ScalarType.Float64, generator: new torch.Generator((ulong)seed));
+
+    /// <summary>Writes a request stream: the config first, then each tensor as row blocks of at most <paramref name="maxBlockBytes"/>.</summary>
+    public static Task SendAsync<T>(IClientStreamWriter<T> writer, T config, Func<TensorBlock, T> wrap, params (string Name, torch.Tensor Value)[] tensors) =>
+        SendAsync(writer, config, wrap, 4096, tensors);
+
+    public static async Task SendAsync<T>(IClientStreamWriter<T> writer, T config, Func<TensorBlock, T> wrap, int maxBlockBytes, params (string Name, torch.Tensor Value)[] tensors)
+    {
+        await writer.WriteAsync(config);
+        foreach (var (name, value) in tensors)
+            foreach (var b in TensorStreams.Split(value, name, maxBlockBytes: maxBlockBytes))
+                await writer.WriteAsync(wrap(b));
+        await writer.CompleteAsync();
+    }
 }

@@ -25,15 +25,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    static async Task SendAsync<T>(IClientStreamWriter<T> writer, T config, Func<TensorBlock, T> wrap, params (string Name, Tensor Value)[] tensors)
-    {
-        await writer.WriteAsync(config);
-        foreach (var (name, value) in tensors)
-            foreach (var b in TensorStreams.Split(value, name, maxBlockBytes: 4096))
-                await writer.WriteAsync(wrap(b));
-        await writer.CompleteAsync();
-    }
-
     static async Task<Tensor> CollectAsync(IAsyncStreamReader<TensorBlock> reader) =>
         (await TensorStreams.AssembleAsync(TensorStreams.ReadAll(reader))).Tensor;
 
@@ -272,6 +263,16 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         Assert.Equal(0.75, r.Existence, 12);
         Assert.Equal((1 + 0.25) / 3, r.Location!.Value, 12);
         Assert.Equal(new long[] { 2, 3 }, r.GlobalImportance.Shape);
+        // All four relied-on pairs (the absent concept 2 of sample 0 scores 0): 1.25 / 4. Chance-
+        // corrected, each one-pixel mask covers 1/16: (1/4 − 1/16)/(15/16) = 0.2 for sample 1's
+        // concept 1, so (1 + 0 + 0.2 + 0) / 4.
+        foreach (var (allRelied, corrected, expected) in new[] { (true, false, 1.25 / 4), (true, true, 1.2 / 4), (false, true, 1.2 / 3) })
+        {
+            using var c1 = _client.ConceptTrust();
+            await SendAsync(c1.RequestStream, new ConceptTrustRequest { Config = new() { TopK = 2, LocationAllRelied = allRelied, LocationChanceCorrected = corrected } }, b => new ConceptTrustRequest { Block = b },
+                ("importance", phi), ("concept_labels", present), ("labels", labels), ("maps", maps), ("concept_masks", masks));
+            Assert.Equal(expected, (await c1.ResponseAsync).Location!.Value, 12);
+        }
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             using var c2 = _client.ConceptTrust();

@@ -48,6 +48,14 @@ static class GatewayHarness
         return s;
     }
 
+    /// <summary>Runs a built-in workflow with the given parameters; returns its final state.</summary>
+    public static async Task<WorkflowInfo> RunBuiltinAsync(GrpcChannel channel, string name, TimeSpan timeout, params (string Name, string Value)[] parameters)
+    {
+        var request = new RunWorkflowRequest { Builtin = name };
+        foreach (var (k, v) in parameters) request.Parameters[k] = v;
+        return (await RunAsync(channel, request, timeout)).Last().Finished;
+    }
+
     /// <summary>Runs a workflow and collects every event until the stream ends.</summary>
     public static async Task<List<WorkflowEvent>> RunAsync(GrpcChannel channel, RunWorkflowRequest request, TimeSpan? timeout = null)
     {

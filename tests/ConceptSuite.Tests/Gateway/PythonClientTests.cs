@@ -1,8 +1,11 @@
 using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Xunit.Abstractions;
 
 namespace ConceptSuite.Tests.Gateway;
 
-public sealed class PythonClientTests
+public sealed class PythonClientTests(ITestOutputHelper output)
 {
     static string RepoRoot()
     {
@@ -25,7 +28,7 @@ public sealed class PythonClientTests
     }
 
     [Fact]
-    public async Task PythonClientStreamsTensorsStoresArtifactsAndRunsAWorkflowAgainstTheRealServer()
+    public async Task PythonClientStreamsTensorsRunsAWorkflowEmbedsFitsADictionaryAndReadsTheConceptsBack()
     {
         var root = RepoRoot();
         var work = Path.Combine(Path.GetTempPath(), "cs-python-" + Guid.NewGuid().ToString("N"));
@@ -35,9 +38,16 @@ public sealed class PythonClientTests
             Assert.True(exit == 0, "stub generation failed (Debian python3-grpc-tools, python3-grpcio, python3-numpy):\n" + log);
             using var server = await ServerProcess.StartAsync(Path.Combine(work, "data"));
             (exit, log) = await Run("/usr/bin/python3", Path.Combine(root, "clients", "python", "check_client.py"), server.Address, Path.Combine(work, "stubs"));
+            output.WriteLine(log);
             Assert.True(exit == 0, log + "\nserver log:\n" + server.Log);
             Assert.Contains("echo: 3 blocks, 2400000 bytes, identical", log);
             Assert.Contains("imported 40 images, 16 concepts", log);
+            Assert.Contains("embed: 40 images -> 512 features", log);
+            // PCA with 8 concepts on the ResNet18 features of the 40 concept-shapes images: the stage's
+            // R² equals numpy's explained-variance share (checked in the script to 1e-4).
+            var r2 = Regex.Match(log, @"pca 8 concepts, atoms \(8, 512\), codes \(40, 8\), r2 stage ([0-9.]+)");
+            Assert.True(r2.Success, log);
+            Assert.InRange(double.Parse(r2.Groups[1].Value, CultureInfo.InvariantCulture), 0.5, 0.999);
             Assert.Contains("python client: all checks passed", log);
         }
         finally
