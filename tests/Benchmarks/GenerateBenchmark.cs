@@ -12,10 +12,13 @@ using TorchSharp;
 namespace ConceptSuite.Benchmarks;
 
 /// <summary>
-/// Trains a concept generator on concept shapes, judges it with the concept classifier, erases a
-/// colour (RealEra) and reports efficacy and preserve drift, and writes PNG grids to --out.
+/// Trains a concept generator on concept shapes (or Fashion-MNIST), judges it with the concept
+/// classifier, erases a concept (RealEra) and reports efficacy and preserve drift, and writes PNG
+/// grids to --out (real.png, samples.png, erased-WORD.png; rows listed in samples.txt).
 /// Options: --preset cpu|tiny|gpu (cpu) --steps N (3000) --batch N (64) --samples N (4000)
-/// --source scenes|concept-shapes --colour-only --erase WORD (red) --eval-samples N (32) --sample-steps N (25) --guidance W (3)
+/// --source concept-shapes|fashion-mnist --colour-only --fix factor=value,... (e.g. size=large,texture=solid)
+/// --erase WORD|none (red; sneaker for fashion-mnist) --erase-sweep (several erase settings on one generator)
+/// --eval-samples N (32) --sample-steps N (25) --guidance W (3) --judge-epochs N (4) --load FILE (skip training: a saved model.dat)
 /// --device cpu|cuda --out DIR (bench-out/generate) --seed N (0) --image-size N --base N --lr X --log-every N --threads N (1: oversubscribed
 /// machines lose most of their time in OpenMP barriers at 2).
 /// </summary>
@@ -33,7 +36,7 @@ public static class GenerateBenchmark
         double guidance = double.Parse(Arg("--guidance", "3"), CultureInfo.InvariantCulture);
         double lr = double.Parse(Arg("--lr", "0.002"), CultureInfo.InvariantCulture);
         int seed = int.Parse(Arg("--seed", "0"), CultureInfo.InvariantCulture);
-        var erase = Arg("--erase", "red");
+        var erase = Arg("--erase", Arg("--source", "") == "fashion-mnist" ? "sneaker" : "red");
         var outDir = Arg("--out", Path.Combine("bench-out", "generate"));
         var device = torch.device(Arg("--device", torch.cuda.is_available() ? "cuda" : "cpu"));
         bool colourOnly = args.Contains("--colour-only");
@@ -43,13 +46,18 @@ public static class GenerateBenchmark
         var config = GeneratorConfig.Preset(preset);
         if (Arg("--image-size", "") is { Length: > 0 } size) config = config with { ImageSize = int.Parse(size, CultureInfo.InvariantCulture) };
         if (Arg("--base", "") is { Length: > 0 } width) config = config with { BaseChannels = int.Parse(width, CultureInfo.InvariantCulture) };
-        var dataOptions = new ShapeSceneOptions { ImageSize = config.ImageSize };
-        if (colourOnly) dataOptions = dataOptions with { Shapes = ["square"], Sizes = ["large"], Backgrounds = ["plain"] };
-        Console.WriteLine($"generate: preset {preset} ({config.ImageSize}x{config.ImageSize}, {config.BaseChannels} ch), {steps} steps x {batch}, {samples} images, device {device}, threads {torch.get_num_threads()}");
+        var dataOptions = colourOnly ? ConceptImages.ColourOnly(config.ImageSize) : new Core.Data.ConceptShapesOptions { Size = config.ImageSize };
+        if (Arg("--fix", "") is { Length: > 0 } fix)
+            dataOptions = dataOptions with
+            {
+                Subsets = fix.Split(',').Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => (IReadOnlyList<string>)kv[1].Split('+')),
+            };
+        var source = Arg("--source", "concept-shapes");
+        bool fashion = source == "fashion-mnist";
+        Console.WriteLine($"generate: {source}, preset {preset} ({config.ImageSize}x{config.ImageSize}, {config.BaseChannels} ch), {steps} steps x {batch}, {samples} images, device {device}, threads {torch.get_num_threads()}, load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
 
-        bool conceptShapes = Arg("--source", "scenes") == "concept-shapes";
-        using var data = conceptShapes ? ConceptImages.FromConceptShapes(samples, seed, config.ImageSize) : ShapeScenes.Generate(samples, seed, dataOptions);
-        using var heldOut = conceptShapes ? ConceptImages.FromConceptShapes(1000, seed + 1, config.ImageSize) : ShapeScenes.Generate(1000, seed + 1, dataOptions);
+        using var data = fashion ? ConceptImages.FromFashionMnist("train", samples, config.ImageSize) : ConceptImages.FromConceptShapes(samples, seed, dataOptions);
+        using var heldOut = fashion ? ConceptImages.FromFashionMnist("test", 1000, config.ImageSize) : ConceptImages.FromConceptShapes(1000, seed + 1, dataOptions);
         var vocab = new ConceptVocabulary(data.ConceptNames);
         await File.WriteAllBytesAsync(Path.Combine(outDir, "real.png"), PngImages.Grid(data.Normalized()[..32], 8, 4));
 
@@ -57,7 +65,7 @@ public static class GenerateBenchmark
         torch.manual_seed(seed + 1);
         using var clf = new ConceptClassifier(vocab.Groups, config.ImageSize);
         clf.to(device);
-        var acc = clf.Fit(data, heldOut, seed: seed);
+        var acc = clf.Fit(data, heldOut, epochs: int.Parse(Arg("--judge-epochs", "4"), CultureInfo.InvariantCulture), seed: seed);
         Console.WriteLine($"classifier: held-out accuracy {string.Join(", ", acc.Select(kv => $"{kv.Key} {kv.Value:F3}"))} in {sw.Elapsed.TotalSeconds:F1} s");
 
         sw.Restart();
@@ -76,15 +84,28 @@ public static class GenerateBenchmark
             foreach (var (name, p) in gen.Model.named_parameters()) if (p.isnan().any().item<bool>()) Console.WriteLine($"  nan parameter after a step {name}");
             return 0;
         }
-        var loss = GeneratorTrainer.Train(gen, data, new TrainingOptions { Steps = steps, BatchSize = batch, LearningRate = lr, Seed = seed }, 0, (s, l) =>
+        double trainSeconds = 0;
+        if (Arg("--load", "") is { Length: > 0 } saved)
         {
-            if (s % int.Parse(Arg("--log-every", "250"), CultureInfo.InvariantCulture) == 0) Console.WriteLine($"  step {s}: loss {l:F4} ({sw.Elapsed.TotalSeconds:F0} s)");
-        });
-        double trainSeconds = sw.Elapsed.TotalSeconds;
-        Console.WriteLine($"train: {parameters} parameters, final loss {loss:F4}, {trainSeconds:F1} s ({trainSeconds / steps * 1000:F0} ms/step)");
+            gen.Model.load(saved);
+            Console.WriteLine($"loaded {saved}: {parameters} parameters");
+        }
+        else
+        {
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var loss = GeneratorTrainer.Train(gen, data, new TrainingOptions { Steps = steps, BatchSize = batch, LearningRate = lr, Seed = seed }, 0, (s, l) =>
+            {
+                if (s % int.Parse(Arg("--log-every", "250"), CultureInfo.InvariantCulture) == 0) Console.WriteLine($"  step {s}: loss {l:F4} ({sw.Elapsed.TotalSeconds:F0} s)");
+            });
+            trainSeconds = sw.Elapsed.TotalSeconds;
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            Console.WriteLine($"train: {parameters} parameters, final loss {loss:F4}, {trainSeconds:F1} s wall, {cpu:F1} s CPU ({trainSeconds / steps * 1000:F0} ms/step), load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]}");
+            gen.Model.save(Path.Combine(outDir, "model.dat"));
+        }
 
         sw.Restart();
-        var prompts = vocab.Groups["colour"].SelectMany(c => ConceptRates.PromptsFor(vocab, c)).ToList();
+        var mainGroup = fashion ? "garment" : "colour";
+        var prompts = vocab.Groups[mainGroup].SelectMany(c => ConceptRates.PromptsFor(vocab, c)).ToList();
         var report = ConceptRates.Evaluate(gen, clf, prompts, evalSamples, sampleSteps, guidance, 1000);
         Console.WriteLine($"evaluate ({prompts.Count} prompts x {evalSamples}, {sampleSteps} DDIM steps, w={guidance}) in {sw.Elapsed.TotalSeconds:F1} s:");
         foreach (var c in report.Concepts) Console.WriteLine($"  {c.Group,-10} {c.Concept,-10} rate {c.Rate:F3} (chance {c.Chance:F3}, n={c.Samples})");
@@ -95,26 +116,65 @@ public static class GenerateBenchmark
             await File.WriteAllBytesAsync(Path.Combine(outDir, "samples.png"), PngImages.Grid(imgs, 8, 4));
         await File.WriteAllTextAsync(Path.Combine(outDir, "samples.txt"), string.Join('\n', prompts.Take(12)) + "\n");
 
+        if (args.Contains("--erase-sweep")) EraseSweep(gen, clf, erase, vocab, evalSamples, sampleSteps, guidance, seed);
+        var mean = report.Concepts.Where(c => c.Group == mainGroup).Average(c => c.Rate);
+        var shape = report.Concepts.Where(c => c.Group == "shape").Select(c => c.Rate).DefaultIfEmpty(double.NaN).Average();
+        if (Arg("--erase", "red") == "none" || (fashion && Arg("--erase", "") == ""))
+        {
+            Console.WriteLine($"generate: {mainGroup} rate {mean:F3}, shape rate {shape:F3}, train {trainSeconds:F0} s; grids in {Path.GetFullPath(outDir)}");
+            return 0;
+        }
         sw.Restart();
         var spec = new EraseSpec { Concepts = [erase], Seed = seed };
-        var edited = new ConceptGenerator(config, vocab, device);
-        edited.Model.load_state_dict(gen.Model.state_dict());
-        var plan = ConceptErasers.Get("realera").Plan(edited, spec);
-        ConceptErasers.Apply(edited, plan, spec);
+        var (edited, plan) = Erased(gen, "realera", spec);
         double editMs = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
         var er = EraseReport.Measure(gen, edited, clf, plan, spec.Concepts, evalSamples, sampleSteps, guidance, 2000);
         Console.WriteLine($"erase '{erase}' (realera, {plan.NeighbourKeys} neighbour + {plan.BeyondKeys} beyond keys): edit {editMs:F0} ms, report {sw.Elapsed.TotalSeconds:F1} s");
-        foreach (var c in er.Erased) Console.WriteLine($"  erased    {c.Concept,-8} rate {c.RateBefore:F3} -> {c.RateAfter:F3} (chance {c.Chance:F3}), pixel drift {c.PixelDrift:F3}");
+        foreach (var c in er.Erased) Console.WriteLine($"  erased    {c.Concept,-8} rate {c.RateBefore:F3} -> {c.RateAfter:F3} (chance {c.Chance:F3}, neutral-prompt rate {c.NeutralRate:F3}), pixel drift {c.PixelDrift:F3}");
         foreach (var c in er.Preserved) Console.WriteLine($"  preserved {c.Concept,-8} rate {c.RateBefore:F3} -> {c.RateAfter:F3}, pixel drift {c.PixelDrift:F3}");
         var erPrompts = prompts.Take(12).SelectMany(p => Enumerable.Repeat(p, 8)).ToList();
         using (var imgs = edited.Generate(erPrompts, Enumerable.Range(0, erPrompts.Count).Select(i => (long)(i % 8)).ToList(), sampleSteps, guidance))
             await File.WriteAllBytesAsync(Path.Combine(outDir, $"erased-{erase}.png"), PngImages.Grid(imgs, 8, 4));
         edited.Dispose();
         Console.WriteLine($"grids written to {Path.GetFullPath(outDir)} (real.png, samples.png, erased-{erase}.png; rows as in samples.txt)");
-        var mean = report.Concepts.Where(c => c.Group == "colour").Average(c => c.Rate);
-        var shape = report.Concepts.Where(c => c.Group == "shape").Select(c => c.Rate).DefaultIfEmpty(double.NaN).Average();
-        Console.WriteLine($"generate: colour rate {mean:F3}, shape rate {shape:F3}, erased '{erase}' {er.MeanErasedRateAfter:F3}, preserve drift mean {er.MeanPreserveDrift:F3} max {er.MaxPreserveDrift:F3}, train {trainSeconds:F0} s");
+        Console.WriteLine($"generate: {mainGroup} rate {mean:F3}, shape rate {shape:F3}, erased '{erase}' {er.MeanErasedRateAfter:F3}, preserve drift mean {er.MeanPreserveDrift:F3} max {er.MaxPreserveDrift:F3}, train {trainSeconds:F0} s");
         return 0;
+    }
+
+    /// <summary>A copy of the generator with the erase applied.</summary>
+    static (ConceptGenerator Edited, EditPlan Plan) Erased(ConceptGenerator gen, string method, EraseSpec spec)
+    {
+        var edited = new ConceptGenerator(gen.Config, gen.Vocabulary, gen.Device);
+        edited.Model.load_state_dict(gen.Model.state_dict());
+        var plan = ConceptErasers.Get(method).Plan(edited, spec);
+        ConceptErasers.Apply(edited, plan, spec);
+        return (edited, plan);
+    }
+
+    /// <summary>Erases one concept under several settings from the same generator and prints efficacy and drift for each.</summary>
+    static void EraseSweep(ConceptGenerator gen, ConceptClassifier clf, string erase, ConceptVocabulary vocab, int n, int steps, double guidance, int seed)
+    {
+        var other = vocab.Groups[ConceptVocabulary.GroupOf(erase)].First(c => c != erase);
+        (string Name, string Method, EraseSpec Spec)[] settings =
+        [
+            ("realera (defaults)", "realera", new EraseSpec { Concepts = [erase], Seed = seed }),
+            ("realera, neighbour/beyond weights 16/16", "realera", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourWeight = 16, BeyondWeight = 16 }),
+            ("realera, radius 0.1", "realera", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourRadius = 0.1 }),
+            ("uce, lambda 0.1", "uce", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourSamples = 0, BeyondSamples = 0 }),
+            ("uce, lambda 0.01", "uce", new EraseSpec { Concepts = [erase], Seed = seed, Lambda = 0.01 }),
+            ($"realera, target {other}", "realera", new EraseSpec { Concepts = [erase], Targets = [other], Seed = seed }),
+        ];
+        foreach (var (name, method, spec) in settings)
+        {
+            var sw = Stopwatch.StartNew();
+            var (edited, plan) = Erased(gen, method, spec);
+            using var _ = edited;
+            var er = EraseReport.Measure(gen, edited, clf, plan, spec.Concepts, n, steps, guidance, 2000);
+            var e = er.Erased.Single();
+            Console.WriteLine($"sweep {name,-42}: {erase} {e.RateBefore:F3} -> {e.RateAfter:F3} (neutral {e.NeutralRate:F3}, chance {e.Chance:F3}); " +
+                $"preserve drift mean {er.MeanPreserveDrift:F3} max {er.MaxPreserveDrift:F3}; " +
+                string.Join(", ", er.Preserved.Select(c => $"{c.Concept} {c.RateBefore:F3}->{c.RateAfter:F3}")) + $" ({sw.Elapsed.TotalSeconds:F0} s)");
+        }
     }
 }

@@ -16,6 +16,13 @@ public sealed record ConceptShapesOptions
     public double SpuriousBackground { get; init; }
     /// <summary>Per-channel colour jitter (± this many levels of 255).</summary>
     public int ColourJitter { get; init; } = 20;
+    /// <summary>
+    /// Values drawn per factor, by factor name ("shape", "colour", "size", "texture",
+    /// "background", "position"); a factor not listed draws all its values, one listed value fixes
+    /// it (e.g. colour-only scenes: every factor but colour fixed). Null draws everything, with the
+    /// same random sequence as before subsets existed.
+    /// </summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>>? Subsets { get; init; }
 }
 
 /// <summary>The factors of one concept-shapes image (indices into the factor vocabularies).</summary>
@@ -61,7 +68,7 @@ public static class ConceptShapes
     {
         var o = options ?? new ConceptShapesOptions();
         if (count <= 0) throw new Contracts.InvalidInputException("count", "must be > 0");
-        if (o.Size < 12 || o.Size > 256) throw new Contracts.InvalidInputException("size", "must be in [12, 256]");
+        if (o.Size < 8 || o.Size > 256) throw new Contracts.InvalidInputException("size", "must be in [8, 256]");
         if (o.SpuriousBackground is < 0 or > 1) throw new Contracts.InvalidInputException("spurious_background", "must be in [0, 1]");
         bool byColour = o.LabelFactor switch
         {
@@ -69,6 +76,9 @@ public static class ConceptShapes
             "colour" or "color" => true,
             _ => throw new Contracts.InvalidInputException("label_factor", "must be 'shape' or 'colour'"),
         };
+        var draw = DrawnValues(o);
+        if (o.SpuriousBackground > 0 && draw[4].Length != Backgrounds.Count)
+            throw new Contracts.InvalidInputException("subsets.background", "cannot be narrowed while spurious_background > 0");
         int s = o.Size, k = ConceptNames.Count;
         var rng = new Random(seed);
         var images = new byte[count * 3 * s * s];
@@ -80,9 +90,9 @@ public static class ConceptShapes
 
         for (int n = 0; n < count; n++)
         {
-            var f = new ShapeFactors(rng.Next(3), rng.Next(4), rng.Next(2), rng.Next(2), 0, rng.Next(2));
+            var f = new ShapeFactors(Draw(rng, draw[0]), Draw(rng, draw[1]), Draw(rng, draw[2]), Draw(rng, draw[3]), 0, Draw(rng, draw[5]));
             int label = byColour ? f.Colour : f.Shape;
-            int background = rng.NextDouble() < o.SpuriousBackground ? label % 3 : rng.Next(3);
+            int background = rng.NextDouble() < o.SpuriousBackground ? label % 3 : Draw(rng, draw[4]);
             f = f with { Background = background };
             labels[n] = label;
             captions.Add(Caption(f));
@@ -147,6 +157,40 @@ public static class ConceptShapes
         for (int i = 0; i < len; i++) if (row[off + i] > 0.5f) return i;
         return -1;
     }
+
+    /// <summary>Factor names in <see cref="ShapeFactors"/> order (the keys of <see cref="ConceptShapesOptions.Subsets"/>).</summary>
+    public static readonly IReadOnlyList<string> Factors = ["shape", "colour", "size", "texture", "background", "position"];
+
+    /// <summary>The factor's vocabulary by name ("color" is accepted for "colour").</summary>
+    public static IReadOnlyList<string> ValuesOf(string factor) => factor switch
+    {
+        "shape" => Shapes,
+        "colour" or "color" => Colours,
+        "size" => Sizes,
+        "texture" => Textures,
+        "background" => Backgrounds,
+        "position" => Positions,
+        _ => throw new Contracts.InvalidInputException("subsets", $"unknown factor '{factor}'; known: {string.Join(", ", Factors)}"),
+    };
+
+    /// <summary>Per factor (in <see cref="Factors"/> order), the indices of the values drawn; validates the subsets.</summary>
+    public static int[][] DrawnValues(ConceptShapesOptions o)
+    {
+        var drawn = Factors.Select(f => Enumerable.Range(0, ValuesOf(f).Count).ToArray()).ToArray();
+        foreach (var (factor, values) in o.Subsets ?? new Dictionary<string, IReadOnlyList<string>>())
+        {
+            var vocabulary = ValuesOf(factor);
+            int fi = factor == "color" ? 1 : Factors.ToList().IndexOf(factor);
+            if (values.Count == 0 || values.Distinct().Count() != values.Count)
+                throw new Contracts.InvalidInputException($"subsets.{factor}", "must list at least one value, each once");
+            drawn[fi] = values.Select(v => vocabulary.ToList().IndexOf(v) is var i and >= 0 ? i
+                : throw new Contracts.InvalidInputException($"subsets.{factor}", $"unknown value '{v}'; known: {string.Join(", ", vocabulary)}")).ToArray();
+        }
+        return drawn;
+    }
+
+    // A full factor draws rng.Next(count) exactly as the unrestricted generator does.
+    static int Draw(Random rng, int[] values) => values[rng.Next(values.Length)];
 
     static double Uniform(Random rng, double lo, double hi) => lo + rng.NextDouble() * Math.Max(0, hi - lo);
 

@@ -8,7 +8,12 @@ namespace ConceptSuite.Generate.Editing;
 
 /// <summary>One concept's rate before and after an edit.</summary>
 /// <param name="PixelDrift">Mean absolute pixel change (0–1 scale) of its generations for the same seeds.</param>
-public sealed record ConceptChange(string Concept, double RateBefore, double RateAfter, double Chance, double PixelDrift);
+/// <param name="NeutralRate">
+/// The original generator's rate of the concept for the same prompts with its word removed ("a
+/// red square" → "a square"): where a perfect erasure to the neutral prompt lands. It equals the
+/// chance 1/|group| only when the generator's marginal over the group is uniform.
+/// </param>
+public sealed record ConceptChange(string Concept, double RateBefore, double RateAfter, double Chance, double PixelDrift, double NeutralRate);
 
 /// <summary>
 /// Both sides of an erasure: efficacy (the erased concepts' rate in generations that ask for them,
@@ -33,7 +38,10 @@ public sealed record EraseReport(IReadOnlyList<ConceptChange> Erased, IReadOnlyL
             ["preserve_drift_max"] = MaxPreserveDrift,
             ["preserve_pixel_drift"] = MeanPreservePixelDrift,
         };
-        foreach (var c in Erased) { m[$"erased.{c.Concept}.before"] = c.RateBefore; m[$"erased.{c.Concept}.after"] = c.RateAfter; }
+        foreach (var c in Erased)
+        {
+            m[$"erased.{c.Concept}.before"] = c.RateBefore; m[$"erased.{c.Concept}.after"] = c.RateAfter; m[$"erased.{c.Concept}.neutral"] = c.NeutralRate;
+        }
         foreach (var c in Preserved) { m[$"preserved.{c.Concept}.before"] = c.RateBefore; m[$"preserved.{c.Concept}.after"] = c.RateAfter; }
         return m;
     }
@@ -46,7 +54,7 @@ public sealed record EraseReport(IReadOnlyList<ConceptChange> Erased, IReadOnlyL
         var erasedJudged = erased.Where(c => judged.ContainsKey(ConceptVocabulary.GroupOf(c))).ToList();
         var preserved = erasedJudged.SelectMany(c => judged[ConceptVocabulary.GroupOf(c)]).Distinct()
             .Where(c => !erased.Contains(c) && !plan.MinedConcepts.Contains(c)).ToList();
-        ConceptChange Change(string concept)
+        ConceptChange Change(string concept, bool neutral)
         {
             var prompts = ConceptRates.PromptsFor(original.Vocabulary, concept);
             var before = new List<Tensor>(); var after = new List<Tensor>();
@@ -57,8 +65,11 @@ public sealed record EraseReport(IReadOnlyList<ConceptChange> Erased, IReadOnlyL
                 drift = (cat(after, 0) - cat(before, 0)).abs().mean().item<float>() / 2.0;
             foreach (var t in before.Concat(after)) t.Dispose();
             var grp = ConceptVocabulary.GroupOf(concept);
-            return new ConceptChange(concept, rb.RateOf(concept), ra.RateOf(concept), 1.0 / judged[grp].Length, drift);
+            var without = prompts.Select(p => ConceptVocabulary.BuildPrompt(original.Vocabulary.Words(p).Where(w => w != concept))).ToList();
+            double neutralRate = neutral ? ConceptRates.ShareOf(original, judge, without, concept, samplesPerPrompt, steps, guidance, seed, ct) : double.NaN;
+            return new ConceptChange(concept, rb.RateOf(concept), ra.RateOf(concept), 1.0 / judged[grp].Length, drift, neutralRate);
         }
-        return new EraseReport(erasedJudged.Select(Change).ToList(), preserved.Select(Change).ToList(), plan.MinedConcepts, plan.NeighbourKeys, plan.BeyondKeys);
+        return new EraseReport(erasedJudged.Select(c => Change(c, true)).ToList(), preserved.Select(c => Change(c, false)).ToList(),
+            plan.MinedConcepts, plan.NeighbourKeys, plan.BeyondKeys);
     }
 }

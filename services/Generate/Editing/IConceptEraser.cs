@@ -24,6 +24,14 @@ public sealed record EraseSpec
     public double NeighbourRadius { get; init; } = 0.3;
     /// <summary>Beyond-concept samples per erased concept, kept unchanged (radius 2–3× the neighbour radius).</summary>
     public int BeyondSamples { get; init; } = 16;
+    /// <summary>
+    /// Weight of all neighbour samples of one concept together, relative to the concept's own key
+    /// (each sample weighs NeighbourWeight / NeighbourSamples), so the neighbourhood regularises the
+    /// edit instead of outvoting the concept itself.
+    /// </summary>
+    public double NeighbourWeight { get; init; } = 1.0;
+    /// <summary>Weight of all beyond-concept samples of one concept together (each weighs BeyondWeight / BeyondSamples).</summary>
+    public double BeyondWeight { get; init; } = 1.0;
     /// <summary>Vocabulary concepts with cosine ≥ this to an erased concept are mined as associated and erased too.</summary>
     public double AssociationThreshold { get; init; } = 0.9;
     public int Seed { get; init; }
@@ -81,6 +89,8 @@ public static class ConceptErasers
         if (s.NeighbourSamples is < 0 or > 1024) throw new InvalidInputException("neighbour_samples", "must be in [0, 1024]");
         if (s.BeyondSamples is < 0 or > 1024) throw new InvalidInputException("beyond_samples", "must be in [0, 1024]");
         if (s.NeighbourRadius is < 0 or > 10) throw new InvalidInputException("neighbour_radius", "must be in [0, 10]");
+        if (s.NeighbourWeight is < 0 or > 1e6 || double.IsNaN(s.NeighbourWeight)) throw new InvalidInputException("neighbour_weight", "must be in [0, 1e6]");
+        if (s.BeyondWeight is < 0 or > 1e6 || double.IsNaN(s.BeyondWeight)) throw new InvalidInputException("beyond_weight", "must be in [0, 1e6]");
         if (s.AssociationThreshold is < -1 or > 1) throw new InvalidInputException("association_threshold", "must be in [-1, 1]");
     }
 

@@ -12,6 +12,11 @@ namespace ConceptSuite.Generate.Editing;
 /// at least the association threshold are mined as associated and erased too; (2) beyond-concept
 /// regularisation — samples at radius r ~ U(2ρ, 3ρ), outside the neighbourhood, join the
 /// preserve set so the edit stays local.
+/// Two adaptations to a linear closed form: (a) each neighbour sample weighs w_n/n and each
+/// beyond sample w_b/n (rows scaled by √weight), so n noisy copies do not outvote the concept's own
+/// key c_i → v*_i; (b) beyond samples keep only their component orthogonal to the erased keys:
+/// for a linear W, preserving c_i + R·u would also preserve R⁻¹-scaled c_i and cancel the erase,
+/// while preserving its orthogonal part keeps the map of everything beyond the concept itself.
 /// </summary>
 public sealed class RealEra : IConceptEraser
 {
@@ -35,15 +40,20 @@ public sealed class RealEra : IConceptEraser
         }
         var plan = UnifiedConceptEditing.BasePlan(g, spec, mined);
         using var gen = new Generator((ulong)spec.Seed + 7919);
+        // Orthonormal basis of the erased keys' span (rows), for the beyond samples' projection.
+        var basis = linalg.qr(plan.EraseKeys.t()).Q.t();
+        double nw = spec.NeighbourSamples == 0 ? 0 : Math.Sqrt(spec.NeighbourWeight / spec.NeighbourSamples);
+        double bw = spec.BeyondSamples == 0 ? 0 : Math.Sqrt(spec.BeyondWeight / spec.BeyondSamples);
         var near = new List<Tensor>(); var nearTargets = new List<Tensor>(); var beyond = new List<Tensor>();
         for (int i = 0; i < spec.Concepts.Count; i++)
         {
             var ci = plan.EraseKeys[i];
             var ti = plan.TargetKeys[i];
             double norm = ci.norm().item<double>();
-            near.Add(Perturb(ci, norm, spec.NeighbourSamples, 0, spec.NeighbourRadius, gen));
-            nearTargets.Add(ti.unsqueeze(0).expand(spec.NeighbourSamples, -1));
-            beyond.Add(Perturb(ci, norm, spec.BeyondSamples, 2 * spec.NeighbourRadius, 3 * spec.NeighbourRadius, gen));
+            near.Add(nw * Perturb(ci, norm, spec.NeighbourSamples, 0, spec.NeighbourRadius, gen));
+            nearTargets.Add(nw * ti.unsqueeze(0).expand(spec.NeighbourSamples, -1));
+            var b = Perturb(ci, norm, spec.BeyondSamples, 2 * spec.NeighbourRadius, 3 * spec.NeighbourRadius, gen);
+            beyond.Add(bw * (b - b.matmul(basis.t()).matmul(basis)));
         }
         var ek = cat([plan.EraseKeys, .. near], 0);
         var tk = cat([plan.TargetKeys, .. nearTargets], 0);

@@ -8,7 +8,7 @@ namespace ConceptSuite.Generate.Editing;
 /// <summary>
 /// Unified concept editing (Gandikota et al., 2024): erase keys are the erased concepts' token
 /// embeddings c_i, targets v*_i = W c_target (the target concept, or BOS for the neutral prompt),
-/// preserve keys the listed concepts (default: every other concept and BOS).
+/// preserve keys the listed concepts (default: every other concept, targets included, and BOS).
 /// </summary>
 public sealed class UnifiedConceptEditing : IConceptEraser
 {
@@ -28,8 +28,9 @@ public sealed class UnifiedConceptEditing : IConceptEraser
             string target = i < spec.Targets.Count ? spec.Targets[i] : (spec.Targets.Count > 0 ? spec.Targets[0] : "");
             targetOf.Add(target == "" ? ConceptVocabulary.Bos : g.Vocabulary.TokenOf(target));
         }
+        // Targets keep their own map (W' t = W t), so mapping red → green leaves "green" unchanged.
         var preserved = spec.Preserve.Count > 0 ? spec.Preserve.ToList()
-            : g.Vocabulary.Concepts.Where(c => !erased.Contains(c) && !spec.Targets.Contains(c)).ToList();
+            : g.Vocabulary.Concepts.Where(c => !erased.Contains(c)).ToList();
         var preserveIds = preserved.Select(c => (long)g.Vocabulary.TokenOf(c)).ToList();
         // BOS is preserved unless it is the neutral target (it then maps to itself anyway).
         preserveIds.Add(ConceptVocabulary.Bos);

@@ -35,6 +35,29 @@ public static class ConceptRates
         return cross.Length == 0 ? [ConceptVocabulary.BuildPrompt([concept])] : cross.Select(s => ConceptVocabulary.BuildPrompt([concept, s])).ToList();
     }
 
+    /// <summary>
+    /// Fraction of generations of <paramref name="prompts"/> (n each, seeds as in Evaluate) that the
+    /// classifier reads as <paramref name="concept"/>, whether or not the prompts ask for it: for
+    /// the prompts without the concept's word it is the generator's own base rate of the concept.
+    /// </summary>
+    public static double ShareOf(ConceptGenerator generator, ConceptClassifier classifier, IReadOnlyList<string> prompts, string concept,
+        int samplesPerPrompt, int steps, double guidance, long seed, CancellationToken ct = default)
+    {
+        var grp = ConceptVocabulary.GroupOf(concept);
+        var groupConcepts = classifier.Groups.FirstOrDefault(g => g.Group == grp).Concepts
+            ?? throw new InvalidInputException("concept", $"the classifier does not judge group '{grp}'");
+        int k = Array.IndexOf(groupConcepts, concept), hit = 0;
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var seeds = Enumerable.Range(0, samplesPerPrompt).Select(j => seed + (long)i * samplesPerPrompt + j).ToList();
+            var images = generator.Generate(Enumerable.Repeat(prompts[i], samplesPerPrompt).ToList(), seeds, steps, guidance);
+            hit += (int)classifier.Predict(images)[grp].argmax(-1).eq(k).sum().item<long>();
+        }
+        return (double)hit / (samplesPerPrompt * prompts.Count);
+    }
+
     public static EvaluationReport Evaluate(ConceptGenerator generator, ConceptClassifier classifier, IReadOnlyList<string> prompts,
         int samplesPerPrompt, int steps, double guidance, long seed, CancellationToken ct = default, Action<int, int>? onPrompt = null, List<Tensor>? keepImages = null)
     {

@@ -43,8 +43,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
     {
         var sw = Stopwatch.StartNew();
         job.Progress(0, plan.Training.Steps, "steps", "data");
-        using var data = plan.Source == "concept-shapes" ? ConceptImages.FromConceptShapes(plan.Samples, plan.DataSeed, plan.Config.ImageSize)
-            : ShapeScenes.Generate(plan.Samples, plan.DataSeed, plan.Data);
+        using var data = plan.Data.Load(heldOut: false);
         var vocab = new ConceptVocabulary(data.ConceptNames);
         if (plan.TokenWords.Count > 0 && !plan.TokenWords.SequenceEqual(vocab.Concepts))
             throw new InvalidInputException("token_words", $"must be exactly the data's concepts in order: {string.Join(", ", vocab.Concepts)}");
@@ -74,8 +73,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         }, job.CancellationToken);
         double trainSeconds = sw.Elapsed.TotalSeconds;
         job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
-        using var heldOut = plan.Source == "concept-shapes" ? ConceptImages.FromConceptShapes(Math.Max(500, plan.Samples / 4), plan.DataSeed + 1, plan.Config.ImageSize)
-            : ShapeScenes.Generate(Math.Max(500, plan.Samples / 4), plan.DataSeed + 1, plan.Data);
+        using var heldOut = plan.Data.Load(heldOut: true);
         manual_seed(plan.Training.Seed + 1);
         using var clf = new ConceptClassifier(vocab.Groups, plan.Config.ImageSize);
         clf.to(device);
@@ -86,14 +84,49 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         {
             ["metrics"] = JsonSerializer.SerializeToNode(metrics),
             ["training"] = JsonSerializer.SerializeToNode(plan.Training),
-            ["data"] = new JsonObject { ["source"] = plan.Source, ["samples"] = plan.Samples, ["seed"] = plan.DataSeed },
+            ["data"] = new JsonObject { ["source"] = plan.Data.Source, ["samples"] = plan.Data.Samples, ["seed"] = plan.Data.Seed },
         };
         var info = await GeneratorArtifact.SaveAsync(store, gen, clf, extra, job.CancellationToken);
         return new JobOutcome(info, metrics);
     }
 
-    sealed record TrainingPlan(GeneratorConfig Config, TrainingOptions Training, ShapeSceneOptions Data, int Samples, int DataSeed,
-        torch.Tensor? TokenEmbeddings, IReadOnlyList<string> TokenWords, string Source)
+    /// <summary>The training set of a TrainGenerator request; the classifier's held-out set comes from the same source.</summary>
+    sealed record DataPlan(string Source, int Samples, int Seed, int ImageSize, Core.Data.ConceptShapesOptions Shapes)
+    {
+        /// <summary>Concept-shapes: seed (training) or seed + 1 (held out); Fashion-MNIST: the train or test split.</summary>
+        public ConceptImages Load(bool heldOut)
+        {
+            int n = heldOut ? Math.Max(500, Samples / 4) : Samples;
+            return Source == "fashion-mnist" ? ConceptImages.FromFashionMnist(heldOut ? "test" : "train", Math.Min(n, heldOut ? 10000 : 60000), ImageSize)
+                : ConceptImages.FromConceptShapes(n, heldOut ? Seed + 1 : Seed, Shapes);
+        }
+
+        public static DataPlan From(ShapeDataSpec d, int imageSize)
+        {
+            var source = d.Source == "" ? "concept-shapes" : d.Source;
+            if (source is not ("concept-shapes" or "fashion-mnist")) throw new InvalidInputException("data.source", "must be 'concept-shapes' or 'fashion-mnist'");
+            var subsets = new Dictionary<string, IReadOnlyList<string>>();
+            foreach (var (factor, values) in new[] { ("colour", d.Colours), ("shape", d.Shapes), ("size", d.Sizes), ("texture", d.Textures), ("background", d.Backgrounds), ("position", d.Positions) })
+            {
+                if (values.Count == 0) continue;
+                if (source == "fashion-mnist") throw new InvalidInputException("data.source", "factor subsets apply to concept-shapes only");
+                if (values.Distinct().Count() != values.Count) throw new InvalidInputException($"data.{factor}s", "has duplicates");
+                var known = Core.Data.ConceptShapes.ValuesOf(factor);
+                foreach (var v in values) if (!known.Contains(v)) throw new InvalidInputException($"data.{factor}s", $"unknown {factor} '{v}'; known: {string.Join(", ", known)}");
+                subsets[factor] = values.ToArray();
+            }
+            var shapes = new Core.Data.ConceptShapesOptions { Size = imageSize, Subsets = subsets };
+            if (source == "concept-shapes" && Core.Data.ConceptShapes.DrawnValues(shapes).All(v => v.Length < 2))
+                throw new InvalidInputException("data", "at least one factor must vary");
+            return new DataPlan(source, d.Samples == 0 ? 4000 : d.Samples, d.Seed, imageSize, shapes);
+        }
+
+        /// <summary>Number of concept words the data will have (checked against token_embeddings before loading).</summary>
+        public int ConceptCount => Source == "fashion-mnist" ? Core.Data.FashionMnist.ClassNames.Count
+            : Core.Data.ConceptShapes.DrawnValues(Shapes).Where(v => v.Length > 1).Sum(v => v.Length);
+    }
+
+    sealed record TrainingPlan(GeneratorConfig Config, TrainingOptions Training, DataPlan Data, torch.Tensor? TokenEmbeddings, IReadOnlyList<string> TokenWords)
     {
         public static TrainingPlan From(TrainGeneratorRequest r, GenerateOptions o)
         {
@@ -113,23 +146,9 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             }
             else if (r.TokenWords.Count > 0) throw new InvalidInputException("token_words", "given without token_embeddings");
             config.Validate("config");
-            var d = r.Data ?? new ShapeDataSpec();
-            var data = new ShapeSceneOptions { ImageSize = config.ImageSize };
-            if (d.Colours.Count > 0) data = data with { Colours = Distinct(d.Colours, "data.colours") };
-            if (d.Shapes.Count > 0) data = data with { Shapes = Distinct(d.Shapes, "data.shapes") };
-            if (d.Sizes.Count > 0) data = data with { Sizes = Distinct(d.Sizes, "data.sizes") };
-            if (d.Backgrounds.Count > 0) data = data with { Backgrounds = Distinct(d.Backgrounds, "data.backgrounds") };
-            foreach (var c in data.Colours) if (!ShapeScenes.KnownColours.Contains(c)) throw new InvalidInputException("data.colours", $"unknown colour '{c}'; known: {string.Join(", ", ShapeScenes.KnownColours)}");
-            foreach (var s in data.Shapes) if (s is not ("square" or "circle" or "triangle" or "cross")) throw new InvalidInputException("data.shapes", $"unknown shape '{s}'; known: square, circle, triangle, cross");
-            foreach (var s in data.Sizes) if (s is not ("small" or "large")) throw new InvalidInputException("data.sizes", $"unknown size '{s}'; known: small, large");
-            foreach (var s in data.Backgrounds) if (s is not ("plain" or "checkered")) throw new InvalidInputException("data.backgrounds", $"unknown background '{s}'; known: plain, checkered");
-            var source = d.Source == "" ? "scenes" : d.Source;
-            if (source is not ("scenes" or "concept-shapes")) throw new InvalidInputException("data.source", "must be 'scenes' or 'concept-shapes'");
-            if (source == "concept-shapes" && (d.Colours.Count + d.Shapes.Count + d.Sizes.Count + d.Backgrounds.Count) > 0)
-                throw new InvalidInputException("data.source", "factor subsets apply to source 'scenes' only");
-            if (source == "concept-shapes" && config.ImageSize < 12) throw new InvalidInputException("config.image_size", "concept-shapes needs at least 12");
-            var conceptCount = source == "concept-shapes" ? Core.Data.ConceptShapes.ConceptNames.Count : ShapeScenes.ConceptNames(data).Length;
-            int samples = d.Samples == 0 ? 4000 : d.Samples;
+            var data = DataPlan.From(r.Data ?? new ShapeDataSpec(), config.ImageSize);
+            var conceptCount = data.ConceptCount;
+            int samples = data.Samples;
             if (samples < 16 || samples > o.MaxTrainingSamples) throw new InvalidInputException("data.samples", $"must be in [16, {o.MaxTrainingSamples}]");
             var training = new TrainingOptions
             {
@@ -143,14 +162,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             training.Validate("training");
             if (emb is not null && emb.shape[0] != conceptCount)
                 throw new InvalidInputException("token_embeddings", $"has {emb.shape[0]} rows; the data has {conceptCount} concepts");
-            return new TrainingPlan(config, training, data, samples, d.Seed, emb, r.TokenWords.ToList(), source);
-        }
-
-        static string[] Distinct(IEnumerable<string> xs, string field)
-        {
-            var a = xs.ToArray();
-            if (a.Distinct().Count() != a.Length) throw new InvalidInputException(field, "has duplicates");
-            return a;
+            return new TrainingPlan(config, training, data, emb, r.TokenWords.ToList());
         }
     }
 
@@ -213,6 +225,8 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             NeighbourRadius = request.NeighbourRadius == 0 ? 0.3 : request.NeighbourRadius,
             BeyondSamples = request.BeyondSamples == 0 ? 16 : Math.Max(0, request.BeyondSamples),
             AssociationThreshold = request.AssociationThreshold == 0 ? 0.9 : request.AssociationThreshold,
+            NeighbourWeight = request.NeighbourWeight == 0 ? 1 : Math.Max(0, request.NeighbourWeight),
+            BeyondWeight = request.BeyondWeight == 0 ? 1 : Math.Max(0, request.BeyondWeight),
             Seed = request.Seed,
         };
         var method = ConceptErasers.Get(request.Method);

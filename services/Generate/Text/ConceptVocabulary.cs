@@ -15,7 +15,7 @@ public sealed class ConceptVocabulary
     public const int Pad = 1;
     const int Reserved = 2;
 
-    static readonly HashSet<string> Filler = ["a", "an", "the", "on", "in", "with", "of", "background", "shape", "image", "and", "colored", "coloured"];
+    static readonly HashSet<string> Filler = ["a", "an", "the", "on", "in", "with", "of", "background", "shape", "image", "and", "colored", "coloured", "photo"];
 
     /// <summary>Known attribute of well-known concept words; other words fall in group "concept".</summary>
     static readonly Dictionary<string, string> KnownGroups = new(StringComparer.Ordinal)
@@ -27,10 +27,12 @@ public sealed class ConceptVocabulary
         ["plain"] = "background", ["dotted"] = "background", ["checkered"] = "background",
         ["solid"] = "texture", ["striped"] = "texture",
         ["left"] = "position", ["right"] = "position",
+        ["t-shirt"] = "garment", ["trouser"] = "garment", ["pullover"] = "garment", ["dress"] = "garment", ["coat"] = "garment",
+        ["sandal"] = "garment", ["shirt"] = "garment", ["sneaker"] = "garment", ["bag"] = "garment", ["ankle-boot"] = "garment",
     };
 
     /// <summary>Order in which groups appear in a built prompt.</summary>
-    public static readonly string[] GroupOrder = ["size", "texture", "colour", "shape", "position", "background", "concept"];
+    public static readonly string[] GroupOrder = ["size", "texture", "colour", "shape", "position", "background", "garment", "concept"];
 
     readonly Dictionary<string, int> _index;
 
@@ -104,10 +106,15 @@ public sealed class ConceptVocabulary
         return ids;
     }
 
-    /// <summary>"a small striped red square on the left on a dotted background" from a set of concept words.</summary>
+    /// <summary>
+    /// "a small striped red square on the left on a dotted background" from a set of concept words;
+    /// a Fashion-MNIST class word alone gives "a photo of a sneaker".
+    /// </summary>
     public static string BuildPrompt(IEnumerable<string> concepts)
     {
         var byGroup = concepts.GroupBy(GroupOf).ToDictionary(g => g.Key, g => g.ToList());
+        if (byGroup.Count == 1 && byGroup.TryGetValue("garment", out var garment) && garment.Count == 1)
+            return $"a photo of {("aeiou".Contains(garment[0][0]) ? "an" : "a")} {garment[0]}";
         var parts = new List<string> { "a" };
         foreach (var g in new[] { "size", "texture", "colour" }) if (byGroup.TryGetValue(g, out var w)) parts.AddRange(w);
         parts.AddRange(byGroup.TryGetValue("shape", out var s) ? s : ["shape"]);

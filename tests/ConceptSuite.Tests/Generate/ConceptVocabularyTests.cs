@@ -1,5 +1,4 @@
 using ConceptSuite.Contracts;
-using ConceptSuite.Generate.Data;
 using ConceptSuite.Generate.Text;
 
 namespace ConceptSuite.Tests.Generate;
@@ -37,16 +36,5 @@ public class ConceptVocabularyTests
     {
         Assert.Equal("a small striped red square on the left on a dotted background", ConceptVocabulary.BuildPrompt(["dotted", "left", "striped", "square", "red", "small"]));
         Assert.Equal("a blue shape", ConceptVocabulary.BuildPrompt(["blue"]));
-    }
-
-    [Fact]
-    public void ShapeScenesCarryOneConceptPerGroupAndAreDeterministic()
-    {
-        using var a = ShapeScenes.Generate(64, 3);
-        using var b = ShapeScenes.Generate(64, 3);
-        Assert.Equal(["red", "green", "blue", "yellow", "square", "circle", "triangle", "small", "large", "plain", "checkered"], a.ConceptNames);
-        Assert.True(a.Images.equal(b.Images).all().item<bool>());
-        // colour (4) + shape (3) + size (2) + background (2): exactly four active labels per image.
-        Assert.True(a.ConceptLabels.sum(1).eq(4).all().item<bool>());
     }
 }

@@ -23,7 +23,10 @@ public sealed class GenerateServerFixture : IAsyncLifetime
         ImageSize = 8,
         Steps = 40,
         BatchSize = 16,
-        Data = new ShapeDataSpec { Samples = 128, Seed = 1, Shapes = { "square" }, Sizes = { "large" }, Backgrounds = { "plain" } },
+        Data = new ShapeDataSpec
+        {
+            Samples = 128, Seed = 1, Shapes = { "square" }, Sizes = { "large" }, Textures = { "solid" }, Backgrounds = { "plain" }, Positions = { "left" },
+        },
         Seed = 1,
     };
 

@@ -28,9 +28,9 @@ public sealed class TinyColourGenerator : IDisposable
         // One intra-op thread: on a shared two-core machine two OpenMP threads spend most of their
         // time in barriers (measured 3 s vs 0.17 s per training step here).
         torch.set_num_threads(1);
-        var scenes = new ShapeSceneOptions { ImageSize = 8, Shapes = ["square"], Sizes = ["large"], Backgrounds = ["plain"] };
-        using var data = ShapeScenes.Generate(512, 11, scenes);
-        using var heldOut = ShapeScenes.Generate(256, 12, scenes);
+        var scenes = ConceptImages.ColourOnly(8);
+        using var data = ConceptImages.FromConceptShapes(512, 11, scenes);
+        using var heldOut = ConceptImages.FromConceptShapes(256, 12, scenes);
         var vocab = new ConceptVocabulary(data.ConceptNames);
         torch.manual_seed(5);
         Classifier = new ConceptClassifier(vocab.Groups, 8);
@@ -43,11 +43,20 @@ public sealed class TinyColourGenerator : IDisposable
     public void Dispose() { Generator.Dispose(); Classifier.Dispose(); }
 }
 
+/// <summary>
+/// Runs alone: the fixture's weight initialisation draws from libtorch's global generator, which
+/// tests running in parallel would also draw from. (The trained generator still varied between
+/// runs of this class alone, so the comments below give the range measured over four runs.)
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GeneratorQualityCollection { public const string Name = "generator quality"; }
+
+[Collection(GeneratorQualityCollection.Name)]
 public class GeneratorQualityTests(TinyColourGenerator tiny, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<TinyColourGenerator>
 {
     static readonly string[] Colours = ["red", "green", "blue", "yellow"];
 
-    List<string> Prompts() => Colours.Select(c => ConceptVocabulary.BuildPrompt([c, "square"])).ToList();
+    List<string> Prompts() => Colours.Select(c => ConceptVocabulary.BuildPrompt([c])).ToList();
 
     [Fact]
     public void TheConceptClassifierReadsColourFromRealImages() =>
@@ -60,30 +69,57 @@ public class GeneratorQualityTests(TinyColourGenerator tiny, Xunit.Abstractions.
             TinyColourGenerator.SamplingSteps, TinyColourGenerator.Guidance, seed: 100);
         var mean = report.Concepts.Average(c => c.Rate);
         output.WriteLine($"mean colour rate {mean:F3}; per colour {string.Join(", ", report.Concepts.Select(c => $"{c.Concept} {c.Rate:F3}"))}");
-        // Chance is 0.25. Measured: mean 0.828 (red 0.781, green 0.906, blue 0.969, yellow 0.656); floor 0.6.
+        // Chance is 0.25. Measured over four runs: mean 0.852-0.906 (e.g. red 0.875, green 0.844, blue 0.969, yellow 0.719); floor 0.6.
         Assert.True(mean >= 0.6, $"mean colour rate {mean:F3}; per colour {string.Join(", ", report.Concepts.Select(c => $"{c.Concept} {c.Rate:F3}"))}");
     }
 
-    [Fact]
-    public void ErasingRedDropsItsRateNearChanceWhileOtherColoursStay()
+    EraseReport EraseRed(EraseSpec spec)
     {
-        var spec = new EraseSpec { Concepts = ["red"], Seed = 1 };
         using var edited = new ConceptGenerator(tiny.Generator.Config, tiny.Generator.Vocabulary);
         edited.Model.load_state_dict(tiny.Generator.Model.state_dict());
         var plan = ConceptErasers.Get("realera").Plan(edited, spec);
         ConceptErasers.Apply(edited, plan, spec);
         var report = EraseReport.Measure(tiny.Generator, edited, tiny.Classifier, plan, spec.Concepts,
             TinyColourGenerator.SamplesPerPrompt, TinyColourGenerator.SamplingSteps, TinyColourGenerator.Guidance, seed: 200);
+        output.WriteLine(Detail(report));
+        return report;
+    }
+
+    static string Detail(EraseReport r)
+    {
+        var red = r.Erased.Single();
+        return $"red {red.RateBefore:F3} -> {red.RateAfter:F3} (neutral-prompt rate {red.NeutralRate:F3}); "
+            + string.Join(", ", r.Preserved.Select(c => $"{c.Concept} {c.RateBefore:F3} -> {c.RateAfter:F3}")) + $"; max drift {r.MaxPreserveDrift:F3}";
+    }
+
+    [Fact]
+    public void ErasingRedDropsItsRateToTheNeutralPromptRateWhileOtherColoursStay()
+    {
+        var report = EraseRed(new EraseSpec { Concepts = ["red"], Seed = 1 });
         var red = report.Erased.Single();
-        var detail = $"red {red.RateBefore:F3} -> {red.RateAfter:F3}; " + string.Join(", ", report.Preserved.Select(c => $"{c.Concept} {c.RateBefore:F3} -> {c.RateAfter:F3}"));
-        output.WriteLine(detail + $"; max drift {report.MaxPreserveDrift:F3}");
-        // Measured: red 0.688 -> 0.500 (chance 0.25); green 0.906 -> 0.906, blue 1.000 -> 1.000,
-        // yellow 0.625 -> 0.594 (max drift 0.031); in a full-suite run with other tests sharing the
-        // process: red 0.594 -> 0.438, yellow 0.844 -> 0.781 (max drift 0.062). Rates are over 32
-        // generations per colour, so one generation moves a rate by 0.031. Bounds: red after <= 0.65
-        // and down by >= 0.1; drift <= 0.1 (three generations).
-        Assert.True(red.RateAfter <= 0.65, detail);
-        Assert.True(red.RateBefore - red.RateAfter >= 0.1, detail);
-        Assert.True(report.MaxPreserveDrift <= 0.1, detail);
+        // Rates are over 32 generations per colour (one generation moves a rate by 0.031); chance
+        // is 0.25. Measured over four runs (the trained generator varied): red before 0.594-0.812,
+        // after 0.312-0.406, each time exactly the original generator's rate of red for the neutral
+        // prompt "a shape" with the same seeds: the edit makes "a red shape" as red as not asking
+        // for a colour, and what stays above chance (0.062-0.156) is that generator's own share of
+        // red when no colour is asked for. Green, blue, yellow: max drift 0.000-0.031. Bounds: red
+        // after within 0.094 (three generations) of the neutral-prompt rate and at most 0.19 above
+        // chance, down by at least 0.25; every other colour within 0.063 (two generations).
+        Assert.True(Math.Abs(red.RateAfter - red.NeutralRate) <= 0.094, Detail(report));
+        Assert.True(red.RateAfter - red.Chance <= 0.19, Detail(report));
+        Assert.True(red.RateBefore - red.RateAfter >= 0.25, Detail(report));
+        Assert.True(report.MaxPreserveDrift <= 0.063, Detail(report));
+    }
+
+    [Fact]
+    public void ErasingRedToGreenLeavesGreenItself()
+    {
+        var report = EraseRed(new EraseSpec { Concepts = ["red"], Targets = ["green"], Seed = 1 });
+        var red = report.Erased.Single();
+        // Measured over three runs: red 0.625-0.812 -> 0.000; max drift of green/blue/yellow
+        // 0.000-0.031. The target keeps its own map (it is in the preserve set), so
+        // "a green shape" stays; "a red shape" now draws green, far below chance.
+        Assert.True(red.RateAfter <= 0.125, Detail(report));
+        Assert.True(report.MaxPreserveDrift <= 0.063, Detail(report));
     }
 }
