@@ -44,10 +44,14 @@ public static class TransportBenchmark
             double bestOneWay = 0, bestEcho = 0;
             foreach (var block in blockSizes)
             {
-                await OneWay(client, bytes, Math.Min(totalBytes, 64L << 20), block); // warm up
+                await OneWay(client, bytes, Math.Min(totalBytes, 256L << 20), block); // warm up (tiered JIT reaches its optimized code)
+                var cost = CpuCost.Start();
                 double oneWay = await OneWay(client, bytes, totalBytes, block);
+                var oneWayCost = cost.Stop(totalBytes);
+                cost = CpuCost.Start();
                 double echo = await Echo(client, bytes, totalBytes, block);
-                Console.WriteLine($"block {block >> 10} KiB: one-way {oneWay:F0} MB/s, echo {echo:F0} MB/s (payload each way)");
+                var echoCost = cost.Stop(totalBytes);
+                Console.WriteLine($"block {block >> 10} KiB: one-way {oneWay:F0} MB/s ({oneWayCost}), echo {echo:F0} MB/s ({echoCost}) (payload each way)");
                 if (oneWay > bestOneWay) { bestOneWay = oneWay; bestEcho = echo; }
             }
             Console.WriteLine($"transport one-way-MBps={bestOneWay:F0} echo-MBps={bestEcho:F0} memcpy-MBps={memcpy:F0} ratio={bestOneWay / memcpy:F4}");
@@ -103,6 +107,21 @@ public static class TransportBenchmark
         await send;
         sw.Stop();
         return received / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>
+    /// Process CPU seconds (user + system, both sides of the connection) per GiB moved and the
+    /// garbage collections it took: unlike MB/s, this changes little when the machine is shared.
+    /// </summary>
+    readonly record struct CpuCost(TimeSpan Cpu, int Gen0, int Gen1, int Gen2)
+    {
+        public static CpuCost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+
+        public string Stop(long bytes)
+        {
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - Cpu).TotalSeconds / (bytes / (double)(1L << 30));
+            return $"cpu {cpu:F2} s/GiB, gc {GC.CollectionCount(0) - Gen0}/{GC.CollectionCount(1) - Gen1}/{GC.CollectionCount(2) - Gen2}";
+        }
     }
 
     static double Memcpy(byte[] source, long totalBytes)
