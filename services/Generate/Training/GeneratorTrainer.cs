@@ -73,8 +73,9 @@ public static class GeneratorTrainer
         {
             ct.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            // Batch randomness derives from (seed, step), so a resumed run sees the same batches.
-            var rng = new Random(HashCode.Combine(options.Seed, step));
+            // Batch randomness derives from (seed, step), so a resumed run — also in another process —
+            // sees the same batches (HashCode.Combine would not do: it is seeded per process).
+            var rng = new Random(unchecked((int)(options.Seed * 1_000_003L + step)));
             using var g = new Generator((ulong)(options.Seed * 1_000_003L + step));
             var idx = new long[options.BatchSize];
             var tok = new long[options.BatchSize * T];
