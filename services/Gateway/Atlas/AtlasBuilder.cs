@@ -76,9 +76,7 @@ public static class AtlasBuilder
         var labels = data.Tensors["labels"].Span<long>().ToArray();
         int c = (int)images.Shape[1], hgt = (int)images.Shape[2], wid = (int)images.Shape[3], per = c * hgt * wid;
         byte[] Png(long i) => AtlasImages.Png(images.Data.AsSpan((int)(i * per), per), c, hgt, wid, hgt <= 32 ? 4 : 2);
-        var meta = JsonDocument.Parse(data.Info.MetadataJson).RootElement;
-        var classes = meta.TryGetProperty("class_names", out var cn) && cn.ValueKind == JsonValueKind.Array
-            ? cn.EnumerateArray().Select(e => e.GetString() ?? "").ToList() : [];
+        var classes = StepMetadata.Strings(data.Info.MetadataJson, "class_names");
         var samples = new List<(string, IReadOnlyList<byte[]>)>();
         for (int k = 0; k < classes.Count; k++)
         {
@@ -130,8 +128,7 @@ public static class AtlasBuilder
         }
 
         if (!data.Tensors.TryGetValue("concept_labels", out var conceptLabels)) return model;
-        var names = meta.TryGetProperty("concept_names", out var nn) && nn.ValueKind == JsonValueKind.Array
-            ? nn.EnumerateArray().Select(e => e.GetString() ?? "").ToList() : [];
+        var names = StepMetadata.Strings(data.Info.MetadataJson, "concept_names");
         int n = labels.Length, kc = (int)conceptLabels.Shape[1];
         var cl = conceptLabels.Span<float>().ToArray();
         data.Tensors.TryGetValue("concept_masks", out var masks);

@@ -24,12 +24,10 @@ public sealed class CaptionEmbeddingStep : IStepExecutor
     {
         var dataset = ctx.Input("dataset");
         var info = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, dataset, ctx.CancellationToken);
-        List<string> captions;
-        using (var doc = JsonDocument.Parse(info.MetadataJson.Length > 0 ? info.MetadataJson : "{}"))
-            captions = doc.RootElement.TryGetProperty("captions", out var c) && c.ValueKind == JsonValueKind.Array
-                ? c.EnumerateArray().Select(e => e.GetString() ?? "").ToList()
-                : throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", $"data set {dataset[..12]} has no captions in its metadata");
-        if (captions.Count == 0 || captions.Any(string.IsNullOrWhiteSpace))
+        var captions = StepMetadata.Strings(info.MetadataJson, "captions");
+        if (captions.Count == 0)
+            throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", $"data set {dataset[..12]} has no captions in its metadata");
+        if (captions.Any(string.IsNullOrWhiteSpace))
             throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", "every image needs a non-empty caption");
         var distinct = captions.Distinct(StringComparer.Ordinal).ToList();
         var model = ctx.Option("model", "minilm");

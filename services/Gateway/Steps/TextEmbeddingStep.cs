@@ -30,10 +30,8 @@ public sealed class TextEmbeddingStep : IStepExecutor
         if (ctx.OptionalInput("dataset") is { } dataset)
         {
             var info = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, dataset, ctx.CancellationToken);
-            using var doc = JsonDocument.Parse(info.MetadataJson.Length > 0 ? info.MetadataJson : "{}");
-            if (doc.RootElement.TryGetProperty("class_names", out var cn) && cn.ValueKind == JsonValueKind.Array)
-                foreach (var c in cn.EnumerateArray())
-                    words.AddRange((c.GetString() ?? "").Split(['/', ' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            foreach (var c in StepMetadata.Strings(info.MetadataJson, "class_names"))
+                words.AddRange(c.Split(['/', ' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         }
         words.AddRange(ctx.Option("words", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         var unique = words.Select(w => w.ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList();
