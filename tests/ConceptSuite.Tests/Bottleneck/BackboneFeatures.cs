@@ -51,8 +51,9 @@ public static class BackboneFeatures
         using var data = generate();
         await using var server = await SuiteTestServer.StartAsync("embedding");
         var embedded = await EmbedClient.EmbedTensorsAsync(server.Channel, "resnet18", data.Images, taps);
-        var tensors = toCache(embedded.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor), data);
-        ActivationCache.Save(name, tensors);
-        return tensors;
+        // The cache entry may share tensors with the dataset (its labels), which is disposed on return:
+        // answer from the saved file, exactly as every later call does.
+        ActivationCache.Save(name, toCache(embedded.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor), data));
+        return ActivationCache.TryLoad(name) ?? throw new IOException($"activation cache entry '{name}' was not written");
     }
 }

@@ -1,7 +1,4 @@
-using ConceptSuite.Core.Data;
-using ConceptSuite.Embedding.Data;
-using ConceptSuite.Tests.Embedding;
-using ConceptSuite.Tests.Infrastructure;
+using ConceptSuite.Tests.Bottleneck;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -56,25 +53,9 @@ static class DiscoveryTestData
     }
 
     /// <summary>
-    /// ResNet18 "pool" activations [500, 512] of the first 500 Fashion-MNIST train and test images,
-    /// from the activation cache (.cache/activations/fashion-mnist-{train,test}500-resnet18-pool);
-    /// when absent they are computed through the embedding stage (which fetches the images and the
-    /// model) and cached.
+    /// ResNet18 "pool" activations [500, 512] of the first 500 Fashion-MNIST train and test images
+    /// (<see cref="BackboneFeatures.FashionMnistAsync"/>: embedded once through the embedding stage, then cached).
     /// </summary>
-    public static async Task<(Tensor Train, Tensor Test)> ResNet18FashionMnistAsync()
-    {
-        const string train = "fashion-mnist-train500-resnet18-pool", test = "fashion-mnist-test500-resnet18-pool";
-        if (ActivationCache.TryLoad(train) is { } tr && ActivationCache.TryLoad(test) is { } te)
-            return (tr["activations"], te["activations"]);
-        await using var server = await SuiteTestServer.StartAsync("embedding");
-        var result = new List<Tensor>();
-        foreach (var (split, name) in new[] { ("train", train), ("test", test) })
-        {
-            using var data = FashionMnist.Load(split, 500);
-            var (x, _) = (await EmbedClient.EmbedTensorsAsync(server.Channel, "resnet18", data.Images, ["pool"]))["pool"];
-            ActivationCache.Save(name, new Dictionary<string, Tensor> { ["activations"] = x, ["labels"] = data.Labels });
-            result.Add(x);
-        }
-        return (result[0], result[1]);
-    }
+    public static async Task<(Tensor Train, Tensor Test)> ResNet18FashionMnistAsync() =>
+        ((await BackboneFeatures.FashionMnistAsync("train", 500)).X, (await BackboneFeatures.FashionMnistAsync("test", 500)).X);
 }
