@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Numerics;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -28,9 +29,10 @@ public sealed class Nmf : IConceptDictionary
     public static readonly OptionSpec[] Schema =
     [
         OptionSpec.Choice("solver", "hals", "hals | mu (multiplicative updates)", "hals", "mu"),
+        OptionSpec.Choice("init", "nndsvda", "nndsvda (non-negative double SVD, zeros filled with mean(A); Boutsidis & Gallopoulos 2008; sklearn's default) | random (|N(0,1)|·√(mean(A)/C), as sklearn's)", "nndsvda", "random"),
         OptionSpec.Bool("semi", false, "semi-NMF: W signed, for activations with negative values"),
         OptionSpec.Int("max_iter", 200, "iterations (in memory) or passes (out of core)", 1, 100000),
-        OptionSpec.Float("tol", 1e-4, "stop when the error decrease over 10 iterations is below tol × the initial error", 0, 1),
+        OptionSpec.Float("tol", 1e-4, "stop when the error decrease over 10 iterations is below tol × the error", 0, 1),
         OptionSpec.Int("encode_iters", 100, "HALS sweeps of the NNLS solve in Encode and out-of-core passes", 1, 10000),
         OptionSpec.Int("in_memory_elements", 1L << 26, "N·D above which the fit runs out of core", 1, long.MaxValue),
         OptionSpec.Int("error_every", 10, "compute ||A − UW|| every this many iterations (stopping test and ErrorHistory)", 1, 100000),
@@ -67,8 +69,10 @@ public sealed class Nmf : IConceptDictionary
         else FitOutOfCore(data, ctx);
     }
 
-    /// <summary>Alternating updates on the whole matrix (U kept between iterations). The stopping test
-    /// (as sklearn's): the error decrease over 10 iterations below tol × the initial error.</summary>
+    /// <summary>Alternating updates on the whole matrix (U kept between iterations). The stopping test:
+    /// the error decrease over 10 iterations below tol × the error (relative to the current error, not
+    /// the initial one, which NNDSVDa's mean fill makes large). HALS runs
+    /// the accelerated inner sweeps of <see cref="Hals"/> (up to <see cref="InnerSweeps"/> per factor).</summary>
     public void FitInMemory(Tensor a, FitContext ctx)
     {
         using var scope = NewDisposeScope();
@@ -76,42 +80,71 @@ public sealed class Nmf : IConceptDictionary
         if (!Semi && a.min().item<float>() < 0) throw new InvalidInputException("activations", "holds negative values; plain NMF needs A >= 0");
         using var g = new Generator((ulong)ctx.Seed);
         var (u0, w) = Init(a, g);
-        // U is kept transposed (Uᵀ [C, N]) so HALS updates contiguous rows.
-        var u = u0.t().contiguous();
+        // U is kept transposed (Uᵀ [C, N]): HALS then works on contiguous rows of both factors.
+        var ut = u0.t().contiguous();
+        // Aᵀ [D, N] contiguous: both products read it (UᵀA = Uᵀ·(Aᵀ)ᵀ and WAᵀ), measured faster than A itself.
         var at = a.t().contiguous();
+        long n = a.shape[0];
         ErrorHistory.Clear();
-        double e0 = Error(a, u, w);  // u is Uᵀ
-        ErrorHistory.Add(e0);
+        double a2 = a.square().sum(type: ScalarType.Float64).item<double>();
+        ErrorHistory.Add(Error(a, ut, w));
         int maxIter = _o.Int("max_iter");
         double tol = _o.Float("tol");
         bool hals = _o.Choice("solver") == "hals";
         int every = _o.Int("error_every");
+        var (sweepsU, sweepsW) = (InnerSweeps(n, InputDim, Concepts), InnerSweeps(InputDim, n, Concepts));
+        var uu = ut.matmul(ut.t());
         for (int it = 0; it < maxIter; it++)
         {
             using var s = NewDisposeScope();
             ctx.CancellationToken.ThrowIfCancellationRequested();
             // W step (U fixed), then U step (W fixed).
-            var uu = u.matmul(u.t());
-            var ua = u.matmul(a);
+            var ua = ut.matmul(at.t());                             // UᵀA [C, D]
             if (Semi) w.copy_(SolveSignedW(uu, ua));
-            else if (hals) HalsRows(w, uu, ua, Eps);
+            else if (hals) Hals.Solve(w, ua, uu, Eps, sweepsW, InnerStop);
             else w.mul_(ua / (uu.matmul(w) + Eps));
-            var q = w.matmul(w.t());
-            var pt = w.matmul(at);                                  // (A Wᵀ)ᵀ
-            if (hals) HalsRows(u, q, pt, 0);
-            else if (Semi) SemiMultiplicativeU(u, pt, q);
-            else u.mul_(pt / (q.matmul(u) + Eps));
+            var q = w.matmul(w.t());                                // WWᵀ [C, C]
+            var pt = w.matmul(at);                                  // (AWᵀ)ᵀ [C, N]
+            if (hals) Hals.Solve(ut, pt, q, 0, sweepsU, InnerStop);
+            else if (Semi) SemiMultiplicativeU(ut, pt, q);
+            else ut.mul_(pt / (q.matmul(ut) + Eps));
+            uu.copy_(ut.matmul(ut.t()));                            // UᵀU of the next W step, and of the error
             ctx.Progress?.Invoke(it + 1, maxIter, "iterations", "nmf");
             if ((it + 1) % every == 0)
             {
-                double e = Error(a, u, w);
+                double e = ErrorFromProducts(a, ut, w, pt, q, uu, a2);
                 ErrorHistory.Add(e);
                 ctx.Metrics?.Invoke(it + 1, new Dictionary<string, double> { ["frobenius_error"] = e });
-                if (ErrorHistory[^2] - e < tol * e0 * every / 10.0) break;
+                if (ErrorHistory[^2] - e < tol * e * every / 10.0) break;
             }
         }
         _w?.Dispose();
         _w = w.contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Accelerated-HALS stopping ratio (Gillis &amp; Glineur's ε = 0.1, on squared moves).</summary>
+    const double InnerStop = 0.01;
+
+    /// <summary>
+    /// Inner sweeps per HALS update of a factor with <paramref name="rows"/> codes of width c, when the
+    /// products it needs cost rows·other·c multiply-adds: 1 + ⌊½ · (product cost) / (sweep cost)⌋
+    /// (Gillis &amp; Glineur 2012, α = ½), so the sweeps cost at most half of what the products did.
+    /// </summary>
+    static int InnerSweeps(long rows, long other, int c) =>
+        (int)Math.Min(1000, 1 + 0.5 * (rows * (double)other * c + other * (double)c * c) / (rows * (double)c * (c + 1)));
+
+    /// <summary>
+    /// ‖A − UW‖ from products the iteration already has: ‖A‖² − 2⟨U, AWᵀ⟩ + ⟨UᵀU, WWᵀ⟩ (float64 sums).
+    /// The cancellation costs about 1e-7·‖A‖² of absolute accuracy in the square, so when the error is
+    /// below a tenth of ‖A‖ it is recomputed from the residual instead.
+    /// </summary>
+    static double ErrorFromProducts(Tensor a, Tensor ut, Tensor w, Tensor pt, Tensor q, Tensor uu, double a2)
+    {
+        using var s = NewDisposeScope();
+        double cross = ut.mul(pt).sum(type: ScalarType.Float64).item<double>();
+        double quad = uu.to_type(ScalarType.Float64).mul(q.to_type(ScalarType.Float64)).sum().item<double>();
+        double e2 = a2 - 2 * cross + quad;
+        return e2 >= 1e-2 * a2 ? Math.Sqrt(e2) : Error(a, ut, w);
     }
 
     void FitOutOfCore(IRowSource data, FitContext ctx)
@@ -146,7 +179,7 @@ public sealed class Nmf : IConceptDictionary
             var uu32 = uu.to_type(ScalarType.Float32);
             var ua32 = ua.to_type(ScalarType.Float32);
             if (Semi) w.copy_(SolveSignedW(uu32, ua32));
-            else if (hals) for (int sweep = 0; sweep < 10; sweep++) HalsRows(w, uu32, ua32, Eps);
+            else if (hals) Hals.Solve(w, ua32, uu32, Eps, 10);
             else for (int sweep = 0; sweep < 10; sweep++) w.mul_(ua32 / (uu32.matmul(w) + Eps));
             double e = Math.Sqrt(err2);
             ErrorHistory.Add(e);
@@ -159,12 +192,14 @@ public sealed class Nmf : IConceptDictionary
         _w = w.contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Random init scaled as sklearn's: entries ~ |N(0,1)|·√(mean(A)/C); semi-NMF: U random, W least squares.</summary>
+    /// <summary>Random init scaled as sklearn's: entries ~ |N(0,1)|·√(mean(A)/C), or NNDSVDa; semi-NMF: U random, W least squares.</summary>
     (Tensor U, Tensor W) Init(Tensor a, Generator g)
     {
         long n = a.shape[0];
         int d = (int)a.shape[1];
-        float scale = (float)Math.Sqrt(Math.Max(a.abs().mean().item<float>(), 1e-12f) / Concepts);
+        float mean = Math.Max(a.abs().mean().item<float>(), 1e-12f);
+        float scale = (float)Math.Sqrt(mean / Concepts);
+        if (!Semi && _o.Choice("init") == "nndsvda" && Concepts <= Math.Min(n, d)) return Nndsvda(a, mean);
         var u = randn([n, Concepts], generator: g).abs_().mul_(scale);
         if (Semi)
         {
@@ -175,29 +210,50 @@ public sealed class Nmf : IConceptDictionary
         return (u, w0);
     }
 
+    /// <summary>
+    /// NNDSVDa (Boutsidis &amp; Gallopoulos 2008): from the top-C singular triplets (σ, u, v) of A (the
+    /// eigenvectors of AᵀA in float64, u = Av/σ), component j takes the positive or negative parts of
+    /// (u_j, v_j), whichever has the larger product of norms, scaled to carry σ_j; zeros are set to mean(A).
+    /// </summary>
+    (Tensor U, Tensor W) Nndsvda(Tensor a, float mean)
+    {
+        using var scope = NewDisposeScope();
+        var gram = a.t().matmul(a).to_type(ScalarType.Float64);
+        var (evals, evecs) = linalg.eigh((gram + gram.t()) / 2);
+        var order = evals.argsort(descending: true).narrow(0, 0, Concepts);
+        var sigma = evals.index_select(0, order).clamp_min(0).sqrt();
+        var v = evecs.index_select(1, order);                                   // [D, C]
+        var u = a.to_type(ScalarType.Float64).matmul(v) / sigma.clamp_min(1e-300).unsqueeze(0);   // [N, C]
+        var us = new Tensor[Concepts];
+        var ws = new Tensor[Concepts];
+        for (int j = 0; j < Concepts; j++)
+        {
+            var (x, y) = (u[.., j], v[.., j]);
+            Tensor ux, vy;
+            double s;
+            if (j == 0) { (ux, vy, s) = (x.abs(), y.abs(), 1); }
+            else
+            {
+                var (xp, xn, yp, yn) = (x.clamp_min(0), x.clamp_max(0).neg(), y.clamp_min(0), y.clamp_max(0).neg());
+                double xpn = xp.norm().item<double>(), ypn = yp.norm().item<double>(), xnn = xn.norm().item<double>(), ynn = yn.norm().item<double>();
+                (ux, vy, s) = xpn * ypn >= xnn * ynn ? (xp / Math.Max(xpn, 1e-300), yp / Math.Max(ypn, 1e-300), xpn * ypn) : (xn / Math.Max(xnn, 1e-300), yn / Math.Max(ynn, 1e-300), xnn * ynn);
+            }
+            double f = Math.Sqrt(sigma[j].item<double>() * s);
+            us[j] = ux * f;
+            ws[j] = vy * f;
+        }
+        var u0 = stack(us, 1).to_type(ScalarType.Float32);
+        var w0 = stack(ws, 0).to_type(ScalarType.Float32);
+        u0.masked_fill_(u0 == 0, mean);
+        w0.masked_fill_(w0 == 0, mean);
+        return (u0.contiguous().MoveToOuterDisposeScope(), w0.contiguous().MoveToOuterDisposeScope());
+    }
+
     /// <summary>W = (UᵀU + εI)⁻¹ UᵀA (the exact W step of semi-NMF).</summary>
     static Tensor SolveSignedW(Tensor uu, Tensor ua)
     {
         var ridge = eye(uu.shape[0]) * (1e-6f * Math.Max(uu.diagonal().mean().item<float>(), 1e-12f));
         return linalg.solve(uu.to_type(ScalarType.Float64) + ridge.to_type(ScalarType.Float64), ua.to_type(ScalarType.Float64)).to_type(ScalarType.Float32);
-    }
-
-    /// <summary>
-    /// HALS on the rows of X (W [C, D] with G = UᵀU, B = UᵀA; or Uᵀ [C, N] with G = WWᵀ, B = WAᵀ):
-    /// X_j ← max(floor, X_j + (B_j − G_j X) / G_jj), one row after the other (each an exact
-    /// coordinate-block minimisation, so the error never increases). Valid for signed A and W.
-    /// </summary>
-    static void HalsRows(Tensor x, Tensor gram, Tensor b, float floor)
-    {
-        long k = x.shape[0];
-        var diag = gram.diagonal().contiguous().data<float>().ToArray();
-        for (long j = 0; j < k; j++)
-        {
-            if (diag[j] <= 0) continue;
-            using var s = NewDisposeScope();
-            var row = x[j];
-            row.add_((b[j] - gram[j].matmul(x)).div_(diag[j])).clamp_min_(floor);
-        }
     }
 
     /// <summary>Semi-NMF multiplicative U update (Ding, Li &amp; Jordan 2010, eq. 8), on Uᵀ with Pᵀ = WAᵀ, Q = WWᵀ.</summary>
@@ -208,14 +264,14 @@ public sealed class Nmf : IConceptDictionary
         ut.mul_((num / den).sqrt_());
     }
 
-    /// <summary>||A − UW||_F with U given transposed (Uᵀ [C, N]).</summary>
+    /// <summary>||A − UW||_F from the residual, with U given transposed (Uᵀ [C, N]).</summary>
     static double Error(Tensor a, Tensor ut, Tensor w)
     {
         using var s = NewDisposeScope();
-        return Math.Sqrt((a - ut.t().matmul(w)).to_type(ScalarType.Float64).square().sum().item<double>());
+        return Math.Sqrt(addmm(a, ut.t(), w, beta: 1, alpha: -1).square().sum(type: ScalarType.Float64).item<double>());
     }
 
-    /// <summary>min_{U≥0} ||A − UW||²: start from the clamped least-squares solution, then HALS sweeps (on Uᵀ).</summary>
+    /// <summary>min_{U≥0} ||A − UW||²: start from the clamped least-squares solution, then HALS sweeps.</summary>
     public static Tensor Nnls(Tensor a, Tensor w, int iters)
     {
         using var s = NewDisposeScope();
@@ -223,7 +279,7 @@ public sealed class Nmf : IConceptDictionary
         var pt = w.matmul(a.t());
         var ridge = eye(q.shape[0]) * (1e-6f * Math.Max(q.diagonal().mean().item<float>(), 1e-12f));
         var ut = linalg.solve(q + ridge, pt).clamp_min(0).contiguous();
-        for (int i = 0; i < iters; i++) HalsRows(ut, q, pt, 0);
+        Hals.Solve(ut, pt, q, 0, iters);
         return ut.t().contiguous().MoveToOuterDisposeScope();
     }
 
