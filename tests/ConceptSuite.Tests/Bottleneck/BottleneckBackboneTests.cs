@@ -66,16 +66,17 @@ public class BottleneckBackboneTests(ITestOutputHelper output)
         }
         output.WriteLine($"7 models trained and evaluated in {sw.Elapsed.TotalSeconds:F1} s");
         // Measured on 500 / 500 rows (ResNet18 pool): probe 0.828, CBM 0.796 (concept accuracy 0.960), PCBM 0.806,
-        // PCBM-h 0.822, sparse probe 0.762 at ≤ 5 concepts per class, Sparse-CBM 0.684, Concept Matrix Search 0.762.
+        // PCBM-h 0.822, sparse probe 0.722 at ≤ 5 concepts per class, Sparse-CBM 0.684, Concept Matrix Search 0.754
+        // (the last two on 64 NMF atoms from NNDSVDa-initialised HALS).
         // Bounds: ±0.03 around each (CPU floating-point differences), and PCBM-h within 1 point of the probe.
         Assert.InRange(acc["linear_probe"], 0.798, 0.858);
         Assert.InRange(acc["cbm"], 0.766, 0.826);
         Assert.InRange(acc["pcbm"], 0.776, 0.836);
         Assert.InRange(acc["pcbm_h"], 0.792, 0.852);
         Assert.True(acc["pcbm_h"] >= acc["linear_probe"] - 0.01, $"pcbm_h {acc["pcbm_h"]} vs probe {acc["linear_probe"]}");
-        Assert.InRange(acc["sparse_probe"], 0.732, 0.792);
+        Assert.InRange(acc["sparse_probe"], 0.692, 0.752);
         Assert.InRange(acc["sparse_cbm"], 0.654, 0.714);
-        Assert.InRange(acc["concept_matrix_search"], 0.732, 0.792);
+        Assert.InRange(acc["concept_matrix_search"], 0.724, 0.784);
     }
 
     [Fact]
