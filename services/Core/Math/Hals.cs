@@ -51,30 +51,37 @@ public static class Hals
         {
             float* px = Ptr(xt), pr = Ptr(r);
             Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, chunk =>
-            {
-                // Each tile is copied into a dense [c, lanes] buffer: in place, its c rows would lie a
-                // multiple of 4 KiB apart for many m and share one set of the L1 cache.
-                var xs = new float[c * lanes];
-                var rs = new float[c * lanes];
-                long lo = tiles * chunk / chunks, hi = tiles * (chunk + 1) / chunks;
-                fixed (float* pg = g, pi = inv, pxs = xs, prs = rs)
-                    for (long t = lo; t < hi; t++)
-                    {
-                        long col = t * lanes;
-                        int cols = (int)Math.Min(lanes, m - col);
-                        Gather(px + col, pxs, m, c, cols);
-                        Gather(pr + col, prs, m, c, cols);
-                        SolveTile(pxs, prs, pg, pi, c, floor, maxSweeps, stop);
-                        Scatter(pxs, px + col, m, c, cols);
-                    }
-            });
+                SolveTiles(px, pr, m, c, g, inv, tiles * chunk / chunks, tiles * (chunk + 1) / chunks, floor, maxSweeps, stop));
         }
+    }
+
+    /// <summary>
+    /// Tiles [lo, hi): each is copied into a dense [c, lanes] buffer (in place, its c rows would lie a
+    /// multiple of 4 KiB apart for many m and share one set of the L1 cache), solved, and copied back.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static unsafe void SolveTiles(float* px, float* pr, long m, int c, float[] g, float[] inv, long lo, long hi, float floor, int maxSweeps, double stop)
+    {
+        int lanes = Vector<float>.Count * Group;
+        var xs = new float[c * lanes];
+        var rs = new float[c * lanes];
+        fixed (float* pg = g, pi = inv, pxs = xs, prs = rs)
+            for (long t = lo; t < hi; t++)
+            {
+                long col = t * lanes;
+                int cols = (int)Math.Min(lanes, m - col);
+                Gather(px + col, pxs, m, c, cols);
+                Gather(pr + col, prs, m, c, cols);
+                SolveTile(pxs, prs, pg, pi, c, floor, maxSweeps, stop);
+                Scatter(pxs, px + col, m, c, cols);
+            }
     }
 
     /// <summary>Vectors per tile: four independent chains hide the latency of each coordinate update.</summary>
     const int Group = 4;
 
     /// <summary>c rows of <paramref name="cols"/> floats, <paramref name="stride"/> apart → a dense [c, lanes] tile (missing lanes zero).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Gather(float* src, float* tile, long stride, int c, int cols)
     {
         int lanes = Vector<float>.Count * Group;
@@ -85,6 +92,7 @@ public static class Hals
                 for (int l = 0; l < lanes; l++) tile[j * lanes + l] = l < cols ? src[j * stride + l] : 0f;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static unsafe void Scatter(float* tile, float* dst, long stride, int c, int cols)
     {
         int lanes = Vector<float>.Count * Group;
