@@ -64,11 +64,11 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         Assert.Equal(10, S(w, "importance").Metrics["classes"]);
         Assert.Equal(100, S(w, "encode-test").Metrics["rows"]);
         // Measured (2026-11-27, 200 train / 100 test rows, 8 concepts, seed 0): NMF R² 0.456 at L0 5.4
-        // with no dead concept; the linear head on the 8 NNLS codes scores 0.63 on the test rows
-        // (0.82 on train; chance 0.10). Each concept's Sobol indices come for all 10 classes.
+        // with no dead concept; the linear head on the 8 NNLS codes scores 0.64 on the test rows
+        // (0.81 on train; chance 0.10; 0.63 / 0.82 with the earlier random-init NMF). Each concept's Sobol indices come for all 10 classes.
         Assert.Equal(0.456, nmf["r2"], 0.05);
         Assert.Equal(0, nmf["dead_fraction"]);
-        Assert.Equal(0.63, S(w, "head").Metrics["eval_accuracy"], 0.08);
+        Assert.Equal(0.64, S(w, "head").Metrics["eval_accuracy"], 0.08);
     }
 
     [Fact]
