@@ -110,8 +110,9 @@ public static class Hals
     }
 
     /// <summary>
-    /// Coordinate sweeps on one tile of columns (x, r: dense [c, lanes]; padded lanes are discarded): every coordinate update is a vector operation across the columns, and the residual
-    /// update r ← r − δ_j G_j is c vector multiply-adds. Stops when the tile's squared move falls to
+    /// Coordinate sweeps on one tile of columns (x, r: dense [c, lanes]; padded lanes are discarded):
+    /// every coordinate update is a vector operation across the columns, and the residual update
+    /// r ← r − δ_j G_j is c vector multiply-adds. Stops when the tile's squared move falls to
     /// <paramref name="stop"/> of its first sweep's.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
