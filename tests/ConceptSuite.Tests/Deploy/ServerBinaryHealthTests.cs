@@ -91,6 +91,21 @@ public class ServerBinaryHealthTests
         Assert.Contains("Unavailable", down.Output);
     }
 
+    [Fact]
+    public async Task AListenPortAlreadyTakenExitsWithCode3NamingTheAddress()
+    {
+        using var holder = new TcpListener(IPAddress.Loopback, 0);
+        holder.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)holder.LocalEndpoint).Port}";
+        var dataDir = Path.Combine(Path.GetTempPath(), "cs-deploy-" + Guid.NewGuid().ToString("N"));
+        using var server = ServerProcess.Start(["--stages", "discovery", "--data-dir", dataDir, "--listen", address, "--metrics", ""],
+            new Dictionary<string, string?>(), listenArgs: false);
+        Assert.True(await Task.Run(() => server.WaitForExit(60)), "the server did not exit");
+        Assert.Equal(3, server.Process.ExitCode);
+        Assert.Contains($"Failed to bind to address {address}: address already in use.", server.Output);
+        try { Directory.Delete(dataDir, true); } catch (DirectoryNotFoundException) { }
+    }
+
     static async Task<string> StatusAsync(Health.HealthClient client, string service)
     {
         try { return (await client.CheckAsync(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow.AddSeconds(10))).Status.ToString(); }
@@ -119,41 +134,58 @@ public class ServerBinaryHealthTests
     {
         readonly StringBuilder _output = new();
         readonly string _dataDir;
-        public Process Process { get; }
+        readonly IReadOnlyDictionary<string, string?> _env;
+        readonly bool _listenArgs;
+        int _launches;
+        public Process Process { get; private set; } = null!;
         public string[] Args { get; }
-        public string GrpcUrl { get; }
-        public string MetricsUrl { get; }
+        public string GrpcUrl { get; private set; } = "";
+        public string MetricsUrl { get; private set; } = "";
         public string Output { get { lock (_output) return _output.ToString(); } }
 
-        ServerProcess(Process p, string[] args, string dataDir, string grpc, string metrics)
+        ServerProcess(string[] args, IReadOnlyDictionary<string, string?> env, bool listenArgs)
         {
-            Process = p; Args = args; _dataDir = dataDir; GrpcUrl = grpc; MetricsUrl = metrics;
+            Args = args; _env = env; _listenArgs = listenArgs;
+            _dataDir = Path.Combine(Path.GetTempPath(), "cs-deploy-" + Guid.NewGuid().ToString("N"));
         }
 
         public static ServerProcess Start(string[] args, IReadOnlyDictionary<string, string?> env, bool listenArgs = true)
         {
+            var server = new ServerProcess(args, env, listenArgs);
+            server.Launch();
+            return server;
+        }
+
+        /// <summary>
+        /// Starts the binary on two ports that were free a moment ago. Another process (an outgoing
+        /// connection's ephemeral port included) can take one before the server binds it; the server
+        /// then exits with "address already in use", and <see cref="WaitServingAsync"/> launches again.
+        /// </summary>
+        void Launch()
+        {
             var dll = ServerDll();
-            var dataDir = Path.Combine(Path.GetTempPath(), "cs-deploy-" + Guid.NewGuid().ToString("N"));
-            string grpc = $"http://127.0.0.1:{Loopback.FreePort()}", metrics = $"http://127.0.0.1:{Loopback.FreePort()}";
+            _launches++;
+            lock (_output) _output.Clear();
+            GrpcUrl = $"http://127.0.0.1:{Loopback.FreePort()}";
+            MetricsUrl = $"http://127.0.0.1:{Loopback.FreePort()}";
             var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(dll)!,
             };
             foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("ConceptSuite__", StringComparison.OrdinalIgnoreCase)).ToList())
                 psi.Environment.Remove(key);
-            foreach (var (k, v) in env) psi.Environment[k] = v;
+            foreach (var (k, v) in _env) psi.Environment[k] = v;
             psi.ArgumentList.Add(dll);
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            if (listenArgs)
-                foreach (var a in new[] { "--data-dir", dataDir, "--listen", grpc, "--metrics", metrics }) psi.ArgumentList.Add(a);
+            foreach (var a in Args) psi.ArgumentList.Add(a);
+            if (_listenArgs)
+                foreach (var a in new[] { "--data-dir", _dataDir, "--listen", GrpcUrl, "--metrics", MetricsUrl }) psi.ArgumentList.Add(a);
             var p = new Process { StartInfo = psi };
-            var server = new ServerProcess(p, args, dataDir, grpc, metrics);
-            p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (server._output) server._output.AppendLine(e.Data); };
-            p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (server._output) server._output.AppendLine(e.Data); };
+            p.OutputDataReceived += (_, e) => { if (e.Data != null) lock (_output) _output.AppendLine(e.Data); };
+            p.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (_output) _output.AppendLine(e.Data); };
             p.Start();
             p.BeginOutputReadLine();
             p.BeginErrorReadLine();
-            return server;
+            Process = p;
         }
 
         /// <summary>Waits for the process to exit and for its captured output to be complete.</summary>
@@ -172,6 +204,14 @@ public class ServerBinaryHealthTests
             var sw = Stopwatch.StartNew();
             while (true)
             {
+                if (Process.HasExited && _launches < 3 && WaitForExit(5) && Output.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+                {
+                    Process.Dispose();
+                    Launch();
+                    channel = GrpcChannel.ForAddress(GrpcUrl);
+                    client = new Health.HealthClient(channel);
+                    continue;
+                }
                 Assert.False(Process.HasExited, $"{string.Join(' ', Args)} exited ({(Process.HasExited ? Process.ExitCode : 0)}): {Output}");
                 try
                 {

@@ -28,8 +28,22 @@ public sealed class ServerProcess : IDisposable
 
     public static string BinaryPath => Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
 
-    /// <summary>Starts the server and waits until gRPC health answers SERVING for <paramref name="waitFor"/>.</summary>
+    /// <summary>
+    /// Starts the server and waits until gRPC health answers SERVING for <paramref name="waitFor"/>.
+    /// The port was free a moment before the server binds it; when another process (an outgoing
+    /// connection's ephemeral port included) took it meanwhile, the server exits with "address already
+    /// in use" and is started again on a fresh port (three tries).
+    /// </summary>
     public static async Task<ServerProcess> StartAsync(string dataDir, string stages = "all", string waitFor = "gateway", params string[] extra)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try { return await StartOnceAsync(dataDir, stages, waitFor, extra); }
+            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase)) { }
+        }
+    }
+
+    static async Task<ServerProcess> StartOnceAsync(string dataDir, string stages, string waitFor, string[] extra)
     {
         if (!File.Exists(BinaryPath)) throw new FileNotFoundException("server binary missing from the test output", BinaryPath);
         int port = Loopback.FreePort();
@@ -55,7 +69,12 @@ public sealed class ServerProcess : IDisposable
         var until = DateTime.UtcNow.AddSeconds(90);
         while (true)
         {
-            if (p.HasExited) { server.Dispose(); throw new InvalidOperationException($"server exited with {p.ExitCode}:\n{server.Log}"); }
+            if (p.HasExited)
+            {
+                p.WaitForExit(); // drains the output readers
+                server.Dispose();
+                throw new InvalidOperationException($"server exited with {p.ExitCode}:\n{server.Log}");
+            }
             try
             {
                 var r = await health.CheckAsync(new HealthCheckRequest { Service = waitFor }, deadline: DateTime.UtcNow.AddSeconds(2));
