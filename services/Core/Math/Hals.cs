@@ -85,22 +85,18 @@ public static class Hals
     static unsafe void Gather(float* src, float* tile, long stride, int c, int cols)
     {
         int lanes = Vector<float>.Count * Group;
-        if (cols == lanes)
-            for (int j = 0; j < c; j++) new ReadOnlySpan<float>(src + j * stride, lanes).CopyTo(new Span<float>(tile + j * lanes, lanes));
-        else
-            for (int j = 0; j < c; j++)
-                for (int l = 0; l < lanes; l++) tile[j * lanes + l] = l < cols ? src[j * stride + l] : 0f;
+        if (cols < lanes) new Span<float>(tile, c * lanes).Clear();
+        CopyRows(src, stride, tile, lanes, c, cols);
     }
 
+    /// <summary>The first <paramref name="cols"/> lanes of a tile back to c rows <paramref name="stride"/> apart.</summary>
+    static unsafe void Scatter(float* tile, float* dst, long stride, int c, int cols) =>
+        CopyRows(tile, Vector<float>.Count * Group, dst, stride, c, cols);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static unsafe void Scatter(float* tile, float* dst, long stride, int c, int cols)
+    static unsafe void CopyRows(float* src, long srcStride, float* dst, long dstStride, int rows, int count)
     {
-        int lanes = Vector<float>.Count * Group;
-        if (cols == lanes)
-            for (int j = 0; j < c; j++) new ReadOnlySpan<float>(tile + j * lanes, lanes).CopyTo(new Span<float>(dst + j * stride, lanes));
-        else
-            for (int j = 0; j < c; j++)
-                for (int l = 0; l < cols; l++) dst[j * stride + l] = tile[j * lanes + l];
+        for (int j = 0; j < rows; j++) new ReadOnlySpan<float>(src + j * srcStride, count).CopyTo(new Span<float>(dst + j * dstStride, count));
     }
 
     static unsafe float* Ptr(Tensor t)

@@ -39,9 +39,12 @@ public static class KMeans
     public static Tensor Assign(Tensor x, Tensor c)
     {
         using var scope = NewDisposeScope();
-        // ‖x‖² is the same for every centre: the argmin needs only ‖c‖² − 2 x·c.
-        return torch.addmm(c.square().sum(1).unsqueeze(0), x, c.t(), beta: 1, alpha: -2).argmin(1).MoveToOuterDisposeScope();
+        return DistancesLessNorm(x, c).argmin(1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>‖c‖² − 2 x·c [n, k]: ‖x − c‖² less ‖x‖², which is the same for every centre, so the
+    /// nearest centre needs only this.</summary>
+    static Tensor DistancesLessNorm(Tensor x, Tensor c) => torch.addmm(c.square().sum(1).unsqueeze(0), x, c.t(), beta: 1, alpha: -2);
 
     /// <summary>Greedy k-means++ seeding on <paramref name="x"/> [n, D] (n ≥ k): k rows of x.</summary>
     public static Tensor PlusPlus(Tensor x, int k, Generator g)
@@ -72,8 +75,8 @@ public static class KMeans
     public static double Accumulate(Tensor block, Tensor centers, Tensor? sums = null, Tensor? counts = null)
     {
         using var scope = NewDisposeScope();
-        // The nearest centre needs only ‖c‖² − 2 x·c; ‖x‖² is added to the minimum alone.
-        var (partial, idx) = torch.addmm(centers.square().sum(1).unsqueeze(0), block, centers.t(), beta: 1, alpha: -2).min(1);
+        // ‖x‖² is added to the minimum alone.
+        var (partial, idx) = DistancesLessNorm(block, centers).min(1);
         var minD = partial.add_(block.square().sum(1)).clamp_min_(0);
         if (sums is not null)
         {

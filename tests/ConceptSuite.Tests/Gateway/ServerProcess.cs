@@ -31,19 +31,17 @@ public sealed class ServerProcess : IDisposable
     /// <summary>
     /// Starts the server and waits until gRPC health answers SERVING for <paramref name="waitFor"/>.
     /// The port was free a moment before the server binds it; when another process (an outgoing
-    /// connection's ephemeral port included) took it meanwhile, the server exits with "address already
-    /// in use" and is started again on a fresh port (three tries).
+    /// connection's ephemeral port included) took it meanwhile, the server exits with code 3 (listen
+    /// address taken) and is started again on a fresh port (three tries).
     /// </summary>
     public static async Task<ServerProcess> StartAsync(string dataDir, string stages = "all", string waitFor = "gateway", params string[] extra)
     {
         for (int attempt = 1; ; attempt++)
-        {
-            try { return await StartOnceAsync(dataDir, stages, waitFor, extra); }
-            catch (InvalidOperationException e) when (attempt < 3 && e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase)) { }
-        }
+            if (await StartOnceAsync(dataDir, stages, waitFor, extra, retryIfPortTaken: attempt < 3) is { } server) return server;
     }
 
-    static async Task<ServerProcess> StartOnceAsync(string dataDir, string stages, string waitFor, string[] extra)
+    /// <summary>One start; null when the port was taken and <paramref name="retryIfPortTaken"/> allows another try.</summary>
+    static async Task<ServerProcess?> StartOnceAsync(string dataDir, string stages, string waitFor, string[] extra, bool retryIfPortTaken)
     {
         if (!File.Exists(BinaryPath)) throw new FileNotFoundException("server binary missing from the test output", BinaryPath);
         int port = Loopback.FreePort();
@@ -72,8 +70,10 @@ public sealed class ServerProcess : IDisposable
             if (p.HasExited)
             {
                 p.WaitForExit(); // drains the output readers
+                int code = p.ExitCode;
                 server.Dispose();
-                throw new InvalidOperationException($"server exited with {p.ExitCode}:\n{server.Log}");
+                if (code == 3 && retryIfPortTaken) return null;
+                throw new InvalidOperationException($"server exited with {code}:\n{server.Log}");
             }
             try
             {
