@@ -94,7 +94,8 @@ public sealed class MicroBatcher : IAsyncDisposable
                 long n = item.Pixels.shape[0];
                 var mine = new Dictionary<string, torch.Tensor>();
                 foreach (var t in item.Taps)
-                    mine[t] = batch.Count == 1 ? outs[t].alias() : outs[t].narrow(0, offset, n).clone();
+                    // Detached: the caller owns them, whatever dispose scope is current on this pool thread.
+                    mine[t] = (batch.Count == 1 ? outs[t].alias() : outs[t].narrow(0, offset, n).clone()).DetachFromDisposeScope();
                 offset += n;
                 Interlocked.Add(ref _rows, n);
                 item.Done.TrySetResult(mine);

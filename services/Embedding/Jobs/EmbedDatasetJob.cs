@@ -47,7 +47,7 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
         if (ctx.LoadCheckpoint() is { } ckpt)
         {
             start = JsonSerializer.Deserialize<Dictionary<string, long>>(ckpt.StateJson)!["rows"];
-            foreach (var t in taps) done[t] = [ckpt.Tensors[t]];
+            foreach (var t in taps) done[t] = [ckpt.Tensors[t].DetachFromDisposeScope()];
             ctx.Message($"resuming after {start} rows");
         }
         else foreach (var t in taps) done[t] = new();
@@ -69,7 +69,7 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
             ctx.Progress(r + n, total, "rows", "embed");
             if ((DateTime.UtcNow - lastSave).TotalSeconds >= every && r + n < total)
             {
-                foreach (var t in taps) { var c = torch.cat(done[t], 0); foreach (var x in done[t]) x.Dispose(); done[t] = [c]; }
+                foreach (var t in taps) { var c = torch.cat(done[t], 0).DetachFromDisposeScope(); foreach (var x in done[t]) x.Dispose(); done[t] = [c]; }
                 ctx.SaveCheckpoint(taps.ToDictionary(t => t, t => done[t][0]), JsonSerializer.Serialize(new Dictionary<string, long> { ["rows"] = r + n }));
                 lastSave = DateTime.UtcNow;
             }

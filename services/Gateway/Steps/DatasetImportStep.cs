@@ -26,8 +26,10 @@ public sealed class DatasetImportStep : IStepExecutor
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var source = ctx.Option("source", "fashion-mnist");
-        using var scope = torch.NewDisposeScope();
-        ImageDataset data = source switch
+        // Disposed by `using`, not by a dispose scope: a scope is thread-static, and one held across the
+        // upload's awaits stays current on the thread it was opened on, collecting (and later
+        // disposing) tensors that other work creates on that thread meanwhile.
+        using ImageDataset data = source switch
         {
             "fashion-mnist" => FashionMnist.Load(ctx.Option("split", "train"), ctx.Int("limit", 0, 0, 60000) is var l && l > 0 ? l : null),
             "concept-shapes" => ConceptShapes.Generate((int)ctx.Int("count", 1000, 1, 100000), (int)ctx.Int("seed", 0, 0, int.MaxValue),
