@@ -58,13 +58,17 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         var ct = context.CancellationToken;
         var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.ArtifactId, store, ct);
         using var _ = inputs;
-        using var scope = torch.NewDisposeScope();
-        var estimator = Estimator(cfg.Importance);
-        inputs.UseModel(cfg.ModelId, store, "config.model_id");
-        var u = inputs.Coefficients();
-        var targets = inputs.Indices("targets", u.shape[0]);
-        var phi = estimator.Explain(inputs.Head(u.shape[1]), u, targets);
-        await WriteBlocks(phi.to_type(ScalarType.Float32), "importance", responseStream, ct);
+        // Dispose scopes are per thread: the scope closes before the writes' awaits, and the result is owned by `using`.
+        Tensor phi;
+        using (torch.NewDisposeScope())
+        {
+            var estimator = Estimator(cfg.Importance);
+            inputs.UseModel(cfg.ModelId, store, "config.model_id");
+            var u = inputs.Coefficients();
+            var targets = inputs.Indices("targets", u.shape[0]);
+            phi = estimator.Explain(inputs.Head(u.shape[1]), u, targets).to_type(ScalarType.Float32).DetachFromDisposeScope();
+        }
+        using (phi) await WriteBlocks(phi, "importance", responseStream, ct);
     }
 
     public override async Task<ClassImportanceResponse> ClassImportance(IAsyncStreamReader<ClassImportanceRequest> requestStream, ServerCallContext context)
@@ -112,11 +116,15 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
         for (long s = 0; s < Math.Max(n, 1); s += perBlock)
         {
             ct.ThrowIfCancellationRequested();
-            using var scope = torch.NewDisposeScope();
-            var rows = activations.dim() >= 1 && n > 0 ? activations.narrow(0, s, Math.Min(perBlock, n - s)) : activations;
-            var maps = ConceptActivationMaps.Compute(rows, bank, cfg.Concepts.ToArray(), cfg.ImageHeight, cfg.ImageWidth).to_type(ScalarType.Float32);
-            foreach (var b in TensorStreams.Split(maps, "maps", rowOffset: s, totalRows: n))
-                await responseStream.WriteAsync(b, ct);
+            Tensor maps;
+            using (torch.NewDisposeScope())
+            {
+                var rows = activations.dim() >= 1 && n > 0 ? activations.narrow(0, s, Math.Min(perBlock, n - s)) : activations;
+                maps = ConceptActivationMaps.Compute(rows, bank, cfg.Concepts.ToArray(), cfg.ImageHeight, cfg.ImageWidth).to_type(ScalarType.Float32).DetachFromDisposeScope();
+            }
+            using (maps)
+                foreach (var b in TensorStreams.Split(maps, "maps", rowOffset: s, totalRows: n))
+                    await responseStream.WriteAsync(b, ct);
             if (n == 0) break;
         }
     }

@@ -58,6 +58,14 @@ public sealed record ImageDataset(
             reader.Has("concept_masks") ? reader.Read("concept_masks") : null, meta.captions);
     }
 
+    /// <summary>Takes every tensor out of the current dispose scope (the caller then owns the dataset).</summary>
+    public ImageDataset DetachFromDisposeScope()
+    {
+        Images.DetachFromDisposeScope(); Labels.DetachFromDisposeScope();
+        ConceptLabels?.DetachFromDisposeScope(); ConceptMasks?.DetachFromDisposeScope();
+        return this;
+    }
+
     public void Dispose()
     {
         Images.Dispose(); Labels.Dispose(); ConceptLabels?.Dispose(); ConceptMasks?.Dispose();

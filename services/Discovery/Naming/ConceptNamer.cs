@@ -42,6 +42,24 @@ public static class ConceptNamer
 
     public static async Task<NameConceptsResponse> NameAsync(ArtifactStore store, NameConceptsRequest request, CancellationToken ct)
     {
+        // The tensor work runs synchronously in its own dispose scope: scopes are per thread, so none may stay open across an await.
+        var (response, tensors, metaJson) = Name(store, request, ct);
+        try
+        {
+            var info = await store.PutAsync("concept-names", tensors, metaJson, new Dictionary<string, string> { ["stage"] = "discovery" }, ct);
+            response.Names = info.Ref;
+            response.Bridge = info.Ref;
+            return response;
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Names every atom; returns the response (without artifact refs) and the detached tensors and metadata to store.</summary>
+    static (NameConceptsResponse Response, Dictionary<string, Tensor> Tensors, string MetaJson) Name(ArtifactStore store, NameConceptsRequest request, CancellationToken ct)
+    {
         int alternatives = request.Alternatives == 0 ? 4 : request.Alternatives;
         if (alternatives is < 0 or > 100) throw new InvalidInputException("alternatives", $"must be in [0, 100], got {request.Alternatives}");
         int topN = request.TopExamples == 0 ? 8 : request.TopExamples;
@@ -126,14 +144,12 @@ public static class ConceptNamer
             dictionary = request.Dictionary.Artifact.Id, dictionary_name = meta.Name, vocabulary = request.Vocabulary.Id,
             names, similarity = response.Concepts.Select(c => c.Similarity).ToArray(), bridge_r2 = bridgeR2,
         });
-        var info = await store.PutAsync("concept-names", new Dictionary<string, Tensor>
+        var tensors = new Dictionary<string, Tensor>
         {
-            ["weight"] = bridge.Weight, ["bias"] = bridge.Bias,
-            ["similarity"] = tensor(response.Concepts.Select(c => c.Similarity).ToArray()),
-        }, metaJson, new Dictionary<string, string> { ["stage"] = "discovery" }, ct);
-        response.Names = info.Ref;
-        response.Bridge = info.Ref;
-        return response;
+            ["weight"] = bridge.Weight.clone().DetachFromDisposeScope(), ["bias"] = bridge.Bias.clone().DetachFromDisposeScope(),
+            ["similarity"] = tensor(response.Concepts.Select(c => c.Similarity).ToArray()).DetachFromDisposeScope(),
+        };
+        return (response, tensors, metaJson);
     }
 
     static Tensor ReadMatrix(ArtifactStore store, string id, string tensorName, string field)

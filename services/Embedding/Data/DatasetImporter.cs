@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Data;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Embedding.Images;
 using Microsoft.Extensions.Options;
@@ -31,75 +32,95 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
             var source = DatasetSources.Find(h.Source)
                 ?? throw new NotFoundException($"dataset source (header.source; known: {string.Join(", ", DatasetSources.All.SelectMany(s => s.Names))})", h.Source);
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
-            using var scope = torch.NewDisposeScope();
-            var d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed);
+            // Dispose scopes are per thread: none may stay open across an await (see TensorOwnership).
+            ImageDataset d;
+            using (torch.NewDisposeScope())
+                d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed).DetachFromDisposeScope();
+            using var loaded = d;
             return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
                 h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
         }
 
-        using var rows = torch.NewDisposeScope();
         int channels = h.Channels == 0 ? 3 : h.Channels;
         var decoded = new List<torch.Tensor>();
         var decodedLabels = new List<long>();
         var blocks = BlockNames.ToDictionary(n => n, _ => new List<torch.Tensor>());
-        var validator = new TensorStreamValidator(new TensorStreamRules { Field = "blocks", RejectNonFinite = true, RejectEmpty = false });
-        long index = 0;
-        while (await e.MoveNextAsync())
+        try
         {
-            var m = e.Current;
-            switch (m.PartCase)
+            var validator = new TensorStreamValidator(new TensorStreamRules { Field = "blocks", RejectNonFinite = true, RejectEmpty = false });
+            long index = 0;
+            while (await e.MoveNextAsync())
             {
-                case ImportDatasetRequest.PartOneofCase.Image:
+                var m = e.Current;
+                switch (m.PartCase)
                 {
-                    string field = $"images[{index}].data";
-                    var img = ImageCodec.Decode(m.Image.Image is null ? ReadOnlySpan<byte>.Empty : m.Image.Image.Data.Span, channels, options.Value.MaxImageSide, field);
-                    if (h.Height > 0)
-                        img = ImageConform.ToModelInput(img.unsqueeze(0), channels, h.Height, h.Width, field).round().clamp(0, 255).to_type(torch.ScalarType.Byte).squeeze(0);
-                    else if (decoded.Count > 0 && !decoded[0].shape.SequenceEqual(img.shape))
-                        throw new InvalidInputException(field, $"image is {img.shape[2]}x{img.shape[1]}, earlier ones {decoded[0].shape[2]}x{decoded[0].shape[1]}; set header.height/width to resize");
-                    if (m.Image.Label < 0) throw new InvalidInputException($"images[{index}].label", "must be >= 0");
-                    decoded.Add(img);
-                    decodedLabels.Add(m.Image.Label);
-                    index++;
-                    break;
+                    case ImportDatasetRequest.PartOneofCase.Image:
+                    {
+                        string field = $"images[{index}].data";
+                        if (m.Image.Label < 0) throw new InvalidInputException($"images[{index}].label", "must be >= 0");
+                        using (torch.NewDisposeScope())
+                        {
+                            var img = ImageCodec.Decode(m.Image.Image is null ? ReadOnlySpan<byte>.Empty : m.Image.Image.Data.Span, channels, options.Value.MaxImageSide, field);
+                            if (h.Height > 0)
+                                img = ImageConform.ToModelInput(img.unsqueeze(0), channels, h.Height, h.Width, field).round().clamp(0, 255).to_type(torch.ScalarType.Byte).squeeze(0);
+                            else if (decoded.Count > 0 && !decoded[0].shape.SequenceEqual(img.shape))
+                                throw new InvalidInputException(field, $"image is {img.shape[2]}x{img.shape[1]}, earlier ones {decoded[0].shape[2]}x{decoded[0].shape[1]}; set header.height/width to resize");
+                            decoded.Add(img.DetachFromDisposeScope());
+                        }
+                        decodedLabels.Add(m.Image.Label);
+                        index++;
+                        break;
+                    }
+                    case ImportDatasetRequest.PartOneofCase.Block:
+                    {
+                        var b = m.Block;
+                        if (!blocks.ContainsKey(b.Name)) throw new InvalidInputException("block.name", $"must be one of {string.Join(", ", BlockNames)}, got '{b.Name}'");
+                        validator.Accept(b);
+                        using (torch.NewDisposeScope())
+                            blocks[b.Name].Add(TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone().DetachFromDisposeScope());
+                        break;
+                    }
+                    default:
+                        throw new InvalidInputException("part", "after the header only images or blocks may follow");
                 }
-                case ImportDatasetRequest.PartOneofCase.Block:
-                {
-                    var b = m.Block;
-                    if (!blocks.ContainsKey(b.Name)) throw new InvalidInputException("block.name", $"must be one of {string.Join(", ", BlockNames)}, got '{b.Name}'");
-                    validator.Accept(b);
-                    blocks[b.Name].Add(TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone());
-                    break;
-                }
-                default:
-                    throw new InvalidInputException("part", "after the header only images or blocks may follow");
             }
+            validator.Complete();
+            if (decoded.Count > 0 && blocks.Values.Any(l => l.Count > 0))
+                throw new InvalidInputException("part", "send either encoded images or row blocks, not both");
+            if (decoded.Count == 0 && blocks["images"].Count == 0) throw new InvalidInputException("images", "the stream carries no images");
+            if (decoded.Count == 0 && blocks["labels"].Count == 0) throw new InvalidInputException("labels", "the stream carries no labels");
+            ImageDataset assembled;
+            using (torch.NewDisposeScope())
+            {
+                torch.Tensor images, labels;
+                torch.Tensor? conceptLabels = null, masks = null;
+                if (decoded.Count > 0)
+                {
+                    images = torch.stack(decoded, 0);
+                    labels = torch.tensor(decodedLabels.ToArray());
+                }
+                else
+                {
+                    images = torch.cat(blocks["images"], 0);
+                    labels = torch.cat(blocks["labels"], 0);
+                    if (blocks["concept_labels"].Count > 0) conceptLabels = torch.cat(blocks["concept_labels"], 0);
+                    if (blocks["concept_masks"].Count > 0) masks = torch.cat(blocks["concept_masks"], 0);
+                }
+                if (h.Limit > 0 && images.shape[0] > h.Limit)
+                {
+                    images = images.narrow(0, 0, h.Limit); labels = labels.narrow(0, 0, h.Limit);
+                    conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
+                }
+                assembled = new ImageDataset(h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
+                    conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous()).DetachFromDisposeScope();
+            }
+            using (assembled)
+                return await DatasetArtifacts.WriteAsync(store, h.Name, assembled.Images, assembled.Labels, h.ClassNames,
+                    assembled.ConceptLabels, h.ConceptNames, assembled.ConceptMasks, ct: ct);
         }
-        validator.Complete();
-        if (decoded.Count > 0 && blocks.Values.Any(l => l.Count > 0))
-            throw new InvalidInputException("part", "send either encoded images or row blocks, not both");
-        torch.Tensor images, labels;
-        torch.Tensor? conceptLabels = null, masks = null;
-        if (decoded.Count > 0)
+        finally
         {
-            images = torch.stack(decoded, 0);
-            labels = torch.tensor(decodedLabels.ToArray());
+            foreach (var t in decoded.Concat(blocks.Values.SelectMany(l => l))) t.Dispose();
         }
-        else
-        {
-            if (blocks["images"].Count == 0) throw new InvalidInputException("images", "the stream carries no images");
-            if (blocks["labels"].Count == 0) throw new InvalidInputException("labels", "the stream carries no labels");
-            images = torch.cat(blocks["images"], 0);
-            labels = torch.cat(blocks["labels"], 0);
-            if (blocks["concept_labels"].Count > 0) conceptLabels = torch.cat(blocks["concept_labels"], 0);
-            if (blocks["concept_masks"].Count > 0) masks = torch.cat(blocks["concept_masks"], 0);
-        }
-        if (h.Limit > 0 && images.shape[0] > h.Limit)
-        {
-            images = images.narrow(0, 0, h.Limit); labels = labels.narrow(0, 0, h.Limit);
-            conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
-        }
-        return await DatasetArtifacts.WriteAsync(store, h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
-            conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous(), ct: ct);
     }
 }

@@ -183,10 +183,14 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
             ct.ThrowIfCancellationRequested();
             int n = Math.Min(chunk, request.Prompts.Count - i);
             var prompts = request.Prompts.Skip(i).Take(n).ToList();
-            using var scope = NewDisposeScope();
-            var images = loaded.Generator.Generate(prompts, seeds.Skip(i).Take(n).ToList(), steps, guidance, (_, _) => ct.ThrowIfCancellationRequested());
-            for (int j = 0; j < n; j++)
-                await responseStream.WriteAsync(ImageMessage(i + j, prompts[j], seeds[i + j], images[j], request.IncludeTensors), ct);
+            // Messages own copies of their bytes: the scope closes before the writes' awaits (scopes are per thread).
+            var messages = new List<GeneratedImage>(n);
+            using (NewDisposeScope())
+            {
+                var images = loaded.Generator.Generate(prompts, seeds.Skip(i).Take(n).ToList(), steps, guidance, (_, _) => ct.ThrowIfCancellationRequested());
+                for (int j = 0; j < n; j++) messages.Add(ImageMessage(i + j, prompts[j], seeds[i + j], images[j], request.IncludeTensors));
+            }
+            foreach (var m in messages) await responseStream.WriteAsync(m, ct);
         }
     }
 
@@ -204,7 +208,8 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         if (includeTensor)
         {
             using var unit = ((image.unsqueeze(0).clamp(-1, 1) + 1) / 2).contiguous();
-            m.Image = TensorStreams.Split(unit).Single().Clone();
+            m.Image = TensorStreams.Split(unit).Single();
+            m.Image.Tensor = TensorCodec.ToMessageCopy(unit); // the message outlives `unit`: its own copy of the bytes
         }
         return m;
     }

@@ -46,7 +46,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task CompareRepresentationsReturnsIndicesMatchingSparsePredictionAndGroups()
     {
-        using var scope = torch.NewDisposeScope();
         var a = Randn(1, 120, 8).to_type(ScalarType.Float32);
         var perm = new long[] { 5, 2, 7, 0, 1, 6, 3, 4 };
         var b = a.index_select(1, torch.tensor(perm));
@@ -65,7 +64,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task CompareRepresentationsRejectsMismatchedRowsTooFewSamplesAndUnknownIndices()
     {
-        using var scope = torch.NewDisposeScope();
         var cfg = new CompareRepresentationsConfig();
         cfg.Similarities.Add("linear_cka");
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => CompareAsync(cfg, ("a", Randn(1, 10, 3)), ("b", Randn(2, 9, 3)))), "b");
@@ -81,7 +79,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task CompareRepresentationsReadsAnArtifactAndAnswersNotFoundForAnUnknownOne()
     {
-        using var scope = torch.NewDisposeScope();
         var store = _server.Services.GetRequiredService<ArtifactStore>();
         var x = Randn(3, 50, 6);
         var info = await store.PutAsync("activations", new Dictionary<string, Tensor> { ["a"] = x, ["b"] = 2 * x });
@@ -107,7 +104,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConceptImportanceStreamsTheImportances()
     {
-        using var scope = torch.NewDisposeScope();
         var (u, w, targets) = LinearCase();
         using var call = _client.ConceptImportance();
         await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" } } },
@@ -120,7 +116,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConceptImportanceRejectsTargetsOutsideTheHeadsClasses()
     {
-        using var scope = torch.NewDisposeScope();
         var (u, w, _) = LinearCase();
         var e = await Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -135,7 +130,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConceptImportanceRunsAStoredBottleneckModelOnItsInputs()
     {
-        using var scope = torch.NewDisposeScope();
         using var model = BottleneckHeadTests.TinyModel();
         var info = await model.SaveAsync(_server.Services.GetRequiredService<ArtifactStore>());
         var x = Randn(80, 5, 4).to_type(ScalarType.Float32);
@@ -168,7 +162,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ClassImportanceReportsPrevalenceReliabilityAndClusters()
     {
-        using var scope = torch.NewDisposeScope();
         var (u, w, targets) = LinearCase();
         var cfg = new ClassImportanceConfig { Importance = new() { Method = "gradient_input" }, ClassIndex = 1, Clusters = 2, Exemplars = 1, DominantConcepts = 2 };
         using var call = _client.ClassImportance();
@@ -194,7 +187,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task AttributionMapsStreamUpsampledMapsAndRejectAMismatchedDictionary()
     {
-        using var scope = torch.NewDisposeScope();
         var act = Randn(7, 5, 4, 3, 3).abs();
         var dict = Randn(8, 2, 4).abs();
         var cfg = new AttributionMapsConfig { ImageHeight = 12, ImageWidth = 12 };
@@ -216,7 +208,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task FidelityOfAPerfectExplainerAndCompleteness()
     {
-        using var scope = torch.NewDisposeScope();
         var w = torch.zeros(2, 50, ScalarType.Float64);
         w[0, 4] = 3.0; w[1, 9] = 2.0;
         var u = Randn(9, 6, 50).abs() + 0.1;
@@ -247,7 +238,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConceptTrustScoresExistenceAndLocationAndRejectsWrongMasks()
     {
-        using var scope = torch.NewDisposeScope();
         var phi = torch.tensor(new double[] { 3, 0, 1, 2, 5, 0 }, [2, 3], ScalarType.Float64);
         var present = torch.tensor(new double[] { 1, 0, 0, 1, 1, 0 }, [2, 3], ScalarType.Float64);
         var maps = torch.zeros(2, 3, 4, 4, ScalarType.Float64);
@@ -286,7 +276,6 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     [Fact]
     public async Task ConceptTrustAtClassLevelComputesMapsFromActivationsAndADictionary()
     {
-        using var scope = torch.NewDisposeScope();
         // Concept 0 lives in the top-left patch of a 2×2 grid, concept 1 in the bottom-right one;
         // the linear head relies on concept 0 for class 0 and concept 1 for class 1.
         var act = torch.zeros(4, 2, 2, 2, ScalarType.Float64);

@@ -44,7 +44,6 @@ public sealed class FashionMnistComparisonTests(ITestOutputHelper output)
     [Fact]
     public async Task ResNet18AndTheBuiltinCnnCompareLayersMatchUnitsAndClusterClassImportance()
     {
-        using var scope = torch.NewDisposeScope();
         await using var server = await SuiteTestServer.StartAsync("embedding,explain");
         var embed = new EmbeddingService.EmbeddingServiceClient(server.Channel);
         var explain = new ExplainService.ExplainServiceClient(server.Channel);

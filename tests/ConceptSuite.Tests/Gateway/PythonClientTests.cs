@@ -7,13 +7,6 @@ namespace ConceptSuite.Tests.Gateway;
 
 public sealed class PythonClientTests(ITestOutputHelper output)
 {
-    static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "Suite.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("Suite.sln not found above " + AppContext.BaseDirectory);
-    }
-
     static async Task<(int Exit, string Output)> Run(string file, params string[] args)
     {
         var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -30,7 +23,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
     [Fact]
     public async Task PythonClientStreamsTensorsRunsAWorkflowEmbedsFitsADictionaryAndReadsTheConceptsBack()
     {
-        var root = RepoRoot();
+        var root = Deploy.DeployAssets.RepoRoot;
         var work = Path.Combine(Path.GetTempPath(), "cs-python-" + Guid.NewGuid().ToString("N"));
         try
         {
