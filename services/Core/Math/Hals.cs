@@ -49,7 +49,7 @@ public static class Hals
         int chunks = (int)Math.Max(1, Math.Min(torch.get_num_threads(), tiles / 32));
         unsafe
         {
-            float* px = Ptr(xt), pr = Ptr(r);
+            float* px = NativeData.Floats(xt), pr = NativeData.Floats(r);
             Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, chunk =>
                 SolveTiles(px, pr, m, c, g, inv, tiles * chunk / chunks, tiles * (chunk + 1) / chunks, floor, maxSweeps, stop));
         }
@@ -97,12 +97,6 @@ public static class Hals
     static unsafe void CopyRows(float* src, long srcStride, float* dst, long dstStride, int rows, int count)
     {
         for (int j = 0; j < rows; j++) new ReadOnlySpan<float>(src + j * srcStride, count).CopyTo(new Span<float>(dst + j * dstStride, count));
-    }
-
-    static unsafe float* Ptr(Tensor t)
-    {
-        // A CPU tensor's bytes span its native storage, whose address does not move.
-        fixed (byte* p = t.bytes) return (float*)p;
     }
 
     /// <summary>

@@ -141,6 +141,44 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         if (_opt is null) throw new InvalidOperationException("Begin was not called");
         using var scope = NewDisposeScope();
         var xn = Normalize(batch);
+        _opt.zero_grad();
+        double loss = SparseStep(xn) ?? AutogradStep(xn);
+        BeforeStep();
+        _opt.step();
+        AfterStep();
+        Steps++;
+        return loss;
+    }
+
+    /// <summary>
+    /// Loss and gradients (W_enc, b_enc, W_dec, b_dec) of one batch by the variant's sparse path or by
+    /// autograd, without an optimiser step; dead-latent tracking advances as in a step.
+    /// </summary>
+    internal (double Loss, Dictionary<string, Tensor> Gradients) LossAndGradients(Tensor batch, bool sparse)
+    {
+        if (_opt is null) throw new InvalidOperationException("Begin was not called");
+        using var scope = NewDisposeScope();
+        var xn = Normalize(batch);
+        _opt.zero_grad();
+        double loss = sparse ? SparseStep(xn) ?? throw new InvalidOperationException($"{Method} has no sparse step here") : AutogradStep(xn);
+        var grads = new Dictionary<string, Tensor>
+        {
+            ["W_enc"] = WEnc!.grad!.clone(), ["b_enc"] = BEnc!.grad!.clone(), ["W_dec"] = WDec!.grad!.clone(), ["b_dec"] = BDec!.grad!.clone(),
+        };
+        foreach (var g in grads.Values) g.MoveToOuterDisposeScope();
+        return (loss, grads);
+    }
+
+    /// <summary>
+    /// A variant whose codes have a fixed number of active latents per row may compute the loss and set
+    /// every trained parameter's gradient itself, touching only the active atoms; null when it does not
+    /// (then autograd runs on the dense graph). Must match <see cref="AutogradStep"/> exactly.
+    /// </summary>
+    protected virtual double? SparseStep(Tensor xn) => null;
+
+    /// <summary>Loss (reconstruction, penalty, AuxK) and its gradients by autograd.</summary>
+    protected double AutogradStep(Tensor xn)
+    {
         var pre = PreActivation(xn);
         var dec = DecoderWeights();
         var (z, zdec) = ActivateAndDecode(pre, dec);
@@ -148,33 +186,35 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         var loss = nn.functional.mse_loss(xhat, xn);
         if (Penalty(pre, z) is { } p) loss = loss + p;
         Tensor dead;
-        using (no_grad())
-        {
-            var fired = (z > 0).any(0, keepdim: false);
-            _sinceFired!.add_(batch.shape[0]).masked_fill_(fired, 0);
-            dead = _sinceFired > O.Long("dead_tokens");
-        }
-        int auxk = O.Int("auxk");
-        long nDead = dead.sum().item<long>();
-        if (auxk > 0 && nDead > 0 && O.Float("aux_coef") > 0)
+        long nDead;
+        using (no_grad()) (dead, nDead) = TrackFiring((z > 0).any(0, keepdim: false), xn.shape[0]);
+        int auxk = AuxK(nDead);
+        if (auxk > 0)
         {
             // AuxK: the top-k_aux dead latents (by pre-activation) reconstruct the residual.
             var e = (xn - xhat).detach();
             var masked = pre.masked_fill(dead.logical_not().unsqueeze(0), float.NegativeInfinity);
-            var (vals, idx) = masked.topk((int)Math.Min(auxk, nDead), dim: 1);
+            var (vals, idx) = masked.topk(auxk, dim: 1);
             var zAux = zeros_like(pre).scatter(1, idx, vals.relu());
             var eHat = zAux.matmul(dec);
             var aux = (eHat - e).square().sum() / e.square().sum().clamp_min(1e-12f);
             loss = loss + O.Float("aux_coef") * aux;
         }
-        _opt.zero_grad();
         loss.backward();
-        BeforeStep();
-        _opt.step();
-        AfterStep();
-        Steps++;
         return loss.item<float>();
     }
+
+    /// <summary>Records which latents fired in a batch of <paramref name="rows"/> samples; returns the dead mask [C] and its count.</summary>
+    protected (Tensor Dead, long Count) TrackFiring(Tensor fired, long rows)
+    {
+        _sinceFired!.add_(rows).masked_fill_(fired, 0);
+        var dead = _sinceFired > O.Long("dead_tokens");
+        return (dead, dead.sum().item<long>());
+    }
+
+    /// <summary>k of the AuxK loss this step (0: off, or no dead latent).</summary>
+    protected int AuxK(long deadLatents) =>
+        O.Int("auxk") > 0 && deadLatents > 0 && O.Float("aux_coef") > 0 ? (int)Math.Min(O.Int("auxk"), deadLatents) : 0;
 
     public virtual void End() { }
 

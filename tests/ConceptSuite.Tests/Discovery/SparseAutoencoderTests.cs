@@ -190,3 +190,62 @@ public class SparseAutoencoderTests
         Assert.Equal(a.Steps, b.Steps);
     }
 }
+
+public class TopKSparseStepTests
+{
+    static TopKSae Make(params (string, string)[] options) =>
+        (TopKSae)DictionaryRegistry.Create("topk_sae", 512, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 3);
+
+    [Theory]
+    [InlineData("0")]   // reconstruction only
+    [InlineData("24")]  // with AuxK: dead_tokens = 1 makes every latent that did not fire in the batch dead
+    public void TheSparseStepGivesAutogradsLossAndGradients(string auxk)
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(11);
+        var x = randn([300, 20], generator: g) * 3 + 1;
+        var opts = new[] { ("k", "6"), ("auxk", auxk), ("dead_tokens", "1"), ("aux_coef", "0.5") };
+        using TopKSae a = Make(opts), b = Make(opts), plain = Make(("k", "6"), ("auxk", "0"));
+        a.Begin(new TensorRowSource(x), FitContext.Default());
+        b.Begin(new TensorRowSource(x), FitContext.Default());
+        plain.Begin(new TensorRowSource(x), FitContext.Default());
+        // The AuxK case really has dead latents: its loss exceeds the reconstruction loss alone.
+        var (reconstruction, _) = plain.LossAndGradients(x.narrow(0, 0, 100), sparse: true);
+        for (int step = 0; step < 3; step++)
+        {
+            var batch = x.narrow(0, step * 100, 100);
+            var (lossSparse, sparse) = a.LossAndGradients(batch, sparse: true);
+            var (lossDense, dense) = b.LossAndGradients(batch, sparse: false);
+            Assert.Equal(lossDense, lossSparse, 1e-5 * Math.Abs(lossDense));
+            if (step == 0) Assert.True(auxk == "0" ? Math.Abs(lossDense - reconstruction) < 1e-6 : lossDense > reconstruction * 1.01, $"loss {lossDense} vs reconstruction {reconstruction}");
+            foreach (var name in dense.Keys)
+            {
+                double scale = dense[name].abs().max().item<float>();
+                Assert.True(scale > 0, $"{name}: zero gradient");
+                double err = (sparse[name] - dense[name]).abs().max().item<float>();
+                Assert.True(err <= 2e-5 * scale, $"step {step} {name}: max |sparse − autograd| = {err:G3} against max |grad| {scale:G3}");
+            }
+        }
+    }
+
+    [Fact]
+    public void SparseRowsProductsEqualTheDenseOnes()
+    {
+        using var scope = NewDisposeScope();
+        var g = new Generator(5);
+        var table = randn([40, 19], generator: g);
+        var rows = randn([13, 19], generator: g);
+        var idx = randperm(40, generator: g).narrow(0, 0, 7).repeat(13, 1).contiguous();
+        idx[3, 2] = idx[3, 1].clone(); // a repeated atom in one row counts twice
+        var values = randn([13, 7], generator: g);
+        var z = zeros(13, 40).scatter_add(1, idx, values);
+        Assert.True(ConceptSuite.Core.Numerics.SparseRows.Combine(values, idx, table).allclose(z.matmul(table), rtol: 1e-5, atol: 1e-5));
+        Assert.True(ConceptSuite.Core.Numerics.SparseRows.Dots(rows, idx, table).allclose(rows.matmul(table.t()).gather(1, idx), rtol: 1e-5, atol: 1e-5));
+        var into = ones(40, 19);
+        ConceptSuite.Core.Numerics.SparseRows.ScatterAdd(into, values, idx, rows);
+        Assert.True(into.allclose(1 + z.t().matmul(rows), rtol: 1e-5, atol: 1e-5));
+        idx[0, 0] = 40;
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ConceptSuite.Core.Numerics.SparseRows.Combine(values, idx, table));
+        Assert.Contains("[0, 40)", e.Message);
+    }
+}
