@@ -31,6 +31,20 @@ public sealed record SuiteChannelOptions
 /// </summary>
 public static class SuiteChannel
 {
+    /// <summary>The HTTP/2 handler a channel gets when the options name none: flow-control window, keep-alive pings, several connections.</summary>
+    public static SocketsHttpHandler CreateHandler(SuiteChannelOptions? options = null)
+    {
+        var o = options ?? new SuiteChannelOptions();
+        return new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            InitialHttp2StreamWindowSize = o.StreamWindowBytes,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+        };
+    }
+
     public static GrpcChannel Create(string address, SuiteChannelOptions? options = null)
     {
         var o = options ?? new SuiteChannelOptions();
@@ -50,14 +64,7 @@ public static class SuiteChannel
         bool dns = address.StartsWith("dns:", StringComparison.OrdinalIgnoreCase);
         if (dns) config.LoadBalancingConfigs.Add(new RoundRobinConfig());
 
-        HttpMessageHandler handler = o.Handler ?? new SocketsHttpHandler
-        {
-            EnableMultipleHttp2Connections = true,
-            InitialHttp2StreamWindowSize = o.StreamWindowBytes,
-            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
-            PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-        };
+        HttpMessageHandler handler = o.Handler ?? CreateHandler(o);
         var channelOptions = new GrpcChannelOptions
         {
             MaxReceiveMessageSize = o.MaxMessageBytes,

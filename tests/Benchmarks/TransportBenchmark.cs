@@ -6,13 +6,19 @@ using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using ConceptSuite.Server;
 using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace ConceptSuite.Benchmarks;
 
 /// <summary>
 /// Streams float32 tensors through the server's TensorTransport over loopback HTTP/2 (Kestrel,
 /// sockets): one way (client stream into Sink) and round trip (Echo, both directions at once),
-/// and copies the same bytes with memcpy in the same run as the ceiling.
+/// and copies the same bytes with memcpy in the same run as the ceiling. Two more ceilings bound what
+/// any protocol above them can reach on the machine: raw TCP (a loopback socket pair, 1 MiB sends) and
+/// raw HTTP/2 (one request body streamed into a plain endpoint on the same Kestrel server, from an
+/// HttpClient on the suite channel's handler settings: no gRPC framing, no protobuf).
 /// Options: --gib N (default 1), --block-bytes B (default 1 MiB; a comma list sweeps).
 /// Last line: transport one-way-MBps=x echo-MBps=y memcpy-MBps=z ratio=x/z.
 /// </summary>
@@ -34,6 +40,7 @@ public static class TransportBenchmark
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-bench-" + Guid.NewGuid().ToString("N"));
         var app = SuiteApp.Create(["--stages", "core", "--data-dir", dataDir, "--listen", $"http://127.0.0.1:{port}", "--metrics", "",
             "--Logging:LogLevel:Default=Warning"], null);
+        app.MapPost("/ceiling/sink", RawSink);
         await app.StartAsync();
         try
         {
@@ -41,6 +48,19 @@ public static class TransportBenchmark
             var client = new TensorTransport.TensorTransportClient(channel);
             double memcpy = Memcpy(bytes, totalBytes);
             Console.WriteLine($"memcpy: {memcpy:F0} MB/s ({totalBytes / 1e6:F0} MB)");
+            var tcpCost = CpuCost.Start();
+            double tcp = await RawTcp(bytes, totalBytes);
+            Console.WriteLine($"ceiling raw TCP: {tcp:F0} MB/s ({tcpCost.Stop(totalBytes)})");
+            using (var http = new HttpClient(SuiteChannel.CreateHandler()) { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact })
+            {
+                // Best of three: Kestrel's and the client's HTTP/2 code reaches its tier-1 JIT only after a few GiB.
+                for (int pass = 1; pass <= 3; pass++)
+                {
+                    var h2Cost = CpuCost.Start();
+                    double h2 = await RawHttp2(http, $"http://127.0.0.1:{port}/ceiling/sink", bytes, totalBytes);
+                    Console.WriteLine($"ceiling raw HTTP/2 (Kestrel + SocketsHttpHandler, no gRPC), pass {pass}: {h2:F0} MB/s ({h2Cost.Stop(totalBytes)})");
+                }
+            }
             double bestOneWay = 0, bestEcho = 0;
             foreach (var block in blockSizes)
             {
@@ -107,6 +127,70 @@ public static class TransportBenchmark
         await send;
         sw.Stop();
         return received / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>Bytes through a loopback TCP socket pair in this process, 1 MiB per send.</summary>
+    static async Task<double> RawTcp(byte[] bytes, long totalBytes)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var receive = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptSocketAsync();
+            var buffer = new byte[1 << 20];
+            long got = 0;
+            int n;
+            while ((n = await s.ReceiveAsync(buffer, SocketFlags.None)) > 0) got += n;
+            return got;
+        });
+        using var sender = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        await sender.ConnectAsync(IPAddress.Loopback, ((IPEndPoint)listener.LocalEndpoint).Port);
+        var sw = Stopwatch.StartNew();
+        for (long sent = 0; sent < totalBytes;)
+        {
+            int n = (int)Math.Min(Math.Min(1 << 20, bytes.Length), totalBytes - sent);
+            sent += await sender.SendAsync(bytes.AsMemory(0, n), SocketFlags.None);
+        }
+        sender.Shutdown(SocketShutdown.Send);
+        long received = await receive;
+        return received / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>Reads a request body to its end and answers the byte count (the raw HTTP/2 ceiling's server side).</summary>
+    static async Task RawSink(HttpContext context)
+    {
+        context.Features.Get<IHttpMaxRequestBodySizeFeature>()!.MaxRequestBodySize = null;
+        var buffer = new byte[1 << 20];
+        long got = 0;
+        int n;
+        while ((n = await context.Request.Body.ReadAsync(buffer)) > 0) got += n;
+        await context.Response.WriteAsync(got.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>One HTTP/2 request whose body streams the bytes in 1 MiB writes.</summary>
+    static async Task<double> RawHttp2(HttpClient http, string url, byte[] bytes, long totalBytes)
+    {
+        var sw = Stopwatch.StartNew();
+        var content = new PushContent(async stream =>
+        {
+            for (long sent = 0; sent < totalBytes;)
+            {
+                int n = (int)Math.Min(Math.Min(1 << 20, bytes.Length), totalBytes - sent);
+                await stream.WriteAsync(bytes.AsMemory(0, n));
+                sent += n;
+            }
+        });
+        using var response = await http.PostAsync(url, content);
+        response.EnsureSuccessStatusCode();
+        long received = long.Parse(await response.Content.ReadAsStringAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        if (received != totalBytes) throw new InvalidOperationException($"raw HTTP/2 sink received {received} of {totalBytes} bytes");
+        return received / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    sealed class PushContent(Func<Stream, Task> write) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => write(stream);
+        protected override bool TryComputeLength(out long length) { length = 0; return false; }
     }
 
     /// <summary>
