@@ -17,6 +17,7 @@ public static class SuiteApp
     /// <param name="configure">Extra wiring before build (tests swap in the in-memory server).</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        OpenMpThreads.Configure(); // before anything loads libtorch
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         builder.Configuration.AddCommandLine(args, Switches);
         var stages = StageCatalog.Resolve(builder.Configuration["ConceptSuite:Stages"]);

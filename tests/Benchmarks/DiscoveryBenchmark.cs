@@ -92,16 +92,46 @@ public static class DiscoveryBenchmark
         using var dict = DictionaryRegistry.Create(method, k, options, 0);
         var cpu0 = CpuSeconds();
         var sw = Stopwatch.StartNew();
-        dict.Fit(src, FitContext.Default());
+        // (seconds, error) at each error checkpoint of iterative fits: the time to reach the peer's final error.
+        var trace = new List<(double Seconds, double Error)>();
+        dict.Fit(src, new FitContext
+        {
+            Metrics = (_, m) => { if (m.TryGetValue("frobenius_error", out var e)) trace.Add((sw.Elapsed.TotalSeconds, e)); },
+        });
         double ours = sw.Elapsed.TotalSeconds, oursCpu = CpuSeconds() - cpu0;
         double err = error(dict, x);
         var peer = RunPeer(Path.Combine(peers, "sklearn_fit.py"), $"--method {method} --input {xPath} --components {k} --iters 200 --seed 0", threads);
         double theirs = peer.GetProperty("seconds").GetDouble(), theirsCpu = peer.GetProperty("cpu_seconds").GetDouble();
         double perr = peer.GetProperty(peerKey).GetDouble();
-        string iters = dict is KMeans km ? $" passes {km.InertiaHistory.Count}/{peer.GetProperty("n_iter").GetInt32()}" : "";
+        string iters = dict switch
+        {
+            KMeans km => $" passes {km.InertiaHistory.Count}/{peer.GetProperty("n_iter").GetInt32()}",
+            Nmf nmf => $" iterations {nmf.Iterations}/{peer.GetProperty("n_iter").GetInt32()}",
+            _ => "",
+        };
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"discovery {method}: suite {ours:F3} s (cpu {oursCpu:F3} s, {peerKey} {err:G6}) sklearn {theirs:F3} s (cpu {theirsCpu:F3} s, {peerKey} {perr:G6}) error ratio {err / perr:F4}{iters}"));
+        if (TimeToError(trace, perr) is { } reach)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"discovery {method} at equal error: suite reaches sklearn's final {peerKey} {perr:G6} after {reach:F3} s (interpolated between checkpoints) against sklearn's {theirs:F3} s: {theirs / reach:F2}x"));
         return (theirs / ours, theirsCpu / oursCpu);
+    }
+
+    /// <summary>
+    /// Seconds until a fit's error first reached <paramref name="target"/>, linear between the two
+    /// checkpoints around the crossing (from the first checkpoint when it is already below); null when never.
+    /// </summary>
+    static double? TimeToError(List<(double Seconds, double Error)> trace, double target)
+    {
+        for (int i = 0; i < trace.Count; i++)
+        {
+            if (trace[i].Error > target) continue;
+            if (i == 0) return trace[0].Seconds;
+            var (t0, e0) = trace[i - 1];
+            var (t1, e1) = trace[i];
+            return t0 + (e0 - target) / (e0 - e1) * (t1 - t0);
+        }
+        return null;
     }
 
     static double CpuSeconds()

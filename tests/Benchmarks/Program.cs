@@ -1,4 +1,8 @@
 using ConceptSuite.Benchmarks;
+using ConceptSuite.Core.Hosting;
+
+// The benchmarks run the stages' code in this process: the same OpenMP spin as the server's.
+OpenMpThreads.Configure();
 
 // dotnet run -c Release --project tests/Benchmarks -- <name> [options]
 // Each benchmark prints its figures and, last, one summary line starting with its name.

@@ -51,6 +51,8 @@ public sealed class Nmf : IConceptDictionary
     bool Semi => _o.Bool("semi");
     /// <summary>||A − UW||_F at the start and every error_every iterations (in memory), or after each pass (out of core).</summary>
     public List<double> ErrorHistory { get; } = new();
+    /// <summary>Iterations (in memory) or passes (out of core) the last fit ran.</summary>
+    public int Iterations { get; private set; }
 
     public void Validate(DataStats stats)
     {
@@ -110,6 +112,7 @@ public sealed class Nmf : IConceptDictionary
             else ut.mul_(pt / (q.matmul(ut) + Eps));
             uu.copy_(ut.matmul(ut.t()));                            // UᵀU of the next W step, and of the error
             ctx.Progress?.Invoke(it + 1, maxIter, "iterations", "nmf");
+            Iterations = it + 1;
             if ((it + 1) % every == 0)
             {
                 double e = ErrorFromProducts(a, ut, w, pt, q, uu, a2);
@@ -184,6 +187,7 @@ public sealed class Nmf : IConceptDictionary
             double e = Math.Sqrt(err2);
             ErrorHistory.Add(e);
             ctx.Progress?.Invoke(p + 1, passes, "passes", "nmf-out-of-core");
+            Iterations = p + 1;
             ctx.Metrics?.Invoke(p + 1, new Dictionary<string, double> { ["frobenius_error"] = e });
             if (prev - e < _o.Float("tol") * prev) break;
             prev = e;
