@@ -51,13 +51,23 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         {
             FitJobs.Validate(plans, stats, config.Seed);
             var data = new ArtifactRowSource(store, dataId, config.Activations is { Id.Length: > 0 } ? tensor : DefaultTensor, "config.activations");
+            IRowSource? validation = null;
+            if (config.Validation is { Id.Length: > 0 } v)
+            {
+                validation = new ArtifactRowSource(store, v.Id, string.IsNullOrEmpty(config.ValidationTensor) ? DefaultTensor : config.ValidationTensor, "config.validation");
+                var vstats = RowSources.Scan(validation, "config.validation", ct);
+                if (vstats.Dim != stats.Dim)
+                    throw new InvalidInputException("config.validation", $"samples have width {vstats.Dim}; the training activations have {stats.Dim}");
+            }
+            else if (!string.IsNullOrEmpty(config.ValidationTensor))
+                throw new InvalidInputException("config.validation_tensor", "is set but config.validation names no artifact");
 
             var jobConfig = config.Clone();
             jobConfig.Job = null;
             jobConfig.Activations = null;
             var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", "discovery.fit", Google.Protobuf.JsonFormatter.Default.Format(jobConfig), dataId, tensor);
             await runners.For(DiscoveryStage.Name).RunAsync(key,
-                job => fits.RunAsync(job, plans, data, dataId, tensor, config), responseStream, ct);
+                job => fits.RunAsync(job, plans, data, dataId, tensor, config, validation), responseStream, ct);
         }
         catch when (spooled)
         {

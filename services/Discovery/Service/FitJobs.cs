@@ -76,7 +76,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
 
     /// <summary>Runs the job; the row source and data id are already validated.</summary>
     public async Task<JobOutcome> RunAsync(JobContext job, IReadOnlyList<PlannedDictionary> plans, IRowSource data,
-        string dataId, string tensor, FitConfig config)
+        string dataId, string tensor, FitConfig config, IRowSource? validation = null)
     {
         var ct = job.CancellationToken;
         var members = new List<Member>();
@@ -179,6 +179,9 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 job.Progress(items.Count, plans.Count, "dictionaries", "evaluate");
                 var rec = DictionaryMetrics.Evaluate(m.Dictionary, data, evalSamples, ct);
                 var metrics = rec.ToDictionary();
+                if (validation is not null)
+                    foreach (var (k, v) in DictionaryMetrics.Evaluate(m.Dictionary, validation, evalSamples, ct).ToDictionary())
+                        metrics["val_" + k] = v;
                 metrics["seconds"] = m.Seconds;
                 metrics["samples"] = data.Samples;
                 var twin = members.FirstOrDefault(t => t.Key == m.Plan.Name + TwinSuffix);

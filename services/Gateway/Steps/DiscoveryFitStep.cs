@@ -5,7 +5,8 @@ namespace ConceptSuite.Gateway.Steps;
 
 /// <summary>
 /// DiscoveryService.Fit: trains a concept dictionary on an activation artifact, which the
-/// discovery stage reads from the store block by block. Options: method (default topk_sae),
+/// discovery stage reads from the store block by block; an optional validation input (held-out
+/// activations of the same model) is scored too (val_r2, val_l0, ...). Options: method (default topk_sae),
 /// concepts (C), seed, tensor, skip_stability, eval_samples, and method_options as
 /// "name=value;name=value" (checked by the stage against the method's schema).
 /// </summary>
@@ -14,6 +15,7 @@ public sealed class DiscoveryFitStep : IStepExecutor
     public string Method => "discovery.fit";
     public string DefaultStage => "discovery";
     public IReadOnlyList<string> Inputs => ["activations"];
+    public IReadOnlyList<string> OptionalInputs => ["validation"];
     public IReadOnlyList<string> Outputs => ["dictionary"];
     public IReadOnlyList<string> Options => ["method", "concepts", "seed", "tensor", "skip_stability", "eval_samples", "method_options"];
     public string Description => "Fits a concept dictionary (TopK SAE, NMF, PCA, ...) on activations (DiscoveryService.Fit).";
@@ -30,6 +32,11 @@ public sealed class DiscoveryFitStep : IStepExecutor
             SkipStability = bool.Parse(ctx.Option("skip_stability", "true").ToLower(CultureInfo.InvariantCulture) is "1" or "true" ? "true" : "false"),
             EvalSamples = ctx.Int("eval_samples", 0, 0),
         };
+        if (ctx.OptionalInput("validation") is { } validation)
+        {
+            config.Validation = new ArtifactRef { Id = validation, Kind = "activations" };
+            config.ValidationTensor = config.Tensor;
+        }
         config.Dictionaries.Add(spec);
         using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Fit(cancellationToken: ctx.CancellationToken);
         await call.RequestStream.WriteAsync(new FitRequest { Config = config }, ctx.CancellationToken);

@@ -36,7 +36,7 @@ public sealed class ReportStep : IStepExecutor
             new GetDictionaryRequest { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = ctx.Input("dictionary"), Kind = "dictionary" } } }, cancellationToken: ct))
         {
             if (await d.ResponseStream.MoveNext(ct) && d.ResponseStream.Current.Info is { } info)
-                foreach (var m in new[] { "r2", "l0", "dead_fraction" })
+                foreach (var m in new[] { "r2", "l0", "dead_fraction", "val_r2", "val_l0" })
                     if (info.Metrics.TryGetValue(m, out var v)) metrics["dictionary_" + m] = v;
         }
 

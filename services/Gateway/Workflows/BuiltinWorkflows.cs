@@ -32,7 +32,7 @@ public static class BuiltinWorkflows
         Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
-        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations")],
+        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
             [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
         Step("top-examples", "discovery.top-examples",
             [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),

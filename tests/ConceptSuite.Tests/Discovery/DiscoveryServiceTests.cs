@@ -378,7 +378,8 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
         var (train, test) = await DiscoveryTestData.ResNet18FashionMnistAsync();
         using var _tr = train;
         using var _te = test;
-        var config = new FitConfig { Seed = 0, SkipStability = true };
+        var held = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = test });
+        var config = new FitConfig { Seed = 0, SkipStability = true, Validation = held.Ref };
         config.Dictionaries.Add(Spec("topk_sae", 256, ("k", "32"), ("epochs", "30"), ("batch_size", "100"), ("lr", "0.003")));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var result = (await FitAsync(config, Host(train))).Last().Result;
@@ -397,6 +398,43 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
         // even PCA needs 64 components for a held-out 0.79.
         Assert.InRange(result.Metrics["r2"], 0.88, 0.95);
         Assert.InRange(heldOutR2, 0.62, 0.72);
+        // The fit's own held-out metrics (config.validation) agree with Encode + Decode through the RPCs.
+        Assert.Equal(heldOutR2, result.Metrics["val_r2"], 3);
+        Assert.Equal(heldOutL0, result.Metrics["val_l0"], 3);
+        Assert.Equal(500, result.Metrics["val_eval_samples"]);
+    }
+
+    [Fact]
+    public async Task ValidationActivationsOfAnotherWidthOrATensorWithoutAnArtifactAreRejected()
+    {
+        using var g = new Generator(31);
+        using var x = randn([60, 8], generator: g);
+        using var narrow = randn([20, 5], generator: g);
+        var other = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = narrow });
+        var config = new FitConfig { SkipStability = true, Validation = other.Ref };
+        config.Dictionaries.Add(Spec("pca", 4));
+        var e = await FitFailsAsync(config, Host(x));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith("config.validation:", e.Status.Detail);
+        Assert.Contains("width 5", e.Status.Detail);
+
+        var dangling = new FitConfig { SkipStability = true, ValidationTensor = "activations" };
+        dangling.Dictionaries.Add(Spec("pca", 4));
+        e = await FitFailsAsync(dangling, Host(x));
+        Assert.StartsWith("config.validation_tensor:", e.Status.Detail);
+
+        var missing = new FitConfig { SkipStability = true, Validation = new ArtifactRef { Id = new string('b', 64) } };
+        missing.Dictionaries.Add(Spec("pca", 4));
+        e = await FitFailsAsync(missing, Host(x));
+        Assert.Equal(StatusCode.NotFound, e.StatusCode);
+
+        // Scored on the training rows themselves, the held-out metrics equal the training ones.
+        var self = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = x });
+        var same = new FitConfig { SkipStability = true, Activations = self.Ref, Validation = self.Ref };
+        same.Dictionaries.Add(Spec("pca", 4));
+        var m = (await FitAsync(same, null)).Last().Result.Metrics;
+        Assert.Equal(m["r2"], m["val_r2"], 9);
+        Assert.Equal(m["mse"], m["val_mse"], 9);
     }
 
     /// <summary>Every registered method fits the ResNet18 Fashion-MNIST activations through the RPC (with

@@ -79,6 +79,8 @@ public sealed class MainJobTests(ITestOutputHelper output)
         Assert.Equal(sparse, report["sparse_probe_accuracy"], 6);
         Assert.Equal(pcbmH, report["pcbm_h_accuracy"], 6);
         Assert.Equal(fit["r2"], report["dictionary_r2"], 6);
+        Assert.Equal(fit["val_r2"], report["dictionary_val_r2"], 6);      // the dictionary scored on the test images' activations
+        Assert.True(fit["val_r2"] < fit["r2"], $"held-out R² {fit["val_r2"]} vs train {fit["r2"]}");
         Assert.Equal(fit["l0"], report["dictionary_l0"], 6);
         var summary = await AtlasBuilder.DownloadAsync(server.Channel, S("report").Outputs["report"].Id, default, ["global_importance"]);
         var top = ReportStep.TopConcepts(summary.Info.MetadataJson);
