@@ -35,17 +35,49 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
             return pre * (pre > _threshold);
         }
         var z = Select(pre, O.Int("k"));
-        using (no_grad())
-        {
-            var kept = z.masked_select(z > 0);
-            if (kept.numel() > 0)
-            {
-                double mn = kept.min().item<float>();
-                double m = O.Float("threshold_momentum");
-                _threshold = _threshold < 0 ? mn : m * _threshold + (1 - m) * mn;
-            }
-        }
+        using (no_grad()) TrackThreshold(z);
         return z;
+    }
+
+    /// <summary>θ ← m·θ + (1 − m)·min of the batch's kept positive values (the first batch sets θ).</summary>
+    void TrackThreshold(Tensor kept)
+    {
+        var positive = kept.masked_select(kept > 0);
+        if (positive.numel() == 0) return;
+        double mn = positive.min().item<float>();
+        double m = O.Float("threshold_momentum");
+        _threshold = _threshold < 0 ? mn : m * _threshold + (1 - m) * mn;
+    }
+
+    /// <summary>
+    /// The batch's k·B largest ReLU'd pre-activations are the active latents, a varying number per row:
+    /// each row's selection is padded to the longest row's (padding has value 0 and no gradient) for
+    /// <see cref="SparseAutoencoder.SparseGradients"/>. When one row holds more than a quarter of all
+    /// latents, the padded products would cost about as much as the dense ones: autograd runs instead.
+    /// </summary>
+    protected override double? SparseStep(Tensor xn)
+    {
+        if (!SparseCapable) return null;
+        using var _ = no_grad();
+        var xc = (xn - BDec!).contiguous();
+        var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
+        long b = pre.shape[0], c = pre.shape[1];
+        var flat = pre.relu().flatten();
+        long keep = Math.Min(flat.numel(), (long)O.Int("k") * b);
+        var (vals, idx) = flat.topk((int)keep, sorted: false);
+        var rows = idx.div(c, rounding_mode: RoundingMode.floor);
+        var counts = rows.bincount(null, b);
+        long width = counts.max().item<long>();
+        if (width * 4 > c) return null;
+        TrackThreshold(vals);
+        // Row-major padded layout: entry e of the selection goes to [row, its rank within the row].
+        var order = rows.argsort();
+        var sortedRows = rows.index_select(0, order);
+        var starts = counts.cumsum(0) - counts;
+        var slot = sortedRows * width + (arange(keep, ScalarType.Int64) - starts.index_select(0, sortedRows));
+        var indices = zeros(b * width, ScalarType.Int64).scatter_(0, slot, idx.remainder(c).index_select(0, order)).view(b, width);
+        var values = zeros(b * width, ScalarType.Float32).scatter_(0, slot, vals.index_select(0, order)).view(b, width);
+        return SparseGradients(xn, xc, pre, values, indices, values > 0);
     }
 
     /// <summary>The k·B largest entries of ReLU(pre) over the whole batch [B, C], zeros elsewhere.</summary>

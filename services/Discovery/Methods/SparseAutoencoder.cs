@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Numerics;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -175,6 +176,68 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     /// (then autograd runs on the dense graph). Must match <see cref="AutogradStep"/> exactly.
     /// </summary>
     protected virtual double? SparseStep(Tensor xn) => null;
+
+    /// <summary>Whether <see cref="SparseGradients"/> can run here: float32 weights on the CPU (its kernels read native storage).</summary>
+    protected bool SparseCapable => WDec is { } w && w.device_type == DeviceType.CPU && w.dtype == ScalarType.Float32;
+
+    /// <summary>
+    /// The loss and every gradient of a step whose codes are a selection of at most m latents per row,
+    /// computed by hand: only the encoder product (already in <paramref name="pre"/>) is dense. With
+    /// x̃_c = x̃ − b_dec, pre = x̃_c W_enc + b_enc, the selection's values <paramref name="values"/> [b, m]
+    /// (ReLU'd, 0 in padding) at latents <paramref name="indices"/> [b, m], r = zW_dec + b_dec − x̃ and
+    /// g = 2r/(bD): ∂W_dec = Zᵀg and ∂z_ij = g_i·W_dec[I_ij] over the selected atoms only,
+    /// ∂pre = ∂z·<paramref name="active"/> at I (the ReLU's derivative; false in padding),
+    /// ∂W_enc = x̃_cᵀ∂pre, ∂b_enc = Σ_i ∂pre_i, ∂b_dec = Σ_i g_i − W_enc ∂b_enc. ∂pre has m non-zeros per
+    /// row, so the encoder gradient costs O(bmD) instead of a second dense O(bCD) product, and the dense
+    /// decoder product and its two backward products are never formed (Core's SparseRows kernels).
+    /// AuxK adds the same terms for the dead latents' selection against the residual. Sets the
+    /// parameters' gradients and returns the loss; <see cref="AutogradStep"/> computes the same on the
+    /// dense graph (a test holds them equal).
+    /// </summary>
+    protected double SparseGradients(Tensor xn, Tensor xc, Tensor pre, Tensor values, Tensor indices, Tensor active)
+    {
+        using var _ = no_grad();
+        long b = xn.shape[0], d = xn.shape[1];
+        var wdec = WDec!;
+        var idx = indices;
+        var r = SparseRows.Combine(values, idx, wdec).add_(BDec!).sub_(xn);
+        double loss = r.square().sum().item<float>() / (b * d);
+        var g = r.mul(2f / (b * d));
+        var gradPre = SparseRows.Dots(g, idx, wdec).mul_(active);
+        var gradDec = zeros_like(wdec);
+        SparseRows.ScatterAdd(gradDec, values, idx, g);
+        var gradBDec = g.sum(0, keepdim: false);
+
+        var fired = zeros(Concepts, ScalarType.Bool).index_fill_(0, idx.masked_select(values > 0), true);
+        var (dead, nDead) = TrackFiring(fired, b);
+        int auxk = AuxK(nDead);
+        if (auxk > 0)
+        {
+            // e = x̃ − x̂ (a constant), ê from the dead latents' selection; loss += c·||ê − e||²/||e||².
+            var e = r.neg();
+            var (va, ia) = pre.masked_fill(dead.logical_not().unsqueeze(0), float.NegativeInfinity).topk(auxk, dim: 1, sorted: false);
+            ia = ia.contiguous();
+            var vaz = va.relu().contiguous();
+            var diff = SparseRows.Combine(vaz, ia, wdec).sub_(e);
+            double coef = O.Float("aux_coef"), energy = Math.Max(e.square().sum().item<float>(), 1e-12);
+            loss += coef * diff.square().sum().item<float>() / energy;
+            var ga = diff.mul_((float)(2 * coef / energy));
+            var gradAux = SparseRows.Dots(ga, ia, wdec).mul_(va > 0);
+            SparseRows.ScatterAdd(gradDec, vaz, ia, ga);
+            gradPre = cat([gradPre, gradAux], 1).contiguous();
+            idx = cat([idx, ia], 1).contiguous();
+        }
+
+        var gradEncT = zeros(Concepts, d);
+        SparseRows.ScatterAdd(gradEncT, gradPre, idx, xc);
+        var gradBEnc = zeros(Concepts).index_add_(0, idx.reshape(-1), gradPre.reshape(-1), 1);
+        gradBDec.sub_(WEnc!.mv(gradBEnc));
+        WEnc.grad = gradEncT.t().contiguous();
+        wdec.grad = gradDec;
+        BEnc!.grad = gradBEnc;
+        BDec!.grad = gradBDec;
+        return loss;
+    }
 
     /// <summary>Loss (reconstruction, penalty, AuxK) and its gradients by autograd.</summary>
     protected double AutogradStep(Tensor xn)

@@ -193,19 +193,21 @@ public class SparseAutoencoderTests
 
 public class TopKSparseStepTests
 {
-    static TopKSae Make(params (string, string)[] options) =>
-        (TopKSae)DictionaryRegistry.Create("topk_sae", 512, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 3);
+    static SparseAutoencoder Make(string method, params (string, string)[] options) =>
+        (SparseAutoencoder)DictionaryRegistry.Create(method, 512, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 3);
 
     [Theory]
-    [InlineData("0")]   // reconstruction only
-    [InlineData("24")]  // with AuxK: dead_tokens = 1 makes every latent that did not fire in the batch dead
-    public void TheSparseStepGivesAutogradsLossAndGradients(string auxk)
+    [InlineData("topk_sae", "0")]   // reconstruction only
+    [InlineData("topk_sae", "24")]  // with AuxK: dead_tokens = 1 makes every latent that did not fire in the batch dead
+    [InlineData("batchtopk_sae", "0")]
+    [InlineData("batchtopk_sae", "24")]
+    public void TheSparseStepGivesAutogradsLossAndGradients(string method, string auxk)
     {
         using var scope = NewDisposeScope();
         var g = new Generator(11);
         var x = randn([300, 20], generator: g) * 3 + 1;
         var opts = new[] { ("k", "6"), ("auxk", auxk), ("dead_tokens", "1"), ("aux_coef", "0.5") };
-        using TopKSae a = Make(opts), b = Make(opts), plain = Make(("k", "6"), ("auxk", "0"));
+        using SparseAutoencoder a = Make(method, opts), b = Make(method, opts), plain = Make(method, ("k", "6"), ("auxk", "0"));
         a.Begin(new TensorRowSource(x), FitContext.Default());
         b.Begin(new TensorRowSource(x), FitContext.Default());
         plain.Begin(new TensorRowSource(x), FitContext.Default());
@@ -226,6 +228,7 @@ public class TopKSparseStepTests
                 Assert.True(err <= 2e-5 * scale, $"step {step} {name}: max |sparse − autograd| = {err:G3} against max |grad| {scale:G3}");
             }
         }
+        if (a is BatchTopKSae ba) Assert.Equal(((BatchTopKSae)b).Threshold, ba.Threshold, 6);   // one running-threshold update per step on both paths
     }
 
     [Fact]
