@@ -75,6 +75,29 @@ public static class DiscoveryBenchmark
                 $"discovery topk_sae step 512->4096 k=32 batch=1024: suite {ours * 1000:F1} ms (cpu {oursCpu * 1000:F1} ms, loss {loss:G4}) torch {theirs * 1000:F1} ms (cpu {theirsCpu * 1000:F1} ms, mse {peer.GetProperty("final_mse").GetDouble():G4})"));
             var saeRatio = (theirs / ours, theirsCpu / oursCpu);
 
+            // The sparse step against autograd on the dense graph, same batches, same run: loss and
+            // gradients only (no optimiser step), for both variants that have a sparse path.
+            foreach (var method in new[] { "topk_sae", "batchtopk_sae" })
+            {
+                double Gradients(bool sparse)
+                {
+                    using var m = (SparseAutoencoder)DictionaryRegistry.Create(method, 4096,
+                        new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" }, 0);
+                    m.Begin(ssrc, FitContext.Default());
+                    var w = Stopwatch.StartNew();
+                    for (int i = 0; i < saeSteps + 3; i++)
+                    {
+                        if (i == 3) w.Restart();
+                        using var b = xs.index_select(0, perm.narrow(0, (i % 16) * 1024, 1024));
+                        foreach (var t in m.LossAndGradients(b, sparse).Gradients.Values) t.Dispose();
+                    }
+                    return w.Elapsed.TotalSeconds / saeSteps;
+                }
+                double dense = Gradients(false), sparseSeconds = Gradients(true);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"discovery {method} loss+gradients 512->4096 k=32 batch=1024: sparse {sparseSeconds * 1000:F1} ms, autograd {dense * 1000:F1} ms ({dense / sparseSeconds:F2}x)"));
+            }
+
             if (fmnist > 0) FashionMnistSae(fmnist);
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
