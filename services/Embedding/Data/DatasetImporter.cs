@@ -32,7 +32,7 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
             var source = DatasetSources.Find(h.Source)
                 ?? throw new NotFoundException($"dataset source (header.source; known: {string.Join(", ", DatasetSources.All.SelectMany(s => s.Names))})", h.Source);
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
-            // Dispose scopes are per thread: none may stay open across an await (see TensorOwnership).
+            // Dispose scopes are thread-static: none may stay open across an await (Core test DisposeScopeAwaitTests).
             ImageDataset d;
             using (torch.NewDisposeScope())
                 d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed).DetachFromDisposeScope();
