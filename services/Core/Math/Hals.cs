@@ -46,12 +46,10 @@ public static class Hals
         for (int j = 0; j < c; j++) inv[j] = g[j * c + j] > 0 ? 1f / g[j * c + j] : 0f;
         int lanes = Vector<float>.Count * Group;
         long tiles = (m + lanes - 1) / lanes;
-        int chunks = (int)Math.Max(1, Math.Min(torch.get_num_threads(), tiles / 32));
         unsafe
         {
             float* px = NativeData.Floats(xt), pr = NativeData.Floats(r);
-            Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, chunk =>
-                SolveTiles(px, pr, m, c, g, inv, tiles * chunk / chunks, tiles * (chunk + 1) / chunks, floor, maxSweeps, stop));
+            NativeData.Bands(tiles, NativeData.Threads(tiles / 32), (lo, hi) => SolveTiles(px, pr, m, c, g, inv, lo, hi, floor, maxSweeps, stop));
         }
     }
 

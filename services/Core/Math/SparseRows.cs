@@ -33,7 +33,7 @@ public static class SparseRows
         {
             float* pv = NativeData.Floats(values), pt = NativeData.Floats(table), po = NativeData.Floats(output);
             long* pi = NativeData.Longs(indices);
-            Rows(b, (lo, hi) =>
+            NativeData.Bands(b, NativeData.Threads(b / 16), (lo, hi) =>
             {
                 for (long i = lo; i < hi; i++)
                     for (int j = 0; j < k; j++)
@@ -53,7 +53,7 @@ public static class SparseRows
         {
             float* pr = NativeData.Floats(rows), pt = NativeData.Floats(table), po = NativeData.Floats(output);
             long* pi = NativeData.Longs(indices);
-            Rows(b, (lo, hi) =>
+            NativeData.Bands(b, NativeData.Threads(b / 16), (lo, hi) =>
             {
                 for (long i = lo; i < hi; i++)
                     for (int j = 0; j < k; j++)
@@ -72,11 +72,9 @@ public static class SparseRows
         {
             float* pv = NativeData.Floats(values), pr = NativeData.Floats(rows), pg = NativeData.Floats(into);
             long* pi = NativeData.Longs(indices);
-            int threads = (int)Math.Max(1, Math.Min(torch.get_num_threads(), b * k * d / (1 << 16)));
             // Each thread owns a band of the table's rows and applies only the entries that land in it.
-            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            NativeData.Bands(c, NativeData.Threads(b * k * d / (1 << 16)), (lo, hi) =>
             {
-                long lo = c * t / threads, hi = c * (t + 1) / threads;
                 for (long e = 0; e < b * k; e++)
                 {
                     long row = pi[e];
@@ -112,14 +110,6 @@ public static class SparseRows
         return (b, (int)indices.shape[1], c, d);
     }
 
-    /// <summary>Runs body on [lo, hi) bands of the b rows, in parallel on torch's thread count.</summary>
-    static void Rows(long b, Action<long, long> body)
-    {
-        int threads = (int)Math.Max(1, Math.Min(torch.get_num_threads(), b / 16));
-        if (threads == 1) { body(0, b); return; }
-        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => body(b * t / threads, b * (t + 1) / threads));
-    }
-
     /// <summary>y += a·x over n floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static unsafe void Axpy(float a, float* x, float* y, long n)
@@ -150,9 +140,20 @@ public static class SparseRows
     }
 }
 
-/// <summary>Raw pointers to the storage of contiguous CPU tensors (the native storage does not move).</summary>
+/// <summary>What the C# kernels share: raw pointers to the storage of contiguous CPU tensors (the native
+/// storage does not move) and their split of work into bands run in parallel on torch's thread count.</summary>
 static class NativeData
 {
     public static unsafe float* Floats(Tensor t) { fixed (byte* p = t.bytes) return (float*)p; }
     public static unsafe long* Longs(Tensor t) { fixed (byte* p = t.bytes) return (long*)p; }
+
+    /// <summary>Threads for a job of <paramref name="units"/> parallel units: torch's thread count, at most one per unit, at least one.</summary>
+    public static int Threads(long units) => (int)Math.Max(1, Math.Min(torch.get_num_threads(), units));
+
+    /// <summary>Runs body on <paramref name="threads"/> contiguous bands [lo, hi) of [0, n), in parallel.</summary>
+    public static void Bands(long n, int threads, Action<long, long> body)
+    {
+        if (threads <= 1) { body(0, n); return; }
+        Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t => body(n * t / threads, n * (t + 1) / threads));
+    }
 }

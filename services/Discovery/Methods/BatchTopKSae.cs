@@ -49,18 +49,16 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
         _threshold = _threshold < 0 ? mn : m * _threshold + (1 - m) * mn;
     }
 
+    protected override bool SelectsActive => true;
+
     /// <summary>
     /// The batch's k·B largest ReLU'd pre-activations are the active latents, a varying number per row:
-    /// each row's selection is padded to the longest row's (padding has value 0 and no gradient) for
-    /// <see cref="SparseAutoencoder.SparseGradients"/>. When one row holds more than a quarter of all
-    /// latents, the padded products would cost about as much as the dense ones: autograd runs instead.
+    /// each row's selection is padded to the longest row's (padding has value 0 and no gradient). When
+    /// one row holds more than a quarter of all latents, the padded products would cost about as much
+    /// as the dense ones: null, and autograd runs instead. Tracks the threshold when it selects.
     /// </summary>
-    protected override double? SparseStep(Tensor xn)
+    protected override ActiveLatents? SelectActive(Tensor pre)
     {
-        if (!SparseCapable) return null;
-        using var _ = no_grad();
-        var xc = (xn - BDec!).contiguous();
-        var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
         long b = pre.shape[0], c = pre.shape[1];
         var flat = pre.relu().flatten();
         long keep = Math.Min(flat.numel(), (long)O.Int("k") * b);
@@ -77,7 +75,7 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
         var slot = sortedRows * width + (arange(keep, ScalarType.Int64) - starts.index_select(0, sortedRows));
         var indices = zeros(b * width, ScalarType.Int64).scatter_(0, slot, idx.remainder(c).index_select(0, order)).view(b, width);
         var values = zeros(b * width, ScalarType.Float32).scatter_(0, slot, vals.index_select(0, order)).view(b, width);
-        return SparseGradients(xn, xc, pre, values, indices, values > 0);
+        return new ActiveLatents(values, indices, values > 0);
     }
 
     /// <summary>The k·B largest entries of ReLU(pre) over the whole batch [B, C], zeros elsewhere.</summary>

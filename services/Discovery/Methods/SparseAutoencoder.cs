@@ -139,13 +139,11 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
 
     public double Step(Tensor batch)
     {
-        if (_opt is null) throw new InvalidOperationException("Begin was not called");
         using var scope = NewDisposeScope();
-        var xn = Normalize(batch);
-        _opt.zero_grad();
-        double loss = SparseStep(xn) ?? AutogradStep(xn);
+        var xn = StartGradients(batch);
+        double loss = SparseGradients(xn) ?? AutogradStep(xn);
         BeforeStep();
-        _opt.step();
+        _opt!.step();
         AfterStep();
         Steps++;
         return loss;
@@ -157,11 +155,9 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     /// </summary>
     internal (double Loss, Dictionary<string, Tensor> Gradients) LossAndGradients(Tensor batch, bool sparse)
     {
-        if (_opt is null) throw new InvalidOperationException("Begin was not called");
         using var scope = NewDisposeScope();
-        var xn = Normalize(batch);
-        _opt.zero_grad();
-        double loss = sparse ? SparseStep(xn) ?? throw new InvalidOperationException($"{Method} has no sparse step here") : AutogradStep(xn);
+        var xn = StartGradients(batch);
+        double loss = sparse ? SparseGradients(xn) ?? throw new InvalidOperationException($"{Method} has no sparse step here") : AutogradStep(xn);
         var grads = new Dictionary<string, Tensor>
         {
             ["W_enc"] = WEnc!.grad!.clone(), ["b_enc"] = BEnc!.grad!.clone(), ["W_dec"] = WDec!.grad!.clone(), ["b_dec"] = BDec!.grad!.clone(),
@@ -170,36 +166,45 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         return (loss, grads);
     }
 
-    /// <summary>
-    /// A variant whose codes have a fixed number of active latents per row may compute the loss and set
-    /// every trained parameter's gradient itself, touching only the active atoms; null when it does not
-    /// (then autograd runs on the dense graph). Must match <see cref="AutogradStep"/> exactly.
-    /// </summary>
-    protected virtual double? SparseStep(Tensor xn) => null;
+    /// <summary>The normalised batch, with every gradient zeroed.</summary>
+    Tensor StartGradients(Tensor batch)
+    {
+        if (_opt is null) throw new InvalidOperationException("Begin was not called");
+        _opt.zero_grad();
+        return Normalize(batch);
+    }
 
-    /// <summary>Whether <see cref="SparseGradients"/> can run here: float32 weights on the CPU (its kernels read native storage).</summary>
-    protected bool SparseCapable => WDec is { } w && w.device_type == DeviceType.CPU && w.dtype == ScalarType.Float32;
+    /// <summary>The active latents of a batch for the sparse path: values [b, m] (ReLU'd, 0 in padding) at latents indices [b, m], and where the ReLU passes gradient (false in padding).</summary>
+    protected readonly record struct ActiveLatents(Tensor Values, Tensor Indices, Tensor Active);
+
+    /// <summary>Whether the variant's codes are a selection of a few latents per row (<see cref="SelectActive"/>).</summary>
+    protected virtual bool SelectsActive => false;
+
+    /// <summary>The selection of <paramref name="pre"/> [b, C] the variant's activation keeps; null when this batch's selection is too wide for the sparse path (autograd then runs).</summary>
+    protected virtual ActiveLatents? SelectActive(Tensor pre) => null;
 
     /// <summary>
     /// The loss and every gradient of a step whose codes are a selection of at most m latents per row,
-    /// computed by hand: only the encoder product (already in <paramref name="pre"/>) is dense. With
-    /// x̃_c = x̃ − b_dec, pre = x̃_c W_enc + b_enc, the selection's values <paramref name="values"/> [b, m]
-    /// (ReLU'd, 0 in padding) at latents <paramref name="indices"/> [b, m], r = zW_dec + b_dec − x̃ and
-    /// g = 2r/(bD): ∂W_dec = Zᵀg and ∂z_ij = g_i·W_dec[I_ij] over the selected atoms only,
-    /// ∂pre = ∂z·<paramref name="active"/> at I (the ReLU's derivative; false in padding),
-    /// ∂W_enc = x̃_cᵀ∂pre, ∂b_enc = Σ_i ∂pre_i, ∂b_dec = Σ_i g_i − W_enc ∂b_enc. ∂pre has m non-zeros per
-    /// row, so the encoder gradient costs O(bmD) instead of a second dense O(bCD) product, and the dense
-    /// decoder product and its two backward products are never formed (Core's SparseRows kernels).
-    /// AuxK adds the same terms for the dead latents' selection against the residual. Sets the
-    /// parameters' gradients and returns the loss; <see cref="AutogradStep"/> computes the same on the
-    /// dense graph (a test holds them equal).
+    /// computed by hand on the CPU (float32 weights; Core's SparseRows kernels read native storage);
+    /// null when the variant selects nothing or the weights live elsewhere. Only the encoder product is
+    /// dense. With x̃_c = x̃ − b_dec, pre = x̃_c W_enc + b_enc, the selection's values v [b, m] at latents
+    /// I [b, m], r = zW_dec + b_dec − x̃ and g = 2r/(bD): ∂W_dec = Zᵀg and ∂z_ij = g_i·W_dec[I_ij] over
+    /// the selected atoms only, ∂pre = ∂z·1[active] at I, ∂W_enc = x̃_cᵀ∂pre, ∂b_enc = Σ_i ∂pre_i,
+    /// ∂b_dec = Σ_i g_i − W_enc ∂b_enc. ∂pre has m non-zeros per row, so the encoder gradient costs
+    /// O(bmD) instead of a second dense O(bCD) product, and the dense decoder product and its two
+    /// backward products are never formed. AuxK adds the same terms for the dead latents' selection
+    /// against the residual. Sets the parameters' gradients and returns the loss;
+    /// <see cref="AutogradStep"/> computes the same on the dense graph (a test holds them equal).
     /// </summary>
-    protected double SparseGradients(Tensor xn, Tensor xc, Tensor pre, Tensor values, Tensor indices, Tensor active)
+    double? SparseGradients(Tensor xn)
     {
+        if (!SelectsActive || WDec is not { } wdec || wdec.device_type != DeviceType.CPU || wdec.dtype != ScalarType.Float32) return null;
         using var _ = no_grad();
+        var xc = (xn - BDec!).contiguous();
+        var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
+        if (SelectActive(pre) is not { } selection) return null;
+        var (values, idx, active) = selection;
         long b = xn.shape[0], d = xn.shape[1];
-        var wdec = WDec!;
-        var idx = indices;
         var r = SparseRows.Combine(values, idx, wdec).add_(BDec!).sub_(xn);
         double loss = r.square().sum().item<float>() / (b * d);
         var g = r.mul(2f / (b * d));

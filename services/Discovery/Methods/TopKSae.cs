@@ -28,15 +28,13 @@ public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
         return (zeros_like(pre).scatter(1, idx, v), DecodeActive(v, idx, dec));
     }
 
-    /// <summary>Each row's k largest pre-activations are its active latents (see <see cref="SparseAutoencoder.SparseGradients"/>).</summary>
-    protected override double? SparseStep(Tensor xn)
+    protected override bool SelectsActive => true;
+
+    /// <summary>Each row's k largest pre-activations are its active latents.</summary>
+    protected override ActiveLatents? SelectActive(Tensor pre)
     {
-        if (!SparseCapable) return null;
-        using var _ = no_grad();
-        var xc = (xn - BDec!).contiguous();
-        var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
         var (vals, idx) = pre.topk(O.Int("k"), dim: 1, sorted: false);
-        return SparseGradients(xn, xc, pre, vals.relu().contiguous(), idx.contiguous(), vals > 0);
+        return new ActiveLatents(vals.relu().contiguous(), idx.contiguous(), vals > 0);
     }
 
     /// <summary>ReLU of each row's k largest entries, zeros elsewhere.</summary>
