@@ -380,7 +380,7 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         try
         {
             foreach (var (name, t) in tensors)
-                foreach (var b in TensorStreams.Split(t, name, rowOffset: rowOffset, totalRows: totalRows, maxBlockBytes: options.Value.BlockBytes))
+                foreach (var b in TensorStreams.Split(t, name, null, options.Value.BlockBytes, rowOffset, totalRows))
                     await stream.WriteAsync(wrap(b));
         }
         finally

@@ -46,7 +46,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
 
     static async Task WriteBlocks(Tensor t, string name, IServerStreamWriter<TensorBlock> output, CancellationToken ct)
     {
-        foreach (var b in TensorStreams.Split(t, name))
+        foreach (var b in TensorStreams.Split(t, name, null, TensorBlocks.DefaultMaxBlockBytes))
         {
             ct.ThrowIfCancellationRequested();
             await output.WriteAsync(b, ct);
@@ -123,7 +123,7 @@ public sealed class ExplainService(ArtifactStore store, JobRunners runners) : Co
                 maps = ConceptActivationMaps.Compute(rows, bank, cfg.Concepts.ToArray(), cfg.ImageHeight, cfg.ImageWidth).to_type(ScalarType.Float32).DetachFromDisposeScope();
             }
             using (maps)
-                foreach (var b in TensorStreams.Split(maps, "maps", rowOffset: s, totalRows: n))
+                foreach (var b in TensorStreams.Split(maps, "maps", null, TensorBlocks.DefaultMaxBlockBytes, s, n))
                     await responseStream.WriteAsync(b, ct);
             if (n == 0) break;
         }

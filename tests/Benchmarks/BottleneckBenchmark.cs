@@ -177,7 +177,7 @@ public static class BottleneckBenchmark
         using var call = client.Train();
         await call.RequestStream.WriteAsync(new TrainRequest { Config = config });
         foreach (var (name, t) in tensors)
-            foreach (var b in TensorStreams.Split(t, name))
+            foreach (var b in TensorStreams.Split(t, name, null, TensorBlocks.DefaultMaxBlockBytes))
                 await call.RequestStream.WriteAsync(new TrainRequest { Block = b });
         await call.RequestStream.CompleteAsync();
         JobResult? result = null;
@@ -190,7 +190,7 @@ public static class BottleneckBenchmark
     {
         using var call = client.Predict();
         await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = id } });
-        foreach (var b in TensorStreams.Split(x)) await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
+        foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
         await call.RequestStream.CompleteAsync();
         var logits = new List<Tensor>(); var concepts = new List<Tensor>();
         await foreach (var m in call.ResponseStream.ReadAllAsync())

@@ -147,7 +147,7 @@ print(json.dumps({"linear_cka": best(linear_cka), "debiased_cka": best(debiased_
         {
             await call.RequestStream.WriteAsync(config);
             foreach (var (name, value) in tensors)
-                foreach (var block in TensorStreams.Split(value, name))
+                foreach (var block in TensorStreams.Split(value, name, null, TensorBlocks.DefaultMaxBlockBytes))
                     await call.RequestStream.WriteAsync(wrap(block));
             await call.RequestStream.CompleteAsync();
             return await call.ResponseAsync;

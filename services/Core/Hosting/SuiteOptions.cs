@@ -17,8 +17,15 @@ public sealed class SuiteOptions
     /// <summary>Largest gRPC message accepted or sent, bytes. Blocks are ~1 MiB; 16 MiB leaves room.</summary>
     public int MaxMessageBytes { get; set; } = 16 << 20;
 
-    /// <summary>Payload budget of each streamed tensor block, bytes.</summary>
+    /// <summary>Payload budget of each streamed tensor block, bytes: the one block-size setting.</summary>
     public int BlockBytes { get; set; } = 1 << 20;
+
+    /// <summary>
+    /// The block size for a reply whose request asked for at most <paramref name="requested"/>
+    /// bytes per block (a <c>max_block_bytes</c> field): <see cref="BlockBytes"/> when 0 or
+    /// negative, else the request's value capped at <see cref="BlockBytes"/>.
+    /// </summary>
+    public int BlockBytesFor(long requested) => requested <= 0 ? BlockBytes : (int)Math.Min(requested, BlockBytes);
 
     /// <summary>Upper bound on one tensor stream's payload, bytes.</summary>
     public long MaxStreamBytes { get; set; } = 64L << 30;

@@ -14,9 +14,13 @@ public sealed record TensorBlockView(string Name, long RowOffset, torch.Tensor T
 /// </summary>
 public static class TensorStreams
 {
-    /// <summary>Blocks of a tensor (rows along dim 0), sharing its storage.</summary>
-    public static IEnumerable<TensorBlock> Split(torch.Tensor tensor, string name = "", IReadOnlyList<string>? ids = null,
-        int maxBlockBytes = TensorBlocks.DefaultMaxBlockBytes, long rowOffset = 0, long? totalRows = null)
+    /// <summary>
+    /// Blocks of a tensor (rows along dim 0), sharing its storage, each at most
+    /// <paramref name="maxBlockBytes"/> of payload (the stage's <see cref="Hosting.SuiteOptions.BlockBytes"/>,
+    /// or a request's bound through <see cref="Hosting.SuiteOptions.BlockBytesFor"/>).
+    /// </summary>
+    public static IEnumerable<TensorBlock> Split(torch.Tensor tensor, string name, IReadOnlyList<string>? ids,
+        int maxBlockBytes, long rowOffset = 0, long? totalRows = null)
     {
         var t = TensorCodec.Contiguous(tensor);
         if (t.dim() == 0) t = t.reshape(1);

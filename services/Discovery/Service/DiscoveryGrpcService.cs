@@ -183,29 +183,19 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         foreach (var (k, v) in meta.Metrics) info.Metrics[k] = v;
         await responseStream.WriteAsync(new GetDictionaryResponse { Info = info }, context.CancellationToken);
         using var atoms = dict.Atoms().contiguous();
-        foreach (var b in TensorStreams.Split(atoms, "atoms", maxBlockBytes: suite.Value.BlockBytes))
+        foreach (var b in TensorStreams.Split(atoms, "atoms", null, suite.Value.BlockBytes))
             await responseStream.WriteAsync(new GetDictionaryResponse { Block = b }, context.CancellationToken);
     }
 
     public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context)
     {
-        var r = new ListMethodsResponse();
+        var family = new MethodFamily { Name = "dictionary", Stage = DiscoveryStage.Name, SelectedBy = "config.dictionaries[].method" };
         foreach (var m in DictionaryRegistry.All)
-        {
-            var ms = new MethodSchema { Name = m.Name, Description = m.Description, NonnegativeCodes = m.NonNegativeCodes, Streaming = m.Streaming };
-            foreach (var o in m.Options)
-            {
-                var os = new OptionSchema
-                {
-                    Name = o.Name, Type = o.Type.ToString().ToLowerInvariant(), DefaultValue = o.Default, Description = o.Description,
-                    Min = o.Min?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
-                    Max = o.MaxIsConcepts ? OptionSpec.ConceptsBound : o.Max?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
-                };
-                if (o.Choices is not null) os.Choices.Add(o.Choices);
-                ms.Options.Add(os);
-            }
-            r.Methods.Add(ms);
-        }
+            family.Methods.Add(Core.Methods.MethodCatalog.Describe(m.Name, "", m.Description,
+                m.Options.Select(o => new Core.Methods.OptionSpec(o.Name, (Core.Methods.OptionType)o.Type, o.Default, o.Description, o.Min, o.Max, o.Choices, o.MaxIsConcepts ? OptionSpec.ConceptsBound : null)).ToList(),
+                new Dictionary<string, string> { ["nonnegative_codes"] = m.NonNegativeCodes ? "true" : "false", ["streaming"] = m.Streaming ? "true" : "false" }));
+        var r = new ListMethodsResponse();
+        r.Families.Add(family);
         return Task.FromResult(r);
     }
 

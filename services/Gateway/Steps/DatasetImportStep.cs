@@ -50,7 +50,7 @@ public sealed class DatasetImportStep : IStepExecutor
         async IAsyncEnumerable<TensorBlock> Blocks()
         {
             foreach (var (name, t) in tensors)
-                foreach (var b in TensorStreams.Split(t, name))
+                foreach (var b in TensorStreams.Split(t, name, null, TensorBlocks.DefaultMaxBlockBytes))
                 {
                     yield return b;
                     done += b.Tensor.Shape[0];

@@ -208,7 +208,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         if (includeTensor)
         {
             using var unit = ((image.unsqueeze(0).clamp(-1, 1) + 1) / 2).contiguous();
-            m.Image = TensorStreams.Split(unit).Single();
+            m.Image = TensorStreams.Split(unit, "", null, int.MaxValue).Single();
             m.Image.Tensor = TensorCodec.ToMessageCopy(unit); // the message outlives `unit`: its own copy of the bytes
         }
         return m;

@@ -48,7 +48,7 @@ public sealed class BottleneckServerFixture : IAsyncLifetime
         {
             await w.WriteAsync(new TrainRequest { Config = config });
             foreach (var (name, t) in tensors)
-                foreach (var b in TensorStreams.Split(t, name))
+                foreach (var b in TensorStreams.Split(t, name, null, TensorBlocks.DefaultMaxBlockBytes))
                     await w.WriteAsync(new TrainRequest { Block = b });
         });
         JobResult? result = null;
@@ -101,7 +101,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
         {
             await w.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = modelId } });
-            foreach (var b in TensorStreams.Split(x)) await w.WriteAsync(new PredictRequest { Block = b });
+            foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new PredictRequest { Block = b });
         });
         return await Collect(call.ResponseStream, r => r.Block);
     }
@@ -179,7 +179,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         var (x, _, _) = S.Generate(100, 30);
         using var call = f.Client.Predict();
         await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = f.Cbm.Artifact.Ref.Id } });
-        foreach (var b in TensorStreams.Split(x, "", maxBlockBytes: 40 * S.D * 4))   // 3 blocks of 40, 40, 20 rows
+        foreach (var b in TensorStreams.Split(x, "", null, 40 * S.D * 4))   // 3 blocks of 40, 40, 20 rows
             await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
         await call.RequestStream.CompleteAsync();
         var got = await Collect(call.ResponseStream, r => r.Block);
@@ -199,7 +199,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
             await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
             {
                 await w.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = id, InputsAreConcepts = concepts } });
-                foreach (var b in TensorStreams.Split(x)) await w.WriteAsync(new PredictRequest { Block = b });
+                foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new PredictRequest { Block = b });
             });
             return await Assert.ThrowsAsync<RpcException>(async () => { await foreach (var _ in call.ResponseStream.ReadAllAsync()) { } });
         }
@@ -216,8 +216,8 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
         {
             await w.WriteAsync(new InterveneRequest { Config = config });
-            foreach (var b in TensorStreams.Split(x, "inputs")) await w.WriteAsync(new InterveneRequest { Block = b });
-            if (values is not null) foreach (var b in TensorStreams.Split(values, "values")) await w.WriteAsync(new InterveneRequest { Block = b });
+            foreach (var b in TensorStreams.Split(x, "inputs", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new InterveneRequest { Block = b });
+            if (values is not null) foreach (var b in TensorStreams.Split(values, "values", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new InterveneRequest { Block = b });
         });
         return await Collect(call.ResponseStream, r => r.Block);
     }
@@ -270,8 +270,8 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
         {
             await w.WriteAsync(new ContributionsRequest { Config = config });
-            foreach (var b in TensorStreams.Split(x, "inputs")) await w.WriteAsync(new ContributionsRequest { Block = b });
-            if (classes is not null) foreach (var b in TensorStreams.Split(classes, "classes")) await w.WriteAsync(new ContributionsRequest { Block = b });
+            foreach (var b in TensorStreams.Split(x, "inputs", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new ContributionsRequest { Block = b });
+            if (classes is not null) foreach (var b in TensorStreams.Split(classes, "classes", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new ContributionsRequest { Block = b });
         });
         return await Collect(call.ResponseStream, r => r.Block);
     }

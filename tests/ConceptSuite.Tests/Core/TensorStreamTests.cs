@@ -27,7 +27,7 @@ public class TensorStreamTests
     public void SplitRespectsTheByteBudgetAndTilesTheRows()
     {
         using var t = torch.arange(1000 * 64, dtype: torch.float32).reshape(1000, 64); // 256 B per row
-        var blocks = TensorStreams.Split(t, maxBlockBytes: 10_000).ToList();
+        var blocks = TensorStreams.Split(t, "", null, 10_000).ToList();
         Assert.All(blocks, b => Assert.True(b.Tensor.Data.Length <= 10_000));
         Assert.Equal(39, blocks[0].Tensor.Shape[0]); // floor(10000 / 256)
         Assert.Equal(Enumerable.Range(0, blocks.Count).Select(i => i * 39L), blocks.Select(b => b.RowOffset));
@@ -39,7 +39,7 @@ public class TensorStreamTests
     public void RowWiderThanTheBudgetStillTravelsOneRowPerBlock()
     {
         using var t = torch.ones(3, 1000);
-        var blocks = TensorStreams.Split(t, maxBlockBytes: 100).ToList();
+        var blocks = TensorStreams.Split(t, "", null, 100).ToList();
         Assert.Equal(3, blocks.Count);
     }
 
@@ -48,7 +48,7 @@ public class TensorStreamTests
     {
         using var t = torch.randn(777, 33, generator: new torch.Generator(1).manual_seed(2));
         var ids = Enumerable.Range(0, 777).Select(i => $"img-{i}").ToList();
-        var blocks = TensorStreams.Split(t, "acts", ids, maxBlockBytes: 4096).ToList();
+        var blocks = TensorStreams.Split(t, "acts", ids, 4096).ToList();
         Assert.True(blocks.Count > 20);
 
         long rows = 0;
@@ -76,7 +76,7 @@ public class TensorStreamTests
     public async Task EmptyTensorTravelsAsOneBlockWithItsShape()
     {
         using var t = torch.zeros(0, 5);
-        var blocks = TensorStreams.Split(t).ToList();
+        var blocks = TensorStreams.Split(t, "", null, TensorBlocks.DefaultMaxBlockBytes).ToList();
         Assert.Single(blocks);
         var (back, _) = await TensorStreams.AssembleAsync(AsAsync(blocks));
         Assert.Equal(new long[] { 0, 5 }, back.shape);

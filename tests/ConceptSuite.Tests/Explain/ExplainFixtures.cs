@@ -34,7 +34,7 @@ static class ExplainFixtures
     {
         await writer.WriteAsync(config);
         foreach (var (name, value) in tensors)
-            foreach (var b in TensorStreams.Split(value, name, maxBlockBytes: maxBlockBytes))
+            foreach (var b in TensorStreams.Split(value, name, null, maxBlockBytes))
                 await writer.WriteAsync(wrap(b));
         await writer.CompleteAsync();
     }
