@@ -167,7 +167,7 @@ public static class BottleneckBenchmark
     /// <summary>Discovered concepts: NMF atoms [count, D] of the (non-negative) training features, by the discovery stage's method.</summary>
     static Tensor NmfAtoms(Tensor x, int count, long seed)
     {
-        using var dictionary = DictionaryRegistry.Create("nmf", count, null, seed);
+        using var dictionary = DictionaryMethods.Create("nmf", count, null);
         dictionary.Fit(new TensorRowSource(x), FitContext.Default(seed));
         return dictionary.Atoms().clone();
     }

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,24 +17,13 @@ namespace ConceptSuite.Discovery.Methods;
 /// </summary>
 public sealed class KMeans : IConceptDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Choice("init", "k-means++", "k-means++ | random", "k-means++", "random"),
-        OptionSpec.Int("max_iter", 100, "Lloyd: passes over the data; mini-batch: passes as well", 1, 100000),
-        OptionSpec.Float("tol", 1e-4, "stop when the relative inertia decrease is below tol", 0, 1),
-        OptionSpec.Choice("solver", "auto", "lloyd | minibatch | auto (minibatch past minibatch_threshold samples)", "auto", "lloyd", "minibatch"),
-        OptionSpec.Int("minibatch_threshold", 1_000_000, "samples above which auto picks mini-batch", 1, long.MaxValue),
-        OptionSpec.Int("batch_size", 4096, "mini-batch size", 1, 1 << 22),
-        OptionSpec.Int("init_samples", 65536, "samples drawn for the k-means++ initialisation", 1, 1 << 24),
-    ];
-
-    readonly MethodOptions _o;
+    readonly KMeansOptions _o;
     Tensor? _centroids;
 
-    public KMeans(MethodOptions options) { _o = options; }
+    public KMeans(int concepts, KMeansOptions options) { Concepts = concepts; _o = options; }
 
     public string Method => "kmeans";
-    public int Concepts => _o.Concepts;
+    public int Concepts { get; }
     public int InputDim { get; private set; }
     public bool NonNegativeCodes => true;
     /// <summary>Inertia at each pass (Lloyd: of the centroids the pass started from).</summary>
@@ -50,14 +40,14 @@ public sealed class KMeans : IConceptDictionary
     {
         InputDim = data.Dim;
         using var g = new Generator((ulong)ctx.Seed);
-        using (var sample = RowSources.Head(data, Math.Max(Concepts, _o.Long("init_samples")), ctx.Seed))
+        using (var sample = RowSources.Head(data, Math.Max(Concepts, _o.InitSamples), ctx.Seed))
         {
-            var c = _o.Choice("init") == "k-means++" ? Core.Numerics.KMeans.PlusPlus(sample, Concepts, g) : RandomInit(sample, Concepts, g);
+            var c = _o.Init == "k-means++" ? Core.Numerics.KMeans.PlusPlus(sample, Concepts, g) : RandomInit(sample, Concepts, g);
             _centroids?.Dispose();
             _centroids = c;
         }
-        var solver = _o.Choice("solver");
-        if (solver == "auto") solver = data.Samples > _o.Long("minibatch_threshold") ? "minibatch" : "lloyd";
+        var solver = _o.Solver;
+        if (solver == "auto") solver = data.Samples > _o.MinibatchThreshold ? "minibatch" : "lloyd";
         if (solver == "lloyd") Lloyd(data, ctx); else MiniBatch(data, ctx);
         Inertia = Core.Numerics.KMeans.Inertia(data.Blocks(16384), _centroids!, ctx.CancellationToken);
     }
@@ -71,8 +61,8 @@ public sealed class KMeans : IConceptDictionary
 
     void Lloyd(IRowSource data, FitContext ctx)
     {
-        int maxIter = _o.Int("max_iter");
-        var history = Core.Numerics.KMeans.Lloyd(() => data.Blocks(16384), _centroids!, maxIter, _o.Float("tol"), ctx.CancellationToken,
+        int maxIter = _o.MaxIter;
+        var history = Core.Numerics.KMeans.Lloyd(() => data.Blocks(16384), _centroids!, maxIter, _o.Tol, ctx.CancellationToken,
             (it, inertia) =>
             {
                 ctx.Progress?.Invoke(it + 1, maxIter, "iterations", "kmeans");
@@ -83,8 +73,8 @@ public sealed class KMeans : IConceptDictionary
 
     void MiniBatch(IRowSource data, FitContext ctx)
     {
-        int passes = _o.Int("max_iter");
-        int batch = _o.Int("batch_size");
+        int passes = _o.MaxIter;
+        int batch = _o.BatchSize;
         var counts = zeros(Concepts, ScalarType.Float64);
         try
         {
@@ -107,7 +97,7 @@ public sealed class KMeans : IConceptDictionary
                 }
                 InertiaHistory.Add(inertia);
                 ctx.Progress?.Invoke(p + 1, passes, "passes", "kmeans-minibatch");
-                if (prev - inertia <= _o.Float("tol") * prev) break;
+                if (prev - inertia <= _o.Tol * prev) break;
                 prev = inertia;
             }
         }
@@ -148,4 +138,22 @@ public sealed class KMeans : IConceptDictionary
     static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
 
     public void Dispose() => _centroids?.Dispose();
+}
+
+/// <summary>Options of <see cref="KMeans"/>.</summary>
+public sealed record KMeansOptions(string Init, int MaxIter, double Tol, string Solver, long MinibatchThreshold, int BatchSize, long InitSamples)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("init", "k-means++", "k-means++ | random", "k-means++", "random"),
+        OptionSpec.Int("max_iter", 100, "Lloyd: passes over the data; mini-batch: passes as well", 1, 100000),
+        OptionSpec.Float("tol", 1e-4, "stop when the relative inertia decrease is below tol", 0, 1),
+        OptionSpec.Choice("solver", "auto", "lloyd | minibatch | auto (minibatch past minibatch_threshold samples)", "auto", "lloyd", "minibatch"),
+        OptionSpec.Int("minibatch_threshold", 1_000_000, "samples above which auto picks mini-batch", 1, long.MaxValue),
+        OptionSpec.Int("batch_size", 4096, "mini-batch size", 1, 1 << 22),
+        OptionSpec.Int("init_samples", 65536, "samples drawn for the k-means++ initialisation", 1, 1 << 24),
+    ];
+
+    public static KMeansOptions From(OptionValues o) =>
+        new(o.Choice("init"), o.Int("max_iter"), o.Float("tol"), o.Choice("solver"), o.Long("minibatch_threshold"), o.Int("batch_size"), o.Long("init_samples"));
 }

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,24 +18,15 @@ namespace ConceptSuite.Discovery.Methods;
 /// </summary>
 public sealed class SparseDictionaryLearning : IConceptDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Float("alpha", 0.1, "λ, the L1 weight of the codes (in data units)", 0, 1e9),
-        OptionSpec.Choice("coder", "fista", "fista | ista", "fista", "ista"),
-        OptionSpec.Int("code_iters", 100, "iterations of the sparse coder", 1, 100000),
-        OptionSpec.Int("max_iter", 20, "passes over the data (each ends with a dictionary update)", 1, 100000),
-        OptionSpec.Bool("positive", false, "constrain codes to be non-negative"),
-    ];
-
-    readonly MethodOptions _o;
+    readonly SparseDictionaryLearningOptions _o;
     Tensor? _d;
 
-    public SparseDictionaryLearning(MethodOptions options) { _o = options; }
+    public SparseDictionaryLearning(int concepts, SparseDictionaryLearningOptions options) { Concepts = concepts; _o = options; }
 
     public string Method => "sparse_dl";
-    public int Concepts => _o.Concepts;
+    public int Concepts { get; }
     public int InputDim { get; private set; }
-    public bool NonNegativeCodes => _o.Bool("positive");
+    public bool NonNegativeCodes => _o.Positive;
     /// <summary>Objective ½||X − ZD||² + λ||Z||₁ of each pass (codes of that pass, dictionary it started from).</summary>
     public List<double> ObjectiveHistory { get; } = new();
 
@@ -51,8 +43,8 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         using (var sample = RowSources.Head(data, Concepts, ctx.Seed))
             d = sample.clone();
         d = Normalize(d, null);
-        double alpha = _o.Float("alpha");
-        for (int p = 0; p < _o.Int("max_iter"); p++)
+        double alpha = _o.Alpha;
+        for (int p = 0; p < _o.MaxIter; p++)
         {
             using var s = NewDisposeScope();
             var a = zeros(Concepts, Concepts);
@@ -77,7 +69,7 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
                 var nrm = col.norm().item<float>();
                 if (nrm > 1e-12f) d[j].copy_(col / nrm);
             }
-            ctx.Progress?.Invoke(p + 1, _o.Int("max_iter"), "passes", "sparse_dl");
+            ctx.Progress?.Invoke(p + 1, _o.MaxIter, "passes", "sparse_dl");
             ctx.Metrics?.Invoke(p + 1, new Dictionary<string, double> { ["objective"] = obj });
         }
         _d?.Dispose();
@@ -90,9 +82,9 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
     public Tensor Code(Tensor x, Tensor d)
     {
         using var s = NewDisposeScope();
-        double alpha = _o.Float("alpha");
-        bool positive = _o.Bool("positive");
-        bool fista = _o.Choice("coder") == "fista";
+        double alpha = _o.Alpha;
+        bool positive = _o.Positive;
+        bool fista = _o.Coder == "fista";
         var gram = d.matmul(d.t());
         double lip = Math.Max(linalg.eigvalsh(gram.to_type(ScalarType.Float64)).max().item<double>(), 1e-12);
         var xdT = x.matmul(d.t());
@@ -100,7 +92,7 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         var y = z;
         double t = 1;
         float thr = (float)(alpha / lip);
-        for (int i = 0; i < _o.Int("code_iters"); i++)
+        for (int i = 0; i < _o.CodeIters; i++)
         {
             var grad = y.matmul(gram) - xdT;
             var v = y - grad / (float)lip;
@@ -135,4 +127,20 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
     static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
 
     public void Dispose() => _d?.Dispose();
+}
+
+/// <summary>Options of <see cref="SparseDictionaryLearning"/>.</summary>
+public sealed record SparseDictionaryLearningOptions(double Alpha, string Coder, int CodeIters, int MaxIter, bool Positive)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Float("alpha", 0.1, "λ, the L1 weight of the codes (in data units)", 0, 1e9),
+        OptionSpec.Choice("coder", "fista", "fista | ista", "fista", "ista"),
+        OptionSpec.Int("code_iters", 100, "iterations of the sparse coder", 1, 100000),
+        OptionSpec.Int("max_iter", 20, "passes over the data (each ends with a dictionary update)", 1, 100000),
+        OptionSpec.Bool("positive", false, "constrain codes to be non-negative"),
+    ];
+
+    public static SparseDictionaryLearningOptions From(OptionValues o) =>
+        new(o.Float("alpha"), o.Choice("coder"), o.Int("code_iters"), o.Int("max_iter"), o.Bool("positive"));
 }

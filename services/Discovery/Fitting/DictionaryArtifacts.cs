@@ -6,7 +6,7 @@ using ConceptSuite.Discovery.Abstractions;
 using ConceptSuite.Discovery.Methods;
 using TorchSharp;
 
-namespace ConceptSuite.Discovery.Service;
+namespace ConceptSuite.Discovery.Fitting;
 
 /// <summary>What a "dictionary" artifact records about each dictionary it holds.</summary>
 public sealed record DictionaryMeta
@@ -85,7 +85,7 @@ public static class DictionaryArtifacts
             m = meta.Dictionaries.FirstOrDefault(d => d.Name == reference.Name)
                 ?? throw new NotFoundException($"dictionary in artifact {reference.Artifact.Id}", reference.Name);
         }
-        var dict = DictionaryRegistry.Create(m.Method, m.Concepts, m.Options, m.Seed, field);
+        var dict = DictionaryMethods.Create(m.Method, m.Concepts, m.Options, field);
         var prefix = m.Name + "/";
         var state = new Dictionary<string, torch.Tensor>();
         try
