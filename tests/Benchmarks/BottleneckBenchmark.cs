@@ -189,7 +189,7 @@ public static class BottleneckBenchmark
     static async Task<(Tensor Logits, Tensor Concepts)> Predict(BottleneckService.BottleneckServiceClient client, string id, Tensor x)
     {
         using var call = client.Predict();
-        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = id } });
+        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = id } } });
         foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
         await call.RequestStream.CompleteAsync();
         var logits = new List<Tensor>(); var concepts = new List<Tensor>();
