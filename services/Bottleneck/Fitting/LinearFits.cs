@@ -4,9 +4,6 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace ConceptSuite.Bottleneck.Fitting;
 
-/// <summary>A linear map y = x Wᵀ + b.</summary>
-public sealed record LinearWeights(Tensor Weight, Tensor Bias);
-
 /// <summary>
 /// Full-batch convex fits shared by the models, all by accelerated proximal gradient (FISTA,
 /// Beck &amp; Teboulle 2009) with the step 1/L from a power-iteration bound on the curvature, so

@@ -8,27 +8,6 @@ using TorchSharp;
 
 namespace ConceptSuite.Discovery.Fitting;
 
-/// <summary>What a "dictionary" artifact records about each dictionary it holds.</summary>
-public sealed record DictionaryMeta
-{
-    [JsonPropertyName("name")] public required string Name { get; init; }
-    [JsonPropertyName("method")] public required string Method { get; init; }
-    [JsonPropertyName("n_concepts")] public int Concepts { get; init; }
-    [JsonPropertyName("input_dim")] public int InputDim { get; init; }
-    [JsonPropertyName("seed")] public long Seed { get; init; }
-    [JsonPropertyName("options")] public Dictionary<string, string> Options { get; init; } = new();
-    [JsonPropertyName("metrics")] public Dictionary<string, double> Metrics { get; init; } = new();
-}
-
-/// <summary>The metadata JSON of a "dictionary" artifact.</summary>
-public sealed record DictionaryArtifactMeta
-{
-    [JsonPropertyName("dictionaries")] public List<DictionaryMeta> Dictionaries { get; init; } = new();
-    /// <summary>The activation artifact the dictionaries were fitted on.</summary>
-    [JsonPropertyName("activations")] public string Activations { get; init; } = "";
-    [JsonPropertyName("tensor")] public string Tensor { get; init; } = "";
-}
-
 /// <summary>
 /// Stores several dictionaries as one artifact: tensors "{name}/{state key}", metadata
 /// <see cref="DictionaryArtifactMeta"/>. Loading rebuilds each through the registry.

@@ -12,13 +12,6 @@ using TorchSharp;
 
 namespace ConceptSuite.Discovery.Fitting;
 
-/// <summary>A validated dictionary request: its final name, its method and its options, parsed once.</summary>
-public sealed record PlannedDictionary(int Index, string Name, string Method, int Concepts, MethodEntry<IConceptDictionary> Entry, OptionValues Options)
-{
-    /// <summary>A new, unfitted dictionary of this plan.</summary>
-    public IConceptDictionary Create() => Entry.Create(Options);
-}
-
 /// <summary>
 /// The work of a Fit job: trains every requested dictionary (and, for stability, a twin with
 /// seed + 1) on one row source, incremental ones together in one pass per epoch, checkpoints
