@@ -1,11 +1,4 @@
-using ConceptSuite.Contracts;
-using ConceptSuite.Discovery.Numerics;
-using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
-using TorchSharp;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-using Tensor = TorchSharp.torch.Tensor;
 
 namespace ConceptSuite.Discovery.Methods;
 

@@ -25,32 +25,31 @@ namespace ConceptSuite.Discovery.Methods;
 /// Past <c>in_memory_elements</c> the fit is out of core: each pass solves U block by block with
 /// W fixed, accumulates UᵀU and UᵀA, then updates W from those (memory independent of N).
 /// </summary>
-public sealed class Nmf : IConceptDictionary
+public sealed class Nmf : AtomDictionary
 {
 
     const float Eps = 1e-10f;
     readonly NmfOptions _o;
-    Tensor? _w;
 
-    public Nmf(int concepts, NmfOptions options) { Concepts = concepts; _o = options; }
+    public Nmf(int concepts, NmfOptions options) : base(concepts) { _o = options; }
 
-    public string Method => "nmf";
-    public int Concepts { get; }
-    public int InputDim { get; private set; }
-    public bool NonNegativeCodes => true;
+    protected override string StateKey => "components";
+
+    public override string Method => "nmf";
+    public override bool NonNegativeCodes => true;
     bool Semi => _o.Semi;
     /// <summary>||A − UW||_F at the start and every error_every iterations (in memory), or after each pass (out of core).</summary>
     public List<double> ErrorHistory { get; } = new();
     /// <summary>Iterations (in memory) or passes (out of core) the last fit ran.</summary>
     public int Iterations { get; private set; }
 
-    public void Validate(DataStats stats)
+    public override void Validate(DataStats stats)
     {
         if (!Semi && stats.Min < 0)
             throw new InvalidInputException(stats.Field, $"holds negative values (min {stats.Min:G4}); plain NMF needs A >= 0 (set options.semi=true for semi-NMF)");
     }
 
-    public void Fit(IRowSource data, FitContext ctx)
+    public override void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
         if (data.Samples * data.Dim <= _o.InMemoryElements)
@@ -111,8 +110,8 @@ public sealed class Nmf : IConceptDictionary
                 if (ErrorHistory[^2] - e < tol * e * every / 10.0) break;
             }
         }
-        _w?.Dispose();
-        _w = w.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = w.contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Accelerated-HALS stopping ratio (Gillis &amp; Glineur's ε = 0.1, on squared moves).</summary>
@@ -182,8 +181,8 @@ public sealed class Nmf : IConceptDictionary
             if (prev - e < _o.Tol * prev) break;
             prev = e;
         }
-        _w?.Dispose();
-        _w = w.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = w.contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Random init scaled as sklearn's: entries ~ |N(0,1)|·√(mean(A)/C), or NNDSVDa; semi-NMF: U random, W least squares.</summary>
@@ -277,24 +276,8 @@ public sealed class Nmf : IConceptDictionary
         return ut.t().contiguous().MoveToOuterDisposeScope();
     }
 
-    public Tensor Encode(Tensor x) => Nnls(x, _w ?? throw NotFitted(), _o.EncodeIters);
+    public override Tensor Encode(Tensor x) => Nnls(x, W ?? throw NotFitted(), _o.EncodeIters);
 
-    public Tensor Decode(Tensor codes) => codes.matmul(_w ?? throw NotFitted());
-
-    public Tensor Atoms() => (_w ?? throw NotFitted()).clone();
-
-    public Dictionary<string, Tensor> SaveState() => new() { ["components"] = Atoms() };
-
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
-    {
-        _w?.Dispose();
-        _w = state["components"].to_type(ScalarType.Float32).contiguous().clone();
-        InputDim = (int)_w.shape[1];
-    }
-
-    static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
-
-    public void Dispose() => _w?.Dispose();
 }
 
 /// <summary>Options of <see cref="Nmf"/>.</summary>

@@ -16,26 +16,25 @@ namespace ConceptSuite.Discovery.Methods;
 /// coordinate descent of Mairal et al.): d_j ← (B_j − A_j D + A_jj d_j) / A_jj, then d_j ← d_j/||d_j||.
 /// Memory is O(C·D + C²), independent of N.
 /// </summary>
-public sealed class SparseDictionaryLearning : IConceptDictionary
+public sealed class SparseDictionaryLearning : AtomDictionary
 {
     readonly SparseDictionaryLearningOptions _o;
-    Tensor? _d;
 
-    public SparseDictionaryLearning(int concepts, SparseDictionaryLearningOptions options) { Concepts = concepts; _o = options; }
+    public SparseDictionaryLearning(int concepts, SparseDictionaryLearningOptions options) : base(concepts) { _o = options; }
 
-    public string Method => "sparse_dl";
-    public int Concepts { get; }
-    public int InputDim { get; private set; }
-    public bool NonNegativeCodes => _o.Positive;
+    protected override string StateKey => "atoms";
+
+    public override string Method => "sparse_dl";
+    public override bool NonNegativeCodes => _o.Positive;
     /// <summary>Objective ½||X − ZD||² + λ||Z||₁ of each pass (codes of that pass, dictionary it started from).</summary>
     public List<double> ObjectiveHistory { get; } = new();
 
-    public void Validate(DataStats stats)
+    public override void Validate(DataStats stats)
     {
         if (Concepts > stats.Samples) throw new InvalidInputException("n_concepts", $"needs n_concepts <= samples ({stats.Samples}) for the initialisation, got {Concepts}");
     }
 
-    public void Fit(IRowSource data, FitContext ctx)
+    public override void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
         using var scope = NewDisposeScope();
@@ -72,8 +71,8 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
             ctx.Progress?.Invoke(p + 1, _o.MaxIter, "passes", "sparse_dl");
             ctx.Metrics?.Invoke(p + 1, new Dictionary<string, double> { ["objective"] = obj });
         }
-        _d?.Dispose();
-        _d = d.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = d.contiguous().MoveToOuterDisposeScope();
     }
 
     static Tensor Normalize(Tensor d, Tensor? fallback) => d / d.norm(1, keepdim: true).clamp_min(1e-12f);
@@ -109,24 +108,8 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         return z.MoveToOuterDisposeScope();
     }
 
-    public Tensor Encode(Tensor x) => Code(x, _d ?? throw NotFitted());
+    public override Tensor Encode(Tensor x) => Code(x, W ?? throw NotFitted());
 
-    public Tensor Decode(Tensor codes) => codes.matmul(_d ?? throw NotFitted());
-
-    public Tensor Atoms() => (_d ?? throw NotFitted()).clone();
-
-    public Dictionary<string, Tensor> SaveState() => new() { ["atoms"] = Atoms() };
-
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
-    {
-        _d?.Dispose();
-        _d = state["atoms"].to_type(ScalarType.Float32).contiguous().clone();
-        InputDim = (int)_d.shape[1];
-    }
-
-    static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
-
-    public void Dispose() => _d?.Dispose();
 }
 
 /// <summary>Options of <see cref="SparseDictionaryLearning"/>.</summary>
