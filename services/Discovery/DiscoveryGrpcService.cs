@@ -79,12 +79,10 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
     }
 
     public override Task Encode(IAsyncStreamReader<EncodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.PartCase == EncodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
-            r => r.PartCase == EncodeRequest.PartOneofCase.Block ? r.Block : null, encode: true);
+        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: true);
 
     public override Task Decode(IAsyncStreamReader<DecodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.PartCase == DecodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
-            r => r.PartCase == DecodeRequest.PartOneofCase.Block ? r.Block : null, encode: false);
+        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: false);
 
     async Task TransformAsync<T>(IAsyncStreamReader<T> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context,
         Func<T, DictionaryRef?> config, Func<T, TensorBlock?> block, bool encode)

@@ -36,6 +36,7 @@ public sealed class BottleneckTrainJob
         Config = config;
     }
 
+    /// <summary>The request's config (its string hashes into the job key).</summary>
     public TrainConfig Config { get; }
 
     /// <summary>
