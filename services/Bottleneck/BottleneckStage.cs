@@ -1,5 +1,7 @@
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Bottleneck.Methods;
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Methods;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -16,6 +18,7 @@ public static class BottleneckStage
     public static IServiceCollection AddBottleneckStage(this IServiceCollection services)
     {
         services.AddStage(Name, GrpcService);
+        services.AddMethodFamily(BottleneckMethods.Family);
         services.AddSingleton(sp => new BottleneckModels(sp.GetRequiredService<ArtifactStore>(), sp.GetRequiredService<torch.Device>()));
         return services;
     }

@@ -1,5 +1,5 @@
 using ConceptSuite.Bottleneck;
-using ConceptSuite.Discovery.Service;
+using ConceptSuite.Discovery;
 using ConceptSuite.Embedding;
 using ConceptSuite.Gateway;
 using ConceptSuite.Generate;

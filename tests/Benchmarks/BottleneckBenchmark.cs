@@ -167,7 +167,7 @@ public static class BottleneckBenchmark
     /// <summary>Discovered concepts: NMF atoms [count, D] of the (non-negative) training features, by the discovery stage's method.</summary>
     static Tensor NmfAtoms(Tensor x, int count, long seed)
     {
-        using var dictionary = DictionaryRegistry.Create("nmf", count, null, seed);
+        using var dictionary = DictionaryMethods.Create("nmf", count, null);
         dictionary.Fit(new TensorRowSource(x), FitContext.Default(seed));
         return dictionary.Atoms().clone();
     }
@@ -189,7 +189,7 @@ public static class BottleneckBenchmark
     static async Task<(Tensor Logits, Tensor Concepts)> Predict(BottleneckService.BottleneckServiceClient client, string id, Tensor x)
     {
         using var call = client.Predict();
-        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = id } });
+        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = id } } });
         foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
         await call.RequestStream.CompleteAsync();
         var logits = new List<Tensor>(); var concepts = new List<Tensor>();

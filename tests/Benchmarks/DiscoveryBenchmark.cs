@@ -57,8 +57,8 @@ public static class DiscoveryBenchmark
             using var xs = randn([16384, 512], generator: g).contiguous();
             var sPath = Path.Combine(dir, "sae.npy");
             WriteNpy(sPath, xs);
-            using var sae = (SparseAutoencoder)DictionaryRegistry.Create("topk_sae", 4096,
-                new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" }, 0);
+            using var sae = (SparseAutoencoder)DictionaryMethods.Create("topk_sae", 4096,
+                new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" });
             var ssrc = new TensorRowSource(xs);
             sae.Begin(ssrc, FitContext.Default());
             using var perm = randperm(16384, generator: g);
@@ -81,8 +81,8 @@ public static class DiscoveryBenchmark
             {
                 double Gradients(bool sparse)
                 {
-                    using var m = (SparseAutoencoder)DictionaryRegistry.Create(method, 4096,
-                        new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" }, 0);
+                    using var m = (SparseAutoencoder)DictionaryMethods.Create(method, 4096,
+                        new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" });
                     m.Begin(ssrc, FitContext.Default());
                     var w = Stopwatch.StartNew();
                     for (int i = 0; i < saeSteps + 3; i++)
@@ -112,7 +112,7 @@ public static class DiscoveryBenchmark
     static (double Wall, double Cpu) Compare(string method, int k, IRowSource src, Tensor x, string xPath, string peers, int threads,
         Dictionary<string, string> options, Func<IConceptDictionary, Tensor, double> error, string peerKey)
     {
-        using var dict = DictionaryRegistry.Create(method, k, options, 0);
+        using var dict = DictionaryMethods.Create(method, k, options);
         var cpu0 = CpuSeconds();
         var sw = Stopwatch.StartNew();
         // (seconds, error) at each error checkpoint of iterative fits: the time to reach the peer's final error.
@@ -228,7 +228,7 @@ public static class DiscoveryBenchmark
         };
         foreach (var (method, c, o) in fits)
         {
-            using var dict = DictionaryRegistry.Create(method, c, o, 0);
+            using var dict = DictionaryMethods.Create(method, c, o);
             var sw = Stopwatch.StartNew();
             dict.Fit(src, FitContext.Default());
             var m = DictionaryMetrics.Evaluate(dict, src, 65536);
@@ -247,8 +247,8 @@ public static class DiscoveryBenchmark
         var src = new TensorRowSource(x);
         foreach (var kk in new[] { 16, 32 })
         {
-            using var sae = DictionaryRegistry.Create("topk_sae", 1024,
-                new Dictionary<string, string> { ["k"] = kk.ToString(CultureInfo.InvariantCulture), ["epochs"] = "10", ["batch_size"] = "512", ["lr"] = "0.001" }, 0);
+            using var sae = DictionaryMethods.Create("topk_sae", 1024,
+                new Dictionary<string, string> { ["k"] = kk.ToString(CultureInfo.InvariantCulture), ["epochs"] = "10", ["batch_size"] = "512", ["lr"] = "0.001" });
             var sw = Stopwatch.StartNew();
             sae.Fit(src, FitContext.Default());
             var m = DictionaryMetrics.Evaluate(sae, src, long.MaxValue);

@@ -4,9 +4,6 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace ConceptSuite.Bottleneck.Fitting;
 
-/// <summary>A linear map y = x Wᵀ + b.</summary>
-public sealed record LinearWeights(Tensor Weight, Tensor Bias);
-
 /// <summary>
 /// Full-batch convex fits shared by the models, all by accelerated proximal gradient (FISTA,
 /// Beck &amp; Teboulle 2009) with the step 1/L from a power-iteration bound on the curvature, so
@@ -53,17 +50,8 @@ public static class LinearFits
         float l1 = (float)(step * lambda * alpha);
         var w = start is null ? zeros(classes, k, device: z.device) : start.Weight.clone();
         var b = start is null ? zeros(classes, device: z.device) : start.Bias.clone();
-        var wPrev = w.clone();
-        var bPrev = b.clone();
-        double t = 1;
-        for (int it = 0; it < iterations; it++)
+        return Fista(w, b, iterations, ct, (wy, by) =>
         {
-            if ((it & 31) == 0) ct.ThrowIfCancellationRequested();
-            using var scope = NewDisposeScope();
-            double tNext = (1 + Math.Sqrt(1 + 4 * t * t)) / 2;
-            var mom = (float)((t - 1) / tNext);
-            var wy = w + mom * (w - wPrev);
-            var by = b + mom * (b - bPrev);
             var logits = nn.functional.linear(z, wy, by);
             if (offset is not null) logits = logits + offset;
             var g = (logits.softmax(1) - onehot) / n;                // dCE/dlogits
@@ -71,15 +59,8 @@ public static class LinearFits
             var gb = g.sum([0]);
             var wNew = wy - (float)step * gw;
             if (l1 > 0) wNew = wNew.sign() * (wNew.abs() - l1).clamp_min(0);
-            var bNew = by - (float)step * gb;
-            wPrev.Dispose(); bPrev.Dispose();
-            wPrev = w; bPrev = b;
-            w = wNew.MoveToOuterDisposeScope();
-            b = bNew.MoveToOuterDisposeScope();
-            t = tNext;
-        }
-        wPrev.Dispose(); bPrev.Dispose();
-        return new LinearWeights(w, b);
+            return (wNew, by - (float)step * gb);
+        });
     }
 
     /// <summary>Independent ℓ2-regularized binary logistic regressions, one per target column. Returns W [K, D], b [K].</summary>
@@ -90,6 +71,21 @@ public static class LinearFits
         var step = (float)(1.0 / lip);
         var w = zeros(k, d, device: x.device);
         var b = zeros(k, device: x.device);
+        return Fista(w, b, iterations, ct, (wy, by) =>
+        {
+            var g = (nn.functional.linear(x, wy, by).sigmoid() - targets) / n;   // [N, K]
+            return (wy - step * (g.t().matmul(x) + (float)l2 * wy), by - step * g.sum([0]));
+        });
+    }
+
+    /// <summary>
+    /// The FISTA loop (Beck &amp; Teboulle 2009) both fits share: from (W, b) = (w, b), each
+    /// iteration extrapolates y = x_k + ((t_k − 1)/t_{k+1})(x_k − x_{k−1}) with
+    /// t_{k+1} = (1 + √(1 + 4t_k²))/2, then takes the fit's proximal gradient step at y. Takes
+    /// ownership of <paramref name="w"/> and <paramref name="b"/>; each step runs in its own scope.
+    /// </summary>
+    static LinearWeights Fista(Tensor w, Tensor b, int iterations, CancellationToken ct, Func<Tensor, Tensor, (Tensor W, Tensor B)> proximalStep)
+    {
         var wPrev = w.clone();
         var bPrev = b.clone();
         double t = 1;
@@ -101,9 +97,7 @@ public static class LinearFits
             var mom = (float)((t - 1) / tNext);
             var wy = w + mom * (w - wPrev);
             var by = b + mom * (b - bPrev);
-            var g = (nn.functional.linear(x, wy, by).sigmoid() - targets) / n;   // [N, K]
-            var wNew = wy - step * (g.t().matmul(x) + (float)l2 * wy);
-            var bNew = by - step * g.sum([0]);
+            var (wNew, bNew) = proximalStep(wy, by);
             wPrev.Dispose(); bPrev.Dispose();
             wPrev = w; bPrev = b;
             w = wNew.MoveToOuterDisposeScope();

@@ -1,6 +1,7 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
@@ -19,32 +20,19 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// </list>
 /// Concepts are probabilities, so interventions take values in [0, 1].
 /// </summary>
-public sealed class ConceptBottleneckModel : IBottleneckMethod
+public sealed class ConceptBottleneckModel(ConceptBottleneckModelOptions options) : IBottleneckMethod
 {
-    public string Name => "cbm";
-    public string Description => "Concept bottleneck: c = σ(x̃W_cᵀ + b_c) supervised by concept labels (BCE), logits = cW_hᵀ + b_h (CE); training independent | sequential | joint (CE + λ_c·BCE).";
-    public string Paper => "Koh et al. 2020, Concept Bottleneck Models (ICML)";
-    public bool RequiresConceptLabels => true;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("training", "sequential", "independent | sequential | joint"),
-        new("concept_loss_weight", "1", "λ_c, weight of the concept loss in joint training"),
-        new("concept_l2", "0.0001", "ℓ2 penalty of the concept predictor"),
-        new("head_lambda", "0.0001", "ℓ2 penalty of the label predictor"),
-        new("iterations", "500", "FISTA iterations of each convex fit"),
-        new("joint_epochs", "30", "Adam epochs of joint training"),
-        new("learning_rate", "0.003", "Adam learning rate of joint training"),
-        new("batch_size", "256", "Adam batch size of joint training"),
-    ];
+    public const string TypeName = "cbm";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        var mode = o.Choice("training", "independent", "sequential", "joint");
-        double lc = o.Double("concept_loss_weight", 0), cl2 = o.Double("concept_l2", 0), hl = o.Double("head_lambda", 0);
-        int iterations = o.Int("iterations", 1, 100_000);
-        var truth = ModelParts.RequireConceptLabels(d, Name)!;
+        var mode = options.Training;
+        double lc = options.ConceptLossWeight, cl2 = options.ConceptL2, hl = options.HeadLambda;
+        int iterations = options.Iterations;
+        var truth = ModelParts.RequireConceptLabels(d, TypeName)!;
         if (truth.min().item<float>() < 0 || truth.max().item<float>() > 1)
             throw new InvalidInputException("concept_labels", "CBM concept labels are probabilities: values must be in [0, 1]");
         var (mean, std) = LinearFits.Standardizer(d.Features);
@@ -60,13 +48,13 @@ public sealed class ConceptBottleneckModel : IBottleneckMethod
         Tensor wc = g.Weight, bc = g.Bias, wh = f.Weight, bh = f.Bias;
 
         if (mode == "joint")
-            (wc, bc, wh, bh) = Joint(xn, d.Labels, truth, g, f, lc, hl, cl2, o, d.Seed, progress, ct);
+            (wc, bc, wh, bh) = Joint(xn, d.Labels, truth, g, f, lc, hl, cl2, options, d.Seed, progress, ct);
 
         var (cm, cs) = ModelParts.Identity(truth.shape[1], d.Features.device);
         var spec = new ConceptModelSpec
         {
-            ModelType = Name, InputDim = d.InputDim, ConceptNames = d.ConceptNames.ToList(), ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = ConceptActivations.Sigmoid, Options = o.Resolved(),
+            ModelType = TypeName, InputDim = d.InputDim, ConceptNames = d.ConceptNames.ToList(), ClassNames = d.ClassNames.ToList(),
+            ConceptActivation = ConceptActivations.Sigmoid,
         };
         var model = new ConceptModel(spec, new Dictionary<string, Tensor>
         {
@@ -80,10 +68,10 @@ public sealed class ConceptBottleneckModel : IBottleneckMethod
     }
 
     static (Tensor, Tensor, Tensor, Tensor) Joint(Tensor xn, Tensor y, Tensor truth, LinearWeights g, LinearWeights f,
-        double lc, double hl, double cl2, MethodOptions o, long seed, FitProgress progress, CancellationToken ct)
+        double lc, double hl, double cl2, ConceptBottleneckModelOptions o, long seed, FitProgress progress, CancellationToken ct)
     {
-        int epochs = o.Int("joint_epochs", 0, 10_000), batch = o.Int("batch_size", 1, 1 << 20);
-        double lr = o.Double("learning_rate", 1e-8, 10);
+        int epochs = o.JointEpochs, batch = o.BatchSize;
+        double lr = o.LearningRate;
         var wc = new TorchSharp.Modules.Parameter(g.Weight.clone(), true);
         var bc = new TorchSharp.Modules.Parameter(g.Bias.clone(), true);
         var wh = new TorchSharp.Modules.Parameter(f.Weight.clone(), true);
@@ -113,4 +101,24 @@ public sealed class ConceptBottleneckModel : IBottleneckMethod
         }
         return (wc.detach().clone(), bc.detach().clone(), wh.detach().clone(), bh.detach().clone());
     }
+}
+
+/// <summary>Options of <see cref="ConceptBottleneckModel"/>.</summary>
+public sealed record ConceptBottleneckModelOptions(string Training, double ConceptLossWeight, double ConceptL2, double HeadLambda, int Iterations, int JointEpochs, double LearningRate, int BatchSize)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("training", "sequential", "independent | sequential | joint", "independent", "sequential", "joint"),
+        OptionSpec.Float("concept_loss_weight", 1, "λ_c, weight of the concept loss in joint training", 0),
+        OptionSpec.Float("concept_l2", 1e-4, "ℓ2 penalty of the concept predictor", 0),
+        OptionSpec.Float("head_lambda", 1e-4, "ℓ2 penalty of the label predictor", 0),
+        OptionSpec.Int("iterations", 500, "FISTA iterations of each convex fit", 1, 100_000),
+        OptionSpec.Int("joint_epochs", 30, "Adam epochs of joint training", 0, 10_000),
+        OptionSpec.Float("learning_rate", 0.003, "Adam learning rate of joint training", 1e-8, 10),
+        OptionSpec.Int("batch_size", 256, "Adam batch size of joint training", 1, 1 << 20),
+    ];
+
+    public static ConceptBottleneckModelOptions From(OptionValues o) =>
+        new(o.Choice("training"), o.Float("concept_loss_weight"), o.Float("concept_l2"), o.Float("head_lambda"), o.Int("iterations"),
+            o.Int("joint_epochs"), o.Float("learning_rate"), o.Int("batch_size"));
 }

@@ -1,6 +1,7 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 using N = ConceptSuite.Core.Concepts.ConceptModel.TensorNames;
@@ -16,24 +17,18 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// shot), otherwise the mean profile of the training rows of class j. No parameter is fitted
 /// by gradient; the stored head is M̂ with l2-normalized concepts.
 /// </summary>
-public sealed class ConceptMatrixSearch : IBottleneckMethod
+public sealed class ConceptMatrixSearch(ConceptMatrixSearchOptions options) : IBottleneckMethod
 {
-    public string Name => "concept_matrix_search";
-    public string Description => "Concept Matrix Search (training-free): cosine between the input's concept profile xT̂ᵀ and each class row of M (class text embeddings × concepts, or class-mean profiles).";
-    public string Paper => "Semenov et al. 2024, Sparse Concept Bottleneck Models: Gumbel Tricks in Contrastive Learning";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => true;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("class_matrix", "auto", "text (class_embeddings) | class_means (training rows) | auto"),
-    ];
+    public const string TypeName = "concept_matrix_search";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        var source = o.Choice("class_matrix", "auto", "text", "class_means");
+        var source = options.ClassMatrix;
         if (source == "auto") source = d.ClassEmbeddings is not null ? "text" : "class_means";
-        var bank = ModelParts.RequireConceptBank(d, Name);
+        var bank = ModelParts.RequireConceptBank(d, TypeName);
         var t = bank / bank.norm(1, keepdim: true).clamp_min(1e-12f);
         Tensor m;
         if (source == "text")
@@ -51,12 +46,10 @@ public sealed class ConceptMatrixSearch : IBottleneckMethod
         progress("search", 1, 1);
         var (im, iscale) = ModelParts.Identity(d.InputDim, d.Features.device);
         var (cm, cs) = ModelParts.Identity(t.shape[0], d.Features.device);
-        var resolved = o.Resolved();
-        resolved["class_matrix"] = source;
         var spec = new ConceptModelSpec
         {
-            ModelType = Name, InputDim = d.InputDim, ConceptNames = d.ConceptNames.ToList(), ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = ConceptActivations.Linear, L2NormalizeConcepts = true, Options = resolved,
+            ModelType = TypeName, InputDim = d.InputDim, ConceptNames = d.ConceptNames.ToList(), ClassNames = d.ClassNames.ToList(),
+            ConceptActivation = ConceptActivations.Linear, L2NormalizeConcepts = true, Options = new() { ["class_matrix"] = source },
         };
         var model = new ConceptModel(spec, new Dictionary<string, Tensor>
         {
@@ -67,4 +60,16 @@ public sealed class ConceptMatrixSearch : IBottleneckMethod
         ModelParts.TrainMetrics(model, d, metrics);
         return new BottleneckFit(model, metrics);
     }
+}
+
+/// <summary>Options of <see cref="ConceptMatrixSearch"/>.</summary>
+public sealed record ConceptMatrixSearchOptions(string ClassMatrix)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("class_matrix", "auto", "text (class_embeddings) | class_means (training rows) | auto", "auto", "text", "class_means"),
+    ];
+
+    public static ConceptMatrixSearchOptions From(OptionValues o) =>
+        new(o.Choice("class_matrix"));
 }

@@ -1,5 +1,6 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 using N = ConceptSuite.Core.Concepts.ConceptModel.TensorNames;
@@ -12,25 +13,17 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// unless set). It has no concept layer: its "concepts" are the standardized input features, so
 /// Contributions are per-feature shares W[j, d]·x̃[d] and the same RPCs apply.
 /// </summary>
-public sealed class LinearProbe : IBottleneckMethod
+public sealed class LinearProbe(LinearProbeOptions options) : IBottleneckMethod
 {
-    public string Name => "linear_probe";
-    public string Description => "Linear probe on standardized features: logits = x̃Wᵀ + b, min CE + λ(α‖W‖₁ + (1−α)/2‖W‖²). The baseline every report shows.";
-    public string Paper => "Alain & Bengio 2016, Understanding intermediate layers using linear classifier probes";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("lambda", "0.0001", "penalty strength λ"),
-        new("alpha", "0", "ℓ1 share α of the elastic-net penalty (0 = ridge)"),
-        new("iterations", "500", "FISTA iterations"),
-    ];
+    public const string TypeName = "linear_probe";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        double lambda = o.Double("lambda", 0), alpha = o.Double("alpha", 0, 1);
-        int iterations = o.Int("iterations", 1, 100_000);
+        double lambda = options.Lambda, alpha = options.Alpha;
+        int iterations = options.Iterations;
         var (mean, std) = LinearFits.Standardizer(d.Features);
         var xn = (d.Features - mean) / std;
         progress("fit", 0, iterations);
@@ -40,8 +33,8 @@ public sealed class LinearProbe : IBottleneckMethod
         var (cm, cs) = ModelParts.Identity(d.InputDim, d.Features.device);
         var spec = new ConceptModelSpec
         {
-            ModelType = Name, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = ConceptActivations.Linear, HasConceptLayer = false, Options = o.Resolved(),
+            ModelType = TypeName, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
+            ConceptActivation = ConceptActivations.Linear, HasConceptLayer = false,
         };
         var model = new ConceptModel(spec, new Dictionary<string, Tensor>
         {
@@ -52,4 +45,18 @@ public sealed class LinearProbe : IBottleneckMethod
         ModelParts.TrainMetrics(model, d, metrics);
         return new BottleneckFit(model, metrics);
     }
+}
+
+/// <summary>Options of <see cref="LinearProbe"/>.</summary>
+public sealed record LinearProbeOptions(double Lambda, double Alpha, int Iterations)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Float("lambda", 1e-4, "penalty strength λ", 0),
+        OptionSpec.Float("alpha", 0, "ℓ1 share α of the elastic-net penalty (0 = ridge)", 0, 1),
+        OptionSpec.Int("iterations", 500, "FISTA iterations", 1, 100_000),
+    ];
+
+    public static LinearProbeOptions From(OptionValues o) =>
+        new(o.Float("lambda"), o.Float("alpha"), o.Int("iterations"));
 }

@@ -1,6 +1,7 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 using N = ConceptSuite.Core.Concepts.ConceptModel.TensorNames;
@@ -19,36 +20,23 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// "vectors" takes given directions (dictionary atoms or text embeddings of concept names) with
 /// b = 0, so c_k is the projection on the unit direction.
 /// </summary>
-public sealed class PosthocCbm : IBottleneckMethod
+public sealed class PosthocCbm(PosthocCbmOptions options) : IBottleneckMethod
 {
-    public string Name => "pcbm";
-    public string Description => "Post-hoc CBM: concept scores = signed distances (w_k·x + b_k)/‖w_k‖ to a bank of CAV hyperplanes (or given directions), sparse elastic-net head on the standardized scores.";
-    public string Paper => "Yuksekgonul, Wang & Zou 2023, Post-hoc Concept Bottleneck Models (ICLR)";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } = SharedOptions;
+    public const string TypeName = "pcbm";
 
-    internal static readonly IReadOnlyList<OptionSpec> SharedOptions =
-    [
-        new("bank", "auto", "cav (concept_labels) | vectors (concept_bank) | auto (vectors when a bank is sent)"),
-        new("cav_l2", "0.001", "ℓ2 penalty of each CAV's logistic classifier"),
-        new("lambda", "0.001", "penalty strength λ of the sparse head"),
-        new("alpha", "0.99", "ℓ1 share α of the head's elastic net"),
-        new("iterations", "500", "FISTA iterations of each fit"),
-    ];
+    public string Name => TypeName;
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct) =>
-        FitPcbm(Name, d, o, progress, ct);
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct) =>
+        FitPcbm(TypeName, d, options, progress, ct);
 
     /// <summary>Fits PCBM (shared with PCBM-h, which adds its residual to this).</summary>
-    internal static BottleneckFit FitPcbm(string name, BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct,
-        IReadOnlyDictionary<string, string>? extraResolved = null)
+    internal static BottleneckFit FitPcbm(string name, BottleneckData d, PosthocCbmOptions o, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        var bank = o.Choice("bank", "auto", "cav", "vectors");
+        var bank = o.Bank;
         if (bank == "auto") bank = d.ConceptBank is not null ? "vectors" : "cav";
-        double cavL2 = o.Double("cav_l2", 0), lambda = o.Double("lambda", 0), alpha = o.Double("alpha", 0, 1);
-        int iterations = o.Int("iterations", 1, 100_000);
+        double cavL2 = o.CavL2, lambda = o.Lambda, alpha = o.Alpha;
+        int iterations = o.Iterations;
         var metrics = new Dictionary<string, double>();
         Tensor w, b;
         if (bank == "cav")
@@ -85,13 +73,10 @@ public sealed class PosthocCbm : IBottleneckMethod
         var head = LinearFits.Softmax(z, d.Labels, d.Classes, lambda, alpha, iterations, ct: ct);
         progress("head", iterations, iterations);
         var (im, iscale) = ModelParts.Identity(d.InputDim, d.Features.device);
-        var resolved = o.Resolved();
-        resolved["bank"] = bank;
-        if (extraResolved is not null) foreach (var (k, v) in extraResolved) resolved[k] = v;
         var spec = new ConceptModelSpec
         {
             ModelType = name, InputDim = d.InputDim, ConceptNames = d.ConceptNames.ToList(), ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = ConceptActivations.SignedDistance, Options = resolved,
+            ConceptActivation = ConceptActivations.SignedDistance, Options = new() { ["bank"] = bank },
         };
         var model = new ConceptModel(spec, new Dictionary<string, Tensor>
         {
@@ -102,4 +87,20 @@ public sealed class PosthocCbm : IBottleneckMethod
         ModelParts.TrainMetrics(model, d, metrics);
         return new BottleneckFit(model, metrics);
     }
+}
+
+/// <summary>Options of <see cref="PosthocCbm"/> (and the PCBM part of <see cref="PosthocCbmHybrid"/>).</summary>
+public sealed record PosthocCbmOptions(string Bank, double CavL2, double Lambda, double Alpha, int Iterations)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("bank", "auto", "cav (concept_labels) | vectors (concept_bank) | auto (vectors when a bank is sent)", "auto", "cav", "vectors"),
+        OptionSpec.Float("cav_l2", 0.001, "ℓ2 penalty of each CAV's logistic classifier", 0),
+        OptionSpec.Float("lambda", 0.001, "penalty strength λ of the sparse head", 0),
+        OptionSpec.Float("alpha", 0.99, "ℓ1 share α of the head's elastic net", 0, 1),
+        OptionSpec.Int("iterations", 500, "FISTA iterations of each fit", 1, 100_000),
+    ];
+
+    public static PosthocCbmOptions From(OptionValues o) =>
+        new(o.Choice("bank"), o.Float("cav_l2"), o.Float("lambda"), o.Float("alpha"), o.Int("iterations"));
 }

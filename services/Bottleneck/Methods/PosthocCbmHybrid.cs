@@ -1,5 +1,6 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 using N = ConceptSuite.Core.Concepts.ConceptModel.TensorNames;
@@ -15,22 +16,18 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// and folded back (W_r ← W_r/σ, b_r ← b_r − W_r·μ/σ) so that it acts on the raw embedding.
 /// Interventions and edits act on the concept part only.
 /// </summary>
-public sealed class PosthocCbmHybrid : IBottleneckMethod
+public sealed class PosthocCbmHybrid(PosthocCbmHybridOptions options) : IBottleneckMethod
 {
-    public string Name => "pcbm_h";
-    public string Description => "PCBM-h: PCBM plus a residual linear layer r(x) = xW_rᵀ + b_r fitted after the sparse head (CE on PCBM logits + r(x), ℓ2 λ_r).";
-    public string Paper => "Yuksekgonul, Wang & Zou 2023, Post-hoc Concept Bottleneck Models (ICLR)";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-        [.. PosthocCbm.SharedOptions, new OptionSpec("residual_lambda", "0.0001", "ℓ2 penalty λ_r of the residual layer")];
+    public const string TypeName = "pcbm_h";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        double rl = o.Double("residual_lambda", 0);
-        int iterations = o.Int("iterations", 1, 100_000);
-        var pcbm = PosthocCbm.FitPcbm(Name, d, o, progress, ct);
+        double rl = options.ResidualLambda;
+        int iterations = options.Pcbm.Iterations;
+        var pcbm = PosthocCbm.FitPcbm(TypeName, d, options.Pcbm, progress, ct);
         using var concept = pcbm.Model;
         Tensor offset;
         using (no_grad()) offset = concept.Forward(d.Features).Logits;
@@ -42,10 +39,23 @@ public sealed class PosthocCbmHybrid : IBottleneckMethod
         var wr = r.Weight / std;
         var br = r.Bias - wr.matmul(mean);
         var tensors = new Dictionary<string, Tensor>(concept.Tensors) { [N.ResidualWeight] = wr, [N.ResidualBias] = br };
-        var model = new ConceptModel(concept.Spec with { HasResidual = true, Options = o.Resolved() }, tensors);
+        // The stored options are the ones given (bank as requested, "auto" included), as PCBM-h always recorded them.
+        var model = new ConceptModel(concept.Spec with { HasResidual = true, Options = new() }, tensors);
         var metrics = new Dictionary<string, double>(pcbm.Metrics);
         metrics["pcbm_train_accuracy"] = pcbm.Metrics["train_accuracy"];
         ModelParts.TrainMetrics(model, d, metrics);
         return new BottleneckFit(model, metrics);
     }
+}
+
+/// <summary>Options of <see cref="PosthocCbmHybrid"/>: PCBM's, then the residual layer's penalty.</summary>
+public sealed record PosthocCbmHybridOptions(PosthocCbmOptions Pcbm, double ResidualLambda)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        .. PosthocCbmOptions.Schema,
+        OptionSpec.Float("residual_lambda", 1e-4, "ℓ2 penalty λ_r of the residual layer", 0),
+    ];
+
+    public static PosthocCbmHybridOptions From(OptionValues o) => new(PosthocCbmOptions.From(o), o.Float("residual_lambda"));
 }

@@ -1,6 +1,7 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
@@ -23,32 +24,18 @@ namespace ConceptSuite.Bottleneck.Methods;
 ///   b_c/τ so that c = softmax(x̃W_cᵀ + b_c).</item>
 /// </list>
 /// </summary>
-public sealed class SparseCbm : IBottleneckMethod
+public sealed class SparseCbm(SparseCbmOptions options) : IBottleneckMethod
 {
-    public string Name => "sparse_cbm";
-    public string Description => "Sparse-CBM: concept bottleneck layer trained with an l1 | contrastive | gumbel (Gumbel-softmax) objective, then frozen; final layer by cross-entropy.";
-    public string Paper => "Semenov et al. 2024, Sparse Concept Bottleneck Models: Gumbel Tricks in Contrastive Learning";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("objective", "gumbel", "l1 | contrastive | gumbel"),
-        new("concepts", "32", "K when no concept_bank is sent (names concept_0..)"),
-        new("l1", "0.0001", "λ₁ of the l1 objective"),
-        new("temperature", "0.5", "τ of the contrastive and gumbel objectives"),
-        new("epochs", "20", "Adam epochs of the concept layer"),
-        new("learning_rate", "0.003", "Adam learning rate"),
-        new("batch_size", "256", "Adam batch size"),
-        new("head_lambda", "0.0001", "ℓ2 penalty of the final layer"),
-        new("iterations", "500", "FISTA iterations of the final layer"),
-    ];
+    public const string TypeName = "sparse_cbm";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        var objective = o.Choice("objective", "l1", "contrastive", "gumbel");
-        double l1 = o.Double("l1", 0), tau = o.Double("temperature", 1e-3, 100), lr = o.Double("learning_rate", 1e-8, 10), hl = o.Double("head_lambda", 0);
-        int epochs = o.Int("epochs", 0, 10_000), batch = o.Int("batch_size", 1, 1 << 20), iterations = o.Int("iterations", 1, 100_000);
+        var objective = options.Objective;
+        double l1 = options.L1, tau = options.Temperature, lr = options.LearningRate, hl = options.HeadLambda;
+        int epochs = options.Epochs, batch = options.BatchSize, iterations = options.Iterations;
         var (mean, std) = LinearFits.Standardizer(d.Features);
         var xn = (d.Features - mean) / std;
         var gen = new Generator((ulong)d.Seed, xn.device);
@@ -61,7 +48,7 @@ public sealed class SparseCbm : IBottleneckMethod
         }
         else
         {
-            int k = o.Int("concepts", 1, 1 << 16);
+            int k = options.Concepts;
             w0 = randn(k, d.InputDim, generator: gen, device: xn.device) / Math.Sqrt(d.InputDim);
             names = ModelParts.DefaultNames("concept_", k);
         }
@@ -113,8 +100,8 @@ public sealed class SparseCbm : IBottleneckMethod
         progress("final_layer", iterations, iterations);
         var spec = new ConceptModelSpec
         {
-            ModelType = Name, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = activation, Options = o.Resolved(),
+            ModelType = TypeName, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
+            ConceptActivation = activation,
         };
         var model = new ConceptModel(spec, new Dictionary<string, Tensor>
         {
@@ -138,4 +125,25 @@ public sealed class SparseCbm : IBottleneckMethod
         var u = rand(shape, generator: gen, device: device).clamp(1e-6f, 1 - 1e-6f);
         return -(-u.log()).log();
     }
+}
+
+/// <summary>Options of <see cref="SparseCbm"/>.</summary>
+public sealed record SparseCbmOptions(string Objective, int Concepts, double L1, double Temperature, int Epochs, double LearningRate, int BatchSize, double HeadLambda, int Iterations)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("objective", "gumbel", "l1 | contrastive | gumbel", "l1", "contrastive", "gumbel"),
+        OptionSpec.Int("concepts", 32, "K when no concept_bank is sent (names concept_0..)", 1, 1 << 16),
+        OptionSpec.Float("l1", 1e-4, "λ₁ of the l1 objective", 0),
+        OptionSpec.Float("temperature", 0.5, "τ of the contrastive and gumbel objectives", 1e-3, 100),
+        OptionSpec.Int("epochs", 20, "Adam epochs of the concept layer", 0, 10_000),
+        OptionSpec.Float("learning_rate", 0.003, "Adam learning rate", 1e-8, 10),
+        OptionSpec.Int("batch_size", 256, "Adam batch size", 1, 1 << 20),
+        OptionSpec.Float("head_lambda", 1e-4, "ℓ2 penalty of the final layer", 0),
+        OptionSpec.Int("iterations", 500, "FISTA iterations of the final layer", 1, 100_000),
+    ];
+
+    public static SparseCbmOptions From(OptionValues o) =>
+        new(o.Choice("objective"), o.Int("concepts"), o.Float("l1"), o.Float("temperature"), o.Int("epochs"), o.Float("learning_rate"),
+            o.Int("batch_size"), o.Float("head_lambda"), o.Int("iterations"));
 }

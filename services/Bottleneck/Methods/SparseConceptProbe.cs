@@ -1,6 +1,7 @@
 using ConceptSuite.Bottleneck.Fitting;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Methods;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 using N = ConceptSuite.Core.Concepts.ConceptModel.TensorNames;
@@ -17,27 +18,17 @@ namespace ConceptSuite.Bottleneck.Methods;
 /// (non-zero weights per row of W). The stored model is the most accurate point whose every
 /// class uses at most max_concepts_per_class concepts (accuracy on the eval rows when sent).
 /// </summary>
-public sealed class SparseConceptProbe : IBottleneckMethod
+public sealed class SparseConceptProbe(SparseConceptProbeOptions options) : IBottleneckMethod
 {
-    public string Name => "sparse_probe";
-    public string Description => "Sparse linear probe on concept activations (features, or projections on a concept_bank of dictionary atoms): elastic-net path over λ, keeping the best model with ≤ max_concepts_per_class non-zero weights per class.";
-    public string Paper => "Rao et al. 2024, Discover-then-Name: Task-Agnostic Concept Bottlenecks via Automated Concept Discovery (ECCV)";
-    public bool RequiresConceptLabels => false;
-    public bool RequiresConceptBank => false;
-    public IReadOnlyList<OptionSpec> Options { get; } =
-    [
-        new("max_concepts_per_class", "5", "sparsity budget: non-zero head weights per class"),
-        new("alpha", "0.99", "ℓ1 share α of the elastic net"),
-        new("path_length", "20", "number m of λ values on the path"),
-        new("path_ratio", "0.001", "λ_min/λ_max"),
-        new("iterations", "200", "FISTA iterations per λ (warm-started)"),
-    ];
+    public const string TypeName = "sparse_probe";
 
-    public BottleneckFit Fit(BottleneckData d, MethodOptions o, FitProgress progress, CancellationToken ct)
+    public string Name => TypeName;
+
+    public BottleneckFit Fit(BottleneckData d, FitProgress progress, CancellationToken ct)
     {
         using var scope = NewDisposeScope();
-        int budget = o.Int("max_concepts_per_class", 1, 1 << 20), m = o.Int("path_length", 2, 1000), iterations = o.Int("iterations", 1, 100_000);
-        double alpha = o.Double("alpha", 1e-6, 1), ratio = o.Double("path_ratio", 1e-9, 1);
+        int budget = options.MaxConceptsPerClass, m = options.PathLength, iterations = options.Iterations;
+        double alpha = options.Alpha, ratio = options.PathRatio;
         bool hasLayer = d.ConceptBank is not null;
         Tensor w, b;
         if (hasLayer)
@@ -80,7 +71,7 @@ public sealed class SparseConceptProbe : IBottleneckMethod
             progress("path", i + 1, m);
         }
         if (best is null)
-            throw new InvalidInputException("config.options[max_concepts_per_class]", $"no point of the λ path uses between 1 and {budget} concepts per class; lengthen the path or lower path_ratio");
+            throw new InvalidInputException("config.options.max_concepts_per_class", $"no point of the λ path uses between 1 and {budget} concepts per class; lengthen the path or lower path_ratio");
         metrics["chosen_lambda"] = bestLambda;
         metrics["chosen_accuracy"] = bestAcc;
         metrics["chosen_concepts_per_class"] = bestPerClass;
@@ -94,11 +85,27 @@ public sealed class SparseConceptProbe : IBottleneckMethod
         if (hasLayer) { tensors[N.ConceptWeight] = w; tensors[N.ConceptBias] = b; }
         var spec = new ConceptModelSpec
         {
-            ModelType = Name, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
-            ConceptActivation = ConceptActivations.Linear, HasConceptLayer = hasLayer, Options = o.Resolved(),
+            ModelType = TypeName, InputDim = d.InputDim, ConceptNames = names, ClassNames = d.ClassNames.ToList(),
+            ConceptActivation = ConceptActivations.Linear, HasConceptLayer = hasLayer,
         };
         var model = new ConceptModel(spec, tensors);
         ModelParts.TrainMetrics(model, d, metrics);
         return new BottleneckFit(model, metrics);
     }
+}
+
+/// <summary>Options of <see cref="SparseConceptProbe"/>.</summary>
+public sealed record SparseConceptProbeOptions(int MaxConceptsPerClass, double Alpha, int PathLength, double PathRatio, int Iterations)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("max_concepts_per_class", 5, "sparsity budget: non-zero head weights per class", 1, 1 << 20),
+        OptionSpec.Float("alpha", 0.99, "ℓ1 share α of the elastic net", 1e-6, 1),
+        OptionSpec.Int("path_length", 20, "number m of λ values on the path", 2, 1000),
+        OptionSpec.Float("path_ratio", 0.001, "λ_min/λ_max", 1e-9, 1),
+        OptionSpec.Int("iterations", 200, "FISTA iterations per λ (warm-started)", 1, 100_000),
+    ];
+
+    public static SparseConceptProbeOptions From(OptionValues o) =>
+        new(o.Int("max_concepts_per_class"), o.Float("alpha"), o.Int("path_length"), o.Float("path_ratio"), o.Int("iterations"));
 }

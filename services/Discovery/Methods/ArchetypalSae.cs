@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -15,15 +16,9 @@ namespace ConceptSuite.Discovery.Methods;
 /// and ||Λ_i|| ≤ δ (projected after each step). The encoder is TopK. Keeping atoms near the data's
 /// convex hull is what makes them stable across seeds.
 /// </summary>
-public sealed class ArchetypalSae(MethodOptions options) : SparseAutoencoder(options)
+public sealed class ArchetypalSae(int concepts, ArchetypalSaeOptions options) : SparseAutoencoder(concepts, options.Common)
 {
-    public static OptionSpec[] Schema =>
-    [
-        OptionSpec.Int("k", 32, "active latents per sample", 1, null, maxIsConcepts: true),
-        OptionSpec.Int("candidates", 1024, "m, the data points atoms are mixed from", 1, 1 << 20),
-        OptionSpec.Float("relax", 0.1, "δ, the bound on the relaxation norm ||Λ_i|| (normalised units)", 0, 1e6),
-        .. CommonSchema,
-    ];
+    readonly ArchetypalSaeOptions _v = options;
 
     Tensor? _candidates;
     Parameter? _logits, _relax;
@@ -38,7 +33,7 @@ public sealed class ArchetypalSae(MethodOptions options) : SparseAutoencoder(opt
 
     protected override void InitExtra(Tensor normalizedSample, Generator g)
     {
-        long m = Math.Min(O.Int("candidates"), normalizedSample.shape[0]);
+        long m = Math.Min(_v.Candidates, normalizedSample.shape[0]);
         using var perm = randperm(normalizedSample.shape[0], generator: g);
         using var idx = perm.narrow(0, 0, m);
         _candidates = normalizedSample.index_select(0, idx).contiguous();
@@ -57,7 +52,7 @@ public sealed class ArchetypalSae(MethodOptions options) : SparseAutoencoder(opt
         return w / w.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f);
     }
 
-    protected override Tensor Activate(Tensor pre, bool training) => TopKSae.Select(pre, O.Int("k"));
+    protected override Tensor Activate(Tensor pre, bool training) => TopKSae.Select(pre, _v.K);
 
     protected override void BeforeStep() { }
 
@@ -65,7 +60,7 @@ public sealed class ArchetypalSae(MethodOptions options) : SparseAutoencoder(opt
     {
         using var _ = no_grad();
         // Project Λ_i onto the ball ||Λ_i|| ≤ δ.
-        double delta = O.Float("relax");
+        double delta = _v.Relax;
         var norms = _relax!.square().sum(1, keepdim: true).sqrt();
         _relax.mul_((delta / norms.clamp_min(1e-12f)).clamp_max(1));
         WDec!.copy_(DecoderWeights());
@@ -112,4 +107,18 @@ public sealed class ArchetypalSae(MethodOptions options) : SparseAutoencoder(opt
         _candidates?.Dispose(); _logits?.Dispose(); _relax?.Dispose(); _loadedDecoder?.Dispose();
         base.Dispose();
     }
+}
+
+/// <summary>Options of <see cref="ArchetypalSae"/>: its own, then every sparse autoencoder's.</summary>
+public sealed record ArchetypalSaeOptions(int K, int Candidates, double Relax, SparseAutoencoderOptions Common)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("k", 32, "active latents per sample", 1, null, maxOf: DictionaryMethods.NConcepts),
+        OptionSpec.Int("candidates", 1024, "m, the data points atoms are mixed from", 1, 1 << 20),
+        OptionSpec.Float("relax", 0.1, "δ, the bound on the relaxation norm ||Λ_i|| (normalised units)", 0, 1e6),
+        .. SparseAutoencoderOptions.Schema,
+    ];
+
+    public static ArchetypalSaeOptions From(OptionValues o) => new(o.Int("k"), o.Int("candidates"), o.Float("relax"), SparseAutoencoderOptions.From(o));
 }

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,14 +12,9 @@ namespace ConceptSuite.Discovery.Methods;
 /// uses z = pre · 1[pre > θ] (so a sample's code does not depend on its batch). θ is stored
 /// with the weights and kept across save/load.
 /// </summary>
-public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(options)
+public sealed class BatchTopKSae(int concepts, BatchTopKSaeOptions options) : SparseAutoencoder(concepts, options.Common)
 {
-    public static OptionSpec[] Schema =>
-    [
-        OptionSpec.Int("k", 32, "mean active latents per sample", 1, null, maxIsConcepts: true),
-        OptionSpec.Float("threshold_momentum", 0.99, "momentum of the running inference threshold", 0, 1),
-        .. CommonSchema,
-    ];
+    readonly BatchTopKSaeOptions _v = options;
 
     double _threshold = -1;  // < 0: not estimated yet
 
@@ -31,10 +27,10 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
     {
         if (!training)
         {
-            if (_threshold < 0) return TopKSae.Select(pre, O.Int("k"));
+            if (_threshold < 0) return TopKSae.Select(pre, _v.K);
             return pre * (pre > _threshold);
         }
-        var z = Select(pre, O.Int("k"));
+        var z = Select(pre, _v.K);
         using (no_grad()) TrackThreshold(z);
         return z;
     }
@@ -45,7 +41,7 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
         var positive = kept.masked_select(kept > 0);
         if (positive.numel() == 0) return;
         double mn = positive.min().item<float>();
-        double m = O.Float("threshold_momentum");
+        double m = _v.ThresholdMomentum;
         _threshold = _threshold < 0 ? mn : m * _threshold + (1 - m) * mn;
     }
 
@@ -61,7 +57,7 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
     {
         long b = pre.shape[0], c = pre.shape[1];
         var flat = pre.relu().flatten();
-        long keep = Math.Min(flat.numel(), (long)O.Int("k") * b);
+        long keep = Math.Min(flat.numel(), (long)_v.K * b);
         var (vals, idx) = flat.topk((int)keep, sorted: false);
         var rows = idx.div(c, rounding_mode: RoundingMode.floor);
         var counts = rows.bincount(null, b);
@@ -94,4 +90,17 @@ public sealed class BatchTopKSae(MethodOptions options) : SparseAutoencoder(opti
     {
         if (state.TryGetValue("threshold", out var t)) _threshold = t.to_type(ScalarType.Float64).item<double>();
     }
+}
+
+/// <summary>Options of <see cref="BatchTopKSae"/>: its own, then every sparse autoencoder's.</summary>
+public sealed record BatchTopKSaeOptions(int K, double ThresholdMomentum, SparseAutoencoderOptions Common)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("k", 32, "mean active latents per sample", 1, null, maxOf: DictionaryMethods.NConcepts),
+        OptionSpec.Float("threshold_momentum", 0.99, "momentum of the running inference threshold", 0, 1),
+        .. SparseAutoencoderOptions.Schema,
+    ];
+
+    public static BatchTopKSaeOptions From(OptionValues o) => new(o.Int("k"), o.Float("threshold_momentum"), SparseAutoencoderOptions.From(o));
 }

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -16,19 +17,13 @@ namespace ConceptSuite.Discovery.Methods;
 /// </summary>
 public sealed class FastIca : IConceptDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Int("max_iter", 200, "fixed-point iterations (passes over the data)", 1, 100000),
-        OptionSpec.Float("tol", 1e-4, "convergence tolerance on the unmixing rows", 0, 1),
-    ];
-
-    readonly MethodOptions _o;
+    readonly FastIcaOptions _o;
     Tensor? _unmix, _mix, _mean;
 
-    public FastIca(MethodOptions options) { _o = options; }
+    public FastIca(int concepts, FastIcaOptions options) { Concepts = concepts; _o = options; }
 
     public string Method => "fastica";
-    public int Concepts => _o.Concepts;
+    public int Concepts { get; }
     public int InputDim { get; private set; }
     public bool NonNegativeCodes => false;
     public int Iterations { get; private set; }
@@ -43,15 +38,15 @@ public sealed class FastIca : IConceptDictionary
     {
         InputDim = data.Dim;
         using var scope = NewDisposeScope();
-        using var pca = new Pca(MethodOptions.Parse(Pca.Schema, new Dictionary<string, string> { ["solver"] = "exact" }, Concepts, ctx.Seed, "pca"));
+        using var pca = new Pca(Concepts, PcaOptions.Default with { Solver = "exact" });
         pca.Fit(data, new FitContext { Seed = ctx.Seed, CancellationToken = ctx.CancellationToken });
         var st = pca.SaveState();
         var mean = st["mean"];
         var k = st["components"] / st["explained_variance"].clamp_min(1e-12f).sqrt().unsqueeze(1);   // [C, D]
         using var g = new Generator((ulong)ctx.Seed);
         var w = Decorrelate(randn([Concepts, Concepts], generator: g, dtype: ScalarType.Float64));
-        int maxIter = _o.Int("max_iter");
-        double tol = _o.Float("tol");
+        int maxIter = _o.MaxIter;
+        double tol = _o.Tol;
         for (int it = 0; it < maxIter; it++)
         {
             using var s = NewDisposeScope();
@@ -120,4 +115,16 @@ public sealed class FastIca : IConceptDictionary
     static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
 
     public void Dispose() { _unmix?.Dispose(); _mix?.Dispose(); _mean?.Dispose(); }
+}
+
+/// <summary>Options of <see cref="FastIca"/>.</summary>
+public sealed record FastIcaOptions(int MaxIter, double Tol)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("max_iter", 200, "fixed-point iterations (passes over the data)", 1, 100000),
+        OptionSpec.Float("tol", 1e-4, "convergence tolerance on the unmixing rows", 0, 1),
+    ];
+
+    public static FastIcaOptions From(OptionValues o) => new(o.Int("max_iter"), o.Float("tol"));
 }

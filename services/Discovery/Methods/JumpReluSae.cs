@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -12,22 +13,16 @@ namespace ConceptSuite.Discovery.Methods;
 /// bandwidth ε: ∂z/∂θ = −(θ/ε)·K((pre − θ)/ε) and ∂H/∂θ = −(1/ε)·K((pre − θ)/ε), written with
 /// detached surrogates (value of the forward pass, gradient of the pseudo-derivative).
 /// </summary>
-public sealed class JumpReluSae(MethodOptions options) : SparseAutoencoder(options)
+public sealed class JumpReluSae(int concepts, JumpReluSaeOptions options) : SparseAutoencoder(concepts, options.Common)
 {
-    public static OptionSpec[] Schema =>
-    [
-        OptionSpec.Float("l0", 1e-3, "λ, the L0 coefficient", 0, 1e6),
-        OptionSpec.Float("threshold_init", 0.1, "initial θ (normalised units)", 1e-8, 1e6),
-        OptionSpec.Float("bandwidth", 0.05, "ε, the STE kernel bandwidth", 1e-8, 1e6),
-        .. CommonSchema,
-    ];
+    readonly JumpReluSaeOptions _v = options;
 
     Parameter? _logTheta;
 
     public override string Method => "jumprelu_sae";
 
     protected override void InitExtra(Tensor normalizedSample, Generator g) =>
-        _logTheta = new Parameter(full(Concepts, (float)Math.Log(O.Float("threshold_init"))));
+        _logTheta = new Parameter(full(Concepts, (float)Math.Log(_v.ThresholdInit)));
 
     protected override IEnumerable<Parameter> TrainedParameters() => [.. base.TrainedParameters(), _logTheta!];
 
@@ -39,7 +34,7 @@ public sealed class JumpReluSae(MethodOptions options) : SparseAutoencoder(optio
         var theta = _logTheta!.exp();
         var gate = (pre > theta).to_type(ScalarType.Float32);
         if (!training) return pre * gate;
-        double eps = O.Float("bandwidth");
+        double eps = _v.Bandwidth;
         var k = Kernel(pre, theta, eps);
         // value: pre·H; gradient w.r.t. pre through pre·H, w.r.t. θ: −(θ/ε)K.
         var sur = -(theta * theta.detach() / eps) * k;
@@ -49,11 +44,11 @@ public sealed class JumpReluSae(MethodOptions options) : SparseAutoencoder(optio
     protected override Tensor? Penalty(Tensor pre, Tensor z)
     {
         var theta = _logTheta!.exp();
-        double eps = O.Float("bandwidth");
+        double eps = _v.Bandwidth;
         var gate = (pre > theta).to_type(ScalarType.Float32).detach();
         var sur = -(theta / eps) * Kernel(pre, theta, eps);
         var l0 = gate + (sur - sur.detach());
-        return O.Float("l0") * l0.sum(1).mean();
+        return _v.L0 * l0.sum(1).mean();
     }
 
     protected override Dictionary<string, Tensor> ExtraState()
@@ -70,4 +65,18 @@ public sealed class JumpReluSae(MethodOptions options) : SparseAutoencoder(optio
     }
 
     public override void Dispose() { _logTheta?.Dispose(); base.Dispose(); }
+}
+
+/// <summary>Options of <see cref="JumpReluSae"/>: its own, then every sparse autoencoder's.</summary>
+public sealed record JumpReluSaeOptions(double L0, double ThresholdInit, double Bandwidth, SparseAutoencoderOptions Common)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Float("l0", 1e-3, "λ, the L0 coefficient", 0, 1e6),
+        OptionSpec.Float("threshold_init", 0.1, "initial θ (normalised units)", 1e-8, 1e6),
+        OptionSpec.Float("bandwidth", 0.05, "ε, the STE kernel bandwidth", 1e-8, 1e6),
+        .. SparseAutoencoderOptions.Schema,
+    ];
+
+    public static JumpReluSaeOptions From(OptionValues o) => new(o.Float("l0"), o.Float("threshold_init"), o.Float("bandwidth"), SparseAutoencoderOptions.From(o));
 }

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,52 +15,40 @@ namespace ConceptSuite.Discovery.Methods;
 /// rate 1/count). Codes are one-hot cluster indicators (U of the unified view), so Decode gives
 /// the assigned centroid.
 /// </summary>
-public sealed class KMeans : IConceptDictionary
+public sealed class KMeans : AtomDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Choice("init", "k-means++", "k-means++ | random", "k-means++", "random"),
-        OptionSpec.Int("max_iter", 100, "Lloyd: passes over the data; mini-batch: passes as well", 1, 100000),
-        OptionSpec.Float("tol", 1e-4, "stop when the relative inertia decrease is below tol", 0, 1),
-        OptionSpec.Choice("solver", "auto", "lloyd | minibatch | auto (minibatch past minibatch_threshold samples)", "auto", "lloyd", "minibatch"),
-        OptionSpec.Int("minibatch_threshold", 1_000_000, "samples above which auto picks mini-batch", 1, long.MaxValue),
-        OptionSpec.Int("batch_size", 4096, "mini-batch size", 1, 1 << 22),
-        OptionSpec.Int("init_samples", 65536, "samples drawn for the k-means++ initialisation", 1, 1 << 24),
-    ];
+    readonly KMeansOptions _o;
 
-    readonly MethodOptions _o;
-    Tensor? _centroids;
+    public KMeans(int concepts, KMeansOptions options) : base(concepts) { _o = options; }
 
-    public KMeans(MethodOptions options) { _o = options; }
+    protected override string StateKey => "centroids";
 
-    public string Method => "kmeans";
-    public int Concepts => _o.Concepts;
-    public int InputDim { get; private set; }
-    public bool NonNegativeCodes => true;
+    public override string Method => "kmeans";
+    public override bool NonNegativeCodes => true;
     /// <summary>Inertia at each pass (Lloyd: of the centroids the pass started from).</summary>
     public List<double> InertiaHistory { get; } = new();
     /// <summary>Inertia of the final centroids.</summary>
     public double Inertia { get; private set; }
 
-    public void Validate(DataStats stats)
+    public override void Validate(DataStats stats)
     {
         if (Concepts > stats.Samples) throw new InvalidInputException("n_concepts", $"k-means needs n_concepts <= samples ({stats.Samples}), got {Concepts}");
     }
 
-    public void Fit(IRowSource data, FitContext ctx)
+    public override void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
         using var g = new Generator((ulong)ctx.Seed);
-        using (var sample = RowSources.Head(data, Math.Max(Concepts, _o.Long("init_samples")), ctx.Seed))
+        using (var sample = RowSources.Head(data, Math.Max(Concepts, _o.InitSamples), ctx.Seed))
         {
-            var c = _o.Choice("init") == "k-means++" ? Core.Numerics.KMeans.PlusPlus(sample, Concepts, g) : RandomInit(sample, Concepts, g);
-            _centroids?.Dispose();
-            _centroids = c;
+            var c = _o.Init == "k-means++" ? Core.Numerics.KMeans.PlusPlus(sample, Concepts, g) : RandomInit(sample, Concepts, g);
+            W?.Dispose();
+            W = c;
         }
-        var solver = _o.Choice("solver");
-        if (solver == "auto") solver = data.Samples > _o.Long("minibatch_threshold") ? "minibatch" : "lloyd";
+        var solver = _o.Solver;
+        if (solver == "auto") solver = data.Samples > _o.MinibatchThreshold ? "minibatch" : "lloyd";
         if (solver == "lloyd") Lloyd(data, ctx); else MiniBatch(data, ctx);
-        Inertia = Core.Numerics.KMeans.Inertia(data.Blocks(16384), _centroids!, ctx.CancellationToken);
+        Inertia = Core.Numerics.KMeans.Inertia(data.Blocks(16384), W!, ctx.CancellationToken);
     }
 
     static Tensor RandomInit(Tensor x, int k, Generator g)
@@ -71,8 +60,8 @@ public sealed class KMeans : IConceptDictionary
 
     void Lloyd(IRowSource data, FitContext ctx)
     {
-        int maxIter = _o.Int("max_iter");
-        var history = Core.Numerics.KMeans.Lloyd(() => data.Blocks(16384), _centroids!, maxIter, _o.Float("tol"), ctx.CancellationToken,
+        int maxIter = _o.MaxIter;
+        var history = Core.Numerics.KMeans.Lloyd(() => data.Blocks(16384), W!, maxIter, _o.Tol, ctx.CancellationToken,
             (it, inertia) =>
             {
                 ctx.Progress?.Invoke(it + 1, maxIter, "iterations", "kmeans");
@@ -83,8 +72,8 @@ public sealed class KMeans : IConceptDictionary
 
     void MiniBatch(IRowSource data, FitContext ctx)
     {
-        int passes = _o.Int("max_iter");
-        int batch = _o.Int("batch_size");
+        int passes = _o.MaxIter;
+        int batch = _o.BatchSize;
         var counts = zeros(Concepts, ScalarType.Float64);
         try
         {
@@ -98,16 +87,16 @@ public sealed class KMeans : IConceptDictionary
                     ctx.CancellationToken.ThrowIfCancellationRequested();
                     var bsum = zeros(Concepts, InputDim, ScalarType.Float64);
                     var bcount = zeros(Concepts, ScalarType.Float64);
-                    inertia += Core.Numerics.KMeans.Accumulate(block, _centroids!, bsum, bcount);
+                    inertia += Core.Numerics.KMeans.Accumulate(block, W!, bsum, bcount);
                     counts.add_(bcount);
                     // c ← c + (Σ_batch x − n_b c) / count: the running mean with rate 1/count.
-                    var step = ((bsum - bcount.unsqueeze(1) * _centroids!) / counts.clamp_min(1).unsqueeze(1)).to_type(ScalarType.Float32);
-                    _centroids!.add_(step);
+                    var step = ((bsum - bcount.unsqueeze(1) * W!) / counts.clamp_min(1).unsqueeze(1)).to_type(ScalarType.Float32);
+                    W!.add_(step);
                     block.Dispose();
                 }
                 InertiaHistory.Add(inertia);
                 ctx.Progress?.Invoke(p + 1, passes, "passes", "kmeans-minibatch");
-                if (prev - inertia <= _o.Float("tol") * prev) break;
+                if (prev - inertia <= _o.Tol * prev) break;
                 prev = inertia;
             }
         }
@@ -117,35 +106,44 @@ public sealed class KMeans : IConceptDictionary
     /// <summary>Index of the nearest centroid [n].</summary>
     public Tensor Assign(Tensor x)
     {
-        return Core.Numerics.KMeans.Assign(x, _centroids ?? throw NotFitted());
+        return Core.Numerics.KMeans.Assign(x, W ?? throw NotFitted());
     }
 
-    public Tensor Encode(Tensor x)
+    public override Tensor Encode(Tensor x)
     {
         using var s = NewDisposeScope();
         var idx = Assign(x);
         return nn.functional.one_hot(idx, Concepts).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
-    public Tensor Decode(Tensor codes) => codes.matmul(_centroids ?? throw NotFitted());
-
-    public Tensor Atoms() => (_centroids ?? throw NotFitted()).clone();
-
-    public Dictionary<string, Tensor> SaveState() => new()
+    public override Dictionary<string, Tensor> SaveState()
     {
-        ["centroids"] = Atoms(),
-        ["inertia"] = tensor(new[] { Inertia }),
-    };
-
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
-    {
-        _centroids?.Dispose();
-        _centroids = state["centroids"].to_type(ScalarType.Float32).contiguous().clone();
-        InputDim = (int)_centroids.shape[1];
-        Inertia = state["inertia"].to_type(ScalarType.Float64).item<double>();
+        var state = base.SaveState();
+        state["inertia"] = tensor(new[] { Inertia });
+        return state;
     }
 
-    static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
+    public override void LoadState(IReadOnlyDictionary<string, Tensor> state)
+    {
+        base.LoadState(state);
+        Inertia = state["inertia"].to_type(ScalarType.Float64).item<double>();
+    }
+}
 
-    public void Dispose() => _centroids?.Dispose();
+/// <summary>Options of <see cref="KMeans"/>.</summary>
+public sealed record KMeansOptions(string Init, int MaxIter, double Tol, string Solver, long MinibatchThreshold, int BatchSize, long InitSamples)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("init", "k-means++", "k-means++ | random", "k-means++", "random"),
+        OptionSpec.Int("max_iter", 100, "Lloyd: passes over the data; mini-batch: passes as well", 1, 100000),
+        OptionSpec.Float("tol", 1e-4, "stop when the relative inertia decrease is below tol", 0, 1),
+        OptionSpec.Choice("solver", "auto", "lloyd | minibatch | auto (minibatch past minibatch_threshold samples)", "auto", "lloyd", "minibatch"),
+        OptionSpec.Int("minibatch_threshold", 1_000_000, "samples above which auto picks mini-batch", 1, long.MaxValue),
+        OptionSpec.Int("batch_size", 4096, "mini-batch size", 1, 1 << 22),
+        OptionSpec.Int("init_samples", 65536, "samples drawn for the k-means++ initialisation", 1, 1 << 24),
+    ];
+
+    public static KMeansOptions From(OptionValues o) =>
+        new(o.Choice("init"), o.Int("max_iter"), o.Float("tol"), o.Choice("solver"), o.Long("minibatch_threshold"), o.Int("batch_size"), o.Long("init_samples"));
 }

@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
-using ConceptSuite.Core.Numerics;
+using ConceptSuite.Discovery.Numerics;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -24,46 +25,34 @@ namespace ConceptSuite.Discovery.Methods;
 /// Past <c>in_memory_elements</c> the fit is out of core: each pass solves U block by block with
 /// W fixed, accumulates UᵀU and UᵀA, then updates W from those (memory independent of N).
 /// </summary>
-public sealed class Nmf : IConceptDictionary
+public sealed class Nmf : AtomDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Choice("solver", "hals", "hals | mu (multiplicative updates)", "hals", "mu"),
-        OptionSpec.Choice("init", "nndsvda", "nndsvda (non-negative double SVD, zeros filled with mean(A); Boutsidis & Gallopoulos 2008; sklearn's default) | random (|N(0,1)|·√(mean(A)/C), as sklearn's)", "nndsvda", "random"),
-        OptionSpec.Bool("semi", false, "semi-NMF: W signed, for activations with negative values"),
-        OptionSpec.Int("max_iter", 200, "iterations (in memory) or passes (out of core)", 1, 100000),
-        OptionSpec.Float("tol", 1e-4, "stop when the error decrease over 10 iterations is below tol × the error", 0, 1),
-        OptionSpec.Int("encode_iters", 100, "HALS sweeps of the NNLS solve in Encode and out-of-core passes", 1, 10000),
-        OptionSpec.Int("in_memory_elements", 1L << 26, "N·D above which the fit runs out of core", 1, long.MaxValue),
-        OptionSpec.Int("error_every", 10, "compute ||A − UW|| every this many iterations (stopping test and ErrorHistory)", 1, 100000),
-    ];
 
     const float Eps = 1e-10f;
-    readonly MethodOptions _o;
-    Tensor? _w;
+    readonly NmfOptions _o;
 
-    public Nmf(MethodOptions options) { _o = options; }
+    public Nmf(int concepts, NmfOptions options) : base(concepts) { _o = options; }
 
-    public string Method => "nmf";
-    public int Concepts => _o.Concepts;
-    public int InputDim { get; private set; }
-    public bool NonNegativeCodes => true;
-    bool Semi => _o.Bool("semi");
+    protected override string StateKey => "components";
+
+    public override string Method => "nmf";
+    public override bool NonNegativeCodes => true;
+    bool Semi => _o.Semi;
     /// <summary>||A − UW||_F at the start and every error_every iterations (in memory), or after each pass (out of core).</summary>
     public List<double> ErrorHistory { get; } = new();
     /// <summary>Iterations (in memory) or passes (out of core) the last fit ran.</summary>
     public int Iterations { get; private set; }
 
-    public void Validate(DataStats stats)
+    public override void Validate(DataStats stats)
     {
         if (!Semi && stats.Min < 0)
             throw new InvalidInputException(stats.Field, $"holds negative values (min {stats.Min:G4}); plain NMF needs A >= 0 (set options.semi=true for semi-NMF)");
     }
 
-    public void Fit(IRowSource data, FitContext ctx)
+    public override void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
-        if (data.Samples * data.Dim <= _o.Long("in_memory_elements"))
+        if (data.Samples * data.Dim <= _o.InMemoryElements)
         {
             using var x = RowSources.All(data);
             FitInMemory(x, ctx);
@@ -90,10 +79,10 @@ public sealed class Nmf : IConceptDictionary
         ErrorHistory.Clear();
         double a2 = a.square().sum(type: ScalarType.Float64).item<double>();
         ErrorHistory.Add(Error(a, ut, w));
-        int maxIter = _o.Int("max_iter");
-        double tol = _o.Float("tol");
-        bool hals = _o.Choice("solver") == "hals";
-        int every = _o.Int("error_every");
+        int maxIter = _o.MaxIter;
+        double tol = _o.Tol;
+        bool hals = _o.Solver == "hals";
+        int every = _o.ErrorEvery;
         var (sweepsU, sweepsW) = (InnerSweeps(n, InputDim, Concepts), InnerSweeps(InputDim, n, Concepts));
         var uu = ut.matmul(ut.t());
         for (int it = 0; it < maxIter; it++)
@@ -121,8 +110,8 @@ public sealed class Nmf : IConceptDictionary
                 if (ErrorHistory[^2] - e < tol * e * every / 10.0) break;
             }
         }
-        _w?.Dispose();
-        _w = w.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = w.contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Accelerated-HALS stopping ratio (Gillis &amp; Glineur's ε = 0.1, on squared moves).</summary>
@@ -160,8 +149,8 @@ public sealed class Nmf : IConceptDictionary
             (_, w) = Init(sample, g);
             w = w.MoveToOuterDisposeScope();
         }
-        int passes = _o.Int("max_iter");
-        bool hals = _o.Choice("solver") == "hals";
+        int passes = _o.MaxIter;
+        bool hals = _o.Solver == "hals";
         double prev = double.PositiveInfinity;
         for (int p = 0; p < passes; p++)
         {
@@ -173,7 +162,7 @@ public sealed class Nmf : IConceptDictionary
             {
                 using var bs = NewDisposeScope();
                 ctx.CancellationToken.ThrowIfCancellationRequested();
-                var u = Nnls(block, w, _o.Int("encode_iters"));
+                var u = Nnls(block, w, _o.EncodeIters);
                 uu.add_(u.t().matmul(u).to_type(ScalarType.Float64));
                 ua.add_(u.t().matmul(block).to_type(ScalarType.Float64));
                 err2 += (block - u.matmul(w)).square().sum().to_type(ScalarType.Float64).item<double>();
@@ -189,11 +178,11 @@ public sealed class Nmf : IConceptDictionary
             ctx.Progress?.Invoke(p + 1, passes, "passes", "nmf-out-of-core");
             Iterations = p + 1;
             ctx.Metrics?.Invoke(p + 1, new Dictionary<string, double> { ["frobenius_error"] = e });
-            if (prev - e < _o.Float("tol") * prev) break;
+            if (prev - e < _o.Tol * prev) break;
             prev = e;
         }
-        _w?.Dispose();
-        _w = w.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = w.contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>Random init scaled as sklearn's: entries ~ |N(0,1)|·√(mean(A)/C), or NNDSVDa; semi-NMF: U random, W least squares.</summary>
@@ -203,7 +192,7 @@ public sealed class Nmf : IConceptDictionary
         int d = (int)a.shape[1];
         float mean = Math.Max(a.abs().mean().item<float>(), 1e-12f);
         float scale = (float)Math.Sqrt(mean / Concepts);
-        if (!Semi && _o.Choice("init") == "nndsvda" && Concepts <= Math.Min(n, d)) return Nndsvda(a, mean);
+        if (!Semi && _o.Init == "nndsvda" && Concepts <= Math.Min(n, d)) return Nndsvda(a, mean);
         var u = randn([n, Concepts], generator: g).abs_().mul_(scale);
         if (Semi)
         {
@@ -287,22 +276,25 @@ public sealed class Nmf : IConceptDictionary
         return ut.t().contiguous().MoveToOuterDisposeScope();
     }
 
-    public Tensor Encode(Tensor x) => Nnls(x, _w ?? throw NotFitted(), _o.Int("encode_iters"));
+    public override Tensor Encode(Tensor x) => Nnls(x, W ?? throw NotFitted(), _o.EncodeIters);
 
-    public Tensor Decode(Tensor codes) => codes.matmul(_w ?? throw NotFitted());
+}
 
-    public Tensor Atoms() => (_w ?? throw NotFitted()).clone();
+/// <summary>Options of <see cref="Nmf"/>.</summary>
+public sealed record NmfOptions(string Solver, string Init, bool Semi, int MaxIter, double Tol, int EncodeIters, long InMemoryElements, int ErrorEvery)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("solver", "hals", "hals | mu (multiplicative updates)", "hals", "mu"),
+        OptionSpec.Choice("init", "nndsvda", "nndsvda (non-negative double SVD, zeros filled with mean(A); Boutsidis & Gallopoulos 2008; sklearn's default) | random (|N(0,1)|·√(mean(A)/C), as sklearn's)", "nndsvda", "random"),
+        OptionSpec.Bool("semi", false, "semi-NMF: W signed, for activations with negative values"),
+        OptionSpec.Int("max_iter", 200, "iterations (in memory) or passes (out of core)", 1, 100000),
+        OptionSpec.Float("tol", 1e-4, "stop when the error decrease over 10 iterations is below tol × the error", 0, 1),
+        OptionSpec.Int("encode_iters", 100, "HALS sweeps of the NNLS solve in Encode and out-of-core passes", 1, 10000),
+        OptionSpec.Int("in_memory_elements", 1L << 26, "N·D above which the fit runs out of core", 1, long.MaxValue),
+        OptionSpec.Int("error_every", 10, "compute ||A − UW|| every this many iterations (stopping test and ErrorHistory)", 1, 100000),
+    ];
 
-    public Dictionary<string, Tensor> SaveState() => new() { ["components"] = Atoms() };
-
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
-    {
-        _w?.Dispose();
-        _w = state["components"].to_type(ScalarType.Float32).contiguous().clone();
-        InputDim = (int)_w.shape[1];
-    }
-
-    static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
-
-    public void Dispose() => _w?.Dispose();
+    public static NmfOptions From(OptionValues o) =>
+        new(o.Choice("solver"), o.Choice("init"), o.Bool("semi"), o.Int("max_iter"), o.Float("tol"), o.Int("encode_iters"), o.Long("in_memory_elements"), o.Int("error_every"));
 }

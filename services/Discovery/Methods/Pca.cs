@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -22,23 +23,14 @@ namespace ConceptSuite.Discovery.Methods;
 /// </summary>
 public sealed class Pca : IConceptDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Choice("solver", "auto", "exact (covariance eigendecomposition, one pass) | randomized (subspace iteration) | auto (exact when D <= exact_max_dim, since one GEMM pass over the data then costs less than the randomized solver's passes; else randomized when C < 0.8·min(N, D))", "auto", "exact", "randomized"),
-        OptionSpec.Int("exact_max_dim", 4096, "auto: the largest D solved by the covariance eigendecomposition", 1, 1 << 16),
-        OptionSpec.Int("oversamples", 10, "randomized: extra subspace columns", 0, 1000),
-        OptionSpec.Int("power_iters", 4, "randomized: subspace iterations (passes over the data)", 0, 50),
-        OptionSpec.Bool("whiten", false, "scale codes to unit variance"),
-    ];
-
-    readonly MethodOptions _o;
+    readonly PcaOptions _o;
     Tensor? _components, _mean, _variance;
     double _totalVariance;
 
-    public Pca(MethodOptions options) { _o = options; }
+    public Pca(int concepts, PcaOptions options) { Concepts = concepts; _o = options; }
 
     public string Method => "pca";
-    public int Concepts => _o.Concepts;
+    public int Concepts { get; }
     public int InputDim { get; private set; }
     public bool NonNegativeCodes => false;
     /// <summary>Per-component variance λ (descending).</summary>
@@ -55,9 +47,9 @@ public sealed class Pca : IConceptDictionary
     public void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
-        var solver = _o.Choice("solver");
+        var solver = _o.Solver;
         if (solver == "auto")
-            solver = data.Dim <= _o.Int("exact_max_dim") || Concepts >= 0.8 * Math.Min(data.Samples, data.Dim) ? "exact" : "randomized";
+            solver = data.Dim <= _o.ExactMaxDim || Concepts >= 0.8 * Math.Min(data.Samples, data.Dim) ? "exact" : "randomized";
         using var scope = NewDisposeScope();
         Tensor comps, variance, mean;
         double total;
@@ -115,10 +107,10 @@ public sealed class Pca : IConceptDictionary
     {
         int d = data.Dim;
         var (mean, totalVar, n) = Moments(data, ctx);
-        int l = Math.Min(d, Concepts + _o.Int("oversamples"));
+        int l = Math.Min(d, Concepts + _o.Oversamples);
         using var g = new Generator((ulong)ctx.Seed);
         var q = linalg.qr(randn([d, l], generator: g, dtype: ScalarType.Float64)).Q;
-        int iters = _o.Int("power_iters");
+        int iters = _o.PowerIters;
         for (int it = 0; it <= iters; it++)
         {
             var cq = CovTimes(data, mean, q, n, ctx);
@@ -190,14 +182,14 @@ public sealed class Pca : IConceptDictionary
         using var s = NewDisposeScope();
         if (_mean is null || _components is null) throw NotFitted();
         var z = (x - _mean).matmul(_components.t());
-        if (_o.Bool("whiten")) z = z / _variance!.clamp_min(1e-12f).sqrt();
+        if (_o.Whiten) z = z / _variance!.clamp_min(1e-12f).sqrt();
         return z.MoveToOuterDisposeScope();
     }
 
     public Tensor Decode(Tensor codes)
     {
         using var s = NewDisposeScope();
-        var z = _o.Bool("whiten") ? codes * _variance!.clamp_min(1e-12f).sqrt() : codes;
+        var z = _o.Whiten ? codes * _variance!.clamp_min(1e-12f).sqrt() : codes;
         if (_mean is null || _components is null) throw NotFitted();
         return (z.matmul(_components) + _mean).MoveToOuterDisposeScope();
     }
@@ -219,4 +211,23 @@ public sealed class Pca : IConceptDictionary
     static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
 
     public void Dispose() { _components?.Dispose(); _mean?.Dispose(); _variance?.Dispose(); }
+}
+
+/// <summary>Options of <see cref="Pca"/>.</summary>
+public sealed record PcaOptions(string Solver, int ExactMaxDim, int Oversamples, int PowerIters, bool Whiten)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Choice("solver", "auto", "exact (covariance eigendecomposition, one pass) | randomized (subspace iteration) | auto (exact when D <= exact_max_dim, since one GEMM pass over the data then costs less than the randomized solver's passes; else randomized when C < 0.8·min(N, D))", "auto", "exact", "randomized"),
+        OptionSpec.Int("exact_max_dim", 4096, "auto: the largest D solved by the covariance eigendecomposition", 1, 1 << 16),
+        OptionSpec.Int("oversamples", 10, "randomized: extra subspace columns", 0, 1000),
+        OptionSpec.Int("power_iters", 4, "randomized: subspace iterations (passes over the data)", 0, 50),
+        OptionSpec.Bool("whiten", false, "scale codes to unit variance"),
+    ];
+
+    /// <summary>Every default.</summary>
+    public static PcaOptions Default => From(OptionValues.Defaults(Schema));
+
+    public static PcaOptions From(OptionValues o) =>
+        new(o.Choice("solver"), o.Int("exact_max_dim"), o.Int("oversamples"), o.Int("power_iters"), o.Bool("whiten"));
 }

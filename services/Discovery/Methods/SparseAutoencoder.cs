@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
-using ConceptSuite.Core.Numerics;
+using ConceptSuite.Discovery.Numerics;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -21,33 +22,21 @@ namespace ConceptSuite.Discovery.Methods;
 /// </summary>
 public abstract class SparseAutoencoder : IIncrementalDictionary
 {
-    /// <summary>Options every variant has.</summary>
-    public static OptionSpec[] CommonSchema =>
-    [
-        OptionSpec.Int("epochs", 10, "passes over the data", 1, 100000),
-        OptionSpec.Int("batch_size", 1024, "samples per step", 1, 1 << 20),
-        OptionSpec.Float("lr", 1e-3, "Adam learning rate", 1e-8, 10),
-        OptionSpec.Bool("normalize", true, "centre and scale inputs (folded into the weights on save)"),
-        OptionSpec.Int("dead_tokens", 100_000, "a latent is dead after this many samples without firing", 1, long.MaxValue),
-        OptionSpec.Int("auxk", 256, "k of the AuxK loss on dead latents (0: off)", 0, 1 << 20),
-        OptionSpec.Float("aux_coef", 1.0 / 32, "weight of the AuxK loss", 0, 100),
-    ];
-
-    protected readonly MethodOptions O;
+    protected readonly SparseAutoencoderOptions O;
     protected Parameter? WEnc, BEnc, WDec, BDec;
     protected Tensor? Mu;
     protected float Scale = 1;
     Tensor? _sinceFired;
     Adam? _opt;
 
-    protected SparseAutoencoder(MethodOptions options) { O = options; }
+    protected SparseAutoencoder(int concepts, SparseAutoencoderOptions options) { Concepts = concepts; O = options; }
 
     public abstract string Method { get; }
-    public int Concepts => O.Concepts;
+    public int Concepts { get; }
     public int InputDim { get; private set; }
     public virtual bool NonNegativeCodes => true;
-    public int Epochs => O.Int("epochs");
-    public int BatchSize => O.Int("batch_size");
+    public int Epochs => O.Epochs;
+    public int BatchSize => O.BatchSize;
     public long Steps { get; private set; }
 
     public virtual void Validate(DataStats stats) { }
@@ -111,7 +100,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         using (var _ = no_grad())
         {
             Mu?.Dispose();
-            if (O.Bool("normalize"))
+            if (O.Normalize)
             {
                 Mu = sample.mean([0]);
                 // s² = E||x − μ||² / D, so normalised samples have unit mean squared entry.
@@ -129,7 +118,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             InitExtra(xn, g);
         }
         _sinceFired = zeros(Concepts, ScalarType.Float64);
-        _opt = optim.Adam(TrainedParameters(), lr: O.Float("lr"));
+        _opt = optim.Adam(TrainedParameters(), lr: O.Lr);
         Steps = 0;
     }
 
@@ -224,7 +213,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             ia = ia.contiguous();
             var vaz = va.relu().contiguous();
             var diff = SparseRows.Combine(vaz, ia, wdec).sub_(e);
-            double coef = O.Float("aux_coef"), energy = Math.Max(e.square().sum().item<float>(), 1e-12);
+            double coef = O.AuxCoef, energy = Math.Max(e.square().sum().item<float>(), 1e-12);
             loss += coef * diff.square().sum().item<float>() / energy;
             var ga = diff.mul_((float)(2 * coef / energy));
             var gradAux = SparseRows.Dots(ga, ia, wdec).mul_(va > 0);
@@ -266,7 +255,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             var zAux = zeros_like(pre).scatter(1, idx, vals.relu());
             var eHat = zAux.matmul(dec);
             var aux = (eHat - e).square().sum() / e.square().sum().clamp_min(1e-12f);
-            loss = loss + O.Float("aux_coef") * aux;
+            loss = loss + O.AuxCoef * aux;
         }
         loss.backward();
         return loss.item<float>();
@@ -276,18 +265,18 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     protected (Tensor Dead, long Count) TrackFiring(Tensor fired, long rows)
     {
         _sinceFired!.add_(rows).masked_fill_(fired, 0);
-        var dead = _sinceFired > O.Long("dead_tokens");
+        var dead = _sinceFired > O.DeadTokens;
         return (dead, dead.sum().item<long>());
     }
 
     /// <summary>k of the AuxK loss this step (0: off, or no dead latent).</summary>
     protected int AuxK(long deadLatents) =>
-        O.Int("auxk") > 0 && deadLatents > 0 && O.Float("aux_coef") > 0 ? (int)Math.Min(O.Int("auxk"), deadLatents) : 0;
+        O.AuxK > 0 && deadLatents > 0 && O.AuxCoef > 0 ? (int)Math.Min(O.AuxK, deadLatents) : 0;
 
     public virtual void End() { }
 
     /// <summary>Count of latents dead now (no firing in the last dead_tokens samples).</summary>
-    public long DeadLatents => _sinceFired is null ? 0 : (_sinceFired > O.Long("dead_tokens")).sum().item<long>();
+    public long DeadLatents => _sinceFired is null ? 0 : (_sinceFired > O.DeadTokens).sum().item<long>();
 
     public void Fit(IRowSource data, FitContext ctx) => IncrementalTrainer.Train([this], data, ctx);
 
@@ -384,45 +373,20 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     }
 }
 
-/// <summary>
-/// Trains several incremental dictionaries on one pass over the data per epoch: every block
-/// read (shuffled anew each epoch) is cut into batches that step all of them.
-/// </summary>
-public static class IncrementalTrainer
+/// <summary>Options every sparse autoencoder has.</summary>
+public sealed record SparseAutoencoderOptions(int Epochs, int BatchSize, double Lr, bool Normalize, long DeadTokens, int AuxK, double AuxCoef)
 {
-    /// <param name="checkpoint">Called after each epoch with the epoch just completed (resume skips epochs).</param>
-    /// <param name="startEpoch">First epoch to run (after a restored checkpoint).</param>
-    public static void Train(IReadOnlyList<IIncrementalDictionary> models, IRowSource data, FitContext ctx,
-        Action<int>? checkpoint = null, int startEpoch = 0, bool begin = true)
-    {
-        if (models.Count == 0) return;
-        if (begin) foreach (var m in models) m.Begin(data, ctx);
-        int epochs = models.Max(m => m.Epochs);
-        int batch = models[0].BatchSize;
-        long stepsPerEpoch = (data.Samples + batch - 1) / batch;
-        int readRows = Math.Max(batch, (16384 / batch) * batch);
-        for (int epoch = startEpoch; epoch < epochs; epoch++)
-        {
-            long step = 0;
-            var losses = new double[models.Count];
-            foreach (var block in data.Blocks(readRows, ctx.Seed * 1_000_003L + epoch + 1))
-            {
-                using var _ = block;
-                for (long r = 0; r < block.shape[0]; r += batch)
-                {
-                    ctx.CancellationToken.ThrowIfCancellationRequested();
-                    using var b = block.narrow(0, r, Math.Min(batch, block.shape[0] - r));
-                    for (int i = 0; i < models.Count; i++)
-                        if (epoch < models[i].Epochs) losses[i] = models[i].Step(b);
-                    step++;
-                }
-                ctx.Progress?.Invoke(epoch * stepsPerEpoch + step, epochs * stepsPerEpoch, "steps", "train");
-            }
-            var m = new Dictionary<string, double>();
-            for (int i = 0; i < models.Count; i++) m[models.Count == 1 ? "loss" : $"loss_{i}"] = losses[i];
-            ctx.Metrics?.Invoke(epoch + 1, m);
-            checkpoint?.Invoke(epoch);
-        }
-        foreach (var mdl in models) mdl.End();
-    }
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("epochs", 10, "passes over the data", 1, 100000),
+        OptionSpec.Int("batch_size", 1024, "samples per step", 1, 1 << 20),
+        OptionSpec.Float("lr", 1e-3, "Adam learning rate", 1e-8, 10),
+        OptionSpec.Bool("normalize", true, "centre and scale inputs (folded into the weights on save)"),
+        OptionSpec.Int("dead_tokens", 100_000, "a latent is dead after this many samples without firing", 1, long.MaxValue),
+        OptionSpec.Int("auxk", 256, "k of the AuxK loss on dead latents (0: off)", 0, 1 << 20),
+        OptionSpec.Float("aux_coef", 1.0 / 32, "weight of the AuxK loss", 0, 100),
+    ];
+
+    public static SparseAutoencoderOptions From(OptionValues o) =>
+        new(o.Int("epochs"), o.Int("batch_size"), o.Float("lr"), o.Bool("normalize"), o.Long("dead_tokens"), o.Int("auxk"), o.Float("aux_coef"));
 }

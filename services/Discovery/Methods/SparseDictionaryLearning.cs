@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,35 +16,25 @@ namespace ConceptSuite.Discovery.Methods;
 /// coordinate descent of Mairal et al.): d_j ← (B_j − A_j D + A_jj d_j) / A_jj, then d_j ← d_j/||d_j||.
 /// Memory is O(C·D + C²), independent of N.
 /// </summary>
-public sealed class SparseDictionaryLearning : IConceptDictionary
+public sealed class SparseDictionaryLearning : AtomDictionary
 {
-    public static readonly OptionSpec[] Schema =
-    [
-        OptionSpec.Float("alpha", 0.1, "λ, the L1 weight of the codes (in data units)", 0, 1e9),
-        OptionSpec.Choice("coder", "fista", "fista | ista", "fista", "ista"),
-        OptionSpec.Int("code_iters", 100, "iterations of the sparse coder", 1, 100000),
-        OptionSpec.Int("max_iter", 20, "passes over the data (each ends with a dictionary update)", 1, 100000),
-        OptionSpec.Bool("positive", false, "constrain codes to be non-negative"),
-    ];
+    readonly SparseDictionaryLearningOptions _o;
 
-    readonly MethodOptions _o;
-    Tensor? _d;
+    public SparseDictionaryLearning(int concepts, SparseDictionaryLearningOptions options) : base(concepts) { _o = options; }
 
-    public SparseDictionaryLearning(MethodOptions options) { _o = options; }
+    protected override string StateKey => "atoms";
 
-    public string Method => "sparse_dl";
-    public int Concepts => _o.Concepts;
-    public int InputDim { get; private set; }
-    public bool NonNegativeCodes => _o.Bool("positive");
+    public override string Method => "sparse_dl";
+    public override bool NonNegativeCodes => _o.Positive;
     /// <summary>Objective ½||X − ZD||² + λ||Z||₁ of each pass (codes of that pass, dictionary it started from).</summary>
     public List<double> ObjectiveHistory { get; } = new();
 
-    public void Validate(DataStats stats)
+    public override void Validate(DataStats stats)
     {
         if (Concepts > stats.Samples) throw new InvalidInputException("n_concepts", $"needs n_concepts <= samples ({stats.Samples}) for the initialisation, got {Concepts}");
     }
 
-    public void Fit(IRowSource data, FitContext ctx)
+    public override void Fit(IRowSource data, FitContext ctx)
     {
         InputDim = data.Dim;
         using var scope = NewDisposeScope();
@@ -51,8 +42,8 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         using (var sample = RowSources.Head(data, Concepts, ctx.Seed))
             d = sample.clone();
         d = Normalize(d, null);
-        double alpha = _o.Float("alpha");
-        for (int p = 0; p < _o.Int("max_iter"); p++)
+        double alpha = _o.Alpha;
+        for (int p = 0; p < _o.MaxIter; p++)
         {
             using var s = NewDisposeScope();
             var a = zeros(Concepts, Concepts);
@@ -77,11 +68,11 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
                 var nrm = col.norm().item<float>();
                 if (nrm > 1e-12f) d[j].copy_(col / nrm);
             }
-            ctx.Progress?.Invoke(p + 1, _o.Int("max_iter"), "passes", "sparse_dl");
+            ctx.Progress?.Invoke(p + 1, _o.MaxIter, "passes", "sparse_dl");
             ctx.Metrics?.Invoke(p + 1, new Dictionary<string, double> { ["objective"] = obj });
         }
-        _d?.Dispose();
-        _d = d.contiguous().MoveToOuterDisposeScope();
+        W?.Dispose();
+        W = d.contiguous().MoveToOuterDisposeScope();
     }
 
     static Tensor Normalize(Tensor d, Tensor? fallback) => d / d.norm(1, keepdim: true).clamp_min(1e-12f);
@@ -90,9 +81,9 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
     public Tensor Code(Tensor x, Tensor d)
     {
         using var s = NewDisposeScope();
-        double alpha = _o.Float("alpha");
-        bool positive = _o.Bool("positive");
-        bool fista = _o.Choice("coder") == "fista";
+        double alpha = _o.Alpha;
+        bool positive = _o.Positive;
+        bool fista = _o.Coder == "fista";
         var gram = d.matmul(d.t());
         double lip = Math.Max(linalg.eigvalsh(gram.to_type(ScalarType.Float64)).max().item<double>(), 1e-12);
         var xdT = x.matmul(d.t());
@@ -100,7 +91,7 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         var y = z;
         double t = 1;
         float thr = (float)(alpha / lip);
-        for (int i = 0; i < _o.Int("code_iters"); i++)
+        for (int i = 0; i < _o.CodeIters; i++)
         {
             var grad = y.matmul(gram) - xdT;
             var v = y - grad / (float)lip;
@@ -117,22 +108,22 @@ public sealed class SparseDictionaryLearning : IConceptDictionary
         return z.MoveToOuterDisposeScope();
     }
 
-    public Tensor Encode(Tensor x) => Code(x, _d ?? throw NotFitted());
+    public override Tensor Encode(Tensor x) => Code(x, W ?? throw NotFitted());
 
-    public Tensor Decode(Tensor codes) => codes.matmul(_d ?? throw NotFitted());
+}
 
-    public Tensor Atoms() => (_d ?? throw NotFitted()).clone();
+/// <summary>Options of <see cref="SparseDictionaryLearning"/>.</summary>
+public sealed record SparseDictionaryLearningOptions(double Alpha, string Coder, int CodeIters, int MaxIter, bool Positive)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Float("alpha", 0.1, "λ, the L1 weight of the codes (in data units)", 0, 1e9),
+        OptionSpec.Choice("coder", "fista", "fista | ista", "fista", "ista"),
+        OptionSpec.Int("code_iters", 100, "iterations of the sparse coder", 1, 100000),
+        OptionSpec.Int("max_iter", 20, "passes over the data (each ends with a dictionary update)", 1, 100000),
+        OptionSpec.Bool("positive", false, "constrain codes to be non-negative"),
+    ];
 
-    public Dictionary<string, Tensor> SaveState() => new() { ["atoms"] = Atoms() };
-
-    public void LoadState(IReadOnlyDictionary<string, Tensor> state)
-    {
-        _d?.Dispose();
-        _d = state["atoms"].to_type(ScalarType.Float32).contiguous().clone();
-        InputDim = (int)_d.shape[1];
-    }
-
-    static InvalidOperationException NotFitted() => new("the dictionary is not fitted");
-
-    public void Dispose() => _d?.Dispose();
+    public static SparseDictionaryLearningOptions From(OptionValues o) =>
+        new(o.Float("alpha"), o.Choice("coder"), o.Int("code_iters"), o.Int("max_iter"), o.Bool("positive"));
 }

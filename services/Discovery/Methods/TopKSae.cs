@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,21 +10,17 @@ namespace ConceptSuite.Discovery.Methods;
 /// sparse autoencoders"): z = ReLU(TopK_k(pre)) keeps each sample's k largest pre-activations,
 /// so L0 ≤ k by construction and no sparsity penalty is needed.
 /// </summary>
-public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
+public sealed class TopKSae(int concepts, TopKSaeOptions options) : SparseAutoencoder(concepts, options.Common)
 {
-    public static OptionSpec[] Schema =>
-    [
-        OptionSpec.Int("k", 32, "active latents per sample", 1, null, maxIsConcepts: true),
-        .. CommonSchema,
-    ];
+    readonly TopKSaeOptions _v = options;
 
     public override string Method => "topk_sae";
 
-    protected override Tensor Activate(Tensor pre, bool training) => Select(pre, O.Int("k"));
+    protected override Tensor Activate(Tensor pre, bool training) => Select(pre, _v.K);
 
     protected override (Tensor Z, Tensor Decoded) ActivateAndDecode(Tensor pre, Tensor dec)
     {
-        var (vals, idx) = pre.topk(O.Int("k"), dim: 1);
+        var (vals, idx) = pre.topk(_v.K, dim: 1);
         var v = vals.relu();
         return (zeros_like(pre).scatter(1, idx, v), DecodeActive(v, idx, dec));
     }
@@ -33,7 +30,7 @@ public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
     /// <summary>Each row's k largest pre-activations are its active latents.</summary>
     protected override ActiveLatents? SelectActive(Tensor pre)
     {
-        var (vals, idx) = pre.topk(O.Int("k"), dim: 1, sorted: false);
+        var (vals, idx) = pre.topk(_v.K, dim: 1, sorted: false);
         return new ActiveLatents(vals.relu().contiguous(), idx.contiguous(), vals > 0);
     }
 
@@ -43,4 +40,16 @@ public sealed class TopKSae(MethodOptions options) : SparseAutoencoder(options)
         var (vals, idx) = pre.topk(k, dim: 1);
         return zeros_like(pre).scatter(1, idx, vals.relu());
     }
+}
+
+/// <summary>Options of <see cref="TopKSae"/>: its own, then every sparse autoencoder's.</summary>
+public sealed record TopKSaeOptions(int K, SparseAutoencoderOptions Common)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("k", 32, "active latents per sample", 1, null, maxOf: DictionaryMethods.NConcepts),
+        .. SparseAutoencoderOptions.Schema,
+    ];
+
+    public static TopKSaeOptions From(OptionValues o) => new(o.Int("k"), SparseAutoencoderOptions.From(o));
 }

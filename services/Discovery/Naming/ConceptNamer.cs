@@ -2,7 +2,7 @@ using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Discovery.Abstractions;
-using ConceptSuite.Discovery.Service;
+using ConceptSuite.Discovery.Fitting;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;

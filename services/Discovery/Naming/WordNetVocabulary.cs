@@ -3,9 +3,6 @@ using ConceptSuite.Contracts;
 
 namespace ConceptSuite.Discovery.Naming;
 
-/// <summary>A vocabulary word: lemma (underscores as spaces), part of speech, tagged-sense count (frequency in SemCor).</summary>
-public sealed record VocabularyWord(string Word, char Pos, int TagCount);
-
 /// <summary>
 /// Reads a WordNet 3 database (Debian package wordnet-base: /usr/share/wordnet) into a naming
 /// vocabulary: the noun and adjective lemmas of index.noun / index.adj, most frequent first, and

@@ -29,7 +29,7 @@ public sealed class BottleneckPredictStep : IStepExecutor
             ? (await ArtifactTransfer.ReadSmallAsync(ctx.StoreChannel, source, ["labels"], ct)).Tensors["labels"].Span<long>().ToArray() : null;
 
         using var call = new BottleneckService.BottleneckServiceClient(ctx.Channel).Predict(cancellationToken: ct);
-        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = ctx.Input("model") } }, ct);
+        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = ctx.Input("model") } } }, ct);
         var send = Task.Run(() => ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs")], ct),
             b => new PredictRequest { Block = b }, ct, complete: true), ct);
         long rows = 0, correct = 0;

@@ -4,7 +4,7 @@ namespace ConceptSuite.Gateway.Steps;
 
 /// <summary>
 /// BottleneckService.Train on an activation artifact the stage reads itself
-/// (features_artifact_id, with its labels). Blocks the gateway streams after the config, each
+/// (config.features, with its labels). Blocks the gateway streams after the config, each
 /// straight from the store: the dictionary's atoms as "concept_bank" [K, D] (input dictionary:
 /// PCBM / PCBM-h concept directions, Sparse-CBM init), and the held-out rows of input eval as
 /// "eval_features" / "eval_labels" (scored into eval_accuracy). Concept names come from a
@@ -31,7 +31,7 @@ public sealed class BottleneckTrainStep : IStepExecutor
         var config = new TrainConfig
         {
             ModelType = ctx.Option("model_type", "linear_probe"),
-            FeaturesArtifactId = features,
+            Features = new ArtifactRef { Id = features },
             FeaturesTensor = tensor,
             Seed = ctx.Int("seed", 0, 0),
         };

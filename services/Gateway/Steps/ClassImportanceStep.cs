@@ -36,7 +36,7 @@ public sealed class ClassImportanceStep : IStepExecutor
     /// <summary>The stored model's concept and class names.</summary>
     public static async Task<BottleneckModelInfo> ModelAsync(StepContext ctx) =>
         await new BottleneckService.BottleneckServiceClient(ctx.Stages.Channel("bottleneck"))
-            .GetModelAsync(new GetBottleneckModelRequest { ModelId = ctx.Input("model") }, cancellationToken: ctx.CancellationToken);
+            .GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = ctx.Input("model") } }, cancellationToken: ctx.CancellationToken);
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {

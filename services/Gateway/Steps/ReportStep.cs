@@ -45,7 +45,7 @@ public sealed class ReportStep : IStepExecutor
         foreach (var input in new[] { "probe", "sparse_probe", "pcbm_h" })
         {
             if (ctx.OptionalInput(input) is not { } id) continue;
-            var model = await bottleneck.GetModelAsync(new GetBottleneckModelRequest { ModelId = id }, cancellationToken: ct);
+            var model = await bottleneck.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = id } }, cancellationToken: ct);
             if (model.Metrics.TryGetValue("eval_accuracy", out var acc)) { metrics[input + "_accuracy"] = acc; accuracy[input] = acc; }
             if (model.Metrics.TryGetValue("concepts_per_class_max", out var per)) metrics[input + "_concepts_per_class"] = per;
             if (model.Metrics.TryGetValue("pcbm_train_accuracy", out var pcbm)) metrics[input + "_concepts_only_train_accuracy"] = pcbm;

@@ -39,7 +39,7 @@ public static class BackboneFeatures
     /// <summary>Discovered concepts for the sparse probe: <paramref name="atoms"/> NMF atoms [atoms, D] of non-negative features (the discovery stage's method).</summary>
     public static Tensor NmfAtoms(Tensor x, int atoms, long seed)
     {
-        using var dictionary = DictionaryRegistry.Create("nmf", atoms, null, seed);
+        using var dictionary = DictionaryMethods.Create("nmf", atoms, null);
         dictionary.Fit(new TensorRowSource(x), FitContext.Default(seed));
         return dictionary.Atoms().clone();
     }

@@ -111,7 +111,7 @@ public class BottleneckBackboneTests(ITestOutputHelper output)
         var before = (await Svc.Predict(client, id, xt))["predictions"];
         var wrong = before.ne(yt).nonzero().squeeze(1);
         long nWrong = wrong.shape[0];
-        var intervene = new InterveneConfig { ModelId = id };
+        var intervene = new InterveneConfig { Model = new ArtifactRef { Id = id } };
         intervene.Concepts.Add(names);
         var fixedPredictions = (await Svc.Intervene(client, intervene, xt.index_select(0, wrong), ct.index_select(0, wrong)))["predictions"];
         double fixedShare = nWrong == 0 ? 1 : fixedPredictions.eq(yt.index_select(0, wrong)).to(ScalarType.Float32).mean().item<float>();
@@ -121,11 +121,11 @@ public class BottleneckBackboneTests(ITestOutputHelper output)
         Assert.True(fixedShare >= 0.85, $"fixed share {fixedShare}");
 
         // Removing the concept the head leans on most changes exactly the predictions whose argmax moves without its share.
-        var contributions = await Svc.Contributions(client, new ContributionsConfig { ModelId = id, AllClasses = true }, xt);
+        var contributions = await Svc.Contributions(client, new ContributionsConfig { Model = new ArtifactRef { Id = id }, AllClasses = true }, xt);
         var all = contributions["contributions"];                              // [N, C, K]
         int k = (int)all.abs().sum([0, 1]).argmax().item<long>();
         var expectedChanged = (contributions["logits"] - all.select(2, k)).argmax(1).ne(before);
-        var edit = new EditRequest { ModelId = id };
+        var edit = new EditRequest { Model = new ArtifactRef { Id = id } };
         edit.Edits.Add(new ConceptEdit { Concept = names[k], Factor = 0 });
         var edited = await client.EditAsync(edit);
         var changed = (await Svc.Predict(client, edited.Artifact.Ref.Id, xt))["predictions"].ne(before);

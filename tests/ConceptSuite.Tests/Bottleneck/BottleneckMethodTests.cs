@@ -14,15 +14,15 @@ namespace ConceptSuite.Tests.Bottleneck;
 /// <summary>Closed forms and measured quality of each model type on <see cref="SyntheticConcepts"/>.</summary>
 public class BottleneckMethodTests(ITestOutputHelper output)
 {
-    static BottleneckFit Fit(IBottleneckMethod m, BottleneckData d, params (string, string)[] options) =>
-        m.Fit(d, S.Options(m, options), S.NoProgress, CancellationToken.None);
+    static BottleneckFit Fit(string modelType, BottleneckData d, params (string, string)[] options) =>
+        S.Method(modelType, options).Fit(d, S.NoProgress, CancellationToken.None);
 
     [Fact]
     public void PcbmConceptScoreIsTheSignedDistanceToEachCavHyperplane()
     {
         using var scope = NewDisposeScope();
         var d = S.Data(800, 1);
-        var fit = Fit(new PosthocCbm(), d);
+        var fit = Fit(PosthocCbm.TypeName, d);
         using var model = fit.Model;
         var (x, _, _) = S.Generate(64, 2);
         var w = model.Tensors[N.ConceptWeight].to(ScalarType.Float64);
@@ -41,8 +41,8 @@ public class BottleneckMethodTests(ITestOutputHelper output)
     {
         using var scope = NewDisposeScope();
         var d = S.Data(800, 3);
-        using var pcbm = Fit(new PosthocCbm(), d).Model;
-        var hybridFit = Fit(new PosthocCbmHybrid(), d);
+        using var pcbm = Fit(PosthocCbm.TypeName, d).Model;
+        var hybridFit = Fit(PosthocCbmHybrid.TypeName, d);
         using var hybrid = hybridFit.Model;
         var (x, y, _) = S.Generate(200, 4);
         using var mode = inference_mode();
@@ -63,7 +63,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
         // Noise σ = 2.2 makes concept predictions imperfect, so that some inputs are misclassified.
         var d = S.Data(3000, 5, noise: 2.2);
-        var fit = Fit(new ConceptBottleneckModel(), d, ("training", "sequential"));
+        var fit = Fit(ConceptBottleneckModel.TypeName, d, ("training", "sequential"));
         using var model = fit.Model;
         var (x, y, c) = S.Generate(2000, 6, noise: 2.2);
         using var mode = inference_mode();
@@ -88,7 +88,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
     public void CbmTrainsInEveryMode(string training)
     {
         using var scope = NewDisposeScope();
-        var fit = Fit(new ConceptBottleneckModel(), S.Data(1500, 7), ("training", training), ("joint_epochs", "5"));
+        var fit = Fit(ConceptBottleneckModel.TypeName, S.Data(1500, 7), ("training", training), ("joint_epochs", "5"));
         using var model = fit.Model;
         output.WriteLine($"{training}: train accuracy {fit.Metrics["train_accuracy"]:F4}, concept accuracy {fit.Metrics["train_concept_accuracy"]:F4}");
         Assert.True(fit.Metrics["train_concept_accuracy"] >= 0.93, $"concept accuracy {fit.Metrics["train_concept_accuracy"]}");
@@ -100,7 +100,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
     public void EditRemovingAConceptChangesExactlyThePredictionsThatDependedOnIt()
     {
         using var scope = NewDisposeScope();
-        using var model = Fit(new PosthocCbm(), S.Data(800, 8)).Model;
+        using var model = Fit(PosthocCbm.TypeName, S.Data(800, 8)).Model;
         var (x, _, _) = S.Generate(1000, 9);
         using var mode = inference_mode();
         int k = (int)model.HeadWeight.abs().sum([0]).argmax().item<long>();
@@ -124,7 +124,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         using var scope = NewDisposeScope();
         var d = S.Data(1500, 10);
         // Discovered concepts = the features themselves (K = D = 24).
-        var fit = Fit(new SparseConceptProbe(), d with { ConceptNames = [], ConceptLabels = null }, ("max_concepts_per_class", "3"));
+        var fit = Fit(SparseConceptProbe.TypeName, d with { ConceptNames = [], ConceptLabels = null }, ("max_concepts_per_class", "3"));
         using var model = fit.Model;
         var perClass = model.HeadWeight.ne(0).sum(1);
         output.WriteLine($"chosen λ {fit.Metrics["chosen_lambda"]:G4}, accuracy {fit.Metrics["chosen_accuracy"]:F4} at {fit.Metrics["chosen_concepts_per_class"]} concepts/class");
@@ -143,7 +143,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
     public void SparseCbmTrainsWithEachObjective(string objective)
     {
         using var scope = NewDisposeScope();
-        var fit = Fit(new SparseCbm(), S.Data(1500, 11, withConcepts: false), ("objective", objective), ("concepts", "16"), ("epochs", "10"));
+        var fit = Fit(SparseCbm.TypeName, S.Data(1500, 11, withConcepts: false), ("objective", objective), ("concepts", "16"), ("epochs", "10"));
         using var model = fit.Model;
         output.WriteLine($"{objective}: train accuracy {fit.Metrics["train_accuracy"]:F4}");
         // Measured train accuracy: l1 0.955, contrastive 0.961, gumbel 0.849.
@@ -158,7 +158,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
         var d = S.Data(500, 12);
         var bank = randn(S.K, S.D, generator: new Generator(3));
         var classEmb = randn(S.C, S.D, generator: new Generator(4));
-        using var model = Fit(new ConceptMatrixSearch(), d with { ConceptBank = bank, ClassEmbeddings = classEmb }).Model;
+        using var model = Fit(ConceptMatrixSearch.TypeName, d with { ConceptBank = bank, ClassEmbeddings = classEmb }).Model;
         var (x, _, _) = S.Generate(50, 13);
         var t = bank / bank.norm(1, keepdim: true);
         var s = x.matmul(t.t());
@@ -172,7 +172,7 @@ public class BottleneckMethodTests(ITestOutputHelper output)
     public void LinearProbeIsTheBaseline()
     {
         using var scope = NewDisposeScope();
-        var fit = Fit(new LinearProbe(), S.Data(1500, 14, withConcepts: false));
+        var fit = Fit(LinearProbe.TypeName, S.Data(1500, 14, withConcepts: false));
         using var model = fit.Model;
         output.WriteLine($"probe train accuracy {fit.Metrics["train_accuracy"]:F4}");
         Assert.True(fit.Metrics["train_accuracy"] >= 0.8);

@@ -100,7 +100,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         using var call = client.Predict();
         await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
         {
-            await w.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = modelId } });
+            await w.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = modelId } } });
             foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new PredictRequest { Block = b });
         });
         return await Collect(call.ResponseStream, r => r.Block);
@@ -169,7 +169,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => BottleneckServerFixture.TrainAsync(f.Client, BottleneckServerFixture.Config("cbm"), ("features", x), ("labels", y))), "concept_labels");
         var config = BottleneckServerFixture.Config("linear_probe");
         config.Options["lamda"] = "1";
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => BottleneckServerFixture.TrainAsync(f.Client, config, ("features", x), ("labels", y))), "config.options[lamda]");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => BottleneckServerFixture.TrainAsync(f.Client, config, ("features", x), ("labels", y))), "config.options.lamda");
     }
 
     [Fact]
@@ -178,7 +178,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         using var model = Local(f.Cbm);
         var (x, _, _) = S.Generate(100, 30);
         using var call = f.Client.Predict();
-        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = f.Cbm.Artifact.Ref.Id } });
+        await call.RequestStream.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } } });
         foreach (var b in TensorStreams.Split(x, "", null, 40 * S.D * 4))   // 3 blocks of 40, 40, 20 rows
             await call.RequestStream.WriteAsync(new PredictRequest { Block = b });
         await call.RequestStream.CompleteAsync();
@@ -198,14 +198,14 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
             using var call = f.Client.Predict();
             await BottleneckServerFixture.SendAsync(call.RequestStream, async w =>
             {
-                await w.WriteAsync(new PredictRequest { Config = new PredictConfig { ModelId = id, InputsAreConcepts = concepts } });
+                await w.WriteAsync(new PredictRequest { Config = new PredictConfig { Model = new ArtifactRef { Id = id }, InputsAreConcepts = concepts } });
                 foreach (var b in TensorStreams.Split(x, "", null, TensorBlocks.DefaultMaxBlockBytes)) await w.WriteAsync(new PredictRequest { Block = b });
             });
             return await Assert.ThrowsAsync<RpcException>(async () => { await foreach (var _ in call.ResponseStream.ReadAllAsync()) { } });
         }
         var x = randn(4, S.D);
         AssertInvalid(await Run(new string('a', 64), x), new string('a', 64), StatusCode.NotFound);
-        AssertInvalid(await Run("not-an-id", x), "config.model_id");
+        AssertInvalid(await Run("not-an-id", x), "config.model.id");
         AssertInvalid(await Run(f.Cbm.Artifact.Ref.Id, randn(4, S.D + 1)), "blocks");
         AssertInvalid(await Run(f.PcbmH.Artifact.Ref.Id, randn(4, S.K), concepts: true), "config.inputs_are_concepts");
     }
@@ -227,7 +227,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     {
         using var model = Local(f.Cbm);
         var (x, _, c) = S.Generate(50, 31);
-        var config = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id };
+        var config = new InterveneConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         config.Concepts.Add(["c2", "c5"]);
         var values = c.index_select(1, tensor(new long[] { 2, 5 }));
         var got = await Intervene(f.Client, config, x, values);
@@ -237,7 +237,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         Assert.True(got["concepts"].select(1, 2).eq(values.select(1, 0)).all().item<bool>());
         Assert.True(got["original_logits"].allclose(model.Forward(x).Logits, 1e-5, 1e-5));
         // One value for every row, from the config.
-        var constant = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id };
+        var constant = new InterveneConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         constant.Concepts.Add("c0");
         constant.Values.Add(1f);
         var got2 = await Intervene(f.Client, constant, x);
@@ -248,18 +248,18 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     public async Task InterveneRejectsUnknownConceptsAndNonProbabilities()
     {
         var x = randn(5, S.D);
-        var unknown = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id, Values = { 1f } };
+        var unknown = new InterveneConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id }, Values = { 1f } };
         unknown.Concepts.Add("wings");
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, unknown, x)), "config.concepts");
-        var outside = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id, Values = { 1.5f } };
+        var outside = new InterveneConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id }, Values = { 1.5f } };
         outside.Concepts.Add("c1");
         var e = await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, outside, x));
         AssertInvalid(e, "values");
         Assert.Contains("[0, 1]", e.Status.Detail);
-        var missing = new InterveneConfig { ModelId = f.Cbm.Artifact.Ref.Id };
+        var missing = new InterveneConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         missing.Concepts.Add("c1");
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, missing, x)), "config.values");
-        var untrained = new InterveneConfig { ModelId = new string('e', 64), Values = { 1f } };
+        var untrained = new InterveneConfig { Model = new ArtifactRef { Id = new string('e', 64) }, Values = { 1f } };
         untrained.Concepts.Add("c1");
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Intervene(f.Client, untrained, x)), new string('e', 64), StatusCode.NotFound);
     }
@@ -280,11 +280,11 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     public async Task ContributionsSumWithBiasAndResidualToTheLogit()
     {
         var (x, _, _) = S.Generate(40, 32);
-        var got = await Contributions(f.Client, new ContributionsConfig { ModelId = f.PcbmH.Artifact.Ref.Id }, x);
+        var got = await Contributions(f.Client, new ContributionsConfig { Model = new ArtifactRef { Id = f.PcbmH.Artifact.Ref.Id } }, x);
         var logit = got["logits"].gather(1, got["classes"].unsqueeze(1)).squeeze(1);
         Assert.True((got["contributions"].sum(1) + got["bias"] + got["residual"]).allclose(logit, 1e-4, 1e-4));
         Assert.True(got["residual"].abs().sum().item<float>() > 0);
-        var all = await Contributions(f.Client, new ContributionsConfig { ModelId = f.PcbmH.Artifact.Ref.Id, AllClasses = true }, x, zeros(40, dtype: ScalarType.Int64));
+        var all = await Contributions(f.Client, new ContributionsConfig { Model = new ArtifactRef { Id = f.PcbmH.Artifact.Ref.Id }, AllClasses = true }, x, zeros(40, dtype: ScalarType.Int64));
         Assert.Equal(new long[] { 40, S.C, S.K }, all["contributions"].shape);
     }
 
@@ -292,22 +292,22 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     public async Task ContributionsRejectClassesOutOfRangeAndMissingInputs()
     {
         var x = randn(3, S.D);
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = f.Cbm.Artifact.Ref.Id }, x,
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } }, x,
             tensor(new long[] { 0, 1, S.C }))), "classes");
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = new string('f', 64) }, x)),
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { Model = new ArtifactRef { Id = new string('f', 64) } }, x)),
             new string('f', 64), StatusCode.NotFound);
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { ModelId = f.Cbm.Artifact.Ref.Id }, randn(3, 2))), "inputs");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(() => Contributions(f.Client, new ContributionsConfig { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } }, randn(3, 2))), "inputs");
     }
 
     [Fact]
     public async Task EditStoresANewModelAndGetModelReportsTheEdit()
     {
-        var request = new EditRequest { ModelId = f.Cbm.Artifact.Ref.Id };
+        var request = new EditRequest { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         request.Edits.Add(new ConceptEdit { Concept = "c3", Factor = 0 });
         request.Edits.Add(new ConceptEdit { Concept = "c4", Factor = 0.5 });
         var edited = await f.Client.EditAsync(request);
         Assert.NotEqual(f.Cbm.Artifact.Ref.Id, edited.Artifact.Ref.Id);
-        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = edited.Artifact.Ref.Id });
+        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = edited.Artifact.Ref.Id } });
         Assert.Equal(0.0, info.Edits["c3"]);
         Assert.Equal(0.5, info.Edits["c4"]);
         Assert.Equal("cbm", info.ModelType);
@@ -321,14 +321,14 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     [Fact]
     public async Task EditRejectsUnknownConceptsBadFactorsAndUntrainedIds()
     {
-        var unknown = new EditRequest { ModelId = f.Cbm.Artifact.Ref.Id };
+        var unknown = new EditRequest { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         unknown.Edits.Add(new ConceptEdit { Concept = "wings", Factor = 0 });
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.EditAsync(unknown)), "edits[0].concept");
-        var negative = new EditRequest { ModelId = f.Cbm.Artifact.Ref.Id };
+        var negative = new EditRequest { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } };
         negative.Edits.Add(new ConceptEdit { Concept = "c1", Factor = -1 });
         AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.EditAsync(negative)), "edits[0].factor");
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.EditAsync(new EditRequest { ModelId = f.Cbm.Artifact.Ref.Id })), "edits");
-        var absent = new EditRequest { ModelId = new string('b', 64) };
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.EditAsync(new EditRequest { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id } })), "edits");
+        var absent = new EditRequest { Model = new ArtifactRef { Id = new string('b', 64) } };
         absent.Edits.Add(new ConceptEdit { Concept = "c1", Factor = 0 });
         Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await f.Client.EditAsync(absent))).StatusCode);
     }
@@ -336,33 +336,36 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
     [Fact]
     public async Task GetModelDescribesATrainedModelAndRejectsOthers()
     {
-        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = f.PcbmH.Artifact.Ref.Id });
+        var info = await f.Client.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = f.PcbmH.Artifact.Ref.Id } });
         Assert.True(info.HasResidual);
         Assert.Equal("signed_distance", info.ConceptActivation);
         Assert.Equal(S.D, info.InputDim);
         Assert.Equal(S.ClassNames, info.ClassNames);
-        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = new string('c', 64) }))).StatusCode);
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = "" })), "model_id");
+        Assert.Equal(StatusCode.NotFound, (await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = new string('c', 64) } }))).StatusCode);
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = "" } })), "model.id");
         // An artifact of another kind is not a bottleneck model.
         var store = f.Server.Services.GetRequiredService<ArtifactStore>();
         var other = await store.PutAsync("report", new Dictionary<string, Tensor> { ["x"] = zeros(2) });
-        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { ModelId = other.Ref.Id })), "model_id");
+        AssertInvalid(await Assert.ThrowsAsync<RpcException>(async () => await f.Client.GetModelAsync(new GetBottleneckModelRequest { Model = new ArtifactRef { Id = other.Ref.Id } })), "model.id");
     }
 
     [Fact]
-    public async Task ListModelTypesNamesEveryTypeWithItsOptions()
+    public async Task ListMethodsNamesEveryModelTypeWithItsPaperOptionsAndRequiredBlock()
     {
-        var r = await f.Client.ListModelTypesAsync(new ListModelTypesRequest());
-        Assert.Equal(["linear_probe", "cbm", "pcbm", "pcbm_h", "sparse_probe", "sparse_cbm", "concept_matrix_search"], r.ModelTypes.Select(t => t.Name));
-        Assert.True(r.ModelTypes.Single(t => t.Name == "cbm").RequiresConceptLabels);
-        Assert.True(r.ModelTypes.Single(t => t.Name == "concept_matrix_search").RequiresConceptBank);
-        Assert.All(r.ModelTypes, t => { Assert.NotEmpty(t.Paper); Assert.NotEmpty(t.Options); });
+        var r = await f.Client.ListMethodsAsync(new ListMethodsRequest());
+        var family = Assert.Single(r.Families);
+        Assert.Equal("bottleneck_model", family.Name);
+        Assert.Equal("config.model_type", family.SelectedBy);
+        Assert.Equal(["linear_probe", "cbm", "pcbm", "pcbm_h", "sparse_probe", "sparse_cbm", "concept_matrix_search"], family.Methods.Select(t => t.Name));
+        Assert.Equal("concept_labels", family.Methods.Single(t => t.Name == "cbm").Traits["requires"]);
+        Assert.Equal("concept_bank", family.Methods.Single(t => t.Name == "concept_matrix_search").Traits["requires"]);
+        Assert.All(family.Methods, t => { Assert.NotEmpty(t.Paper); Assert.NotEmpty(t.Options); });
     }
 
     [Fact]
     public async Task ExportSendsTheSpecThenTheSafetensorsFile()
     {
-        using var call = f.Client.Export(new ExportRequest { ModelId = f.PcbmH.Artifact.Ref.Id, MaxChunkBytes = 1000 });
+        using var call = f.Client.Export(new ExportRequest { Model = new ArtifactRef { Id = f.PcbmH.Artifact.Ref.Id }, MaxBlockBytes = 1000 });
         string? spec = null;
         var bytes = new MemoryStream();
         await foreach (var m in call.ResponseStream.ReadAllAsync())
@@ -388,10 +391,10 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
             using var call = f.Client.Export(request);
             await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
         });
-        AssertInvalid(await Run(new ExportRequest { ModelId = new string('d', 64) }), new string('d', 64), StatusCode.NotFound);
-        AssertInvalid(await Run(new ExportRequest { ModelId = f.Cbm.Artifact.Ref.Id, MaxChunkBytes = -1 }), "max_chunk_bytes");
+        AssertInvalid(await Run(new ExportRequest { Model = new ArtifactRef { Id = new string('d', 64) } }), new string('d', 64), StatusCode.NotFound);
+        AssertInvalid(await Run(new ExportRequest { Model = new ArtifactRef { Id = f.Cbm.Artifact.Ref.Id }, MaxBlockBytes = -1 }), "max_block_bytes");
         var store = f.Server.Services.GetRequiredService<ArtifactStore>();
         var other = await store.PutAsync("report", new Dictionary<string, Tensor> { ["y"] = zeros(3) });
-        AssertInvalid(await Run(new ExportRequest { ModelId = other.Ref.Id }), "model_id");
+        AssertInvalid(await Run(new ExportRequest { Model = new ArtifactRef { Id = other.Ref.Id } }), "model.id");
     }
 }

@@ -43,8 +43,9 @@ public static class SyntheticConcepts
         return new BottleneckData(x, y, ClassNames, withConcepts ? ConceptNames : [], withConcepts ? c : null, Seed: seed);
     }
 
-    public static MethodOptions Options(IBottleneckMethod m, params (string, string)[] given) =>
-        new(given.ToDictionary(g => g.Item1, g => g.Item2), m.Options);
+    /// <summary>The model type with its options parsed as a Train request's would be.</summary>
+    public static IBottleneckMethod Method(string modelType, params (string, string)[] given) =>
+        BottleneckMethods.Family.Create(modelType, given.ToDictionary(g => g.Item1, g => g.Item2), "config", methodField: "config.model_type");
 
     public static readonly FitProgress NoProgress = (_, _, _) => { };
 }

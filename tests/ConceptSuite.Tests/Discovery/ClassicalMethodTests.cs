@@ -11,7 +11,7 @@ namespace ConceptSuite.Tests.Discovery;
 public class ClassicalMethodTests
 {
     static IConceptDictionary Make(string method, int k, params (string, string)[] options) =>
-        DictionaryRegistry.Create(method, k, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 0);
+        DictionaryMethods.Create(method, k, options.ToDictionary(o => o.Item1, o => o.Item2));
 
     [Fact]
     public void PcaExactMatchesTheSvdOfTheCentredData()
@@ -178,12 +178,12 @@ public class ClassicalMethodTests
         double previous = Objective();
         for (int call = 0; call < 20; call++)
         {
-            ConceptSuite.Core.Numerics.Hals.Solve(xt, bt, gram, 0, 1);
+            ConceptSuite.Discovery.Numerics.Hals.Solve(xt, bt, gram, 0, 1);
             double now = Objective();
             Assert.True(now <= previous + 1e-4, $"call {call}: objective {now} > {previous}");
             previous = now;
         }
-        ConceptSuite.Core.Numerics.Hals.Solve(xt, bt, gram, 0, 2000);
+        ConceptSuite.Discovery.Numerics.Hals.Solve(xt, bt, gram, 0, 2000);
         // KKT: x ≥ 0; the gradient Gx − b is 0 where x > 0 and ≥ 0 where x = 0.
         using var grad = gram.matmul(xt) - bt;
         Assert.True(xt.min().item<float>() >= 0);

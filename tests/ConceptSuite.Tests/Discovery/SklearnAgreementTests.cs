@@ -35,7 +35,7 @@ public class SklearnAgreementTests
     public void NmfErrorWithinOnePercentOfSklearn()
     {
         using var x = DiscoveryTestData.FixtureMatrix();
-        using var nmf = DictionaryRegistry.Create("nmf", 5, new Dictionary<string, string> { ["max_iter"] = "400" }, 0);
+        using var nmf = DictionaryMethods.Create("nmf", 5, new Dictionary<string, string> { ["max_iter"] = "400" });
         nmf.Fit(new TensorRowSource(x), FitContext.Default());
         double e = Frobenius(nmf, x);
         Assert.True(e <= SklearnNmf * 1.01, $"NMF error {e} vs sklearn {SklearnNmf}");
@@ -45,7 +45,7 @@ public class SklearnAgreementTests
     public void PcaErrorMatchesSklearn()
     {
         using var x = DiscoveryTestData.FixtureMatrix();
-        using var pca = DictionaryRegistry.Create("pca", 5, null, 0);
+        using var pca = DictionaryMethods.Create("pca", 5, null);
         pca.Fit(new TensorRowSource(x), FitContext.Default());
         double e = Frobenius(pca, x);
         Assert.True(Math.Abs(e - SklearnPca) <= SklearnPca * 0.001, $"PCA error {e} vs sklearn {SklearnPca}");
@@ -55,7 +55,7 @@ public class SklearnAgreementTests
     public void KMeansInertiaWithinOnePercentOfSklearn()
     {
         using var x = DiscoveryTestData.FixtureMatrix();
-        using var km = (KMeans)DictionaryRegistry.Create("kmeans", 5, null, 0);
+        using var km = (KMeans)DictionaryMethods.Create("kmeans", 5, null);
         km.Fit(new TensorRowSource(x), FitContext.Default());
         Assert.True(km.Inertia <= SklearnKMeansInertia * 1.01, $"inertia {km.Inertia} vs sklearn {SklearnKMeansInertia}");
     }
@@ -64,7 +64,7 @@ public class SklearnAgreementTests
     public void FastIcaErrorWithinOnePercentOfSklearn()
     {
         using var x = DiscoveryTestData.FixtureMatrix();
-        using var ica = DictionaryRegistry.Create("fastica", 5, null, 0);
+        using var ica = DictionaryMethods.Create("fastica", 5, null);
         ica.Fit(new TensorRowSource(x), FitContext.Default());
         double e = Frobenius(ica, x);
         Assert.True(e <= SklearnIca * 1.01, $"ICA error {e} vs sklearn {SklearnIca}");

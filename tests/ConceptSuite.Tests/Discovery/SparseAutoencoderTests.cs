@@ -9,7 +9,7 @@ namespace ConceptSuite.Tests.Discovery;
 public class SparseAutoencoderTests
 {
     static SparseAutoencoder Make(string method, int c, params (string, string)[] options) =>
-        (SparseAutoencoder)DictionaryRegistry.Create(method, c, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 0);
+        (SparseAutoencoder)DictionaryMethods.Create(method, c, options.ToDictionary(o => o.Item1, o => o.Item2));
 
     [Fact]
     public void BatchTopKKeepsTheBatchsLargestValues()
@@ -194,7 +194,7 @@ public class SparseAutoencoderTests
 public class TopKSparseStepTests
 {
     static SparseAutoencoder Make(string method, params (string, string)[] options) =>
-        (SparseAutoencoder)DictionaryRegistry.Create(method, 512, options.ToDictionary(o => o.Item1, o => o.Item2), seed: 3);
+        (SparseAutoencoder)DictionaryMethods.Create(method, 512, options.ToDictionary(o => o.Item1, o => o.Item2));
 
     [Theory]
     [InlineData("topk_sae", "0")]   // reconstruction only
@@ -242,13 +242,13 @@ public class TopKSparseStepTests
         idx[3, 2] = idx[3, 1].clone(); // a repeated atom in one row counts twice
         var values = randn([13, 7], generator: g);
         var z = zeros(13, 40).scatter_add(1, idx, values);
-        Assert.True(ConceptSuite.Core.Numerics.SparseRows.Combine(values, idx, table).allclose(z.matmul(table), rtol: 1e-5, atol: 1e-5));
-        Assert.True(ConceptSuite.Core.Numerics.SparseRows.Dots(rows, idx, table).allclose(rows.matmul(table.t()).gather(1, idx), rtol: 1e-5, atol: 1e-5));
+        Assert.True(ConceptSuite.Discovery.Numerics.SparseRows.Combine(values, idx, table).allclose(z.matmul(table), rtol: 1e-5, atol: 1e-5));
+        Assert.True(ConceptSuite.Discovery.Numerics.SparseRows.Dots(rows, idx, table).allclose(rows.matmul(table.t()).gather(1, idx), rtol: 1e-5, atol: 1e-5));
         var into = ones(40, 19);
-        ConceptSuite.Core.Numerics.SparseRows.ScatterAdd(into, values, idx, rows);
+        ConceptSuite.Discovery.Numerics.SparseRows.ScatterAdd(into, values, idx, rows);
         Assert.True(into.allclose(1 + z.t().matmul(rows), rtol: 1e-5, atol: 1e-5));
         idx[0, 0] = 40;
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ConceptSuite.Core.Numerics.SparseRows.Combine(values, idx, table));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ConceptSuite.Discovery.Numerics.SparseRows.Combine(values, idx, table));
         Assert.Contains("[0, 40)", e.Message);
     }
 }

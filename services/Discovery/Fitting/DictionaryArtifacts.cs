@@ -6,28 +6,7 @@ using ConceptSuite.Discovery.Abstractions;
 using ConceptSuite.Discovery.Methods;
 using TorchSharp;
 
-namespace ConceptSuite.Discovery.Service;
-
-/// <summary>What a "dictionary" artifact records about each dictionary it holds.</summary>
-public sealed record DictionaryMeta
-{
-    [JsonPropertyName("name")] public required string Name { get; init; }
-    [JsonPropertyName("method")] public required string Method { get; init; }
-    [JsonPropertyName("n_concepts")] public int Concepts { get; init; }
-    [JsonPropertyName("input_dim")] public int InputDim { get; init; }
-    [JsonPropertyName("seed")] public long Seed { get; init; }
-    [JsonPropertyName("options")] public Dictionary<string, string> Options { get; init; } = new();
-    [JsonPropertyName("metrics")] public Dictionary<string, double> Metrics { get; init; } = new();
-}
-
-/// <summary>The metadata JSON of a "dictionary" artifact.</summary>
-public sealed record DictionaryArtifactMeta
-{
-    [JsonPropertyName("dictionaries")] public List<DictionaryMeta> Dictionaries { get; init; } = new();
-    /// <summary>The activation artifact the dictionaries were fitted on.</summary>
-    [JsonPropertyName("activations")] public string Activations { get; init; } = "";
-    [JsonPropertyName("tensor")] public string Tensor { get; init; } = "";
-}
+namespace ConceptSuite.Discovery.Fitting;
 
 /// <summary>
 /// Stores several dictionaries as one artifact: tensors "{name}/{state key}", metadata
@@ -85,7 +64,7 @@ public static class DictionaryArtifacts
             m = meta.Dictionaries.FirstOrDefault(d => d.Name == reference.Name)
                 ?? throw new NotFoundException($"dictionary in artifact {reference.Artifact.Id}", reference.Name);
         }
-        var dict = DictionaryRegistry.Create(m.Method, m.Concepts, m.Options, m.Seed, field);
+        var dict = DictionaryMethods.Create(m.Method, m.Concepts, m.Options, field);
         var prefix = m.Name + "/";
         var state = new Dictionary<string, torch.Tensor>();
         try

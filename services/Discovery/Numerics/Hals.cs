@@ -4,7 +4,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
 
-namespace ConceptSuite.Core.Numerics;
+namespace ConceptSuite.Discovery.Numerics;
 
 /// <summary>
 /// Hierarchical alternating least squares (Cichocki &amp; Phan 2009) for the non-negative least-squares

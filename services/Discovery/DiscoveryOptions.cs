@@ -1,4 +1,4 @@
-namespace ConceptSuite.Discovery.Service;
+namespace ConceptSuite.Discovery;
 
 /// <summary>Stage options, section "ConceptSuite:Discovery".</summary>
 public sealed class DiscoveryOptions

@@ -1,9 +1,12 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Discovery.Fitting;
+using ConceptSuite.Discovery.Methods;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace ConceptSuite.Discovery.Service;
+namespace ConceptSuite.Discovery;
 
 /// <summary>Wiring of the discovery stage.</summary>
 public static class DiscoveryStage
@@ -17,6 +20,7 @@ public static class DiscoveryStage
         services.AddOptions<DiscoveryOptions>().BindConfiguration(DiscoveryOptions.Section)
             .Validate(o => o.EvalSamples > 0 && o.CheckpointSeconds > 0 && o.MaxDictionariesPerFit > 0, "ConceptSuite:Discovery options must be positive");
         services.AddSingleton<FitJobs>();
+        services.AddMethodFamily(DictionaryMethods.Family);
         return services;
     }
 

@@ -1,33 +1,32 @@
-using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Core.Tensors;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Discovery.Abstractions;
-using ConceptSuite.Discovery.Methods;
+using ConceptSuite.Discovery.Fitting;
 using ConceptSuite.Discovery.Naming;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using TorchSharp;
 
-namespace ConceptSuite.Discovery.Service;
+namespace ConceptSuite.Discovery;
 
 /// <summary>
 /// conceptsuite.v1.DiscoveryService: validates, calls the methods, streams results. Fit runs as
 /// a job (JobRunner: bounded concurrency, checkpoints, resume by key, cached results).
 /// </summary>
-public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners, FitJobs fits,
+public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners, FitJobs fits, MethodCatalog catalog,
     IOptions<SuiteOptions> suite) : DiscoveryService.DiscoveryServiceBase
 {
-    const string DefaultTensor = "activations";
+    const string DefaultTensor = ActivationSpool.Tensor;
 
     public override async Task Fit(IAsyncStreamReader<FitRequest> requestStream, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
         var ct = context.CancellationToken;
-        if (!await requestStream.MoveNext(ct) || requestStream.Current.PartCase != FitRequest.PartOneofCase.Config)
-            throw new InvalidInputException("config", "the first message must be the config");
-        var config = requestStream.Current.Config;
+        var (config, blocks) = await ConfigFirstStream.ReadAsync(requestStream, r => r.Config, r => r.Block, ct);
         var plans = fits.Plan(config);
         var tensor = string.IsNullOrEmpty(config.Tensor) ? DefaultTensor : config.Tensor;
         if (config.EvalSamples < 0) throw new InvalidInputException("config.eval_samples", "must be >= 0");
@@ -37,19 +36,20 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         bool spooled = false;
         if (config.Activations is { Id.Length: > 0 } a)
         {
-            if (await requestStream.MoveNext(ct))
-                throw new InvalidInputException("block", "blocks may not follow a config that names an activation artifact");
+            await using (var more = blocks.GetAsyncEnumerator(ct))
+                if (await more.MoveNextAsync())
+                    throw new InvalidInputException("block", "blocks may not follow a config that names an activation artifact");
             var src = new ArtifactRowSource(store, a.Id, tensor, "config.activations");
             stats = RowSources.Scan(src, "config.activations", ct);
             dataId = a.Id;
         }
         else
         {
-            (dataId, stats, spooled) = await SpoolAsync(requestStream, ct);
+            (dataId, stats, spooled) = await ActivationSpool.WriteAsync(store, blocks, suite.Value.MaxStreamBytes, ct);
         }
         try
         {
-            FitJobs.Validate(plans, stats, config.Seed);
+            FitJobs.Validate(plans, stats);
             var data = new ArtifactRowSource(store, dataId, config.Activations is { Id.Length: > 0 } ? tensor : DefaultTensor, "config.activations");
             IRowSource? validation = null;
             if (config.Validation is { Id.Length: > 0 } v)
@@ -78,62 +78,17 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         }
     }
 
-    /// <summary>Streams the request's blocks to an "activations" artifact (validated block by block; nothing stored on error).
-    /// <c>Created</c> is false when the same content was stored before this call.</summary>
-    async Task<(string Id, DataStats Stats, bool Created)> SpoolAsync(IAsyncStreamReader<FitRequest> requestStream, CancellationToken ct)
-    {
-        var validator = new TensorStreamValidator(new TensorStreamRules
-        {
-            Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = suite.Value.MaxStreamBytes,
-        });
-        using var writer = store.BeginWrite("activations");
-        writer.Labels["stage"] = "discovery";
-        writer.Labels["source"] = "fit-stream";
-        double min = double.PositiveInfinity, max = double.NegativeInfinity;
-        long[]? trailing = null;
-        while (await requestStream.MoveNext(ct))
-        {
-            var m = requestStream.Current;
-            if (m.PartCase != FitRequest.PartOneofCase.Block) throw new InvalidInputException("config", "only the first message may be a config");
-            var b = m.Block;
-            if (!string.IsNullOrEmpty(b.Name) && b.Name != DefaultTensor)
-                throw new InvalidInputException($"blocks[{validator.Rows()}].name", "must be empty (one activation tensor per fit)");
-            b.Name = "";
-            validator.Accept(b);
-            if (b.Tensor.Shape.Count is < 2 or > 4)
-                throw new InvalidInputException("blocks.tensor.shape", "activations must be [n, D], [n, T, D] or [n, C, H, W]");
-            trailing ??= b.Tensor.Shape.Skip(1).ToArray();
-            writer.AppendRows(DefaultTensor, b.Tensor.Dtype, b.Tensor.Shape, b.Tensor.Data.Span);
-            var v = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.Tensor.Data.Span);
-            foreach (var x in v) { if (x < min) min = x; if (x > max) max = x; }
-        }
-        validator.Complete();
-        if (trailing is null) throw new InvalidInputException("blocks", "no activation rows were sent");
-        long rows = validator.Rows();
-        if (rows == 0) throw new InvalidInputException("blocks", "no activation rows were sent");
-        writer.MetadataJson = JsonSerializer.Serialize(new { source = "discovery.fit" });
-        var before = DateTime.UtcNow;
-        var info = await writer.CommitAsync(ct);
-        int dim = SampleLayout.Dim(trailing, "blocks.tensor.shape");
-        // Commit answers with the stored artifact when the same content was already there (its older timestamp).
-        bool created = info.Created.ToDateTime() >= before;
-        return (info.Ref.Id, new DataStats(rows * SampleLayout.Positions(trailing), dim, min, max, "blocks"), created);
-    }
-
     public override Task Encode(IAsyncStreamReader<EncodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.PartCase == EncodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
-            r => r.PartCase == EncodeRequest.PartOneofCase.Block ? r.Block : null, encode: true);
+        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: true);
 
     public override Task Decode(IAsyncStreamReader<DecodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.PartCase == DecodeRequest.PartOneofCase.Config ? r.Config.Dictionary : null,
-            r => r.PartCase == DecodeRequest.PartOneofCase.Block ? r.Block : null, encode: false);
+        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: false);
 
     async Task TransformAsync<T>(IAsyncStreamReader<T> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context,
         Func<T, DictionaryRef?> config, Func<T, TensorBlock?> block, bool encode)
     {
         var ct = context.CancellationToken;
-        if (!await requestStream.MoveNext(ct) || config(requestStream.Current) is not { } dref)
-            throw new InvalidInputException("config", "the first message must be the config");
+        var (dref, blocks) = await ConfigFirstStream.ReadAsync(requestStream, config, block, ct);
         var (meta, dict) = DictionaryArtifacts.Load(store, dref, "config.dictionary");
         using var _ = dict;
         int width = encode ? meta.InputDim : meta.Concepts;
@@ -142,9 +97,8 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
             Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = suite.Value.MaxStreamBytes,
         });
         long index = 0;
-        while (await requestStream.MoveNext(ct))
+        await foreach (var b in blocks.WithCancellation(ct))
         {
-            var b = block(requestStream.Current) ?? throw new InvalidInputException("config", "only the first message may be a config");
             validator.Accept(b);
             var shape = b.Tensor.Shape.ToArray();
             if (shape.Length is < 2 or > 4)
@@ -152,22 +106,22 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
             int ch = SampleLayout.ChannelDim(shape.Length);
             if (shape[ch] != width)
                 throw new InvalidInputException($"blocks[{index}].tensor.shape[{ch}]", $"must be {width} ({(encode ? "the dictionary's input width" : "n_concepts")}), got {shape[ch]}");
-            TensorBlock output;
-            using (var scope = torch.NewDisposeScope())
-            using (torch.inference_mode())
+            var output = TensorScope.Run(() =>
             {
+                using var mode = torch.inference_mode();
                 var x = TensorCodec.ToTorch(b.Tensor, $"blocks[{index}].tensor");
                 var samples = SampleLayout.ToSamples(x).contiguous();
                 var y = encode ? dict.Encode(samples) : dict.Decode(samples);
                 var shaped = SampleLayout.FromSamples(y, shape);
-                output = new TensorBlock { Name = b.Name, RowOffset = b.RowOffset, Tensor = TensorCodec.ToMessageCopy(shaped) };
-                output.Ids.Add(b.Ids);
+                var o = new TensorBlock { Name = b.Name, RowOffset = b.RowOffset, Tensor = TensorCodec.ToMessageCopy(shaped) };
+                o.Ids.Add(b.Ids);
                 if (b.TotalShape.Count > 0)
                 {
-                    output.TotalShape.Add(b.TotalShape[0]);
-                    output.TotalShape.Add(shaped.shape.Skip(1));
+                    o.TotalShape.Add(b.TotalShape[0]);
+                    o.TotalShape.Add(shaped.shape.Skip(1));
                 }
-            }
+                return o;
+            });
             await responseStream.WriteAsync(output, ct);
             index++;
         }
@@ -182,22 +136,12 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         foreach (var (k, v) in meta.Options) info.Options[k] = v;
         foreach (var (k, v) in meta.Metrics) info.Metrics[k] = v;
         await responseStream.WriteAsync(new GetDictionaryResponse { Info = info }, context.CancellationToken);
-        using var atoms = dict.Atoms().contiguous();
-        foreach (var b in TensorStreams.Split(atoms, "atoms", null, suite.Value.BlockBytes))
-            await responseStream.WriteAsync(new GetDictionaryResponse { Block = b }, context.CancellationToken);
+        await TensorReplies.WriteAsync(responseStream, () => [new NamedTensor("atoms", dict.Atoms().contiguous())], suite.Value.BlockBytes,
+            b => new GetDictionaryResponse { Block = b }, context.CancellationToken);
     }
 
-    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context)
-    {
-        var family = new MethodFamily { Name = "dictionary", Stage = DiscoveryStage.Name, SelectedBy = "config.dictionaries[].method" };
-        foreach (var m in DictionaryRegistry.All)
-            family.Methods.Add(Core.Methods.MethodCatalog.Describe(m.Name, "", m.Description,
-                m.Options.Select(o => new Core.Methods.OptionSpec(o.Name, (Core.Methods.OptionType)o.Type, o.Default, o.Description, o.Min, o.Max, o.Choices, o.MaxIsConcepts ? OptionSpec.ConceptsBound : null)).ToList(),
-                new Dictionary<string, string> { ["nonnegative_codes"] = m.NonNegativeCodes ? "true" : "false", ["streaming"] = m.Streaming ? "true" : "false" }));
-        var r = new ListMethodsResponse();
-        r.Families.Add(family);
-        return Task.FromResult(r);
-    }
+    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context) =>
+        Task.FromResult(catalog.List(DiscoveryStage.Name, request));
 
     public override Task<TopExamplesResponse> TopExamples(TopExamplesRequest request, ServerCallContext context)
     {

@@ -3,16 +3,14 @@ using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
 using ConceptSuite.Discovery.Methods;
 using ConceptSuite.Discovery.Metrics;
 using Microsoft.Extensions.Options;
 using TorchSharp;
 
-namespace ConceptSuite.Discovery.Service;
-
-/// <summary>A validated dictionary request: its final name and the options as given.</summary>
-public sealed record PlannedDictionary(int Index, string Name, string Method, int Concepts, Dictionary<string, string> Options);
+namespace ConceptSuite.Discovery.Fitting;
 
 /// <summary>
 /// The work of a Fit job: trains every requested dictionary (and, for stability, a twin with
@@ -35,7 +33,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
         {
             var s = config.Dictionaries[i];
             var field = $"config.dictionaries[{i}]";
-            using (DictionaryRegistry.Create(s.Method, s.NConcepts, s.Options, config.Seed, field)) { }
+            var (entry, values) = DictionaryMethods.Parse(s.Method, s.NConcepts, s.Options, field);
             var name = s.Name;
             if (string.IsNullOrEmpty(name))
             {
@@ -45,17 +43,17 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
             else if (name.Length > 100 || name.Contains('/') || name.Contains('#'))
                 throw new InvalidInputException(field + ".name", "must be at most 100 characters without '/' or '#'");
             if (!names.Add(name)) throw new InvalidInputException(field + ".name", $"'{name}' is used twice");
-            plans.Add(new PlannedDictionary(i, name, s.Method, s.NConcepts, new Dictionary<string, string>(s.Options)));
+            plans.Add(new PlannedDictionary(i, name, s.Method, s.NConcepts, entry, values));
         }
         return plans;
     }
 
     /// <summary>Checks every planned method against the data statistics.</summary>
-    public static void Validate(IReadOnlyList<PlannedDictionary> plans, DataStats stats, long seed)
+    public static void Validate(IReadOnlyList<PlannedDictionary> plans, DataStats stats)
     {
         foreach (var p in plans)
         {
-            using var d = DictionaryRegistry.Create(p.Method, p.Concepts, p.Options, seed);
+            using var d = p.Create();
             try { d.Validate(stats); }
             catch (InvalidInputException e) when (e.Field != stats.Field)
             {
@@ -84,9 +82,9 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
         {
             foreach (var p in plans)
             {
-                members.Add(new Member { Plan = p, Key = p.Name, Seed = config.Seed, Dictionary = DictionaryRegistry.Create(p.Method, p.Concepts, p.Options, config.Seed) });
+                members.Add(new Member { Plan = p, Key = p.Name, Seed = config.Seed, Dictionary = p.Create() });
                 if (!config.SkipStability)
-                    members.Add(new Member { Plan = p, Key = p.Name + TwinSuffix, Seed = config.Seed + 1, Dictionary = DictionaryRegistry.Create(p.Method, p.Concepts, p.Options, config.Seed + 1) });
+                    members.Add(new Member { Plan = p, Key = p.Name + TwinSuffix, Seed = config.Seed + 1, Dictionary = p.Create() });
             }
             int period = config.Job?.CheckpointSeconds > 0 ? config.Job.CheckpointSeconds : options.Value.CheckpointSeconds;
             var lastCheckpoint = Stopwatch.StartNew();
@@ -191,11 +189,10 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                     using var b = twin.Dictionary.Atoms();
                     metrics["stability"] = DictionaryMetrics.Stability(a, b);
                 }
-                var parsed = MethodOptions.Parse(DictionaryRegistry.Get(m.Plan.Method).Options, m.Plan.Options, m.Plan.Concepts, m.Seed, "options");
                 items.Add((new DictionaryMeta
                 {
                     Name = m.Plan.Name, Method = m.Plan.Method, Concepts = m.Plan.Concepts, InputDim = data.Dim,
-                    Seed = m.Seed, Options = new(parsed.Values), Metrics = metrics,
+                    Seed = m.Seed, Options = new(m.Plan.Options.Canonical), Metrics = metrics,
                 }, m.Dictionary));
                 foreach (var (k, v) in metrics) outcome[plans.Count == 1 ? k : $"{m.Plan.Name}/{k}"] = v;
                 job.Metrics(0, plans.Count == 1 ? metrics : metrics.ToDictionary(kv => $"{m.Plan.Name}/{kv.Key}", kv => kv.Value));
