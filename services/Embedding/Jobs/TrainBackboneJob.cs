@@ -26,8 +26,9 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         if (request.BatchSize is < 0 or > 4096) throw new InvalidInputException("batch_size", "must be in [0, 4096] (0: 64)");
         if (!double.IsFinite(request.LearningRate) || request.LearningRate < 0) throw new InvalidInputException("learning_rate", "must be finite and >= 0 (0: 1e-3)");
         if (request.Limit < 0) throw new InvalidInputException("limit", "must be >= 0");
-        var (reader, meta) = DatasetArtifacts.Open(store, request.DatasetId, "dataset_id");
-        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-backbone", request.DatasetId, request.Architecture, request.Epochs.ToString(),
+        var datasetId = request.Dataset?.Id ?? "";
+        var (reader, meta) = DatasetArtifacts.Open(store, datasetId, "dataset.id");
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-backbone", datasetId, request.Architecture, request.Epochs.ToString(),
             request.BatchSize.ToString(), request.LearningRate.ToString("R"), request.Seed.ToString(), request.Limit.ToString());
         return Guarded(reader, () => runners.For("embedding").RunAsync(key, ctx => Work(ctx, reader, meta, request), output, ct));
     }
@@ -89,7 +90,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         var bm = new BackboneMeta
         {
             Architecture = request.Architecture, Channels = channels, Height = height, Width = width, Classes = classes,
-            ClassNames = meta.ClassNames, DatasetId = request.DatasetId, Epochs = request.Epochs, Seed = request.Seed,
+            ClassNames = meta.ClassNames, DatasetId = request.Dataset.Id, Epochs = request.Epochs, Seed = request.Seed,
         };
         var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu());
         var info = await store.PutAsync(BackboneArtifacts.Kind, state, JsonSerializer.Serialize(bm),

@@ -65,7 +65,7 @@ public class DatasetAndTrainingTests
         // Train the CNN: 12 epochs, cancelled once the first is reported, resumed from its last
         // checkpoint. An epoch of 600 digits takes ~0.2 s on an idle 2-core machine, so the
         // cancellation lands a few epochs in at most, never after the last one.
-        var train = new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "cnn", Epochs = 12, BatchSize = 32, Seed = 1, Job = new JobOptions { JobKey = "cnn-test" } };
+        var train = new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "cnn", Epochs = 12, BatchSize = 32, Seed = 1, Job = new JobOptions { JobKey = "cnn-test" } };
         using (var cts = new CancellationTokenSource())
         {
             using var call = client.TrainBackbone(train, cancellationToken: cts.Token);
@@ -106,7 +106,7 @@ public class DatasetAndTrainingTests
         Assert.Equal([5L, 128], outs["features"].Tensor.shape);
 
         // EmbedDataset: activations artifact with labels, progress events; same key again is cached.
-        var embed = new EmbedDatasetRequest { DatasetId = mnist.Ref.Id, Model = cnn, Taps = { "conv2" }, Limit = 100 };
+        var embed = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Model = cnn, Taps = { "conv2" }, Limit = 100 };
         var ev = await EmbedClient.DrainAsync(client.EmbedDataset(embed));
         Assert.Contains(ev, e => e.Progress is { Done: 100, Total: 100 });
         var acts = ev.Last().Result.Artifact;
@@ -120,17 +120,17 @@ public class DatasetAndTrainingTests
         Assert.Equal(acts.Ref.Id, again.Last().Result.Artifact.Ref.Id);
 
         // ViT: token tap [N, 1 + 16, 64].
-        var vitEvents = await EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "vit", Epochs = 1, Limit = 200, Seed = 2 }));
+        var vitEvents = await EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "vit", Epochs = 1, Limit = 200, Seed = 2 }));
         var vit = "backbone:" + vitEvents.Last().Result.Artifact.Ref.Id;
         var tokens = await EmbedClient.EmbedTensorsAsync(server.Channel, vit, some, ["tokens", "cls"]);
         Assert.Equal([5L, 17, 64], tokens["tokens"].Tensor.shape);
         Assert.Equal([5L, 64], tokens["cls"].Tensor.shape);
         Assert.True(tokens["tokens"].Tensor.select(1, 0).allclose(tokens["cls"].Tensor));
 
-        var badArch = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "resnet", Epochs = 1 })));
+        var badArch = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "resnet", Epochs = 1 })));
         Assert.Equal(StatusCode.InvalidArgument, badArch.StatusCode);
         Assert.Contains("architecture", badArch.Status.Detail);
-        var badDataset = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.EmbedDataset(new EmbedDatasetRequest { DatasetId = new string('a', 64), Model = "resnet18" })));
+        var badDataset = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.EmbedDataset(new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = new string('a', 64) }, Model = "resnet18" })));
         Assert.Equal(StatusCode.NotFound, badDataset.StatusCode);
     }
 }
