@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
+using ConceptSuite.Tests.Infrastructure;
 
 namespace ConceptSuite.Tests.Gateway;
 
@@ -32,7 +33,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
             using var server = await ServerProcess.StartAsync(Path.Combine(work, "data"));
             (exit, log) = await Run("/usr/bin/python3", Path.Combine(root, "clients", "python", "check_client.py"), server.Address, Path.Combine(work, "stubs"));
             output.WriteLine(log);
-            Assert.True(exit == 0, log + "\nserver log:\n" + server.Log);
+            Assert.True(exit == 0, log + "\nserver log:\n" + server.Output);
             Assert.Contains("echo: 3 blocks, 2400000 bytes, identical", log);
             Assert.Contains("imported 40 images, 16 concepts", log);
             Assert.Contains("embed: 40 images -> 512 features", log);
