@@ -23,6 +23,7 @@ public static class EmbeddingStage
                 "ConceptSuite:Embedding: MaxBatch, ChunkRows, MaxImageSide must be >= 1 and BatchWindowMs >= 0")
             .ValidateOnStart();
         services.AddMethodFamily(DatasetSources.Family);
+        services.AddMethodFamily(Backbones.Family);
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<DatasetImporter>();
         services.AddSingleton<EmbedDatasetJob>();

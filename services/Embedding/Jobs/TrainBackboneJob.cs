@@ -4,6 +4,7 @@ using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Embedding.Data;
+using ConceptSuite.Embedding.Methods;
 using ConceptSuite.Embedding.Models;
 using Grpc.Core;
 using TorchSharp;
@@ -20,8 +21,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
 {
     public Task RunAsync(TrainBackboneRequest request, IServerStreamWriter<JobEvent> output, CancellationToken ct)
     {
-        if (!BackboneArtifacts.Architectures.Contains(request.Architecture))
-            throw new InvalidInputException("architecture", $"must be one of {string.Join(", ", BackboneArtifacts.Architectures)}, got '{request.Architecture}'");
+        Backbones.Family.Get(request.Architecture, "architecture");
         if (request.Epochs is < 1 or > 1000) throw new InvalidInputException("epochs", "must be in [1, 1000]");
         if (request.BatchSize is < 0 or > 4096) throw new InvalidInputException("batch_size", "must be in [0, 4096] (0: 64)");
         if (!double.IsFinite(request.LearningRate) || request.LearningRate < 0) throw new InvalidInputException("learning_rate", "must be finite and >= 0 (0: 1e-3)");
@@ -47,7 +47,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
 
         torch.manual_seed(request.Seed);
-        using var model = BackboneArtifacts.Create(request.Architecture, channels, height, width, classes);
+        using var model = Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes));
         model.to(device);
         int startEpoch = 0;
         if (ctx.LoadCheckpoint() is { } ckpt)

@@ -1,8 +1,10 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Streaming;
+using TorchSharp;
 
 namespace ConceptSuite.Embedding.Models;
 
-/// <summary>Which taps of a backbone a request asks for.</summary>
+/// <summary>A backbone's taps: which a request asks for, and their shapes.</summary>
 public static class BackboneTaps
 {
     /// <summary>
@@ -21,4 +23,15 @@ public static class BackboneTaps
         }
         return taps;
     }
+
+    /// <summary>
+    /// The taps <paramref name="names"/> with their per-row shapes, read off one forward pass of a
+    /// black image (for networks that do not declare their shapes).
+    /// </summary>
+    public static List<TapSpec> ProbeTaps(this IBackbone backbone, IReadOnlyList<string> names, Func<string, string> source) =>
+        TensorScope.Run(() =>
+        {
+            var outs = backbone.Forward(torch.zeros(1, backbone.Input.Channels, backbone.Input.Height, backbone.Input.Width), names);
+            return names.Select(t => new TapSpec(t, outs[t].shape.Skip(1).ToArray(), source(t))).ToList();
+        });
 }

@@ -26,15 +26,6 @@ public class DatasetAndTrainingTests
         Assert.Equal(255, images.max().item<byte>());
     }
 
-    static async Task<ArtifactInfo> Import(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header, params ImportDatasetRequest[] rows)
-    {
-        using var call = client.ImportDataset();
-        await call.RequestStream.WriteAsync(new ImportDatasetRequest { Header = header });
-        foreach (var r in rows) await call.RequestStream.WriteAsync(r);
-        await call.RequestStream.CompleteAsync();
-        return await call.ResponseAsync;
-    }
-
     [Fact]
     public async Task Import_train_cnn_and_vit_embed_dataset_with_spatial_taps_and_resume()
     {
@@ -43,23 +34,23 @@ public class DatasetAndTrainingTests
         var store = server.Services.GetRequiredService<ArtifactStore>();
 
         // Built-in source and encoded-image import.
-        var mnist = await Import(client, new ImportDatasetHeader { Source = "mnist:test", Limit = 600 });
+        var mnist = await EmbedClient.ImportAsync(client, new ImportDatasetHeader { Source = "mnist:test", Limit = 600 });
         Assert.Equal("dataset", mnist.Ref.Kind);
         Assert.Equal([600L, 1, 28, 28], mnist.Tensors.Single(t => t.Name == "images").Shape.ToArray());
         using (var reader = store.Open(mnist.Ref.Id))
         {
             using var first = reader.ReadRows("images", 0, 2);
             var pngs = new[] { ImageCodec.EncodePng(first[0]), ImageCodec.EncodePng(first[1]) };
-            var imported = await Import(client, new ImportDatasetHeader { Name = "two", Channels = 1, ClassNames = { MnistNpm.ClassNames } },
+            var imported = await EmbedClient.ImportAsync(client, new ImportDatasetHeader { Name = "two", Channels = 1, ClassNames = { MnistNpm.ClassNames } },
                 new ImportDatasetRequest { Image = new LabelledImage { Image = new EncodedImage { Id = "a", Data = ByteString.CopyFrom(pngs[0]) }, Label = 0 } },
                 new ImportDatasetRequest { Image = new LabelledImage { Image = new EncodedImage { Id = "b", Data = ByteString.CopyFrom(pngs[1]) }, Label = 1 } });
             using var back = store.Open(imported.Ref.Id);
             Assert.True(back.Read("images").eq(first).all().item<bool>());   // PNG round trip is exact
         }
-        var badSource = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "imagenet" }));
+        var badSource = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.ImportAsync(client, new ImportDatasetHeader { Source = "imagenet" }));
         Assert.Equal(StatusCode.NotFound, badSource.StatusCode);
         Assert.Contains("header.source", badSource.Status.Detail);
-        var noRows = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Name = "empty" }));
+        var noRows = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.ImportAsync(client, new ImportDatasetHeader { Name = "empty" }));
         Assert.Equal(StatusCode.InvalidArgument, noRows.StatusCode);
 
         // Train the CNN: 12 epochs, cancelled once the first is reported, resumed from its last

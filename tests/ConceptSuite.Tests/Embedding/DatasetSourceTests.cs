@@ -4,19 +4,21 @@ using Grpc.Core;
 
 namespace ConceptSuite.Tests.Embedding;
 
-/// <summary>The dataset_source family: ImportDataset's built-in sources, their option schemas and ListMethods.</summary>
+/// <summary>The stage's method families (dataset_source: ImportDataset's built-in sources; backbone: what TrainBackbone trains) and ListMethods.</summary>
 public class DatasetSourceTests
 {
-    static async Task<ArtifactInfo> Import(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header)
+    static Task<ArtifactInfo> Import(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header) => EmbedClient.ImportAsync(client, header);
+
+    /// <summary>The import fails with <paramref name="code"/>, its detail naming <paramref name="detail"/>.</summary>
+    static async Task Rejects(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header, StatusCode code, string detail)
     {
-        using var call = client.ImportDataset();
-        await call.RequestStream.WriteAsync(new ImportDatasetRequest { Header = header });
-        await call.RequestStream.CompleteAsync();
-        return await call.ResponseAsync;
+        var e = await Assert.ThrowsAsync<RpcException>(() => Import(client, header));
+        Assert.Equal(code, e.StatusCode);
+        Assert.Contains(detail, e.Status.Detail);
     }
 
     [Fact]
-    public async Task ListMethodsDescribesTheDatasetSourcesAndTheirOptions()
+    public async Task ListMethodsDescribesTheDatasetSourcesAndTheBackbones()
     {
         await using var server = await SuiteTestServer.StartAsync("embedding");
         var client = new EmbeddingService.EmbeddingServiceClient(server.Channel);
@@ -28,6 +30,12 @@ public class DatasetSourceTests
         var size = family.Methods.Single(m => m.Name == "concept-shapes").Options.Single(o => o.Name == "size");
         Assert.Equal(("int", "32", "8", "256"), (size.Type, size.DefaultValue, size.Min, size.Max));
         Assert.All(family.Methods, m => Assert.False(string.IsNullOrEmpty(m.Paper)));
+
+        var all = (await client.ListMethodsAsync(new ListMethodsRequest())).Families;
+        Assert.Equal(["dataset_source", "backbone"], all.Select(f => f.Name));
+        Assert.Equal(["cnn", "vit"], all.Single(f => f.Name == "backbone").Methods.Select(m => m.Name));
+        var missing = await Assert.ThrowsAsync<RpcException>(() => client.ListMethodsAsync(new ListMethodsRequest { Family = "dictionary" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, missing.StatusCode);
     }
 
     [Fact]
@@ -47,23 +55,13 @@ public class DatasetSourceTests
         });
         Assert.Equal(defaults.Ref.Id, explicitDefaults.Ref.Id);
 
-        var unknown = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "concept-shapes", Limit = 6, Options = { ["colour"] = "red" } }));
-        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
-        Assert.Contains("header.options.colour", unknown.Status.Detail);
-        var outOfRange = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "concept-shapes", Limit = 6, Options = { ["size"] = "4" } }));
-        Assert.Equal(StatusCode.InvalidArgument, outOfRange.StatusCode);
-        Assert.Contains("header.options.size", outOfRange.Status.Detail);
-        var noCount = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "concept-shapes" }));
-        Assert.Equal(StatusCode.InvalidArgument, noCount.StatusCode);
-        Assert.Contains("header.limit", noCount.Status.Detail);
-        var badSplit = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "fashion-mnist:validation" }));
-        Assert.Equal(StatusCode.NotFound, badSplit.StatusCode);
-        Assert.Contains("fashion-mnist:test", badSplit.Status.Detail);   // the known names are listed
-        var contradiction = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "fashion-mnist:test", Limit = 2, Options = { ["split"] = "train" } }));
-        Assert.Equal(StatusCode.InvalidArgument, contradiction.StatusCode);
-        var rowsWithOptions = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Name = "rows", Options = { ["size"] = "24" } }));
-        Assert.Equal(StatusCode.InvalidArgument, rowsWithOptions.StatusCode);
-        Assert.Contains("header.options", rowsWithOptions.Status.Detail);
+        await Rejects(client, new() { Source = "concept-shapes", Limit = 6, Options = { ["colour"] = "red" } }, StatusCode.InvalidArgument, "header.options.colour");
+        await Rejects(client, new() { Source = "concept-shapes", Limit = 6, Options = { ["size"] = "4" } }, StatusCode.InvalidArgument, "header.options.size");
+        await Rejects(client, new() { Source = "concept-shapes" }, StatusCode.InvalidArgument, "header.limit");
+        // An unknown split is an unknown source; the known names are listed.
+        await Rejects(client, new() { Source = "fashion-mnist:validation" }, StatusCode.NotFound, "fashion-mnist:test");
+        await Rejects(client, new() { Source = "fashion-mnist:test", Limit = 2, Options = { ["split"] = "train" } }, StatusCode.InvalidArgument, "header.options.split");
+        await Rejects(client, new() { Name = "rows", Options = { ["size"] = "24" } }, StatusCode.InvalidArgument, "header.options");
     }
 
     [Fact]
