@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using ConceptSuite.Core.Data;
 using ConceptSuite.Embedding.Data;
@@ -25,17 +24,10 @@ public class OpenInferenceProtocolTests
         try
         {
             // Debian's interpreter: python3-grpc-tools installs there, not into other pythons on PATH.
-            var py = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
-            {
-                ArgumentList = { Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, new Uri(server.Address).Authority, imagesPath },
-                RedirectStandardOutput = true, RedirectStandardError = true,
-            };
-            using var client = Process.Start(py)!;
-            var stdout = client.StandardOutput.ReadToEndAsync();
-            var stderr = client.StandardError.ReadToEndAsync();
-            await client.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            Assert.True(client.ExitCode == 0, $"python client failed: {await stderr}\nserver: {server.Output}");
-            using var json = JsonDocument.Parse(await stdout);
+            var (code, stdout, stderr) = await ExternalTool.RunAsync(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3",
+                [Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, new Uri(server.Address).Authority, imagesPath], timeoutS: 90);
+            Assert.True(code == 0, $"python client failed: {stderr}\nserver: {server.Output}");
+            using var json = JsonDocument.Parse(stdout);
             var r = json.RootElement;
             Assert.True(r.GetProperty("live").GetBoolean());
             Assert.True(r.GetProperty("ready").GetBoolean());

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
@@ -10,15 +9,8 @@ public sealed class PythonClientTests(ITestOutputHelper output)
 {
     static async Task<(int Exit, string Output)> Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"{file} timed out: {await o}{await e}"); }
-        return (p.ExitCode, await o + await e);
+        var (code, stdout, stderr) = await ExternalTool.RunAsync(file, args, timeoutS: 150);
+        return (code, stdout + stderr);
     }
 
     [Fact]
