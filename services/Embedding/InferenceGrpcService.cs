@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ConceptSuite.Contracts;
 using ConceptSuite.Contracts.Inference;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Embedding.Images;
 using ConceptSuite.Embedding.Models;
@@ -114,8 +115,6 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
         else throw new InvalidInputException(f, "has no data (contents or raw_input_contents)");
         DTypes.Validate(wire, f);
         if (dtype == DType.Float32) TensorStreamValidator.CheckFinite(wire, f + ".data");
-        using var scope = torch.NewDisposeScope();
-        var t = TensorCodec.ToTorch(wire, f);
-        return ImageConform.ToModelInput(t, b.Input.Channels, b.Input.Height, b.Input.Width, f + ".shape").DetachFromDisposeScope();
+        return TensorScope.Keep(() => ImageConform.ToModelInput(TensorCodec.ToTorch(wire, f), b.Input.Channels, b.Input.Height, b.Input.Width, f + ".shape"));
     }
 }
