@@ -2,7 +2,8 @@ using ConceptSuite.Core.Hosting;
 using ConceptSuite.Embedding.Data;
 using ConceptSuite.Embedding.Jobs;
 using ConceptSuite.Embedding.Models;
-using ConceptSuite.Embedding.Services;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Embedding.Methods;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,17 +13,22 @@ namespace ConceptSuite.Embedding;
 /// <summary>Registration of the embedding stage (EmbeddingService + the Open Inference Protocol v2 service).</summary>
 public static class EmbeddingStage
 {
+    /// <summary>The stage's name (--stages, health, ListMethods).</summary>
+    public const string Name = "embedding";
+
     public static IServiceCollection AddEmbeddingStage(this IServiceCollection services)
     {
         services.AddOptions<EmbeddingOptions>().BindConfiguration(EmbeddingOptions.Section)
             .Validate(o => o.MaxBatch >= 1 && o.ChunkRows >= 1 && o.BatchWindowMs >= 0 && o.MaxImageSide >= 1,
                 "ConceptSuite:Embedding: MaxBatch, ChunkRows, MaxImageSide must be >= 1 and BatchWindowMs >= 0")
             .ValidateOnStart();
+        services.AddMethodFamily(DatasetSources.Family);
+        services.AddMethodFamily(Backbones.Family);
         services.AddSingleton<ModelRegistry>();
         services.AddSingleton<DatasetImporter>();
         services.AddSingleton<EmbedDatasetJob>();
         services.AddSingleton<TrainBackboneJob>();
-        services.AddStage("embedding", "conceptsuite.v1.EmbeddingService", "inference.GRPCInferenceService");
+        services.AddStage(Name, "conceptsuite.v1.EmbeddingService", "inference.GRPCInferenceService");
         return services;
     }
 

@@ -147,7 +147,7 @@ public static class BottleneckBenchmark
         if (ActivationCache.TryLoad(cacheName) is { } cached) return cached;
         bool shapes = d.ConceptLabels is not null;
         var dataset = await DatasetArtifacts.WriteAsync(store, d);
-        var request = new EmbedDatasetRequest { DatasetId = dataset.Ref.Id, Model = "resnet18" };
+        var request = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = dataset.Ref.Id }, Model = "resnet18" };
         request.Taps.Add(shapes ? ["pool", "layer4"] : ["pool"]);
         var sw = Stopwatch.StartNew();
         using var call = embedder.EmbedDataset(request);

@@ -176,11 +176,11 @@ print(json.dumps({"linear_cka": best(linear_cka), "debiased_cka": best(debiased_
             }
             var train = await Import("fashion-mnist:train", trainRows);
             var test = await Import("fashion-mnist:test", n);
-            var cnn = await JobResult(embed.TrainBackbone(new TrainBackboneRequest { DatasetId = train.Ref.Id, Architecture = "cnn", Epochs = epochs, BatchSize = 64, Seed = 1 }));
+            var cnn = await JobResult(embed.TrainBackbone(new TrainBackboneRequest { Dataset = new ArtifactRef { Id = train.Ref.Id }, Architecture = "cnn", Epochs = epochs, BatchSize = 64, Seed = 1 }));
             var cnnName = "backbone:" + cnn.Ref.Id;
             Console.WriteLine($"cnn: {epochs} epochs on {trainRows} training images ({sw.Elapsed.TotalSeconds:F0} s)");
-            var resnetActs = await JobResult(embed.EmbedDataset(new EmbedDatasetRequest { DatasetId = test.Ref.Id, Model = "resnet18", Taps = { ResNetLayers } }));
-            var cnnActs = await JobResult(embed.EmbedDataset(new EmbedDatasetRequest { DatasetId = test.Ref.Id, Model = cnnName, Taps = { CnnLayers } }));
+            var resnetActs = await JobResult(embed.EmbedDataset(new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = test.Ref.Id }, Model = "resnet18", Taps = { ResNetLayers } }));
+            var cnnActs = await JobResult(embed.EmbedDataset(new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = test.Ref.Id }, Model = cnnName, Taps = { CnnLayers } }));
             var a = ReadPooled(store, resnetActs.Ref.Id, ResNetLayers);
             var b = ReadPooled(store, cnnActs.Ref.Id, CnnLayers);
             torch.Tensor labels;

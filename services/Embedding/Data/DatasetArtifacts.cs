@@ -7,14 +7,6 @@ using TorchSharp;
 
 namespace ConceptSuite.Embedding.Data;
 
-/// <summary>Metadata JSON of a "dataset" artifact.</summary>
-public sealed class DatasetMeta
-{
-    [JsonPropertyName("name")] public string Name { get; set; } = "";
-    [JsonPropertyName("class_names")] public List<string> ClassNames { get; set; } = new();
-    [JsonPropertyName("concept_names")] public List<string>? ConceptNames { get; set; }
-}
-
 /// <summary>
 /// Dataset artifacts: tensors "images" uint8 [N, C, H, W], "labels" int64 [N], optional
 /// "concept_labels" float32 [N, K] and "concept_masks" uint8 [N, K, H, W]; metadata

@@ -1,7 +1,9 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Data;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
+using ConceptSuite.Embedding.Methods;
 using ConceptSuite.Embedding.Images;
 using Microsoft.Extensions.Options;
 using TorchSharp;
@@ -29,17 +31,13 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
 
         if (!string.IsNullOrEmpty(h.Source))
         {
-            var source = DatasetSources.Find(h.Source)
-                ?? throw new NotFoundException($"dataset source (header.source; known: {string.Join(", ", DatasetSources.All.SelectMany(s => s.Names))})", h.Source);
+            var source = DatasetSources.Create(h.Source, h.Options);
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
-            // Dispose scopes are thread-static: none may stay open across an await (Core test DisposeScopeAwaitTests).
-            ImageDataset d;
-            using (torch.NewDisposeScope())
-                d = source.Load(h.Source, (int)Math.Min(h.Limit, int.MaxValue), h.Seed).DetachFromDisposeScope();
-            using var loaded = d;
+            using var d = TensorScope.Run(() => source.Load((int)Math.Min(h.Limit, int.MaxValue), h.Seed).DetachFromDisposeScope());
             return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
                 h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
         }
+        if (h.Options.Count > 0) throw new InvalidInputException("header.options", "options belong to a built-in source (header.source)");
 
         int channels = h.Channels == 0 ? 3 : h.Channels;
         var decoded = new List<torch.Tensor>();
@@ -58,15 +56,15 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                     {
                         string field = $"images[{index}].data";
                         if (m.Image.Label < 0) throw new InvalidInputException($"images[{index}].label", "must be >= 0");
-                        using (torch.NewDisposeScope())
+                        decoded.Add(TensorScope.Keep(() =>
                         {
                             var img = ImageCodec.Decode(m.Image.Image is null ? ReadOnlySpan<byte>.Empty : m.Image.Image.Data.Span, channels, options.Value.MaxImageSide, field);
                             if (h.Height > 0)
-                                img = ImageConform.ToModelInput(img.unsqueeze(0), channels, h.Height, h.Width, field).round().clamp(0, 255).to_type(torch.ScalarType.Byte).squeeze(0);
-                            else if (decoded.Count > 0 && !decoded[0].shape.SequenceEqual(img.shape))
+                                return ImageConform.ToModelInput(img.unsqueeze(0), channels, h.Height, h.Width, field).round().clamp(0, 255).to_type(torch.ScalarType.Byte).squeeze(0);
+                            if (decoded.Count > 0 && !decoded[0].shape.SequenceEqual(img.shape))
                                 throw new InvalidInputException(field, $"image is {img.shape[2]}x{img.shape[1]}, earlier ones {decoded[0].shape[2]}x{decoded[0].shape[1]}; set header.height/width to resize");
-                            decoded.Add(img.DetachFromDisposeScope());
-                        }
+                            return img;
+                        }));
                         decodedLabels.Add(m.Image.Label);
                         index++;
                         break;
@@ -76,8 +74,7 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                         var b = m.Block;
                         if (!blocks.ContainsKey(b.Name)) throw new InvalidInputException("block.name", $"must be one of {string.Join(", ", BlockNames)}, got '{b.Name}'");
                         validator.Accept(b);
-                        using (torch.NewDisposeScope())
-                            blocks[b.Name].Add(TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone().DetachFromDisposeScope());
+                        blocks[b.Name].Add(TensorScope.Keep(() => TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone()));
                         break;
                     }
                     default:
@@ -89,8 +86,7 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                 throw new InvalidInputException("part", "send either encoded images or row blocks, not both");
             if (decoded.Count == 0 && blocks["images"].Count == 0) throw new InvalidInputException("images", "the stream carries no images");
             if (decoded.Count == 0 && blocks["labels"].Count == 0) throw new InvalidInputException("labels", "the stream carries no labels");
-            ImageDataset assembled;
-            using (torch.NewDisposeScope())
+            using var assembled = TensorScope.Run(() =>
             {
                 torch.Tensor images, labels;
                 torch.Tensor? conceptLabels = null, masks = null;
@@ -111,12 +107,11 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                     images = images.narrow(0, 0, h.Limit); labels = labels.narrow(0, 0, h.Limit);
                     conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
                 }
-                assembled = new ImageDataset(h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
+                return new ImageDataset(h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
                     conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous()).DetachFromDisposeScope();
-            }
-            using (assembled)
-                return await DatasetArtifacts.WriteAsync(store, h.Name, assembled.Images, assembled.Labels, h.ClassNames,
-                    assembled.ConceptLabels, h.ConceptNames, assembled.ConceptMasks, ct: ct);
+            });
+            return await DatasetArtifacts.WriteAsync(store, h.Name, assembled.Images, assembled.Labels, h.ClassNames,
+                assembled.ConceptLabels, h.ConceptNames, assembled.ConceptMasks, ct: ct);
         }
         finally
         {

@@ -3,10 +3,10 @@ using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Embedding.Data;
 using ConceptSuite.Embedding.Images;
 using ConceptSuite.Embedding.Models;
-using ConceptSuite.Embedding.Services;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using TorchSharp;
@@ -22,11 +22,12 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
 {
     public Task RunAsync(EmbedDatasetRequest request, IServerStreamWriter<JobEvent> output, CancellationToken ct)
     {
-        var (reader, meta) = DatasetArtifacts.Open(store, request.DatasetId, "dataset_id");
+        var datasetId = request.Dataset?.Id ?? "";
+        var (reader, meta) = DatasetArtifacts.Open(store, datasetId, "dataset.id");
         var backbone = registry.Image(request.Model, "model");
-        var taps = EmbeddingGrpcService.ResolveTaps(backbone, request.Taps, "taps");
+        var taps = backbone.Resolve(request.Taps, "taps");
         if (request.Limit < 0) { reader.Dispose(); throw new InvalidInputException("limit", "must be >= 0"); }
-        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "embed-dataset", request.DatasetId, request.Model, string.Join(",", taps), request.Limit.ToString());
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "embed-dataset", datasetId, request.Model, string.Join(",", taps), request.Limit.ToString());
         var runner = runners.For("embedding");
         return RunGuarded(reader, () => runner.RunAsync(key, ctx => Work(ctx, reader, meta, request, backbone, taps), output, ct));
     }
@@ -58,12 +59,8 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
         {
             ctx.CancellationToken.ThrowIfCancellationRequested();
             long n = Math.Min(chunk, total - r);
-            torch.Tensor pixels;
-            using (var scope = torch.NewDisposeScope())
-            {
-                var raw = reader.ReadRows("images", r, n);
-                pixels = ImageConform.ToModelInput(raw, backbone.Input.Channels, backbone.Input.Height, backbone.Input.Width, "dataset_id").DetachFromDisposeScope();
-            }
+            var pixels = TensorScope.Keep(() =>
+                ImageConform.ToModelInput(reader.ReadRows("images", r, n), backbone.Input.Channels, backbone.Input.Height, backbone.Input.Width, "dataset.id"));
             var outs = await batcher.RunAsync(pixels, taps, ctx.CancellationToken);
             foreach (var t in taps) done[t].Add(outs[t]);
             ctx.Progress(r + n, total, "rows", "embed");
@@ -79,11 +76,11 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
         w.MetadataJson = JsonSerializer.Serialize(new
         {
             model = backbone.Name, model_version = backbone.Version, taps, tensor_names = taps.Select(t => names[t]).ToList(),
-            dataset_id = request.DatasetId, dataset = meta.Name, rows = total, class_names = meta.ClassNames,
+            dataset_id = request.Dataset.Id, dataset = meta.Name, rows = total, class_names = meta.ClassNames,
         });
         w.Labels["producer"] = "embedding";
         w.Labels["model"] = backbone.Name;
-        w.Labels["dataset_id"] = request.DatasetId;
+        w.Labels["dataset_id"] = request.Dataset.Id;
         foreach (var t in taps)
         {
             foreach (var x in done[t]) { w.AddTensor(names[t], x); x.Dispose(); }

@@ -4,6 +4,7 @@ using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Embedding.Data;
+using ConceptSuite.Embedding.Methods;
 using ConceptSuite.Embedding.Models;
 using Grpc.Core;
 using TorchSharp;
@@ -20,14 +21,14 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
 {
     public Task RunAsync(TrainBackboneRequest request, IServerStreamWriter<JobEvent> output, CancellationToken ct)
     {
-        if (!BackboneArtifacts.Architectures.Contains(request.Architecture))
-            throw new InvalidInputException("architecture", $"must be one of {string.Join(", ", BackboneArtifacts.Architectures)}, got '{request.Architecture}'");
+        Backbones.Family.Get(request.Architecture, "architecture");
         if (request.Epochs is < 1 or > 1000) throw new InvalidInputException("epochs", "must be in [1, 1000]");
         if (request.BatchSize is < 0 or > 4096) throw new InvalidInputException("batch_size", "must be in [0, 4096] (0: 64)");
         if (!double.IsFinite(request.LearningRate) || request.LearningRate < 0) throw new InvalidInputException("learning_rate", "must be finite and >= 0 (0: 1e-3)");
         if (request.Limit < 0) throw new InvalidInputException("limit", "must be >= 0");
-        var (reader, meta) = DatasetArtifacts.Open(store, request.DatasetId, "dataset_id");
-        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-backbone", request.DatasetId, request.Architecture, request.Epochs.ToString(),
+        var datasetId = request.Dataset?.Id ?? "";
+        var (reader, meta) = DatasetArtifacts.Open(store, datasetId, "dataset.id");
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-backbone", datasetId, request.Architecture, request.Epochs.ToString(),
             request.BatchSize.ToString(), request.LearningRate.ToString("R"), request.Seed.ToString(), request.Limit.ToString());
         return Guarded(reader, () => runners.For("embedding").RunAsync(key, ctx => Work(ctx, reader, meta, request), output, ct));
     }
@@ -46,7 +47,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
 
         torch.manual_seed(request.Seed);
-        using var model = BackboneArtifacts.Create(request.Architecture, channels, height, width, classes);
+        using var model = Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes));
         model.to(device);
         int startEpoch = 0;
         if (ctx.LoadCheckpoint() is { } ckpt)
@@ -89,7 +90,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         var bm = new BackboneMeta
         {
             Architecture = request.Architecture, Channels = channels, Height = height, Width = width, Classes = classes,
-            ClassNames = meta.ClassNames, DatasetId = request.DatasetId, Epochs = request.Epochs, Seed = request.Seed,
+            ClassNames = meta.ClassNames, DatasetId = request.Dataset.Id, Epochs = request.Epochs, Seed = request.Seed,
         };
         var state = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu());
         var info = await store.PutAsync(BackboneArtifacts.Kind, state, JsonSerializer.Serialize(bm),

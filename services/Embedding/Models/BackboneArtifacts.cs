@@ -2,23 +2,10 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Embedding.Methods;
 using TorchSharp;
 
 namespace ConceptSuite.Embedding.Models;
-
-/// <summary>Metadata of a "backbone" artifact (a trained built-in network).</summary>
-public sealed class BackboneMeta
-{
-    [JsonPropertyName("architecture")] public string Architecture { get; set; } = "";
-    [JsonPropertyName("channels")] public int Channels { get; set; }
-    [JsonPropertyName("height")] public int Height { get; set; }
-    [JsonPropertyName("width")] public int Width { get; set; }
-    [JsonPropertyName("classes")] public int Classes { get; set; }
-    [JsonPropertyName("class_names")] public List<string> ClassNames { get; set; } = new();
-    [JsonPropertyName("dataset_id")] public string DatasetId { get; set; } = "";
-    [JsonPropertyName("epochs")] public int Epochs { get; set; }
-    [JsonPropertyName("seed")] public long Seed { get; set; }
-}
 
 /// <summary>
 /// Built-in networks stored as "backbone" artifacts: one tensor per state-dict entry plus
@@ -29,25 +16,12 @@ public static class BackboneArtifacts
     public const string Kind = "backbone";
     public const string Prefix = "backbone:";
 
-    public static readonly string[] Architectures = ["cnn", "vit"];
-
-    /// <summary>A fresh network of the architecture (seeded by the caller).</summary>
-    public static torch.nn.Module<torch.Tensor, torch.Tensor> Create(string architecture, int channels, int height, int width, int classes, string field = "architecture") =>
-        architecture switch
-        {
-            "cnn" => height % 4 == 0 && width % 4 == 0
-                ? new SmallCnn(channels, height, width, classes)
-                : throw new InvalidInputException("dataset", $"cnn needs image sides divisible by 4, got {height}x{width}"),
-            "vit" => new SmallVit(channels, height, width, classes),
-            _ => throw new InvalidInputException(field, $"must be one of {string.Join(", ", Architectures)}, got '{architecture}'"),
-        };
-
     public static IBackbone Load(ArtifactStore store, string id, torch.Device device, string field)
     {
         var info = store.GetInfo(id, field);
         if (info.Ref.Kind != Kind) throw new InvalidInputException(field, $"artifact {id} is a '{info.Ref.Kind}', not a backbone");
         var meta = JsonSerializer.Deserialize<BackboneMeta>(info.MetadataJson) ?? throw new InvalidInputException(field, "backbone metadata is empty");
-        var module = Create(meta.Architecture, meta.Channels, meta.Height, meta.Width, meta.Classes);
+        var module = Backbones.Create(meta.Architecture, new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes));
         using (var reader = store.Open(id, field))
         using (var scope = torch.NewDisposeScope())
         {

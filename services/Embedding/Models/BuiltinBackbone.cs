@@ -29,18 +29,9 @@ public sealed class BuiltinBackbone : IBackbone
 
     public IReadOnlyList<TapSpec> Taps
     {
-        get
-        {
-            lock (_lock)
-            {
-                if (_taps is not null) return _taps;
-                using var scope = torch.NewDisposeScope();
-                var outs = Forward(torch.zeros(1, Input.Channels, Input.Height, Input.Width), _net.TapNames);
-                _taps = _net.TapNames.Select(t => new TapSpec(t, outs[t].shape.Skip(1).ToArray(), t)).ToList();
-                return _taps;
-            }
-        }
+        get { lock (_lock) return _taps ??= this.ProbeTaps(_net.TapNames, t => t); }
     }
+
 
     public bool HasTap(string tap) => _net.TapNames.Contains(tap);
 

@@ -7,12 +7,6 @@ using TorchSharp;
 
 namespace ConceptSuite.Embedding.Models;
 
-/// <summary>A declared tap of an ONNX model: a graph value, optionally flattened per row.</summary>
-public sealed record OnnxTap(string Name, string Value, bool Flatten = false);
-
-/// <summary>How to normalise 0-255 pixels before an ONNX model: x * scale, then (x - mean[c]) / std[c].</summary>
-public sealed record PixelNormalization(float Scale, float[] Mean, float[] Std);
-
 /// <summary>
 /// An ONNX model run by ONNX Runtime. On load the graph's batch dimension is made symbolic and
 /// every declared tap becomes a graph output, so one session serves every batch size and tap set;

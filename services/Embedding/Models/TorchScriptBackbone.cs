@@ -36,18 +36,9 @@ public sealed class TorchScriptBackbone : IBackbone
 
     public IReadOnlyList<TapSpec> Taps
     {
-        get
-        {
-            lock (_lock)
-            {
-                if (_taps is not null) return _taps;
-                using var scope = torch.NewDisposeScope();
-                var outs = Forward(torch.zeros(1, Input.Channels, Input.Height, Input.Width), _declared.Keys.ToList());
-                _taps = _declared.Select(kv => new TapSpec(kv.Key, outs[kv.Key].shape.Skip(1).ToArray(), kv.Value)).ToList();
-                return _taps;
-            }
-        }
+        get { lock (_lock) return _taps ??= this.ProbeTaps(_declared.Keys.ToList(), t => _declared[t]); }
     }
+
 
     public bool HasTap(string tap) => _declared.ContainsKey(tap);
 

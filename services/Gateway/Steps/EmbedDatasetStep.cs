@@ -25,7 +25,7 @@ public sealed class EmbedDatasetStep : IStepExecutor
         if (backbone is not null && ctx.Option("model", "").Length > 0)
             throw new InvalidInputException($"steps.{ctx.Step}.options.model", "give either a model or a backbone input, not both");
         var model = backbone is null ? ctx.Option("model", "resnet18") : "backbone:" + backbone;
-        var request = new EmbedDatasetRequest { DatasetId = ctx.Input("dataset"), Model = model, Limit = ctx.Int("limit", 0, 0) };
+        var request = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = ctx.Input("dataset") }, Model = model, Limit = ctx.Int("limit", 0, 0) };
         request.Taps.AddRange(ctx.Option("taps", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         using var call = new EmbeddingService.EmbeddingServiceClient(ctx.Channel).EmbedDataset(request, cancellationToken: ctx.CancellationToken);
         var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);

@@ -22,7 +22,7 @@ public sealed class TrainBackboneStep : IStepExecutor
     {
         var request = new TrainBackboneRequest
         {
-            DatasetId = ctx.Input("dataset"),
+            Dataset = new ArtifactRef { Id = ctx.Input("dataset") },
             Architecture = ctx.Option("architecture", "cnn"),
             Epochs = (int)ctx.Int("epochs", 2, 1, 1000),
             BatchSize = (int)ctx.Int("batch_size", 0, 0, 4096),

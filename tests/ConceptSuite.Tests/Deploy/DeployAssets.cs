@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Server;
+using ConceptSuite.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 using YamlDotNet.RepresentationModel;
 
@@ -48,29 +48,9 @@ public static class DeployAssets
         throw new InvalidOperationException($"no Suite.sln above {AppContext.BaseDirectory}");
     }
 
-    /// <summary>Runs a tool to completion; a missing tool fails with what to install.</summary>
-    public static (int Code, string Out, string Err) Run(string file, IEnumerable<string> args, string? cwd = null, int timeoutS = 60)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = cwd ?? RepoRoot };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new InvalidOperationException($"'{file}' cannot be run ({e.Message}); scripts/prereqs.sh installs it", e);
-        }
-        using (p)
-        {
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(timeoutS * 1000))
-            {
-                p.Kill(true);
-                throw new TimeoutException($"{file} {string.Join(' ', args)} ran past {timeoutS} s");
-            }
-            return (p.ExitCode, stdout.Result, stderr.Result);
-        }
-    }
+    /// <summary>Runs a tool to completion in the checkout (<see cref="ExternalTool"/>).</summary>
+    public static (int Code, string Out, string Err) Run(string file, IEnumerable<string> args, string? cwd = null, int timeoutS = 60) =>
+        ExternalTool.Run(file, args, cwd ?? RepoRoot, timeoutS);
 
     /// <summary><c>kubectl kustomize deploy/k8s/overlays/{overlay}</c>, parsed into one mapping per resource.</summary>
     public static IReadOnlyList<YamlMappingNode> RenderOverlay(string overlay)

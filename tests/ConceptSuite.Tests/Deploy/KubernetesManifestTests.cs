@@ -132,6 +132,24 @@ public class KubernetesManifestTests
     }
 
     [Fact]
+    public void EachStageFolderInstantiatesTheStageComponentAsExactlyItsThreeObjects()
+    {
+        var stagesDir = Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "base", "stages");
+        var folders = Directory.GetDirectories(stagesDir).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(DeployAssets.AllStages.Order(), folders);
+        foreach (var stage in folders)
+        {
+            var (code, output, err) = DeployAssets.Run("kubectl", ["kustomize", Path.Combine(stagesDir, stage!)]);
+            Assert.True(code == 0, $"kubectl kustomize stages/{stage} failed ({code}): {err}");
+            var objects = DeployAssets.ParseDocuments(output);
+            // The StageValues are build-time input (local-config): only the component's objects come out, named after the stage.
+            Assert.Equal(["Deployment", "HorizontalPodAutoscaler", "Service"], objects.Select(o => o.Str("kind")!).Order());
+            Assert.All(objects, o => Assert.Equal(stage, o.Str("metadata", "name")));
+            Assert.DoesNotContain("name: stage", output);
+        }
+    }
+
+    [Fact]
     public void AdapterRuleServesTheSeriesTheAutoscalersRead()
     {
         var text = File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "prometheus-adapter-values.yaml"));

@@ -26,15 +26,6 @@ public class DatasetAndTrainingTests
         Assert.Equal(255, images.max().item<byte>());
     }
 
-    static async Task<ArtifactInfo> Import(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header, params ImportDatasetRequest[] rows)
-    {
-        using var call = client.ImportDataset();
-        await call.RequestStream.WriteAsync(new ImportDatasetRequest { Header = header });
-        foreach (var r in rows) await call.RequestStream.WriteAsync(r);
-        await call.RequestStream.CompleteAsync();
-        return await call.ResponseAsync;
-    }
-
     [Fact]
     public async Task Import_train_cnn_and_vit_embed_dataset_with_spatial_taps_and_resume()
     {
@@ -43,29 +34,29 @@ public class DatasetAndTrainingTests
         var store = server.Services.GetRequiredService<ArtifactStore>();
 
         // Built-in source and encoded-image import.
-        var mnist = await Import(client, new ImportDatasetHeader { Source = "mnist:test", Limit = 600 });
+        var mnist = await EmbedClient.ImportAsync(client, new ImportDatasetHeader { Source = "mnist:test", Limit = 600 });
         Assert.Equal("dataset", mnist.Ref.Kind);
         Assert.Equal([600L, 1, 28, 28], mnist.Tensors.Single(t => t.Name == "images").Shape.ToArray());
         using (var reader = store.Open(mnist.Ref.Id))
         {
             using var first = reader.ReadRows("images", 0, 2);
             var pngs = new[] { ImageCodec.EncodePng(first[0]), ImageCodec.EncodePng(first[1]) };
-            var imported = await Import(client, new ImportDatasetHeader { Name = "two", Channels = 1, ClassNames = { MnistNpm.ClassNames } },
+            var imported = await EmbedClient.ImportAsync(client, new ImportDatasetHeader { Name = "two", Channels = 1, ClassNames = { MnistNpm.ClassNames } },
                 new ImportDatasetRequest { Image = new LabelledImage { Image = new EncodedImage { Id = "a", Data = ByteString.CopyFrom(pngs[0]) }, Label = 0 } },
                 new ImportDatasetRequest { Image = new LabelledImage { Image = new EncodedImage { Id = "b", Data = ByteString.CopyFrom(pngs[1]) }, Label = 1 } });
             using var back = store.Open(imported.Ref.Id);
             Assert.True(back.Read("images").eq(first).all().item<bool>());   // PNG round trip is exact
         }
-        var badSource = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Source = "imagenet" }));
+        var badSource = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.ImportAsync(client, new ImportDatasetHeader { Source = "imagenet" }));
         Assert.Equal(StatusCode.NotFound, badSource.StatusCode);
         Assert.Contains("header.source", badSource.Status.Detail);
-        var noRows = await Assert.ThrowsAsync<RpcException>(() => Import(client, new ImportDatasetHeader { Name = "empty" }));
+        var noRows = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.ImportAsync(client, new ImportDatasetHeader { Name = "empty" }));
         Assert.Equal(StatusCode.InvalidArgument, noRows.StatusCode);
 
         // Train the CNN: 12 epochs, cancelled once the first is reported, resumed from its last
         // checkpoint. An epoch of 600 digits takes ~0.2 s on an idle 2-core machine, so the
         // cancellation lands a few epochs in at most, never after the last one.
-        var train = new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "cnn", Epochs = 12, BatchSize = 32, Seed = 1, Job = new JobOptions { JobKey = "cnn-test" } };
+        var train = new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "cnn", Epochs = 12, BatchSize = 32, Seed = 1, Job = new JobOptions { JobKey = "cnn-test" } };
         using (var cts = new CancellationTokenSource())
         {
             using var call = client.TrainBackbone(train, cancellationToken: cts.Token);
@@ -106,7 +97,7 @@ public class DatasetAndTrainingTests
         Assert.Equal([5L, 128], outs["features"].Tensor.shape);
 
         // EmbedDataset: activations artifact with labels, progress events; same key again is cached.
-        var embed = new EmbedDatasetRequest { DatasetId = mnist.Ref.Id, Model = cnn, Taps = { "conv2" }, Limit = 100 };
+        var embed = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Model = cnn, Taps = { "conv2" }, Limit = 100 };
         var ev = await EmbedClient.DrainAsync(client.EmbedDataset(embed));
         Assert.Contains(ev, e => e.Progress is { Done: 100, Total: 100 });
         var acts = ev.Last().Result.Artifact;
@@ -120,17 +111,17 @@ public class DatasetAndTrainingTests
         Assert.Equal(acts.Ref.Id, again.Last().Result.Artifact.Ref.Id);
 
         // ViT: token tap [N, 1 + 16, 64].
-        var vitEvents = await EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "vit", Epochs = 1, Limit = 200, Seed = 2 }));
+        var vitEvents = await EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "vit", Epochs = 1, Limit = 200, Seed = 2 }));
         var vit = "backbone:" + vitEvents.Last().Result.Artifact.Ref.Id;
         var tokens = await EmbedClient.EmbedTensorsAsync(server.Channel, vit, some, ["tokens", "cls"]);
         Assert.Equal([5L, 17, 64], tokens["tokens"].Tensor.shape);
         Assert.Equal([5L, 64], tokens["cls"].Tensor.shape);
         Assert.True(tokens["tokens"].Tensor.select(1, 0).allclose(tokens["cls"].Tensor));
 
-        var badArch = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { DatasetId = mnist.Ref.Id, Architecture = "resnet", Epochs = 1 })));
+        var badArch = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.TrainBackbone(new TrainBackboneRequest { Dataset = new ArtifactRef { Id = mnist.Ref.Id }, Architecture = "resnet", Epochs = 1 })));
         Assert.Equal(StatusCode.InvalidArgument, badArch.StatusCode);
         Assert.Contains("architecture", badArch.Status.Detail);
-        var badDataset = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.EmbedDataset(new EmbedDatasetRequest { DatasetId = new string('a', 64), Model = "resnet18" })));
+        var badDataset = await Assert.ThrowsAsync<RpcException>(() => EmbedClient.DrainAsync(client.EmbedDataset(new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = new string('a', 64) }, Model = "resnet18" })));
         Assert.Equal(StatusCode.NotFound, badDataset.StatusCode);
     }
 }

@@ -11,8 +11,30 @@ namespace ConceptSuite.Tests.Embedding;
 public static class EmbedClient
 {
     /// <summary>Streams uint8 [N, C, H, W] images as row blocks and assembles the returned taps.</summary>
-    public static async Task<Dictionary<string, (torch.Tensor Tensor, List<string> Ids)>> EmbedTensorsAsync(
-        GrpcChannel channel, string model, torch.Tensor images, IEnumerable<string>? taps = null, int rowsPerBlock = 64, string idPrefix = "img")
+    public static Task<Dictionary<string, (torch.Tensor Tensor, List<string> Ids)>> EmbedTensorsAsync(
+        GrpcChannel channel, string model, torch.Tensor images, IEnumerable<string>? taps = null, int rowsPerBlock = 64, string idPrefix = "img") =>
+        EmbedAsync(channel, model, taps, async requests =>
+        {
+            long n = images.shape[0];
+            var ids = Enumerable.Range(0, (int)n).Select(i => $"{idPrefix}{i}").ToList();
+            var contiguous = images.contiguous();
+            long rowBytes = contiguous.numel() * contiguous.element_size() / Math.Max(1, n);
+            foreach (var block in TensorStreams.Split(contiguous, "", ids, (int)(rowBytes * rowsPerBlock)))
+                await requests.WriteAsync(new EmbedImagesRequest { Images = block });
+        });
+
+    /// <summary>Sends encoded images one message each.</summary>
+    public static Task<Dictionary<string, (torch.Tensor Tensor, List<string> Ids)>> EmbedEncodedAsync(
+        GrpcChannel channel, string model, IReadOnlyList<byte[]> images, IEnumerable<string>? taps = null) =>
+        EmbedAsync(channel, model, taps, async requests =>
+        {
+            for (int i = 0; i < images.Count; i++)
+                await requests.WriteAsync(new EmbedImagesRequest { Image = new EncodedImage { Id = $"png{i}", Data = ByteString.CopyFrom(images[i]) } });
+        });
+
+    /// <summary>One EmbedImages call: the config, then what <paramref name="send"/> writes; the returned taps assembled.</summary>
+    static async Task<Dictionary<string, (torch.Tensor Tensor, List<string> Ids)>> EmbedAsync(
+        GrpcChannel channel, string model, IEnumerable<string>? taps, Func<IClientStreamWriter<EmbedImagesRequest>, Task> send)
     {
         var client = new EmbeddingService.EmbeddingServiceClient(channel);
         using var call = client.EmbedImages();
@@ -21,30 +43,19 @@ public static class EmbedClient
         // Read while writing: a bidirectional call whose responses are not drained stalls the server.
         var responses = TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
         await call.RequestStream.WriteAsync(new EmbedImagesRequest { Config = config });
-        long n = images.shape[0];
-        var ids = Enumerable.Range(0, (int)n).Select(i => $"{idPrefix}{i}").ToList();
-        var contiguous = images.contiguous();
-        long rowBytes = contiguous.numel() * contiguous.element_size() / Math.Max(1, n);
-        foreach (var block in TensorStreams.Split(contiguous, "", ids, (int)(rowBytes * rowsPerBlock)))
-            await call.RequestStream.WriteAsync(new EmbedImagesRequest { Images = block });
+        await send(call.RequestStream);
         await call.RequestStream.CompleteAsync();
         return await responses;
     }
 
-    /// <summary>Sends encoded images one message each.</summary>
-    public static async Task<Dictionary<string, (torch.Tensor Tensor, List<string> Ids)>> EmbedEncodedAsync(
-        GrpcChannel channel, string model, IReadOnlyList<byte[]> images, IEnumerable<string>? taps = null)
+    /// <summary>An ImportDataset call: the header, then <paramref name="rows"/>.</summary>
+    public static async Task<ArtifactInfo> ImportAsync(EmbeddingService.EmbeddingServiceClient client, ImportDatasetHeader header, params ImportDatasetRequest[] rows)
     {
-        var client = new EmbeddingService.EmbeddingServiceClient(channel);
-        using var call = client.EmbedImages();
-        var config = new EmbedImagesConfig { Model = model };
-        if (taps is not null) config.Taps.Add(taps);
-        var responses = TensorStreams.AssembleAllAsync(TensorStreams.ReadAll(call.ResponseStream));
-        await call.RequestStream.WriteAsync(new EmbedImagesRequest { Config = config });
-        for (int i = 0; i < images.Count; i++)
-            await call.RequestStream.WriteAsync(new EmbedImagesRequest { Image = new EncodedImage { Id = $"png{i}", Data = ByteString.CopyFrom(images[i]) } });
+        using var call = client.ImportDataset();
+        await call.RequestStream.WriteAsync(new ImportDatasetRequest { Header = header });
+        foreach (var r in rows) await call.RequestStream.WriteAsync(r);
         await call.RequestStream.CompleteAsync();
-        return await responses;
+        return await call.ResponseAsync;
     }
 
     /// <summary>Runs a job call to its end; returns all events (throws the call's RpcException on failure).</summary>

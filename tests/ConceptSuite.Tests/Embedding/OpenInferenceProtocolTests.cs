@@ -1,63 +1,33 @@
-using ConceptSuite.Client;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using ConceptSuite.Core.Data;
 using ConceptSuite.Embedding.Data;
+using ConceptSuite.Tests.Infrastructure;
 using TorchSharp;
 
 namespace ConceptSuite.Tests.Embedding;
 
 /// <summary>
-/// The real server binary on a free loopback port, called by a Python client whose stubs
-/// Debian's python3-grpc-tools generates from protos/inference/v2/grpc_service.proto.
+/// The real server binary (<see cref="ServerProcess"/>, --stages embedding) on a free loopback
+/// port, called by a Python client whose stubs Debian's python3-grpc-tools generates from
+/// protos/inference/v2/grpc_service.proto.
 /// </summary>
 public class OpenInferenceProtocolTests
 {
-
     [Fact]
     public async Task Python_v2_client_calls_the_running_server()
     {
         var root = SuiteCache.RepoRoot ?? throw new InvalidOperationException("no checkout above the test binary");
-        var server = Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
-        Assert.True(File.Exists(server), $"server binary missing: {server}");
-        var dataDir = Path.Combine(Path.GetTempPath(), "cs-oip-" + Guid.NewGuid().ToString("N"));
-        int port = Loopback.FreePort();
+        using var server = await ServerProcess.StartAsync(null, "embedding", waitFor: "embedding");
         using var data = FashionMnist.Load("test", 2);
         var imagesPath = Path.Combine(Path.GetTempPath(), $"oip-images-{Guid.NewGuid():N}.bin");
         File.WriteAllBytes(imagesPath, data.Images.contiguous().bytes.ToArray());
-
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            ArgumentList = { server, "--stages", "embedding", "--listen", $"http://127.0.0.1:{port}", "--metrics", "", "--data-dir", dataDir },
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory,
-        };
-        using var proc = Process.Start(psi)!;
-        var serverLog = new System.Text.StringBuilder();
-        proc.OutputDataReceived += (_, e) => { lock (serverLog) serverLog.AppendLine(e.Data); };
-        proc.ErrorDataReceived += (_, e) => { lock (serverLog) serverLog.AppendLine(e.Data); };
-        proc.BeginOutputReadLine(); proc.BeginErrorReadLine();
         try
         {
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                try { using var c = new TcpClient(); await c.ConnectAsync(IPAddress.Loopback, port); break; }
-                catch (SocketException) when (DateTime.UtcNow < deadline && !proc.HasExited) { await Task.Delay(200); }
-            }
             // Debian's interpreter: python3-grpc-tools installs there, not into other pythons on PATH.
-            var py = new ProcessStartInfo(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3")
-            {
-                ArgumentList = { Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, $"127.0.0.1:{port}", imagesPath },
-                RedirectStandardOutput = true, RedirectStandardError = true,
-            };
-            using var client = Process.Start(py)!;
-            var stdout = client.StandardOutput.ReadToEndAsync();
-            var stderr = client.StandardError.ReadToEndAsync();
-            await client.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(90));
-            Assert.True(client.ExitCode == 0, $"python client failed: {await stderr}\nserver: {serverLog}");
-            using var json = JsonDocument.Parse(await stdout);
+            var (code, stdout, stderr) = await ExternalTool.RunAsync(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3",
+                [Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "oip_client.py"), root, new Uri(server.Address).Authority, imagesPath], timeoutS: 90);
+            Assert.True(code == 0, $"python client failed: {stderr}\nserver: {server.Output}");
+            using var json = JsonDocument.Parse(stdout);
             var r = json.RootElement;
             Assert.True(r.GetProperty("live").GetBoolean());
             Assert.True(r.GetProperty("ready").GetBoolean());
@@ -80,9 +50,7 @@ public class OpenInferenceProtocolTests
         }
         finally
         {
-            if (!proc.HasExited) { proc.Kill(true); await proc.WaitForExitAsync(); }
             File.Delete(imagesPath);
-            try { Directory.Delete(dataDir, true); } catch (IOException) { }
         }
     }
 }

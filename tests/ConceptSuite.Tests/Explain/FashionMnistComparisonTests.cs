@@ -54,7 +54,7 @@ public sealed class FashionMnistComparisonTests(ITestOutputHelper output)
         await import.RequestStream.CompleteAsync();
         var dataset = await import.ResponseAsync;
         var trained = (await EmbedClient.DrainAsync(embed.TrainBackbone(new TrainBackboneRequest
-        { DatasetId = dataset.Ref.Id, Architecture = "cnn", Epochs = 3, BatchSize = 32, Seed = 1 }))).Last().Result;
+        { Dataset = new ArtifactRef { Id = dataset.Ref.Id }, Architecture = "cnn", Epochs = 3, BatchSize = 32, Seed = 1 }))).Last().Result;
         var cnn = "backbone:" + trained.Artifact.Ref.Id;
         output.WriteLine($"cnn: 3 epochs on 2000 images, train accuracy {trained.Metrics["train_accuracy"]:F3} ({sw.Elapsed.TotalSeconds:F1} s)");
 

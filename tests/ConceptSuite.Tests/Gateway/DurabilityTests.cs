@@ -2,6 +2,7 @@ using ConceptSuite.Contracts;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Data.Sqlite;
 using GatewayClient = ConceptSuite.Contracts.GatewayService.GatewayServiceClient;
+using ConceptSuite.Tests.Infrastructure;
 
 namespace ConceptSuite.Tests.Gateway;
 
@@ -41,7 +42,7 @@ public sealed class DurabilityTests
                 WorkflowEvent e;
                 do
                 {
-                    Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None), "stream ended before any step finished:\n" + server.Log);
+                    Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None), "stream ended before any step finished:\n" + server.Output);
                     e = call.ResponseStream.Current;
                 } while (e.StepFinished is null);
                 Assert.Equal("train", e.StepFinished.Name);
@@ -73,8 +74,8 @@ public sealed class DurabilityTests
                 WorkflowInfo? end = null;
                 while (await call.ResponseStream.MoveNext(CancellationToken.None))
                     if (call.ResponseStream.Current.Finished is { } f) end = f;
-                resumed = end ?? throw new InvalidOperationException("no finished event:\n" + server.Log);
-                Assert.True(resumed.State == WorkflowState.Succeeded, resumed.Error + "\n" + server.Log);
+                resumed = end ?? throw new InvalidOperationException("no finished event:\n" + server.Output);
+                Assert.True(resumed.State == WorkflowState.Succeeded, resumed.Error + "\n" + server.Output);
             }
             // The step finished before the crash was not computed again.
             Assert.Equal(firstFinished, resumed.Steps[0].Finished);

@@ -1,7 +1,7 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Xunit.Abstractions;
+using ConceptSuite.Tests.Infrastructure;
 
 namespace ConceptSuite.Tests.Gateway;
 
@@ -9,15 +9,8 @@ public sealed class PythonClientTests(ITestOutputHelper output)
 {
     static async Task<(int Exit, string Output)> Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(150));
-        try { await p.WaitForExitAsync(cts.Token); }
-        catch (OperationCanceledException) { p.Kill(true); throw new TimeoutException($"{file} timed out: {await o}{await e}"); }
-        return (p.ExitCode, await o + await e);
+        var (code, stdout, stderr) = await ExternalTool.RunAsync(file, args, timeoutS: 150);
+        return (code, stdout + stderr);
     }
 
     [Fact]
@@ -32,7 +25,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
             using var server = await ServerProcess.StartAsync(Path.Combine(work, "data"));
             (exit, log) = await Run("/usr/bin/python3", Path.Combine(root, "clients", "python", "check_client.py"), server.Address, Path.Combine(work, "stubs"));
             output.WriteLine(log);
-            Assert.True(exit == 0, log + "\nserver log:\n" + server.Log);
+            Assert.True(exit == 0, log + "\nserver log:\n" + server.Output);
             Assert.Contains("echo: 3 blocks, 2400000 bytes, identical", log);
             Assert.Contains("imported 40 images, 16 concepts", log);
             Assert.Contains("embed: 40 images -> 512 features", log);

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using ConceptSuite.Contracts;
 using ConceptSuite.Contracts.Inference;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Embedding.Images;
 using ConceptSuite.Embedding.Models;
@@ -8,7 +9,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using TorchSharp;
 
-namespace ConceptSuite.Embedding.Services;
+namespace ConceptSuite.Embedding;
 
 /// <summary>
 /// Open Inference Protocol v2 (inference.GRPCInferenceService) over the image backbones: one input
@@ -65,7 +66,7 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
         if (!string.IsNullOrEmpty(request.ModelVersion) && request.ModelVersion != b.Version)
             throw new NotFoundException($"version of model {b.Name} (model_version)", request.ModelVersion);
         if (request.Inputs.Count != 1) throw new InvalidInputException("inputs", $"model takes exactly one input, got {request.Inputs.Count}");
-        var taps = EmbeddingGrpcService.ResolveTaps(b, request.Outputs.Select(o => o.Name).ToList(), "outputs");
+        var taps = b.Resolve(request.Outputs.Select(o => o.Name).ToList(), "outputs");
         var pixels = ReadInput(request, b);
         var outs = await registry.Batcher(request.ModelName, "model_name").RunAsync(pixels, taps, context.CancellationToken);
         var response = new ModelInferResponse { ModelName = b.Name, ModelVersion = b.Version, Id = request.Id };
@@ -114,8 +115,6 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
         else throw new InvalidInputException(f, "has no data (contents or raw_input_contents)");
         DTypes.Validate(wire, f);
         if (dtype == DType.Float32) TensorStreamValidator.CheckFinite(wire, f + ".data");
-        using var scope = torch.NewDisposeScope();
-        var t = TensorCodec.ToTorch(wire, f);
-        return ImageConform.ToModelInput(t, b.Input.Channels, b.Input.Height, b.Input.Width, f + ".shape").DetachFromDisposeScope();
+        return TensorScope.Keep(() => ImageConform.ToModelInput(TensorCodec.ToTorch(wire, f), b.Input.Channels, b.Input.Height, b.Input.Width, f + ".shape"));
     }
 }

@@ -1,0 +1,116 @@
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Streaming;
+using ConceptSuite.Core.Tensors;
+using ConceptSuite.Embedding.Data;
+using ConceptSuite.Embedding.Images;
+using ConceptSuite.Embedding.Inference;
+using ConceptSuite.Embedding.Jobs;
+using ConceptSuite.Embedding.Models;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using TorchSharp;
+
+namespace ConceptSuite.Embedding;
+
+/// <summary>conceptsuite.v1.EmbeddingService: validates, calls the registry, batcher and jobs, streams.</summary>
+public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter importer, EmbedDatasetJob embedJob,
+    TrainBackboneJob trainJob, MethodCatalog catalog, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
+    : EmbeddingService.EmbeddingServiceBase
+{
+    readonly SuiteOptions _suite = suite.Value;
+    readonly EmbeddingOptions _options = options.Value;
+
+    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context) =>
+        Task.FromResult(catalog.List(EmbeddingStage.Name, request));
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        var r = new ListModelsResponse();
+        r.Models.AddRange(registry.List(request.Kind));
+        return Task.FromResult(r);
+    }
+
+    public override Task<ModelDescriptor> GetModel(GetEmbeddingModelRequest request, ServerCallContext context) =>
+        Task.FromResult(registry.Describe(request.Name, "name"));
+
+    public override async Task EmbedImages(IAsyncStreamReader<EmbedImagesRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var (config, parts) = await ConfigFirstStream.ReadPartsAsync(requestStream, r => r.Config,
+            r => r.PartCase == EmbedImagesRequest.PartOneofCase.Config ? null : r, ct);
+        var backbone = registry.Image(config.Model, "config.model");
+        var taps = backbone.Resolve(config.Taps, "config.taps");
+        var input = backbone.Input;
+        var validator = new TensorStreamValidator(new TensorStreamRules
+        {
+            Field = "images", RejectNonFinite = true, RequiredRank = 4, RejectEmpty = false, MaxTotalBytes = _suite.MaxStreamBytes,
+        });
+        await using var pipeline = new EmbeddingPipeline(registry.Batcher(config.Model, "config.model"), taps, _options.ChunkRows,
+            _suite.BlockBytesFor(config.MaxBlockBytes), responseStream, ct);
+        await foreach (var msg in parts)
+        {
+            long at = pipeline.Rows;
+            switch (msg.PartCase)
+            {
+                case EmbedImagesRequest.PartOneofCase.Image:
+                {
+                    string field = $"images[{at}].data";
+                    var rows = TensorScope.Keep(() =>
+                    {
+                        var chw = ImageCodec.Decode(msg.Image.Data.Span, input.Channels, _options.MaxImageSide, field);
+                        return ImageConform.ToModelInput(chw.unsqueeze(0), input.Channels, input.Height, input.Width, field);
+                    });
+                    await pipeline.AddAsync(rows, [string.IsNullOrEmpty(msg.Image.Id) ? at.ToString() : msg.Image.Id]);
+                    break;
+                }
+                case EmbedImagesRequest.PartOneofCase.Images:
+                {
+                    var block = msg.Images;
+                    string field = $"images[{validator.Rows(block.Name)}]";
+                    validator.Accept(block);
+                    if (block.Tensor.Dtype is not (DType.Uint8 or DType.Float32))
+                        throw new InvalidInputException(field + ".tensor.dtype", $"image tensors must be uint8 or float32 (0-255), got {block.Tensor.Dtype}");
+                    var shape = block.Tensor.Shape;
+                    if (shape[2] > _options.MaxImageSide || shape[3] > _options.MaxImageSide)
+                        throw new InvalidInputException(field + ".tensor.shape", $"image sides must be at most {_options.MaxImageSide}");
+                    long n = shape[0];
+                    if (n == 0) break;
+                    var rows = TensorScope.Keep(() =>
+                        ImageConform.ToModelInput(TensorCodec.ToTorch(block.Tensor, field + ".tensor"), input.Channels, input.Height, input.Width, field + ".tensor.shape"));
+                    await pipeline.AddAsync(rows, Enumerable.Range(0, (int)n).Select(i => block.Ids.Count > 0 ? block.Ids[i] : (at + i).ToString()));
+                    break;
+                }
+                default:
+                    throw new InvalidInputException("part", "message carries neither an image nor an image block");
+            }
+        }
+        validator.Complete();
+        if (pipeline.Rows == 0) throw new InvalidInputException("images", "stream has no images after the config");
+        await pipeline.CompleteAsync();
+    }
+
+    public override async Task EmbedText(EmbedTextRequest request, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context)
+    {
+        var encoder = registry.Text(request.Model, "model");
+        if (request.Texts.Count == 0) throw new InvalidInputException("texts", "at least one text is required");
+        for (int i = 0; i < request.Texts.Count; i++)
+            if (string.IsNullOrWhiteSpace(request.Texts[i])) throw new InvalidInputException($"texts[{i}]", "must not be empty");
+        if (request.Ids.Count != 0 && request.Ids.Count != request.Texts.Count)
+            throw new InvalidInputException("ids", $"has {request.Ids.Count} entries for {request.Texts.Count} texts");
+        using var embeddings = await Task.Run(() => encoder.Encode(request.Texts, context.CancellationToken), context.CancellationToken);
+        var ids = request.Ids.Count == 0 ? null : request.Ids.ToList();
+        await TensorReplies.WriteAsync(responseStream, [new NamedTensor("sentence", embeddings, ids)], _suite.BlockBytesFor(request.MaxBlockBytes),
+            b => b, context.CancellationToken);
+    }
+
+    public override Task EmbedDataset(EmbedDatasetRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context) =>
+        embedJob.RunAsync(request, responseStream, context.CancellationToken);
+
+    public override Task TrainBackbone(TrainBackboneRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context) =>
+        trainJob.RunAsync(request, responseStream, context.CancellationToken);
+
+    public override Task<ArtifactInfo> ImportDataset(IAsyncStreamReader<ImportDatasetRequest> requestStream, ServerCallContext context) =>
+        importer.ImportAsync(TensorStreams.ReadAll(requestStream, context.CancellationToken), context.CancellationToken);
+}
