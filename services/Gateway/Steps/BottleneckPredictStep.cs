@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -10,20 +11,24 @@ namespace ConceptSuite.Gateway.Steps;
 /// (tensor "predictions" int64 [N]; metadata {"type": "predictions", "model", "activations"}).
 /// With labels in the activation artifact the step reports accuracy = mean(prediction = label).
 /// </summary>
-public sealed class BottleneckPredictStep : IStepExecutor
+public sealed class BottleneckPredictStep(BottleneckPredictStep.Options options) : IStepExecutor
 {
-    public string Method => "bottleneck.predict";
-    public string DefaultStage => "bottleneck";
-    public IReadOnlyList<string> Inputs => ["model", "activations"];
-    public IReadOnlyList<string> Outputs => ["predictions"];
-    public IReadOnlyList<string> Options => ["tensor"];
-    public string Description => "Predictions of a bottleneck model on activations, with accuracy against their labels (BottleneckService.Predict).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Tensor)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("tensor"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
+        var tensor = options.Tensor;
         var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
         long[]? labels = info.Tensors.Any(t => t.Name == "labels")
             ? (await ArtifactTransfer.ReadSmallAsync(ctx.StoreChannel, source, ["labels"], ct)).Tensors["labels"].Span<long>().ToArray() : null;

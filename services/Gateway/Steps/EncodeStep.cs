@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -11,20 +12,24 @@ namespace ConceptSuite.Gateway.Steps;
 /// takes activations — the sparse probe of Discover-then-Name trains on them. Metrics: rows,
 /// l0 (mean non-zero coefficients per row), active_concepts (concepts non-zero somewhere).
 /// </summary>
-public sealed class EncodeStep : IStepExecutor
+public sealed class EncodeStep(EncodeStep.Options options) : IStepExecutor
 {
-    public string Method => "discovery.encode";
-    public string DefaultStage => "discovery";
-    public IReadOnlyList<string> Inputs => ["dictionary", "activations"];
-    public IReadOnlyList<string> Outputs => ["codes"];
-    public IReadOnlyList<string> Options => ["tensor"];
-    public string Description => "Concept coefficients of activations under a dictionary (DiscoveryService.Encode), stored as activations with the source's labels.";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Tensor)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("tensor"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
+        var tensor = options.Tensor;
         var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
         bool labels = info.Tensors.Any(t => t.Name == "labels");
 

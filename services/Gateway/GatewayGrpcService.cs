@@ -1,15 +1,36 @@
-using System.Threading.Channels;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Workflows;
 using Grpc.Core;
 
 namespace ConceptSuite.Gateway;
 
-/// <summary>The gateway's gRPC service (gateway.proto): workflows, and artifacts of every stage.</summary>
-public sealed class GatewayService(WorkflowEngine engine, StageClients stages) : Contracts.GatewayService.GatewayServiceBase
+/// <summary>
+/// The gateway's gRPC service (gateway.proto): workflows, the method families of the gateway and
+/// of every stage it reaches, and artifacts of every stage.
+/// </summary>
+public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stages, StageMethods stageMethods, MethodCatalog catalog)
+    : GatewayService.GatewayServiceBase
 {
+    /// <summary>
+    /// The gateway's own families (workflow steps), and — unless the request names one of them —
+    /// those of every stage that answers; a named family is looked up in all of them.
+    /// </summary>
+    public override async Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context)
+    {
+        var own = catalog.List(GatewayStage.Name, new ListMethodsRequest());
+        if (request.Family.Length > 0 && own.Families.FirstOrDefault(f => f.Name == request.Family) is { } mine)
+            return new ListMethodsResponse { Families = { mine } };
+        var all = own.Families.Concat(await stageMethods.ListAsync(context.CancellationToken)).ToList();
+        if (request.Family.Length == 0) return new ListMethodsResponse { Families = { all } };
+        var named = all.Where(f => f.Name == request.Family).ToList();
+        return named.Count > 0 ? new ListMethodsResponse { Families = { named } }
+            : throw new InvalidInputException("family", $"no stage has a family '{(request.Family.Length <= 64 ? request.Family : request.Family[..64])}'; " +
+                $"known: {string.Join(", ", all.Select(f => f.Name))}");
+    }
+
     public override async Task RunWorkflow(RunWorkflowRequest request, IServerStreamWriter<WorkflowEvent> responseStream, ServerCallContext context)
     {
         var spec = request.WorkflowCase switch
@@ -62,20 +83,9 @@ public sealed class GatewayService(WorkflowEngine engine, StageClients stages) :
     public override Task<WorkflowInfo> CancelWorkflow(CancelWorkflowRequest request, ServerCallContext context) =>
         Task.FromResult(engine.Cancel(CheckId(request.Id)));
 
-    public override Task<DescribeWorkflowsResponse> DescribeWorkflows(DescribeWorkflowsRequest request, ServerCallContext context)
-    {
-        var r = new DescribeWorkflowsResponse();
-        r.Builtins.AddRange(BuiltinWorkflows.All);
-        foreach (var e in engine.Registry.All.OrderBy(e => e.Method, StringComparer.Ordinal))
-        {
-            var m = new StepMethodInfo { Method = e.Method, Stage = e.DefaultStage, Description = e.Description };
-            m.Inputs.AddRange(e.Inputs.Concat(e.OptionalInputs));
-            m.Outputs.AddRange(e.Outputs);
-            m.Options.AddRange(e.Options);
-            r.Methods.Add(m);
-        }
-        return Task.FromResult(r);
-    }
+    /// <summary>The built-in workflows; the step methods are the "workflow_step" family of ListMethods.</summary>
+    public override Task<DescribeWorkflowsResponse> DescribeWorkflows(DescribeWorkflowsRequest request, ServerCallContext context) =>
+        Task.FromResult(new DescribeWorkflowsResponse { Builtins = { BuiltinWorkflows.All } });
 
     ArtifactService.ArtifactServiceClient Store => new(stages.Channel(StageClients.Store));
 

@@ -1,10 +1,7 @@
 using System.Globalization;
 using ConceptSuite.Contracts;
 
-namespace ConceptSuite.Discovery.Naming;
-
-/// <summary>A vocabulary word: lemma (underscores as spaces), part of speech, tagged-sense count (frequency in SemCor).</summary>
-public sealed record VocabularyWord(string Word, char Pos, int TagCount);
+namespace ConceptSuite.Core.Data;
 
 /// <summary>
 /// Reads a WordNet 3 database (Debian package wordnet-base: /usr/share/wordnet) into a naming
