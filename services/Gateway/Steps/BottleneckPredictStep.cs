@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Contracts;
-using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -11,19 +10,8 @@ namespace ConceptSuite.Gateway.Steps;
 /// (tensor "predictions" int64 [N]; metadata {"type": "predictions", "model", "activations"}).
 /// With labels in the activation artifact the step reports accuracy = mean(prediction = label).
 /// </summary>
-public sealed class BottleneckPredictStep(BottleneckPredictStep.Options options) : IStepExecutor
+public sealed class BottleneckPredictStep(ActivationTensorOptions options) : IStepExecutor
 {
-    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
-    public sealed record Options(string Tensor)
-    {
-        public static readonly IReadOnlyList<OptionSpec> Schema =
-        [
-            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
-        ];
-
-        public static Options From(OptionValues o) => new(o.Text("tensor"));
-    }
-
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;

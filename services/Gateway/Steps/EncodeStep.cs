@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Contracts;
-using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -12,19 +11,8 @@ namespace ConceptSuite.Gateway.Steps;
 /// takes activations — the sparse probe of Discover-then-Name trains on them. Metrics: rows,
 /// l0 (mean non-zero coefficients per row), active_concepts (concepts non-zero somewhere).
 /// </summary>
-public sealed class EncodeStep(EncodeStep.Options options) : IStepExecutor
+public sealed class EncodeStep(ActivationTensorOptions options) : IStepExecutor
 {
-    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
-    public sealed record Options(string Tensor)
-    {
-        public static readonly IReadOnlyList<OptionSpec> Schema =
-        [
-            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
-        ];
-
-        public static Options From(OptionValues o) => new(o.Text("tensor"));
-    }
-
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
