@@ -1,6 +1,5 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
-using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Workflows;
 using Grpc.Core;
@@ -11,25 +10,12 @@ namespace ConceptSuite.Gateway;
 /// The gateway's gRPC service (gateway.proto): workflows, the method families of the gateway and
 /// of every stage it reaches, and artifacts of every stage.
 /// </summary>
-public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stages, StageMethods stageMethods, MethodCatalog catalog)
+public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stages, StageMethods stageMethods)
     : GatewayService.GatewayServiceBase
 {
-    /// <summary>
-    /// The gateway's own families (workflow steps), and — unless the request names one of them —
-    /// those of every stage that answers; a named family is looked up in all of them.
-    /// </summary>
-    public override async Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context)
-    {
-        var own = catalog.List(GatewayStage.Name, new ListMethodsRequest());
-        if (request.Family.Length > 0 && own.Families.FirstOrDefault(f => f.Name == request.Family) is { } mine)
-            return new ListMethodsResponse { Families = { mine } };
-        var all = own.Families.Concat(await stageMethods.ListAsync(context.CancellationToken)).ToList();
-        if (request.Family.Length == 0) return new ListMethodsResponse { Families = { all } };
-        var named = all.Where(f => f.Name == request.Family).ToList();
-        return named.Count > 0 ? new ListMethodsResponse { Families = { named } }
-            : throw new InvalidInputException("family", $"no stage has a family '{(request.Family.Length <= 64 ? request.Family : request.Family[..64])}'; " +
-                $"known: {string.Join(", ", all.Select(f => f.Name))}");
-    }
+    /// <summary>The gateway's families and those of every stage it reaches (see <see cref="StageMethods"/>).</summary>
+    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context) =>
+        stageMethods.ListAsync(request.Family, context.CancellationToken);
 
     public override async Task RunWorkflow(RunWorkflowRequest request, IServerStreamWriter<WorkflowEvent> responseStream, ServerCallContext context)
     {

@@ -17,7 +17,7 @@ public sealed class BottleneckPredictStep(ActivationTensorOptions options) : ISt
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
         var tensor = options.Tensor;
-        var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
+        var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, ctx.OptionField("tensor"), ct);
         long[]? labels = info.Tensors.Any(t => t.Name == "labels")
             ? (await ArtifactTransfer.ReadSmallAsync(ctx.StoreChannel, source, ["labels"], ct)).Tensors["labels"].Span<long>().ToArray() : null;
 

@@ -35,7 +35,6 @@ public sealed class ClassImportanceStep(ClassImportanceStep.Options options) : I
         public static Options From(OptionValues o) => new(o.Text("method"), o.Int("design_size"), o.Long("seed"), o.Int("clusters"), o.Float("presence_threshold"), o.Text("tensor"));
     }
 
-
     /// <summary>The importance estimator an explain step's options describe.</summary>
     public static ImportanceSettings Settings(string method, int designSize, long seed) => new()
     {

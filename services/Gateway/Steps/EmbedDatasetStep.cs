@@ -29,7 +29,7 @@ public sealed class EmbedDatasetStep(EmbedDatasetStep.Options options) : IStepEx
     {
         var backbone = ctx.OptionalInput("backbone");
         if (backbone is not null && options.Model.Length > 0)
-            throw new InvalidInputException($"steps.{ctx.Step}.options.model", "give either a model or a backbone input, not both");
+            throw new InvalidInputException(ctx.OptionField("model"), "give either a model or a backbone input, not both");
         var model = backbone is null ? (options.Model.Length > 0 ? options.Model : "resnet18") : "backbone:" + backbone;
         var request = new EmbedDatasetRequest { DatasetId = ctx.Input("dataset"), Model = model, Limit = options.Limit };
         request.Taps.AddRange(OptionText.List(options.Taps));

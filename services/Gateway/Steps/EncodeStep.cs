@@ -18,7 +18,7 @@ public sealed class EncodeStep(ActivationTensorOptions options) : IStepExecutor
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
         var tensor = options.Tensor;
-        var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
+        var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, ctx.OptionField("tensor"), ct);
         bool labels = info.Tensors.Any(t => t.Name == "labels");
 
         using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Encode(cancellationToken: ct);

@@ -46,7 +46,7 @@ public sealed class GenerateEraseStep(GenerateEraseStep.Options options) : IStep
             Seed = options.Seed,
         };
         request.Concepts.AddRange(List(options.Concepts));
-        if (request.Concepts.Count == 0) throw new InvalidInputException($"steps.{ctx.Step}.options.concepts", "name at least one concept to erase");
+        if (request.Concepts.Count == 0) throw new InvalidInputException(ctx.OptionField("concepts"), "name at least one concept to erase");
         request.Targets.AddRange(List(options.Targets));
         request.Preserve.AddRange(List(options.Preserve));
         using var call = new GenerateService.GenerateServiceClient(ctx.Channel).Erase(request, cancellationToken: ctx.CancellationToken);
