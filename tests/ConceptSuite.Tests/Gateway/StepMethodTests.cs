@@ -1,7 +1,6 @@
 using ConceptSuite.Contracts;
 using Grpc.Core;
 using static ConceptSuite.Tests.Gateway.GatewayHarness;
-using GatewayClient = ConceptSuite.Contracts.GatewayService.GatewayServiceClient;
 
 namespace ConceptSuite.Tests.Gateway;
 
@@ -11,7 +10,7 @@ public sealed class StepMethodTests
     public async Task GatewayListMethodsListsItsStepsAndTheFamiliesOfEveryStage()
     {
         await using var server = await StartAsync();
-        var client = new GatewayClient(server.Channel);
+        var client = new GatewayService.GatewayServiceClient(server.Channel);
         var all = await client.ListMethodsAsync(new ListMethodsRequest());
         var families = all.Families.Select(f => (f.Stage, f.Name)).ToList();
         Assert.Contains(("gateway", "workflow_step"), families);
