@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: discover-name-cbm on real Fashion-MNIST with the suite's ResNet18 backbone, run
 # by the `concept` command with an embedded server (all stages in this process), printing
-# progress and the key numbers, and writing the concept atlas.
+# progress and the key numbers (`concept report ID` prints them again), and writing the concept
+# atlas: the workflow's last step renders it in the gateway as an "atlas" artifact, which the
+# command fetches (`concept atlas ID -o FILE` does the same later).
 #   scripts/main-job.sh                      # default sizes (fits in about 5 minutes on 2 cores)
 #   scripts/main-job.sh -p train_rows=2000   # any workflow parameter
 set -euo pipefail

@@ -10,4 +10,6 @@ root.Subcommands.Add(RunCommand.Create());
 root.Subcommands.Add(StatusCommand.Create());
 root.Subcommands.Add(ArtifactsCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(AtlasCommand.Create());
+root.Subcommands.Add(MethodsCommand.Create());
 return await root.Parse(args).InvokeAsync();

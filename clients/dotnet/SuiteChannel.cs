@@ -6,23 +6,6 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace ConceptSuite.Client;
 
-/// <summary>Client-side limits and policies.</summary>
-public sealed record SuiteChannelOptions
-{
-    /// <summary>Largest message sent or received (the server's default is 16 MiB too).</summary>
-    public int MaxMessageBytes { get; init; } = 16 << 20;
-    /// <summary>HTTP/2 stream window: large enough to keep several 1 MiB blocks in flight.</summary>
-    public int StreamWindowBytes { get; init; } = 16 << 20;
-    /// <summary>Retry policy for idempotent unary calls (UNAVAILABLE only).</summary>
-    public int MaxRetryAttempts { get; init; } = 4;
-    /// <summary>API key sent as "x-api-key" metadata on every call, when set.</summary>
-    public string? ApiKey { get; init; }
-    /// <summary>How often "dns:///" addresses are re-resolved to pick up new replicas.</summary>
-    public TimeSpan DnsRefreshInterval { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>Handler to use instead of sockets (in-process test servers).</summary>
-    public HttpMessageHandler? Handler { get; init; }
-}
-
 /// <summary>
 /// Channels to ConceptSuite servers with sane limits: explicit message sizes, large HTTP/2
 /// windows, keep-alive pings, a retry policy for UNAVAILABLE on unary calls (all of the suite's

@@ -2,13 +2,15 @@
 
 Usage: check_client.py ADDRESS STUBS_DIR
 Streams a tensor through TensorTransport.Echo, stores and reads back an artifact through the
-gateway, imports a data set with a gateway workflow and reads it back, embeds its images with
+gateway, imports a data set with a gateway workflow and reads it back together with the workflow's concept atlas (HTML rendered by
+the gateway), embeds its images with
 ResNet18 (numpy in, numpy out), fits a PCA concept dictionary on the embeddings and reads the
 concepts back (GetDictionary, Encode), checking them against numpy's own PCA. Prints one line per
 check and exits non-zero on the first failure.
 """
-import sys
+import json
 import os
+import sys
 
 import numpy as np
 
@@ -53,10 +55,11 @@ listed = gw.ListArtifacts(artifact_pb2.ListArtifactsRequest(kind="activations"),
 assert any(a.ref.id == info.ref.id for a in listed.artifacts)
 print(f"artifact: {info.ref.id[:16]} stored and read back ({info.size_bytes} bytes)")
 
-# 3. A workflow from Python: import concept-shapes, then read the data set back.
+# 3. A workflow from Python: import concept-shapes and render its atlas, then read the data set back.
 spec = gateway_pb2.WorkflowSpec(name="python-import")
 step = spec.steps.add(name="shapes", method="dataset.import")
-step.options.update({"source": "concept-shapes", "count": "40", "seed": "1", "size": "16"})
+step.options.update({"source": "concept-shapes", "limit": "40", "seed": "1"})
+spec.steps.add(name="atlas", method="atlas.render")
 final = None
 for e in gw.RunWorkflow(gateway_pb2.RunWorkflowRequest(spec=spec), timeout=120):
     if e.HasField("finished"):
@@ -64,12 +67,20 @@ for e in gw.RunWorkflow(gateway_pb2.RunWorkflowRequest(spec=spec), timeout=120):
 assert final is not None and final.state == gateway_pb2.WORKFLOW_STATE_SUCCEEDED, final
 ds_id = final.steps[0].outputs["dataset"].id
 stream = gw.GetArtifact(artifact_pb2.GetArtifactRequest(id=ds_id, tensors=["images", "labels", "concept_labels"]), timeout=60)
-next(stream)
+ds_info = next(stream).info
 ds = cs.from_blocks(m.block for m in stream)
-assert ds["images"].shape == (40, 3, 16, 16) and ds["images"].dtype == np.uint8, ds["images"].shape
+assert ds["images"].shape == (40, 3, 32, 32) and ds["images"].dtype == np.uint8, ds["images"].shape
 assert ds["labels"].shape == (40,) and set(np.unique(ds["labels"])) <= {0, 1, 2}
 assert ds["concept_labels"].shape[0] == 40 and np.all(ds["concept_labels"][:, :3].sum(axis=1) == 1)
 print(f"workflow: {final.id} imported {ds['images'].shape[0]} images, {ds['concept_labels'].shape[1]} concepts")
+
+# The workflow's concept atlas: one HTML page with a section per ground-truth concept.
+html = cs.download_atlas(ch, final.id)
+concept_names = json.loads(ds_info.metadata_json)["concept_names"]
+assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>"), html[:200]
+missing = [n for n in concept_names if f"<h3>{n} " not in html]
+assert len(concept_names) == 16 and not missing, missing
+print(f"atlas: {len(html.encode())} bytes of HTML, {len(concept_names)} concept names")
 
 # 4. Embed the images from numpy: uint8 [40, 3, 16, 16] row blocks in, ResNet18 "pool" rows out.
 from conceptsuite.v1 import embedding_pb2, embedding_pb2_grpc, discovery_pb2, discovery_pb2_grpc  # noqa: E402
@@ -80,7 +91,7 @@ ids = [f"img{i}" for i in range(images.shape[0])]
 
 def embed_requests():
     yield embedding_pb2.EmbedImagesRequest(config=embedding_pb2.EmbedImagesConfig(model="resnet18", taps=["pool"]))
-    for b in cs.to_blocks(images, tensor_pb2, "images", max_block_bytes=16 * 3 * 16 * 16, ids=ids):
+    for b in cs.to_blocks(images, tensor_pb2, "images", max_block_bytes=16 * 3 * 32 * 32, ids=ids):
         yield embedding_pb2.EmbedImagesRequest(images=b)
 
 

@@ -101,3 +101,19 @@ def from_blocks(blocks):
             raise ValueError(f"block of '{b.name}' starts at row {b.row_offset}, expected {expected}")
         p.append(arr)
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+
+
+def download_atlas(ch, workflow_id, timeout=60):
+    """The concept atlas of a workflow as HTML text: the "atlas" artifact its atlas.render step stored.
+
+    Needs the stubs importable (load_stubs). Raises LookupError when the workflow has no finished atlas step.
+    """
+    from conceptsuite.v1 import artifact_pb2, gateway_pb2, gateway_pb2_grpc  # noqa: E402
+    gw = gateway_pb2_grpc.GatewayServiceStub(ch)
+    w = gw.GetWorkflow(gateway_pb2.GetWorkflowRequest(id=workflow_id), timeout=timeout)
+    refs = [r for s in w.steps if s.state == gateway_pb2.WORKFLOW_STATE_SUCCEEDED for r in s.outputs.values() if r.kind == "atlas"]
+    if not refs:
+        raise LookupError(f"workflow {workflow_id} has no atlas (no finished atlas.render step)")
+    stream = gw.GetArtifact(artifact_pb2.GetArtifactRequest(id=refs[-1].id, tensors=["html"]), timeout=timeout)
+    next(stream)  # the info header
+    return from_blocks(m.block for m in stream)["html"].tobytes().decode("utf-8")

@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Security;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Steps;
@@ -7,8 +8,6 @@ using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace ConceptSuite.Gateway;
@@ -16,6 +15,7 @@ namespace ConceptSuite.Gateway;
 /// <summary>Registration of the gateway stage.</summary>
 public static class GatewayStage
 {
+    /// <summary>The stage name (--stages, health service, ListMethods).</summary>
     public const string Name = "gateway";
 
     public static IServiceCollection AddGatewayStage(this IServiceCollection services)
@@ -37,54 +37,16 @@ public static class GatewayStage
         }));
         services.AddSingleton<StageClients>();
         services.AddSingleton<WorkflowStore>();
-        services.AddSingleton<StepRegistry>();
         services.AddSingleton<WorkflowEngine>();
         services.AddHostedService<WorkflowRecovery>();
-        services.AddSingleton<IStepExecutor, TransportEchoStep>();
-        services.AddSingleton<IStepExecutor, DatasetImportStep>();
-        services.AddSingleton<IStepExecutor, EmbedDatasetStep>();
-        services.AddSingleton<IStepExecutor, DiscoveryFitStep>();
-        services.AddSingleton<IStepExecutor, TopExamplesStep>();
-        services.AddSingleton<IStepExecutor, TrainBackboneStep>();
-        services.AddSingleton<IStepExecutor, CompareRepresentationsStep>();
-        services.AddSingleton<IStepExecutor, GenerateTrainStep>();
-        services.AddSingleton<IStepExecutor, GenerateEraseStep>();
-        services.AddSingleton<IStepExecutor, GenerateEvaluateStep>();
-        services.AddSingleton<IStepExecutor, TextEmbeddingStep>();
-        services.AddSingleton<IStepExecutor, CaptionEmbeddingStep>();
-        services.AddSingleton<IStepExecutor, NameConceptsStep>();
-        services.AddSingleton<IStepExecutor, EncodeStep>();
-        services.AddSingleton<IStepExecutor, BottleneckTrainStep>();
-        services.AddSingleton<IStepExecutor, BottleneckPredictStep>();
-        services.AddSingleton<IStepExecutor, ClassImportanceStep>();
-        services.AddSingleton<IStepExecutor, FidelityStep>();
-        services.AddSingleton<IStepExecutor, ReportStep>();
+        services.AddSingleton<StageMethods>();
+        services.AddMethodFamily(WorkflowSteps.Family);
         return services;
     }
 
     public static IEndpointRouteBuilder MapGatewayStage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGrpcService<GatewayService>();
+        endpoints.MapGrpcService<GatewayGrpcService>();
         return endpoints;
     }
-}
-
-/// <summary>At start (once the server listens), continues the workflows a stopped server left running.</summary>
-sealed class WorkflowRecovery(WorkflowEngine engine, IOptions<GatewayOptions> options, IHostApplicationLifetime lifetime, ILogger<WorkflowRecovery> logger) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken)
-    {
-        lifetime.ApplicationStarted.Register(() =>
-        {
-            try
-            {
-                var ids = engine.RecoverInterrupted(options.Value.ResumeOnStart);
-                if (ids.Count > 0) logger.LogInformation("{Count} interrupted workflow(s): {Ids}", ids.Count, string.Join(", ", ids));
-            }
-            catch (Exception e) { logger.LogError(e, "Recovering interrupted workflows failed"); }
-        });
-        return Task.CompletedTask;
-    }
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

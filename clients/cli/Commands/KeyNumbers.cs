@@ -1,6 +1,6 @@
+using System.Text.Json;
+using ConceptSuite.Client;
 using ConceptSuite.Contracts;
-using ConceptSuite.Gateway.Atlas;
-using ConceptSuite.Gateway.Steps;
 using Spectre.Console;
 
 namespace ConceptSuite.Cli.Commands;
@@ -8,7 +8,8 @@ namespace ConceptSuite.Cli.Commands;
 /// <summary>
 /// The numbers a researcher reads first, from a workflow's summary step (method gateway.report):
 /// held-out accuracy of the linear probe vs the concept models, the dictionary's R² and L0,
-/// completeness and fidelity, and the top named concepts.
+/// completeness and fidelity (the step's metrics), and the top named concepts (the metadata of
+/// the summary artifact, fetched through the gateway).
 /// </summary>
 public static class KeyNumbers
 {
@@ -37,13 +38,15 @@ public static class KeyNumbers
         foreach (var (metric, label) in Rows)
             if (step.Metrics.TryGetValue(metric, out var v)) table.AddRow(Markup.Escape(label), RunCommand.Format(v));
         AnsiConsole.Write(table);
-        var (info, _) = await AtlasBuilder.DownloadAsync(c.Channel, report.Id, ct, ["global_importance"]);
-        var top = ReportStep.TopConcepts(info.MetadataJson);
-        if (top.Count == 0) return true;
+        var request = new GetArtifactRequest { Id = report.Id, Tensors = { "global_importance" } };
+        var (info, _) = await ArtifactStreams.ReadAllAsync(c.Gateway.GetArtifact(request, cancellationToken: ct), report.Id, ct);
+        using var doc = JsonDocument.Parse(info.MetadataJson);
+        if (!doc.RootElement.TryGetProperty("top_concepts", out var top) || top.ValueKind != JsonValueKind.Array || top.GetArrayLength() == 0) return true;
         var concepts = new Table().Title("top named concepts (by importance in the sparse probe)").AddColumns("concept", "name", "similarity", "importance", "most used by");
-        foreach (var t in top)
-            concepts.AddRow(t.Concept.ToString(System.Globalization.CultureInfo.InvariantCulture), Markup.Escape(t.Name), RunCommand.Format(t.Similarity),
-                RunCommand.Format(t.Importance), Markup.Escape(t.Class));
+        foreach (var t in top.EnumerateArray())
+            concepts.AddRow(t.GetProperty("concept").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                Markup.Escape(t.GetProperty("name").GetString() ?? ""), RunCommand.Format(t.GetProperty("similarity").GetDouble()),
+                RunCommand.Format(t.GetProperty("importance").GetDouble()), Markup.Escape(t.GetProperty("class").GetString() ?? ""));
         AnsiConsole.Write(concepts);
         return true;
     }

@@ -1,34 +1,24 @@
 using System.CommandLine;
 using ConceptSuite.Contracts;
-using ConceptSuite.Gateway.Atlas;
 using Spectre.Console;
 
 namespace ConceptSuite.Cli.Commands;
 
-/// <summary>`concept report ID`: writes the workflow's concept atlas (one self-contained HTML file).</summary>
+/// <summary>`concept report ID`: a workflow's step table and its key numbers (from the summary step).</summary>
 public static class ReportCommand
 {
     public static Command Create()
     {
         var id = new Argument<string>("workflow-id") { Description = "The workflow (see `concept status`)." };
-        var output = new Option<string?>("--out", "-o") { Description = "Where to write the HTML (default: atlas-ID.html)." };
-        var cmd = new Command("report", "Write a workflow's concept atlas as one HTML file.") { id, output };
+        var cmd = new Command("report", "Print a workflow's steps and key numbers.") { id };
         cmd.SetAction((parse, ct) => Connection.WithAsync(parse, ct, async c =>
         {
             var w = await c.Gateway.GetWorkflowAsync(new GetWorkflowRequest { Id = parse.GetValue(id)! }, cancellationToken: ct);
-            var path = await WriteAtlasAsync(c, w, parse.GetValue(output) ?? $"atlas-{w.Id}.html", ct);
-            AnsiConsole.MarkupLineInterpolated($"[green]atlas:[/] {path}");
+            RunCommand.Summary(w);
+            if (!await KeyNumbers.PrintAsync(c, w, ct))
+                AnsiConsole.MarkupLineInterpolated($"[grey]workflow {w.Id} has no finished summary step (gateway.report)[/]");
             return ExitCodes.Ok;
         }));
         return cmd;
-    }
-
-    public static async Task<string> WriteAtlasAsync(Connection c, WorkflowInfo w, string path, CancellationToken ct)
-    {
-        var model = await AtlasBuilder.BuildAsync(c.Channel, w, ct);
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        await File.WriteAllTextAsync(full, AtlasHtml.Render(model), ct);
-        return full;
     }
 }

@@ -15,7 +15,7 @@ public static class RunCommand
         var workflow = new Argument<string>("workflow") { Description = "A built-in workflow (discover-name-cbm, ...) or a JSON file with a WorkflowSpec." };
         var parameters = new Option<string[]>("--param", "-p") { Description = "Workflow parameter NAME=VALUE (repeatable)." };
         var detach = new Option<bool>("--detach") { Description = "Leave the workflow running on the gateway when this command stops." };
-        var atlas = new Option<string?>("--atlas") { Description = "Write the concept atlas (HTML) here when the workflow succeeds." };
+        var atlas = new Option<string?>("--atlas") { Description = "Write the concept atlas (HTML; the workflow's atlas.render step makes it) here when the workflow succeeds." };
         var cmd = new Command("run", "Run a workflow and show its progress; exits 0 when it succeeded.") { workflow, parameters, detach, atlas };
         cmd.SetAction((parse, ct) =>
         {
@@ -41,8 +41,9 @@ public static class RunCommand
                 await KeyNumbers.PrintAsync(c, end, ct);
                 if (parse.GetValue(atlas) is { Length: > 0 } path)
                 {
-                    var written = await ReportCommand.WriteAtlasAsync(c, end, path, ct);
-                    AnsiConsole.MarkupLineInterpolated($"[green]atlas:[/] {written}");
+                    var written = await AtlasCommand.WriteAsync(c, end, path, ct);
+                    if (written is null) AnsiConsole.MarkupLineInterpolated($"[yellow]workflow {end.Id} has no atlas step (atlas.render); nothing written to {path}[/]");
+                    else AnsiConsole.MarkupLineInterpolated($"[green]atlas:[/] {written}");
                 }
                 AnsiConsole.MarkupLineInterpolated($"[green]workflow {end.Id} succeeded[/]");
                 return ExitCodes.Ok;

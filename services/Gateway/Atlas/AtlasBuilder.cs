@@ -2,15 +2,13 @@ using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using ConceptSuite.Gateway.Steps;
-using Grpc.Core;
 using Grpc.Net.Client;
 
 namespace ConceptSuite.Gateway.Atlas;
 
 /// <summary>
-/// Assembles a workflow's atlas from its state and its artifacts, read through the gateway's
-/// GetArtifact: the steps and their metrics, the accuracy of every model a step reports
-/// (metrics named *accuracy*), a sparse probe's sparsity–accuracy path, fidelity curves,
+/// Assembles a workflow's atlas from its state and its artifacts, read from the store: the steps
+/// and their metrics, the accuracy of every model a step reports (metrics named *accuracy*), a sparse probe's sparsity–accuracy path, fidelity curves,
 /// sample images per class of the workflow's last data set, and the concepts — discovered ones
 /// with their names and similarity, top-activating images and importance per class; or, for a
 /// data set with ground-truth concept labels and masks, each concept's prevalence, its images,
@@ -18,7 +16,8 @@ namespace ConceptSuite.Gateway.Atlas;
 /// </summary>
 public static class AtlasBuilder
 {
-    public static async Task<AtlasModel> BuildAsync(GrpcChannel gateway, WorkflowInfo w, CancellationToken ct = default)
+    /// <summary>The atlas of <paramref name="w"/>, its artifacts read from the store behind <paramref name="store"/>.</summary>
+    public static async Task<AtlasModel> BuildAsync(GrpcChannel store, WorkflowInfo w, CancellationToken ct = default)
     {
         var steps = w.Steps.Select(s => new AtlasStep(s.Name, $"{s.Stage}/{s.Method}", s.State.ToString().Replace("WORKFLOW_STATE_", "").ToLowerInvariant(),
             s.Reused, s.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value), s.Error)).ToList();
@@ -38,7 +37,7 @@ public static class AtlasBuilder
         var fidelity = new Dictionary<string, IReadOnlyList<(double, double)>>();
         foreach (var r in outputs.Where(r => r.Kind == "report").DistinctBy(r => r.Id))
         {
-            var e = await DownloadAsync(gateway, r.Id, ct);
+            var e = await ArtifactTransfer.ReadSmallAsync(store, r.Id, null, ct);
             using var doc = JsonDocument.Parse(e.Info.MetadataJson);
             switch (doc.RootElement.TryGetProperty("type", out var t) ? t.GetString() : null)
             {
@@ -64,14 +63,14 @@ public static class AtlasBuilder
         List<double> similarity = [];
         if (outputs.LastOrDefault(r => r.Kind == "concept-names") is { } namesRef)
         {
-            var (info, _) = await DownloadAsync(gateway, namesRef.Id, ct, ["similarity"]);
+            var (info, _) = await ArtifactTransfer.ReadSmallAsync(store, namesRef.Id, ["similarity"], ct);
             conceptNames = StepMetadata.Strings(info.MetadataJson, "names");
             similarity = StepMetadata.Numbers(info.MetadataJson, "similarity");
         }
         var model = new AtlasModel { Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity };
         if (datasetId is null) return model;
 
-        var data = await DownloadAsync(gateway, datasetId, ct);
+        var data = await ArtifactTransfer.ReadSmallAsync(store, datasetId, null, ct);
         var images = data.Tensors["images"];
         var labels = data.Tensors["labels"].Span<long>().ToArray();
         int c = (int)images.Shape[1], hgt = (int)images.Shape[2], wid = (int)images.Shape[3], per = c * hgt * wid;
@@ -156,23 +155,5 @@ public static class AtlasBuilder
                 top.Select(i => Png(i)).ToList(), heat, perClass));
         }
         return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetId[..12]} (importance per class = P(concept | class))" };
-    }
-
-    /// <summary>An artifact's info and tensors (whole), read block by block through the gateway.</summary>
-    public static async Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> DownloadAsync(GrpcChannel gateway, string id, CancellationToken ct,
-        IEnumerable<string>? only = null)
-    {
-        var request = new GetArtifactRequest { Id = id };
-        if (only is not null) request.Tensors.AddRange(only);
-        using var call = new Contracts.GatewayService.GatewayServiceClient(gateway).GetArtifact(request, cancellationToken: ct);
-        if (!await call.ResponseStream.MoveNext(ct) || call.ResponseStream.Current.Info is not { } info)
-            throw new RpcException(new Status(StatusCode.DataLoss, $"artifact {id}: no info header"));
-        var tensors = await TensorStreamClient.ReadAllAsync(Blocks(call.ResponseStream, ct), ct);
-        return (info, tensors);
-    }
-
-    static async IAsyncEnumerable<TensorBlock> Blocks(IAsyncStreamReader<GetArtifactResponse> r, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
-    {
-        while (await r.MoveNext(ct)) yield return r.Current.Block;
     }
 }

@@ -20,11 +20,3 @@ public sealed record AtlasModel
     public string ConceptSource { get; init; } = "";
     public IReadOnlyList<string> ClassNames { get; init; } = [];
 }
-
-public sealed record AtlasStep(string Name, string Call, string State, bool Reused, IReadOnlyDictionary<string, double> Metrics, string Error);
-
-public sealed record AtlasModelScore(string Model, IReadOnlyDictionary<string, double> Metrics);
-
-/// <summary>One concept: its name and score, top-activating images, attribution heatmaps over them, importance per class.</summary>
-public sealed record AtlasConcept(string Name, double Score, string ScoreName, IReadOnlyList<byte[]> TopImages,
-    IReadOnlyList<byte[]> Heatmaps, IReadOnlyList<double> ImportancePerClass);

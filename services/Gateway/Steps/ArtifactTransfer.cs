@@ -16,21 +16,24 @@ public static class ArtifactTransfer
     public static async Task<(ArtifactInfo Info, IAsyncEnumerable<TensorBlock> Blocks, IDisposable Call)> OpenAsync(
         GrpcChannel store, string id, IEnumerable<string>? tensors = null, CancellationToken ct = default)
     {
-        var request = new GetArtifactRequest { Id = id };
-        if (tensors is not null) request.Tensors.AddRange(tensors);
-        var call = new ArtifactService.ArtifactServiceClient(store).GetArtifact(request, cancellationToken: ct);
-        if (!await call.ResponseStream.MoveNext(ct) || call.ResponseStream.Current.Info is not { } info)
+        var call = new ArtifactService.ArtifactServiceClient(store).GetArtifact(Request(id, tensors), cancellationToken: ct);
+        try
+        {
+            var (info, blocks) = await ArtifactStreams.OpenAsync(call.ResponseStream, id, ct);
+            return (info, blocks, call);
+        }
+        catch
         {
             call.Dispose();
-            throw new RpcException(new Status(StatusCode.DataLoss, $"artifact {id}: the store sent no info header"));
+            throw;
         }
-        return (info, Blocks(call.ResponseStream, ct), call);
     }
 
-    static async IAsyncEnumerable<TensorBlock> Blocks(IAsyncStreamReader<GetArtifactResponse> reader, [EnumeratorCancellation] CancellationToken ct)
+    static GetArtifactRequest Request(string id, IEnumerable<string>? tensors)
     {
-        while (await reader.MoveNext(ct))
-            yield return reader.Current.Block ?? throw new RpcException(new Status(StatusCode.DataLoss, "artifact stream: a second info header"));
+        var request = new GetArtifactRequest { Id = id };
+        if (tensors is not null) request.Tensors.AddRange(tensors);
+        return request;
     }
 
     /// <summary>Stores blocks as one artifact; returns its info (content-derived id).</summary>
@@ -86,13 +89,10 @@ public static class ArtifactTransfer
     public static async Task<ArtifactInfo> InfoAsync(GrpcChannel store, string id, CancellationToken ct = default) =>
         await new ArtifactService.ArtifactServiceClient(store).GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = id }, cancellationToken: ct);
 
-    /// <summary>Small tensors of an artifact (reports, labels), whole, with the artifact's info.</summary>
-    public static async Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> ReadSmallAsync(GrpcChannel store, string id,
-        IEnumerable<string>? tensors = null, CancellationToken ct = default)
-    {
-        var (info, blocks, call) = await OpenAsync(store, id, tensors, ct);
-        using (call) return (info, await TensorStreamClient.ReadAllAsync(blocks, ct));
-    }
+    /// <summary>Small tensors of an artifact (reports, labels, a data set for the atlas), whole, with the artifact's info.</summary>
+    public static Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> ReadSmallAsync(GrpcChannel store, string id,
+        IEnumerable<string>? tensors = null, CancellationToken ct = default) =>
+        ArtifactStreams.ReadAllAsync(new ArtifactService.ArtifactServiceClient(store).GetArtifact(Request(id, tensors), cancellationToken: ct), id, ct);
 
     /// <summary>Adapts in-memory blocks to the async form <see cref="PutAsync"/> takes.</summary>
     public static async IAsyncEnumerable<TensorBlock> AsAsync(IEnumerable<TensorBlock> blocks, [EnumeratorCancellation] CancellationToken ct = default)

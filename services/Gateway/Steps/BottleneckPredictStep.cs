@@ -10,21 +10,14 @@ namespace ConceptSuite.Gateway.Steps;
 /// (tensor "predictions" int64 [N]; metadata {"type": "predictions", "model", "activations"}).
 /// With labels in the activation artifact the step reports accuracy = mean(prediction = label).
 /// </summary>
-public sealed class BottleneckPredictStep : IStepExecutor
+public sealed class BottleneckPredictStep(ActivationTensorOptions options) : IStepExecutor
 {
-    public string Method => "bottleneck.predict";
-    public string DefaultStage => "bottleneck";
-    public IReadOnlyList<string> Inputs => ["model", "activations"];
-    public IReadOnlyList<string> Outputs => ["predictions"];
-    public IReadOnlyList<string> Options => ["tensor"];
-    public string Description => "Predictions of a bottleneck model on activations, with accuracy against their labels (BottleneckService.Predict).";
-
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
-        var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
+        var tensor = options.Tensor;
+        var (info, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, ctx.OptionField("tensor"), ct);
         long[]? labels = info.Tensors.Any(t => t.Name == "labels")
             ? (await ArtifactTransfer.ReadSmallAsync(ctx.StoreChannel, source, ["labels"], ct)).Tensors["labels"].Span<long>().ToArray() : null;
 

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -12,30 +13,36 @@ namespace ConceptSuite.Gateway.Steps;
 /// features' metadata. Options: model_type (linear_probe, sparse_probe, pcbm_h, ...), options
 /// ("name=value;..." checked by the stage), seed, tensor.
 /// </summary>
-public sealed class BottleneckTrainStep : IStepExecutor
+public sealed class BottleneckTrainStep(BottleneckTrainStep.Options options) : IStepExecutor
 {
-    public string Method => "bottleneck.train";
-    public string DefaultStage => "bottleneck";
-    public IReadOnlyList<string> Inputs => ["features"];
-    public IReadOnlyList<string> OptionalInputs => ["eval", "dictionary", "names"];
-    public IReadOnlyList<string> Outputs => ["model"];
-    public IReadOnlyList<string> Options => ["model_type", "options", "seed", "tensor"];
-    public string Description => "Trains a bottleneck model (probe, sparse probe, PCBM-h, ...) on activations, scored on held-out activations (BottleneckService.Train).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string ModelType, string MethodOptions, long Seed, string Tensor)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("model_type", "linear_probe", "the bottleneck model (linear_probe, sparse_probe, pcbm_h, ...; checked by the stage)"),
+            OptionSpec.Text("options", "", "the model's options as name=value;name=value (checked by the stage)"),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("model_type"), o.Text("options"), o.Long("seed"), o.Text("tensor"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var features = ctx.Input("features");
-        var tensor = ctx.Option("tensor", "activations");
+        var tensor = options.Tensor;
         var (featuresInfo, _) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, features, tensor, $"steps.{ctx.Step}.inputs.features", ct);
         var config = new TrainConfig
         {
-            ModelType = ctx.Option("model_type", "linear_probe"),
+            ModelType = options.ModelType,
             Features = new ArtifactRef { Id = features },
             FeaturesTensor = tensor,
-            Seed = ctx.Int("seed", 0, 0),
+            Seed = options.Seed,
         };
-        foreach (var (k, v) in ctx.Pairs("options")) config.Options[k] = v;
+        foreach (var (k, v) in OptionText.Pairs(options.MethodOptions, ctx.OptionField("options"))) config.Options[k] = v;
         config.ClassNames.AddRange(StepMetadata.Strings(featuresInfo.MetadataJson, "class_names"));
         if (ctx.OptionalInput("names") is { } names)
         {

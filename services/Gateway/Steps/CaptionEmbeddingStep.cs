@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -11,14 +12,18 @@ namespace ConceptSuite.Gateway.Steps;
 /// image→text bridge that NameConcepts fits. Each distinct caption is embedded once and its row
 /// repeated (Fashion-MNIST's captions are "a photo of a &lt;class&gt;").
 /// </summary>
-public sealed class CaptionEmbeddingStep : IStepExecutor
+public sealed class CaptionEmbeddingStep(CaptionEmbeddingStep.Options options, int blockBytes) : IStepExecutor
 {
-    public string Method => "embedding.captions";
-    public string DefaultStage => "embedding";
-    public IReadOnlyList<string> Inputs => ["dataset"];
-    public IReadOnlyList<string> Outputs => ["captions"];
-    public IReadOnlyList<string> Options => ["model"];
-    public string Description => "Embeds a data set's per-image captions with a text model (EmbeddingService.EmbedText), for the naming bridge.";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Model)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("model", "minilm", "the text model"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("model"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
@@ -30,7 +35,7 @@ public sealed class CaptionEmbeddingStep : IStepExecutor
         if (captions.Any(string.IsNullOrWhiteSpace))
             throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", "every image needs a non-empty caption");
         var distinct = captions.Distinct(StringComparer.Ordinal).ToList();
-        var model = ctx.Option("model", "minilm");
+        var model = options.Model;
         var rows = await TensorStreamClient.ReadAllAsync(TextEmbeddingStep.EmbedAsync(ctx, model, distinct, "embeddings"), ctx.CancellationToken);
         var table = rows["embeddings"];
         int dim = (int)table.Shape[1];
@@ -45,7 +50,7 @@ public sealed class CaptionEmbeddingStep : IStepExecutor
         IEnumerable<TensorBlock> Blocks()
         {
             var src = table.Span<float>().ToArray();
-            int per = Math.Max(1, TensorBlocks.DefaultMaxBlockBytes / (4 * dim));
+            int per = Math.Max(1, blockBytes / (4 * dim));
             for (int start = 0; start < captions.Count; start += per)
             {
                 int n = Math.Min(per, captions.Count - start);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -16,21 +17,30 @@ namespace ConceptSuite.Gateway.Steps;
 /// "prevalence", "reliability" float32 [C, K]; metadata {"type": "class-importance", "model",
 /// "concept_names", "class_names", "clusters": [[{members, exemplars, dominant}]]}.
 /// </summary>
-public sealed class ClassImportanceStep : IStepExecutor
+public sealed class ClassImportanceStep(ClassImportanceStep.Options options) : IStepExecutor
 {
-    public string Method => "explain.class-importance";
-    public string DefaultStage => "explain";
-    public IReadOnlyList<string> Inputs => ["model", "activations"];
-    public IReadOnlyList<string> Outputs => ["importance"];
-    public IReadOnlyList<string> Options => ["method", "design_size", "seed", "clusters", "presence_threshold", "tensor"];
-    public string Description => "Importance, prevalence, reliability and cluster graph of every concept for every class of a bottleneck model (ExplainService.ClassImportance).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Method, int DesignSize, long Seed, int Clusters, double PresenceThreshold, string Tensor)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("method", "gradient_input", "the importance estimator (gradient_input, sobol, occlusion, ...; checked by the stage)"),
+            OptionSpec.Int("design_size", 0, "estimator design size (0: the estimator's default)", 0, 1 << 16),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+            OptionSpec.Int("clusters", 3, "clusters of the strategic cluster graph per class", 0, 64),
+            OptionSpec.Float("presence_threshold", 0, "a concept is present in a sample when its coefficient exceeds this"),
+            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("method"), o.Int("design_size"), o.Long("seed"), o.Int("clusters"), o.Float("presence_threshold"), o.Text("tensor"));
+    }
 
     /// <summary>The importance estimator an explain step's options describe.</summary>
-    public static ImportanceSettings Settings(StepContext ctx, string fallback) => new()
+    public static ImportanceSettings Settings(string method, int designSize, long seed) => new()
     {
-        Method = ctx.Option("method", fallback),
-        DesignSize = (int)ctx.Int("design_size", 0, 0, 1 << 16),
-        Seed = ctx.Int("seed", 0, 0),
+        Method = method,
+        DesignSize = designSize,
+        Seed = seed,
     };
 
     /// <summary>The stored model's concept and class names.</summary>
@@ -43,10 +53,10 @@ public sealed class ClassImportanceStep : IStepExecutor
         var ct = ctx.CancellationToken;
         var model = await ModelAsync(ctx);
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
-        var settings = Settings(ctx, "gradient_input");
-        int clusters = (int)ctx.Int("clusters", 3, 0, 64);
-        double threshold = ctx.Real("presence_threshold", 0);
+        var tensor = options.Tensor;
+        var settings = Settings(options.Method, options.DesignSize, options.Seed);
+        int clusters = options.Clusters;
+        double threshold = options.PresenceThreshold;
         int c = model.ClassNames.Count, k = model.ConceptNames.Count;
         var importance = new float[c * k];
         var prevalence = new float[c * k];

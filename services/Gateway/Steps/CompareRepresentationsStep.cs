@@ -1,9 +1,8 @@
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
-using Grpc.Net.Client;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -22,31 +21,34 @@ namespace ConceptSuite.Gateway.Steps;
 /// mean_semi_correlation, units_a, units_b. Options: similarities (comma list), match_units,
 /// seed, tensor_a, tensor_b (default "activations").
 /// </summary>
-public sealed class CompareRepresentationsStep : IStepExecutor
+public sealed class CompareRepresentationsStep(CompareRepresentationsStep.Options options) : IStepExecutor
 {
-    public string Method => "explain.compare";
-    public string DefaultStage => "explain";
-    public IReadOnlyList<string> Inputs => ["a", "b"];
-    public IReadOnlyList<string> Outputs => ["report"];
-    public IReadOnlyList<string> Options => ["similarities", "match_units", "seed", "tensor_a", "tensor_b"];
-    public string Description => "Compares two activation artifacts: CKA family, unit matching (ExplainService.CompareRepresentations).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Similarities, bool MatchUnits, long Seed, string TensorA, string TensorB)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("similarities", "linear_cka,debiased_cka", "similarity indices, comma list (checked by the stage)"),
+            OptionSpec.Bool("match_units", true, "also match units one-to-one and semi (Li et al. 2016)"),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+            OptionSpec.Text("tensor_a", "activations", "the tensor of input a"),
+            OptionSpec.Text("tensor_b", "activations", "the tensor of input b"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("similarities"), o.Bool("match_units"), o.Long("seed"), o.Text("tensor_a"), o.Text("tensor_b"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        var config = new CompareRepresentationsConfig { Seed = ctx.Int("seed", 0, 0) };
-        config.Similarities.AddRange(ctx.Option("similarities", "linear_cka,debiased_cka").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        config.MatchUnits = ctx.Option("match_units", "true") switch
-        {
-            "true" or "1" => true,
-            "false" or "0" => false,
-            var v => throw new InvalidInputException($"steps.{ctx.Step}.options.match_units", $"'{v}' is not true or false"),
-        };
+        var config = new CompareRepresentationsConfig { Seed = options.Seed };
+        config.Similarities.AddRange(OptionText.List(options.Similarities));
+        config.MatchUnits = options.MatchUnits;
         string a = ctx.Input("a"), b = ctx.Input("b");
         using var call = new ExplainService.ExplainServiceClient(ctx.Channel).CompareRepresentations(cancellationToken: ctx.CancellationToken);
         await call.RequestStream.WriteAsync(new CompareRepresentationsRequest { Config = config }, ctx.CancellationToken);
         long rows = 0;
-        foreach (var (input, id, tensor) in new[] { ("a", a, ctx.Option("tensor_a", "activations")), ("b", b, ctx.Option("tensor_b", "activations")) })
-            await foreach (var block in Relay(ctx.StoreChannel, id, tensor, input, ctx.CancellationToken))
+        foreach (var (input, id, tensor) in new[] { ("a", a, options.TensorA), ("b", b, options.TensorB) })
+            await foreach (var block in ArtifactTransfer.RenamedAsync(ctx.StoreChannel, id, [(tensor, input)], ctx.CancellationToken))
             {
                 rows += block.Tensor.Shape[0];
                 await call.RequestStream.WriteAsync(new CompareRepresentationsRequest { Block = block }, ctx.CancellationToken);
@@ -75,17 +77,5 @@ public sealed class CompareRepresentationsStep : IStepExecutor
         var info = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/explain.compare" }, ArtifactTransfer.AsAsync(blocks, ctx.CancellationToken), ctx.CancellationToken);
         return new StepResult(new Dictionary<string, ArtifactRef> { ["report"] = info.Ref }, metrics);
-    }
-
-    /// <summary>One tensor of a stored artifact, block by block, under another name.</summary>
-    static async IAsyncEnumerable<TensorBlock> Relay(GrpcChannel store, string id, string tensor, string name, [EnumeratorCancellation] CancellationToken ct)
-    {
-        var (_, blocks, call) = await ArtifactTransfer.OpenAsync(store, id, [tensor], ct);
-        using (call)
-            await foreach (var b in blocks.WithCancellation(ct))
-            {
-                b.Name = name;
-                yield return b;
-            }
     }
 }

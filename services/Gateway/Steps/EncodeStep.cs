@@ -11,21 +11,14 @@ namespace ConceptSuite.Gateway.Steps;
 /// takes activations — the sparse probe of Discover-then-Name trains on them. Metrics: rows,
 /// l0 (mean non-zero coefficients per row), active_concepts (concepts non-zero somewhere).
 /// </summary>
-public sealed class EncodeStep : IStepExecutor
+public sealed class EncodeStep(ActivationTensorOptions options) : IStepExecutor
 {
-    public string Method => "discovery.encode";
-    public string DefaultStage => "discovery";
-    public IReadOnlyList<string> Inputs => ["dictionary", "activations"];
-    public IReadOnlyList<string> Outputs => ["codes"];
-    public IReadOnlyList<string> Options => ["tensor"];
-    public string Description => "Concept coefficients of activations under a dictionary (DiscoveryService.Encode), stored as activations with the source's labels.";
-
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
-        var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, $"steps.{ctx.Step}.options.tensor", ct);
+        var tensor = options.Tensor;
+        var (info, rows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, source, tensor, ctx.OptionField("tensor"), ct);
         bool labels = info.Tensors.Any(t => t.Name == "labels");
 
         using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Encode(cancellationToken: ct);

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -13,27 +14,34 @@ namespace ConceptSuite.Gateway.Steps;
 /// as a "report" artifact: tensors "deletion_curve", "insertion_curve" float32 [K + 1]; metadata
 /// {"type": "fidelity", "model", "activations", "reference", "metrics" (the finite ones)}.
 /// </summary>
-public sealed class FidelityStep : IStepExecutor
+public sealed class FidelityStep(FidelityStep.Options options) : IStepExecutor
 {
-    public string Method => "explain.fidelity";
-    public string DefaultStage => "explain";
-    public IReadOnlyList<string> Inputs => ["model", "activations"];
-    public IReadOnlyList<string> OptionalInputs => ["reference"];
-    public IReadOnlyList<string> Outputs => ["fidelity"];
-    public IReadOnlyList<string> Options => ["method", "design_size", "seed", "subsets", "tensor"];
-    public string Description => "Deletion/insertion curves, MuFidelity, sparsity and completeness of a bottleneck model's concepts (ExplainService.Fidelity).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Method, int DesignSize, long Seed, int Subsets, string Tensor)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("method", "gradient_input", "the importance estimator that orders the concepts (checked by the stage)"),
+            OptionSpec.Int("design_size", 0, "estimator design size (0: the estimator's default)", 0, 1 << 16),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+            OptionSpec.Int("subsets", 0, "MuFidelity subsets (0: the stage's default)", 0, 1 << 16),
+            OptionSpec.Text("tensor", "activations", "the activation tensor of the input artifact"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("method"), o.Int("design_size"), o.Long("seed"), o.Int("subsets"), o.Text("tensor"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
         var source = ctx.Input("activations");
-        var tensor = ctx.Option("tensor", "activations");
+        var tensor = options.Tensor;
         using var call = new ExplainService.ExplainServiceClient(ctx.Channel).Fidelity(cancellationToken: ct);
         await call.RequestStream.WriteAsync(new FidelityRequest
         {
             Config = new FidelityConfig
             {
-                Importance = ClassImportanceStep.Settings(ctx, "gradient_input"), Subsets = (int)ctx.Int("subsets", 0, 0, 1 << 16),
+                Importance = ClassImportanceStep.Settings(options.Method, options.DesignSize, options.Seed), Subsets = options.Subsets,
                 ArtifactId = source, ModelId = ctx.Input("model"),
             },
         }, ct);

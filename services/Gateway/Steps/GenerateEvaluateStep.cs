@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -10,15 +11,22 @@ namespace ConceptSuite.Gateway.Steps;
 /// concept and shape), samples (per prompt), steps, guidance, seed. Metrics: mean_rate,
 /// rate.CONCEPT and chance.CONCEPT.
 /// </summary>
-public sealed class GenerateEvaluateStep : IStepExecutor
+public sealed class GenerateEvaluateStep(GenerateEvaluateStep.Options options) : IStepExecutor
 {
-    public string Method => "generate.evaluate";
-    public string DefaultStage => "generate";
-    public IReadOnlyList<string> Inputs => ["generator"];
-    public IReadOnlyList<string> OptionalInputs => ["classifier"];
-    public IReadOnlyList<string> Outputs => [];
-    public IReadOnlyList<string> Options => ["prompts", "samples", "steps", "guidance", "seed"];
-    public string Description => "Per-concept rates of a generator judged by a concept classifier (GenerateService.Evaluate).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Prompts, int Samples, int Steps, double Guidance, long Seed)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("prompts", "", "prompts, \";\"-separated (empty: one per judged concept and shape)"),
+            OptionSpec.Int("samples", 0, "samples per prompt", 0, 1024),
+            OptionSpec.Int("steps", 0, "sampling steps", 0, 1000),
+            OptionSpec.Float("guidance", 0, "guidance scale", 0, 20),
+            OptionSpec.Int("seed", 0, "random seed", 0),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("prompts"), o.Int("samples"), o.Int("steps"), o.Float("guidance"), o.Long("seed"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
@@ -26,12 +34,12 @@ public sealed class GenerateEvaluateStep : IStepExecutor
         {
             GeneratorId = ctx.Input("generator"),
             ClassifierGeneratorId = ctx.OptionalInput("classifier") ?? "",
-            SamplesPerPrompt = (int)ctx.Int("samples", 0, 0, 1024),
-            Steps = (int)ctx.Int("steps", 0, 0, 1000),
-            Guidance = ctx.Real("guidance", 0, 0, 20),
-            Seed = ctx.Int("seed", 0, 0),
+            SamplesPerPrompt = options.Samples,
+            Steps = options.Steps,
+            Guidance = options.Guidance,
+            Seed = options.Seed,
         };
-        request.Prompts.AddRange(ctx.Option("prompts", "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        request.Prompts.AddRange(options.Prompts.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         ctx.Progress(0, 1, "evaluations", "sample");
         var r = await new GenerateService.GenerateServiceClient(ctx.Channel).EvaluateAsync(request, cancellationToken: ctx.CancellationToken);
         ctx.Progress(1, 1, "evaluations", "done");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Methods;
 using Grpc.Core;
 
 namespace ConceptSuite.Gateway.Steps;
@@ -14,34 +15,48 @@ namespace ConceptSuite.Gateway.Steps;
 /// data_seed, steps, batch_size, learning_rate, seed. Metrics: loss, train_seconds, steps,
 /// classifier_accuracy.GROUP (the training metrics stored with a loaded generator).
 /// </summary>
-public sealed class GenerateTrainStep : IStepExecutor
+public sealed class GenerateTrainStep(GenerateTrainStep.Options options) : IStepExecutor
 {
-    public string Method => "generate.train";
-    public string DefaultStage => "generate";
-    public IReadOnlyList<string> Inputs => [];
-    public IReadOnlyList<string> Outputs => ["generator"];
-    public IReadOnlyList<string> Options => ["generator", "preset", "image_size", "base_channels", "source", "samples", "data_seed", "steps", "batch_size", "learning_rate", "seed"];
-    public string Description => "Trains a concept diffusion generator (GenerateService.TrainGenerator), or loads a stored one (option generator).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Generator, string Preset, int ImageSize, int BaseChannels, string Source, int Samples, int DataSeed, int Steps, int BatchSize, double LearningRate, int Seed)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("generator", "", "a stored generator artifact id: load it instead of training"),
+            OptionSpec.Text("preset", "cpu", "tiny, cpu or gpu (checked by the stage)"),
+            OptionSpec.Int("image_size", 0, "image side (0: the preset's)", 0, 256),
+            OptionSpec.Int("base_channels", 0, "U-Net base channels (0: the preset's)", 0, 1024),
+            OptionSpec.Text("source", "concept-shapes", "training images: concept-shapes or scenes"),
+            OptionSpec.Int("samples", 0, "training images (0: the preset's)", 0, int.MaxValue),
+            OptionSpec.Int("data_seed", 0, "seed of the generated images", 0, int.MaxValue),
+            OptionSpec.Int("steps", 0, "training steps (0: the preset's)", 0, int.MaxValue),
+            OptionSpec.Int("batch_size", 0, "batch size (0: the preset's)", 0, 4096),
+            OptionSpec.Float("learning_rate", 0, "learning rate (0: the preset's)", 0),
+            OptionSpec.Int("seed", 0, "random seed", 0, int.MaxValue),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("generator"), o.Text("preset"), o.Int("image_size"), o.Int("base_channels"), o.Text("source"), o.Int("samples"), o.Int("data_seed"), o.Int("steps"), o.Int("batch_size"), o.Float("learning_rate"), o.Int("seed"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        var given = ctx.Option("generator", "");
+        var given = options.Generator;
         if (given.Length > 0) return await LoadAsync(ctx, given);
         var request = new TrainGeneratorRequest
         {
-            Preset = ctx.Option("preset", "cpu"),
-            ImageSize = (int)ctx.Int("image_size", 0, 0, 256),
-            BaseChannels = (int)ctx.Int("base_channels", 0, 0, 1024),
+            Preset = options.Preset,
+            ImageSize = options.ImageSize,
+            BaseChannels = options.BaseChannels,
             Data = new ShapeDataSpec
             {
-                Source = ctx.Option("source", "concept-shapes"),
-                Samples = (int)ctx.Int("samples", 0, 0, int.MaxValue),
-                Seed = (int)ctx.Int("data_seed", 0, 0, int.MaxValue),
+                Source = options.Source,
+                Samples = options.Samples,
+                Seed = options.DataSeed,
             },
-            Steps = (int)ctx.Int("steps", 0, 0, int.MaxValue),
-            BatchSize = (int)ctx.Int("batch_size", 0, 0, 4096),
-            LearningRate = ctx.Real("learning_rate", 0, 0),
-            Seed = (int)ctx.Int("seed", 0, 0, int.MaxValue),
+            Steps = options.Steps,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Seed = options.Seed,
         };
         using var call = new GenerateService.GenerateServiceClient(ctx.Channel).TrainGenerator(request, cancellationToken: ctx.CancellationToken);
         var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);
@@ -50,7 +65,7 @@ public sealed class GenerateTrainStep : IStepExecutor
 
     static async Task<StepResult> LoadAsync(StepContext ctx, string id)
     {
-        var field = $"steps.{ctx.Step}.options.generator";
+        var field = ctx.OptionField("generator");
         if (!ArtifactId.IsValid(id)) throw new InvalidInputException(field, "must be an artifact id (64 lowercase hex characters)");
         ArtifactInfo info;
         try

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -9,14 +10,19 @@ namespace ConceptSuite.Gateway.Steps;
 /// bridge instead of CLIP). The stage stores the names as a "concept-names" artifact (metadata
 /// names, similarity, bridge_r2). Options: alternatives (words kept besides the best).
 /// </summary>
-public sealed class NameConceptsStep : IStepExecutor
+public sealed class NameConceptsStep(NameConceptsStep.Options options) : IStepExecutor
 {
-    public string Method => "discovery.name";
-    public string DefaultStage => "discovery";
-    public IReadOnlyList<string> Inputs => ["dictionary", "vocabulary", "activations", "captions"];
-    public IReadOnlyList<string> Outputs => ["names"];
-    public IReadOnlyList<string> Options => ["alternatives", "ridge"];
-    public string Description => "Names dictionary atoms by the nearest vocabulary word of their image→text mapped direction (DiscoveryService.NameConcepts).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(int Alternatives, double Ridge)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Int("alternatives", 4, "words kept besides the best", 0, 100),
+            OptionSpec.Float("ridge", 0, "ridge penalty of the image→text bridge (0: the stage's default)", 0),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Int("alternatives"), o.Float("ridge"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
@@ -28,9 +34,9 @@ public sealed class NameConceptsStep : IStepExecutor
             {
                 ImageActivations = new ArtifactRef { Id = ctx.Input("activations"), Kind = "activations" },
                 CaptionEmbeddings = new ArtifactRef { Id = ctx.Input("captions"), Kind = "activations" },
-                Ridge = ctx.Real("ridge", 0, 0),
+                Ridge = options.Ridge,
             },
-            Alternatives = (int)ctx.Int("alternatives", 4, 0, 100),
+            Alternatives = options.Alternatives,
         };
         var r = await new DiscoveryService.DiscoveryServiceClient(ctx.Channel).NameConceptsAsync(request, cancellationToken: ctx.CancellationToken);
         var sims = r.Concepts.Select(c => (double)c.Similarity).ToList();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -14,22 +15,25 @@ namespace ConceptSuite.Gateway.Steps;
 /// tensor "global_importance" float32 [K]; metadata {"type": "summary", "accuracy",
 /// "dictionary", "top_concepts": [{concept, name, similarity, importance, class}]}.
 /// </summary>
-public sealed class ReportStep : IStepExecutor
+public sealed class ReportStep(ReportStep.Options options) : IStepExecutor
 {
-    public string Method => "gateway.report";
-    public string DefaultStage => "gateway";
-    public IReadOnlyList<string> Inputs => ["dictionary", "names", "importance"];
-    public IReadOnlyList<string> OptionalInputs => ["probe", "sparse_probe", "pcbm_h", "fidelity"];
-    public IReadOnlyList<string> Outputs => ["report"];
-    public IReadOnlyList<string> Options => ["top"];
-    public string Description => "Summary of a discover-name-cbm run: dictionary fit, accuracy of probe vs concept models, fidelity, top named concepts.";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(int Top)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Int("top", 10, "named concepts listed", 1, 1000),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Int("top"));
+    }
 
     public sealed record TopConcept(int Concept, string Name, double Similarity, double Importance, string Class);
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var ct = ctx.CancellationToken;
-        int top = (int)ctx.Int("top", 10, 1, 1000);
+        int top = options.Top;
         var metrics = new Dictionary<string, double>();
 
         using (var d = new DiscoveryService.DiscoveryServiceClient(ctx.Stages.Channel("discovery")).GetDictionary(

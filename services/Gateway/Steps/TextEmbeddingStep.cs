@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConceptSuite.Contracts;
-using ConceptSuite.Discovery.Naming;
+using ConceptSuite.Core.Data;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -12,19 +13,24 @@ namespace ConceptSuite.Gateway.Steps;
 /// Stored as the vocabulary NameConcepts reads: tensor "embeddings" [V, D_txt] and metadata
 /// {"words": [...], "model"}.
 /// </summary>
-public sealed class TextEmbeddingStep : IStepExecutor
+public sealed class TextEmbeddingStep(TextEmbeddingStep.Options options) : IStepExecutor
 {
-    public string Method => "embedding.vocabulary";
-    public string DefaultStage => "embedding";
-    public IReadOnlyList<string> Inputs => [];
-    public IReadOnlyList<string> OptionalInputs => ["dataset"];
-    public IReadOnlyList<string> Outputs => ["vocabulary"];
-    public IReadOnlyList<string> Options => ["size", "words", "model"];
-    public string Description => "Embeds a naming vocabulary (WordNet's most frequent words + class-name words + extra words) with a text model (EmbeddingService.EmbedText).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(int Size, string Words, string Model)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Int("size", 1000, "WordNet's most frequent nouns and adjectives taken", 0, 200_000),
+            OptionSpec.Text("words", "", "extra words, comma list"),
+            OptionSpec.Text("model", "minilm", "the text model"),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Int("size"), o.Text("words"), o.Text("model"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        int size = (int)ctx.Int("size", 1000, 0, 200_000);
+        int size = options.Size;
         var words = new List<string>();
         if (size > 0) words.AddRange(WordNetVocabulary.Read(maxWords: size).Words.Select(w => w.Word));
         if (ctx.OptionalInput("dataset") is { } dataset)
@@ -33,10 +39,10 @@ public sealed class TextEmbeddingStep : IStepExecutor
             foreach (var c in StepMetadata.Strings(info.MetadataJson, "class_names"))
                 words.AddRange(c.Split(['/', ' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         }
-        words.AddRange(ctx.Option("words", "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        words.AddRange(OptionText.List(options.Words));
         var unique = words.Select(w => w.ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList();
-        if (unique.Count == 0) throw new InvalidInputException($"steps.{ctx.Step}.options.size", "the vocabulary is empty: set size > 0 or words");
-        var model = ctx.Option("model", "minilm");
+        if (unique.Count == 0) throw new InvalidInputException(ctx.OptionField("size"), "the vocabulary is empty: set size > 0 or words");
+        var model = options.Model;
         var meta = JsonSerializer.Serialize(new { type = "vocabulary", model, words = unique });
         var info2 = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "activations", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/embedding.vocabulary" },

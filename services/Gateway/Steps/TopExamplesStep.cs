@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -12,19 +13,22 @@ namespace ConceptSuite.Gateway.Steps;
 /// metadata {"type": "top-examples", "dictionary", "activations", "dataset"} — the dataset input
 /// (optional) names the images those rows index, for the atlas.
 /// </summary>
-public sealed class TopExamplesStep : IStepExecutor
+public sealed class TopExamplesStep(TopExamplesStep.Options options) : IStepExecutor
 {
-    public string Method => "discovery.top-examples";
-    public string DefaultStage => "discovery";
-    public IReadOnlyList<string> Inputs => ["dictionary", "activations"];
-    public IReadOnlyList<string> OptionalInputs => ["dataset"];
-    public IReadOnlyList<string> Outputs => ["examples"];
-    public IReadOnlyList<string> Options => ["k"];
-    public string Description => "Top-activating samples of each concept (DiscoveryService.TopExamples), stored for the atlas.";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(int K)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Int("k", 8, "samples per concept", 1, 1024),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Int("k"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
-        int k = (int)ctx.Int("k", 8, 1, 1024);
+        int k = options.K;
         var request = new TopExamplesRequest
         {
             Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = ctx.Input("dictionary"), Kind = "dictionary" } },

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -9,26 +10,35 @@ namespace ConceptSuite.Gateway.Steps;
 /// "backbone" input (model "backbone:&lt;id&gt;"). Options: architecture (default cnn), epochs
 /// (default 2), batch_size, learning_rate, seed, limit. Metrics: loss, train_accuracy.
 /// </summary>
-public sealed class TrainBackboneStep : IStepExecutor
+public sealed class TrainBackboneStep(TrainBackboneStep.Options options) : IStepExecutor
 {
-    public string Method => "embedding.train-backbone";
-    public string DefaultStage => "embedding";
-    public IReadOnlyList<string> Inputs => ["dataset"];
-    public IReadOnlyList<string> Outputs => ["backbone"];
-    public IReadOnlyList<string> Options => ["architecture", "epochs", "batch_size", "learning_rate", "seed", "limit"];
-    public string Description => "Trains a built-in backbone (cnn, vit) on a dataset (EmbeddingService.TrainBackbone).";
+    /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
+    public sealed record Options(string Architecture, int Epochs, int BatchSize, double LearningRate, long Seed, long Limit)
+    {
+        public static readonly IReadOnlyList<OptionSpec> Schema =
+        [
+            OptionSpec.Text("architecture", "cnn", "cnn or vit (checked by the stage)"),
+            OptionSpec.Int("epochs", 2, "training epochs", 1, 1000),
+            OptionSpec.Int("batch_size", 0, "batch size (0: the stage's default)", 0, 4096),
+            OptionSpec.Float("learning_rate", 0, "learning rate (0: the stage's default)", 0),
+            OptionSpec.Int("seed", 0, "random seed"),
+            OptionSpec.Int("limit", 0, "training rows (0: all)", 0),
+        ];
+
+        public static Options From(OptionValues o) => new(o.Text("architecture"), o.Int("epochs"), o.Int("batch_size"), o.Float("learning_rate"), o.Long("seed"), o.Long("limit"));
+    }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {
         var request = new TrainBackboneRequest
         {
             Dataset = new ArtifactRef { Id = ctx.Input("dataset") },
-            Architecture = ctx.Option("architecture", "cnn"),
-            Epochs = (int)ctx.Int("epochs", 2, 1, 1000),
-            BatchSize = (int)ctx.Int("batch_size", 0, 0, 4096),
-            LearningRate = ctx.Real("learning_rate", 0, 0),
-            Seed = ctx.Int("seed", 0),
-            Limit = ctx.Int("limit", 0, 0),
+            Architecture = options.Architecture,
+            Epochs = options.Epochs,
+            BatchSize = options.BatchSize,
+            LearningRate = options.LearningRate,
+            Seed = options.Seed,
+            Limit = options.Limit,
         };
         using var call = new EmbeddingService.EmbeddingServiceClient(ctx.Channel).TrainBackbone(request, cancellationToken: ctx.CancellationToken);
         var r = await JobEvents.ResultAsync(call.ResponseStream, ctx);

@@ -12,12 +12,6 @@ namespace ConceptSuite.Gateway.Steps;
 /// </summary>
 public sealed class TransportEchoStep : IStepExecutor
 {
-    public string Method => "transport.echo";
-    public string DefaultStage => "gateway";
-    public IReadOnlyList<string> Inputs => ["artifact"];
-    public IReadOnlyList<string> Outputs => ["artifact"];
-    public IReadOnlyList<string> Options => [];
-    public string Description => "Round-trips an artifact's tensors through a stage's TensorTransport.Echo into the store.";
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
     {

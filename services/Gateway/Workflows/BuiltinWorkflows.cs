@@ -23,13 +23,14 @@ public static class BuiltinWorkflows
     /// probe (the baseline), a sparse probe on the SAE codes (≤ max_concepts_per_class concepts per
     /// class along an elastic-net path) and PCBM-h on the dictionary atoms, all scored on the
     /// test rows → class importance, prevalence, reliability and cluster graph of the sparse
-    /// probe's concepts → fidelity and completeness against the probe → the summary report.
+    /// probe's concepts → fidelity and completeness against the probe → the summary report → the
+    /// concept atlas (an "atlas" artifact).
     /// </summary>
     static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
         [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "128"), ("sae_options", "k=32;epochs=60;batch_size=128"),
          ("seed", "0"), ("vocabulary_size", "1000"), ("sparse_options", "max_concepts_per_class=8"), ("pcbm_options", ""), ("importance", "gradient_input")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
+        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
+        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
@@ -55,7 +56,8 @@ public static class BuiltinWorkflows
         Step("fidelity", "explain.fidelity", [("model", "$steps.sparse-probe.model"), ("activations", "$steps.encode-test.codes"), ("reference", "$steps.predict-probe.predictions")],
             [("method", "$params.importance"), ("seed", "$params.seed")]),
         Step("report", "gateway.report", [("dictionary", "$steps.discover.dictionary"), ("names", "$steps.name.names"), ("importance", "$steps.importance.importance"),
-            ("probe", "$steps.probe.model"), ("sparse_probe", "$steps.sparse-probe.model"), ("pcbm_h", "$steps.pcbm-h.model"), ("fidelity", "$steps.fidelity.fidelity")]));
+            ("probe", "$steps.probe.model"), ("sparse_probe", "$steps.sparse-probe.model"), ("pcbm_h", "$steps.pcbm-h.model"), ("fidelity", "$steps.fidelity.fidelity")]),
+        Step("atlas", "atlas.render"));
 
     /// <summary>
     /// CRAFT-style explanation (Fel et al., "CRAFT: Concept Recursive Activation FacTorization"):
@@ -65,13 +67,13 @@ public static class BuiltinWorkflows
     /// concept over a quasi-Monte-Carlo mask design, prevalence, reliability, and the strategic
     /// cluster graph of the class's samples by their importance vectors. One NMF is fitted over
     /// all classes (a shared bank), not one per class as in the paper: the importance step then
-    /// compares classes on the same concepts.
+    /// compares classes on the same concepts. The last step renders the atlas.
     /// </summary>
     static WorkflowSpec CraftExplain() => Spec("craft-explain",
         [("train_rows", "1000"), ("test_rows", "300"), ("model", "resnet18"), ("concepts", "16"), ("nmf_options", ""),
          ("design_size", "32"), ("clusters", "3"), ("seed", "0")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
+        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
+        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("nmf", "discovery.fit", [("activations", "$steps.embed-train.activations")],
@@ -81,7 +83,8 @@ public static class BuiltinWorkflows
         Step("head", "bottleneck.train", [("features", "$steps.encode-train.codes"), ("eval", "$steps.encode-test.codes")],
             [("model_type", "linear_probe"), ("seed", "$params.seed")]),
         Step("importance", "explain.class-importance", [("model", "$steps.head.model"), ("activations", "$steps.encode-test.codes")],
-            [("method", "sobol"), ("design_size", "$params.design_size"), ("clusters", "$params.clusters"), ("seed", "$params.seed")]));
+            [("method", "sobol"), ("design_size", "$params.design_size"), ("clusters", "$params.clusters"), ("seed", "$params.seed")]),
+        Step("atlas", "atlas.render"));
 
     /// <summary>
     /// Do two networks learn the same things? Fashion-MNIST → the suite's small CNN trained on the
@@ -90,8 +93,8 @@ public static class BuiltinWorkflows
     /// </summary>
     static WorkflowSpec CompareModels() => Spec("compare-models",
         [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("cnn_epochs", "3"), ("similarities", "linear_cka,debiased_cka"), ("seed", "0")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist"), ("split", "train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist"), ("split", "test"), ("limit", "$params.test_rows")]),
+        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
+        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
         Step("train-cnn", "embedding.train-backbone", [("dataset", "$steps.import-train.dataset")],
             [("architecture", "cnn"), ("epochs", "$params.cnn_epochs"), ("seed", "$params.seed")]),
         Step("embed-a", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Steps;
 using Google.Protobuf.WellKnownTypes;
@@ -19,7 +20,7 @@ namespace ConceptSuite.Gateway.Workflows;
 /// options) and its artifacts still exist. State is written to SQLite at every transition, so a
 /// crash loses at most the running step, and ResumeWorkflow (or the next start) continues there.
 /// </summary>
-public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, StageClients stages,
+public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, IServiceProvider services,
     IOptions<GatewayOptions> options, ILogger<WorkflowEngine> logger) : IDisposable
 {
     readonly ConcurrentDictionary<string, Run> _active = new();
@@ -34,13 +35,11 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
         public Task? Task;
     }
 
-    public StepRegistry Registry => registry;
-
     /// <summary>Validates a request and records its workflow (new: pending; known: as it was).</summary>
     public WorkflowInfo Prepare(WorkflowSpec spec, IReadOnlyDictionary<string, string> given)
     {
         var parameters = WorkflowSpecs.Parameters(spec, given);
-        WorkflowSpecs.Validate(spec, parameters, registry);
+        WorkflowSpecs.Validate(spec, parameters);
         var id = WorkflowSpecs.IdOf(spec, parameters);
         lock (_gate)
         {
@@ -50,8 +49,8 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
             foreach (var (k, v) in parameters) info.Parameters[k] = v;
             foreach (var s in spec.Steps)
             {
-                var ex = registry.Get(s.Method, "method");
-                info.Steps.Add(new StepInfo { Name = s.Name, Method = s.Method, Stage = s.Stage.Length > 0 ? s.Stage : ex.DefaultStage, State = WorkflowState.Pending });
+                var sig = StepSignature.Of(WorkflowSteps.Family.Get(s.Method, "method"));
+                info.Steps.Add(new StepInfo { Name = s.Name, Method = s.Method, Stage = s.Stage.Length > 0 ? s.Stage : sig.Stage, State = WorkflowState.Pending });
             }
             store.Save(info);
             return info;
@@ -228,15 +227,19 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
             lock (run) step = run.Info.Steps[index];
             if (step.State == WorkflowState.Succeeded && await OutputsExistAsync(step, ct)) continue;
 
-            var executor = registry.Get(def.Method, $"spec.steps[{index}].method");
-            var stage = def.Stage.Length > 0 ? def.Stage : executor.DefaultStage;
+            var entry = WorkflowSteps.Family.Get(def.Method, $"spec.steps[{index}].method");
+            var signature = StepSignature.Of(entry);
+            var stage = def.Stage.Length > 0 ? def.Stage : signature.Stage;
             Dictionary<string, string> inputs, opts;
+            WorkflowInfo before;
             lock (run)
             {
                 inputs = def.Inputs.ToDictionary(kv => kv.Key, kv => WorkflowSpecs.Resolve(kv.Value, run.Info));
                 opts = def.Options.ToDictionary(kv => kv.Key, kv => WorkflowSpecs.Resolve(kv.Value, run.Info));
+                before = run.Info.Clone();
             }
-            var key = WorkflowSpecs.StepKey(def.Method, stage, inputs, opts);
+            while (before.Steps.Count > index) before.Steps.RemoveAt(before.Steps.Count - 1);
+            var key = WorkflowSpecs.StepKey(def.Method, stage, inputs, opts, signature.ReadsWorkflow ? run.Info.Id : null);
 
             if (store.FindStepResult(key) is { } prior && await OutputsExistAsync(prior, ct))
             {
@@ -263,7 +266,9 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
 
             try
             {
-                if (stage != "gateway") await stages.ProbeAsync(stage, ct);
+                // Options are parsed once, before any attempt: a bad value is the caller's to fix, not a retry's.
+                var factory = entry.Create(OptionValues.Parse(entry.Options, WorkflowSpecs.Given(opts), $"steps.{def.Name}"));
+                if (stage != GatewayStage.Name) await stages.ProbeAsync(stage, ct);
                 int attempt = 0;
                 var result = await stages.Pipeline(stage).ExecuteAsync(async token =>
                 {
@@ -272,9 +277,9 @@ public sealed class WorkflowEngine(WorkflowStore store, StepRegistry registry, S
                         Update(run, i => i.Steps[index].Attempts = attempt,
                             _ => new WorkflowEvent { StepStarted = new StepStarted { Step = def.Name, Stage = stage, Method = def.Method, Attempt = attempt } });
                     else lock (run) run.Info.Steps[index].Attempts = 1;
-                    var context = new StepContext(run.Info.Id, def.Name, stage, inputs, opts, stages,
+                    var context = new StepContext(before, def.Name, stage, inputs, stages,
                         p => { lock (run) Publish(run, new WorkflowEvent { StepProgress = p }); }, token);
-                    return await executor.ExecuteAsync(context);
+                    return await factory(services).ExecuteAsync(context);
                 }, ct);
                 Update(run, i =>
                 {

@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Steps;
 
 namespace ConceptSuite.Gateway.Workflows;
@@ -35,8 +36,13 @@ public static partial class WorkflowSpecs
         return p;
     }
 
-    /// <summary>Validates names, methods, inputs, options and references (each only to earlier steps).</summary>
-    public static void Validate(WorkflowSpec spec, IReadOnlyDictionary<string, string> parameters, StepRegistry registry)
+    /// <summary>
+    /// Validates names, methods, inputs, options and references (each only to earlier steps).
+    /// Option values are checked against the method's schema as far as they are known before the
+    /// run: literal values and parameters; values naming earlier steps' outputs are checked when
+    /// the step runs.
+    /// </summary>
+    public static void Validate(WorkflowSpec spec, IReadOnlyDictionary<string, string> parameters)
     {
         if (string.IsNullOrWhiteSpace(spec.Name)) throw new InvalidInputException("spec.name", "is required");
         if (spec.Steps.Count == 0) throw new InvalidInputException("spec.steps", "must list at least one step");
@@ -47,25 +53,34 @@ public static partial class WorkflowSpecs
             var f = $"spec.steps[{i}]";
             if (!StepName().IsMatch(s.Name)) throw new InvalidInputException($"{f}.name", "must match [a-z0-9][a-z0-9-]{0,63}");
             if (outputs.ContainsKey(s.Name)) throw new InvalidInputException($"{f}.name", $"'{s.Name}' is used by an earlier step");
-            var ex = registry.Get(s.Method, $"{f}.method");
+            var entry = WorkflowSteps.Family.Get(s.Method, $"{f}.method");
+            var sig = StepSignature.Of(entry);
             if (s.Stage.Length > 0 && !StageName().IsMatch(s.Stage)) throw new InvalidInputException($"{f}.stage", "must match [a-z][a-z0-9-]{0,31}");
             foreach (var (name, value) in s.Inputs)
             {
-                if (!ex.Inputs.Contains(name) && !ex.OptionalInputs.Contains(name))
-                    throw new InvalidInputException($"{f}.inputs.{name}", $"{s.Method} takes inputs: {string.Join(", ", ex.Inputs.Concat(ex.OptionalInputs))}");
+                if (!sig.AllInputs.Contains(name))
+                    throw new InvalidInputException($"{f}.inputs.{name}", $"{s.Method} takes inputs: {(sig.AllInputs.Any() ? string.Join(", ", sig.AllInputs) : "(none)")}");
                 CheckReference(value, $"{f}.inputs.{name}", parameters, outputs, artifact: true);
             }
-            foreach (var need in ex.Inputs)
+            foreach (var need in sig.Inputs)
                 if (!s.Inputs.ContainsKey(need)) throw new InvalidInputException($"{f}.inputs.{need}", $"{s.Method} requires it");
+            var known = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var (name, value) in s.Options)
             {
-                if (!ex.Options.Contains(name))
-                    throw new InvalidInputException($"{f}.options.{name}", $"{s.Method} takes options: {(ex.Options.Count == 0 ? "(none)" : string.Join(", ", ex.Options))}");
                 CheckReference(value, $"{f}.options.{name}", parameters, outputs, artifact: false);
+                if (!value.StartsWith(StepPrefix, StringComparison.Ordinal))
+                    known[name] = value.StartsWith(ParamPrefix, StringComparison.Ordinal) ? parameters[value[ParamPrefix.Length..]] : value;
+                else known[name] = "";
             }
-            outputs[s.Name] = ex.Outputs;
+            // Unknown names fail here; so do known values out of their range or type.
+            OptionValues.Parse(entry.Options, Given(known), f);
+            outputs[s.Name] = sig.Outputs;
         }
     }
+
+    /// <summary>The options a step was given, without empty values (an empty value means the default).</summary>
+    public static Dictionary<string, string> Given(IReadOnlyDictionary<string, string> options) =>
+        options.Where(kv => kv.Value.Length > 0).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
     static void CheckReference(string value, string field, IReadOnlyDictionary<string, string> parameters,
         Dictionary<string, IReadOnlyList<string>> earlier, bool artifact)
@@ -114,10 +129,15 @@ public static partial class WorkflowSpecs
             : throw new InvalidOperationException($"step '{parts[0]}' finished without output '{parts[1]}'");
     }
 
-    /// <summary>The step's content key: method, stage, resolved inputs and options.</summary>
-    public static string StepKey(string method, string stage, IReadOnlyDictionary<string, string> inputs, IReadOnlyDictionary<string, string> options)
+    /// <summary>
+    /// The step's content key: method, stage, resolved inputs and options, and the workflow id for
+    /// a method that reads the whole workflow (<see cref="StepSignature.ReadsWorkflow"/>).
+    /// </summary>
+    public static string StepKey(string method, string stage, IReadOnlyDictionary<string, string> inputs, IReadOnlyDictionary<string, string> options,
+        string? workflowId = null)
     {
         var parts = new List<string> { "step", method, stage };
+        if (workflowId is not null) parts.AddRange(["workflow", workflowId]);
         foreach (var (k, v) in inputs.OrderBy(kv => kv.Key, StringComparer.Ordinal)) parts.AddRange(["in", k, v]);
         foreach (var (k, v) in options.OrderBy(kv => kv.Key, StringComparer.Ordinal)) parts.AddRange(["opt", k, v]);
         return ArtifactId.Of(parts.ToArray());

@@ -1,4 +1,4 @@
-using ConceptSuite.Discovery.Naming;
+using ConceptSuite.Core.Data;
 
 namespace ConceptSuite.Tests.Discovery;
 

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using System.Text;
 using System.Text.RegularExpressions;
 using ConceptSuite.Contracts;
 using ConceptSuite.Gateway.Atlas;
+using ConceptSuite.Gateway.Steps;
 using static ConceptSuite.Tests.Gateway.GatewayHarness;
 
 namespace ConceptSuite.Tests.Gateway;
@@ -35,12 +37,26 @@ public sealed class AtlasTests
         await using var server = await StartAsync();
         var spec = new WorkflowSpec { Name = "atlas-check" };
         var s = Step("shapes", "dataset.import");
-        s.Options["source"] = "concept-shapes"; s.Options["count"] = "120"; s.Options["seed"] = "5";
-        spec.Steps.Add(s);
+        s.Options["source"] = "concept-shapes"; s.Options["limit"] = "120"; s.Options["seed"] = "5";
+        spec.Steps.Add([s, Step("atlas", "atlas.render")]);
         var w = (await RunAsync(server.Channel, new RunWorkflowRequest { Spec = spec })).Last().Finished;
-        Assert.Equal(WorkflowState.Succeeded, w.State);
+        Assert.True(w.State == WorkflowState.Succeeded, w.Error);
 
-        var model = await AtlasBuilder.BuildAsync(server.Channel, w);
+        // The gateway's product: an "atlas" artifact holding the page, with the ground-truth concept names.
+        var atlasRef = w.Steps[1].Outputs["atlas"];
+        Assert.Equal("atlas", atlasRef.Kind);
+        var (info, tensors) = await ArtifactTransfer.ReadSmallAsync(server.Channel, atlasRef.Id, ["html"]);
+        var stored = Encoding.UTF8.GetString(tensors["html"].Data);
+        Assert.StartsWith("<!DOCTYPE html>", stored);
+        Assert.Contains("<h3>square ", stored);
+        Assert.Contains("\"media_type\":\"text/html\"", info.MetadataJson);
+        Assert.Equal(tensors["html"].Data.Length, w.Steps[1].Metrics["bytes"]);
+
+        // The model the step rendered, built again from the steps before it.
+        var before = w.Clone();
+        before.Steps.RemoveAt(1);
+        var model = await AtlasBuilder.BuildAsync(server.Channel, before);
+        Assert.Equal(stored, AtlasHtml.Render(model));
         Assert.Equal(3, model.ClassNames.Count);                 // concept-shapes labels by shape: square, circle, triangle
         Assert.Equal(model.ClassNames.Count, model.Samples.Count);
         Assert.True(model.Concepts.Count >= 10, $"{model.Concepts.Count} concepts");

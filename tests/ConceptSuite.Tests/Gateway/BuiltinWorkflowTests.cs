@@ -58,7 +58,8 @@ public sealed class BuiltinWorkflowTests(ITestOutputHelper output)
         var w = await RunBuiltinAsync(server.Channel, "craft-explain", TimeSpan.FromMinutes(3), ("train_rows", "200"), ("test_rows", "100"), ("concepts", "8"));
         Print(w, sw);
         Assert.True(w.State == WorkflowState.Succeeded, w.Error);
-        Assert.Equal(["import-train", "import-test", "embed-train", "embed-test", "nmf", "encode-train", "encode-test", "head", "importance"], w.Steps.Select(s => s.Name));
+        Assert.Equal(["import-train", "import-test", "embed-train", "embed-test", "nmf", "encode-train", "encode-test", "head", "importance", "atlas"], w.Steps.Select(s => s.Name));
+        Assert.Equal("atlas", S(w, "atlas").Outputs["atlas"].Kind);
         var nmf = S(w, "nmf").Metrics;
         Assert.Equal(8, S(w, "importance").Metrics["concepts"]);
         Assert.Equal(10, S(w, "importance").Metrics["classes"]);

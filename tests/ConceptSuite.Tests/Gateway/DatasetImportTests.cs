@@ -13,9 +13,9 @@ public sealed class DatasetImportTests
         await using var server = await StartAsync();
         var spec = new WorkflowSpec { Name = "import" };
         var s = Step("shapes", "dataset.import");
-        s.Options["source"] = "concept-shapes"; s.Options["count"] = "50"; s.Options["seed"] = "3"; s.Options["size"] = "16";
+        s.Options["source"] = "concept-shapes"; s.Options["limit"] = "50"; s.Options["seed"] = "3";
         var f = Step("fmnist", "dataset.import");
-        f.Options["split"] = "test"; f.Options["limit"] = "300";
+        f.Options["source"] = "fashion-mnist:test"; f.Options["limit"] = "300";
         spec.Steps.Add([s, f]);
         var end = (await RunAsync(server.Channel, new RunWorkflowRequest { Spec = spec })).Last().Finished;
         Assert.True(end.State == WorkflowState.Succeeded, end.Error);
@@ -23,9 +23,9 @@ public sealed class DatasetImportTests
         Assert.Equal(300, end.Steps[1].Metrics["rows"]);
         Assert.Equal(10, end.Steps[1].Metrics["classes"]);
 
-        // Same content as Core's own ImageDataset.SaveAsync: same id.
+        // The embedding stage stores the same content as Core's own ImageDataset.SaveAsync: same id.
         var local = new ArtifactStore(Path.Combine(server.DataDir, "check"));
-        using (var d = ConceptShapes.Generate(50, 3, new ConceptShapesOptions { Size = 16 }))
+        using (var d = ConceptShapes.Generate(50, 3))
             Assert.Equal((await d.SaveAsync(local)).Ref.Id, end.Steps[0].Outputs["dataset"].Id);
         using (var d = FashionMnist.Load("test", 300))
             Assert.Equal((await d.SaveAsync(local)).Ref.Id, end.Steps[1].Outputs["dataset"].Id);

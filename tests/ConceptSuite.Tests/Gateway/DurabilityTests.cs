@@ -14,11 +14,11 @@ public sealed class DurabilityTests
         var spec = new WorkflowSpec { Name = "durable" };
         spec.Defaults["train_rows"] = "10000";
         var train = GatewayHarness.Step("train", "dataset.import", "");
-        train.Options["source"] = "fashion-mnist"; train.Options["split"] = "train"; train.Options["limit"] = "$params.train_rows";
+        train.Options["source"] = "fashion-mnist:train"; train.Options["limit"] = "$params.train_rows";
         var test = GatewayHarness.Step("test", "dataset.import", "");
-        test.Options["source"] = "fashion-mnist"; test.Options["split"] = "test"; test.Options["limit"] = "5000";
+        test.Options["source"] = "fashion-mnist:test"; test.Options["limit"] = "5000";
         var shapes = GatewayHarness.Step("shapes", "dataset.import", "");
-        shapes.Options["source"] = "concept-shapes"; shapes.Options["count"] = "600"; shapes.Options["seed"] = "7";
+        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "600"; shapes.Options["seed"] = "7";
         spec.Steps.Add([train, test, shapes,
             GatewayHarness.Step("echo-train", "transport.echo", "gateway", ("artifact", "$steps.train.dataset")),
             GatewayHarness.Step("echo-shapes", "transport.echo", "gateway", ("artifact", "$steps.shapes.dataset"))]);

@@ -14,7 +14,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task PythonClientStreamsTensorsRunsAWorkflowEmbedsFitsADictionaryAndReadsTheConceptsBack()
+    public async Task PythonClientStreamsTensorsRunsAWorkflowFetchesItsAtlasEmbedsFitsADictionaryAndReadsTheConceptsBack()
     {
         var root = Deploy.DeployAssets.RepoRoot;
         var work = Path.Combine(Path.GetTempPath(), "cs-python-" + Guid.NewGuid().ToString("N"));
@@ -28,6 +28,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
             Assert.True(exit == 0, log + "\nserver log:\n" + server.Output);
             Assert.Contains("echo: 3 blocks, 2400000 bytes, identical", log);
             Assert.Contains("imported 40 images, 16 concepts", log);
+            Assert.Contains("16 concept names", log);                 // the atlas names every ground-truth concept
             Assert.Contains("embed: 40 images -> 512 features", log);
             // PCA with 8 concepts on the ResNet18 features of the 40 concept-shapes images: the stage's
             // R² equals numpy's explained-variance share (checked in the script to 1e-4).

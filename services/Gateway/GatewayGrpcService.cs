@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Gateway.Stages;
@@ -7,9 +6,17 @@ using Grpc.Core;
 
 namespace ConceptSuite.Gateway;
 
-/// <summary>The gateway's gRPC service (gateway.proto): workflows, and artifacts of every stage.</summary>
-public sealed class GatewayService(WorkflowEngine engine, StageClients stages) : Contracts.GatewayService.GatewayServiceBase
+/// <summary>
+/// The gateway's gRPC service (gateway.proto): workflows, the method families of the gateway and
+/// of every stage it reaches, and artifacts of every stage.
+/// </summary>
+public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stages, StageMethods stageMethods)
+    : GatewayService.GatewayServiceBase
 {
+    /// <summary>The gateway's families and those of every stage it reaches (see <see cref="StageMethods"/>).</summary>
+    public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context) =>
+        stageMethods.ListAsync(request.Family, context.CancellationToken);
+
     public override async Task RunWorkflow(RunWorkflowRequest request, IServerStreamWriter<WorkflowEvent> responseStream, ServerCallContext context)
     {
         var spec = request.WorkflowCase switch
@@ -62,20 +69,9 @@ public sealed class GatewayService(WorkflowEngine engine, StageClients stages) :
     public override Task<WorkflowInfo> CancelWorkflow(CancelWorkflowRequest request, ServerCallContext context) =>
         Task.FromResult(engine.Cancel(CheckId(request.Id)));
 
-    public override Task<DescribeWorkflowsResponse> DescribeWorkflows(DescribeWorkflowsRequest request, ServerCallContext context)
-    {
-        var r = new DescribeWorkflowsResponse();
-        r.Builtins.AddRange(BuiltinWorkflows.All);
-        foreach (var e in engine.Registry.All.OrderBy(e => e.Method, StringComparer.Ordinal))
-        {
-            var m = new StepMethodInfo { Method = e.Method, Stage = e.DefaultStage, Description = e.Description };
-            m.Inputs.AddRange(e.Inputs.Concat(e.OptionalInputs));
-            m.Outputs.AddRange(e.Outputs);
-            m.Options.AddRange(e.Options);
-            r.Methods.Add(m);
-        }
-        return Task.FromResult(r);
-    }
+    /// <summary>The built-in workflows; the step methods are the "workflow_step" family of ListMethods.</summary>
+    public override Task<DescribeWorkflowsResponse> DescribeWorkflows(DescribeWorkflowsRequest request, ServerCallContext context) =>
+        Task.FromResult(new DescribeWorkflowsResponse { Builtins = { BuiltinWorkflows.All } });
 
     ArtifactService.ArtifactServiceClient Store => new(stages.Channel(StageClients.Store));
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using ConceptSuite.Contracts;
 
-namespace ConceptSuite.Discovery.Naming;
+namespace ConceptSuite.Core.Data;
 
 /// <summary>
 /// Reads a WordNet 3 database (Debian package wordnet-base: /usr/share/wordnet) into a naming
