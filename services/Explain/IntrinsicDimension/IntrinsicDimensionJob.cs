@@ -7,6 +7,7 @@ using ConceptSuite.Core.Tensors;
 using Google.Protobuf;
 using TorchSharp;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace ConceptSuite.Explain.IntrinsicDimension;
 

@@ -28,6 +28,19 @@ public static class ConceptRates
     public const int MaxSamples = 4096;
 
     /// <summary>One prompt per concept of <paramref name="group"/>, crossed with each concept of <paramref name="crossGroup"/> when given.</summary>
+    /// <summary>
+    /// The prompts of an Evaluate request that names none: every judged concept of the generator's
+    /// vocabulary (shapes aside) crossed with each shape; with no such concept, one prompt per shape.
+    /// </summary>
+    public static List<string> DefaultPrompts(ConceptGenerator generator, ConceptClassifier judge)
+    {
+        var prompts = judge.Groups.Where(g => g.Group != "shape").SelectMany(g => g.Concepts).Where(generator.Vocabulary.Contains)
+            .SelectMany(c => PromptsFor(generator.Vocabulary, c)).ToList();
+        if (prompts.Count == 0 && judge.Groups.Any(g => g.Group == "shape"))
+            prompts = judge.Groups.First(g => g.Group == "shape").Concepts.Select(s => ConceptVocabulary.BuildPrompt([s])).ToList();
+        return prompts;
+    }
+
     public static List<string> PromptsFor(ConceptVocabulary vocab, string concept, string? crossGroup = "shape")
     {
         var groups = vocab.Groups;
