@@ -26,12 +26,13 @@ public sealed class ClassImportanceStep : IStepExecutor
     public string Description => "Importance, prevalence, reliability and cluster graph of every concept for every class of a bottleneck model (ExplainService.ClassImportance).";
 
     /// <summary>The importance estimator an explain step's options describe.</summary>
-    public static ImportanceSettings Settings(StepContext ctx, string fallback) => new()
+    public static ImportanceSettings Settings(StepContext ctx, string fallback)
     {
-        Method = ctx.Option("method", fallback),
-        DesignSize = (int)ctx.Int("design_size", 0, 0, 1 << 16),
-        Seed = ctx.Int("seed", 0, 0),
-    };
+        var s = new ImportanceSettings { Method = ctx.Option("method", fallback), Seed = ctx.Int("seed", 0, 0) };
+        // design_size is the sobol estimator's option; other estimators have none of that name.
+        if (ctx.Int("design_size", 0, 0, 1 << 16) is > 0 and var designSize && s.Method == "sobol") s.Options["design_size"] = designSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return s;
+    }
 
     /// <summary>The stored model's concept and class names.</summary>
     public static async Task<BottleneckModelInfo> ModelAsync(StepContext ctx) =>
@@ -61,7 +62,7 @@ public sealed class ClassImportanceStep : IStepExecutor
                 Config = new ClassImportanceConfig
                 {
                     Importance = settings, ClassIndex = cls, PresenceThreshold = threshold, Clusters = clusters,
-                    ArtifactId = source, ModelId = ctx.Input("model"),
+                    Artifact = new ArtifactRef { Id = source }, Model = new ArtifactRef { Id = ctx.Input("model"), Kind = "bottleneck" },
                 },
             }, ct);
             await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),

@@ -34,7 +34,7 @@ public sealed class FidelityStep : IStepExecutor
             Config = new FidelityConfig
             {
                 Importance = ClassImportanceStep.Settings(ctx, "gradient_input"), Subsets = (int)ctx.Int("subsets", 0, 0, 1 << 16),
-                ArtifactId = source, ModelId = ctx.Input("model"),
+                Artifact = new ArtifactRef { Id = source }, Model = new ArtifactRef { Id = ctx.Input("model"), Kind = "bottleneck" },
             },
         }, ct);
         await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),

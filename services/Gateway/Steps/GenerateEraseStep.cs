@@ -24,14 +24,14 @@ public sealed class GenerateEraseStep : IStepExecutor
     {
         var request = new EraseRequest
         {
-            GeneratorId = ctx.Input("generator"),
-            Method = ctx.Option("method", ""),
-            Lambda = ctx.Real("lambda", 0, 0),
+            Generator = new ArtifactRef { Id = ctx.Input("generator"), Kind = "generator" },
+            Eraser = new EraserSettings { Method = ctx.Option("method", "") },
             ReportSamples = (int)ctx.Int("report_samples", 0, 0, 256),
             ReportSteps = (int)ctx.Int("report_steps", 0, 0, 1000),
             ReportGuidance = ctx.Real("report_guidance", 0, 0, 20),
             Seed = (int)ctx.Int("seed", 0, 0, int.MaxValue),
         };
+        if (ctx.Real("lambda", 0, 0) is > 0 and var lambda) request.Eraser.Options["lambda"] = lambda.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         request.Concepts.AddRange(List(ctx, "concepts"));
         if (request.Concepts.Count == 0) throw new InvalidInputException($"steps.{ctx.Step}.options.concepts", "name at least one concept to erase");
         request.Targets.AddRange(List(ctx, "targets"));

@@ -24,8 +24,8 @@ public sealed class GenerateEvaluateStep : IStepExecutor
     {
         var request = new EvaluateRequest
         {
-            GeneratorId = ctx.Input("generator"),
-            ClassifierGeneratorId = ctx.OptionalInput("classifier") ?? "",
+            Generator = new ArtifactRef { Id = ctx.Input("generator"), Kind = "generator" },
+            ClassifierGenerator = ctx.OptionalInput("classifier") is { } classifier ? new ArtifactRef { Id = classifier, Kind = "generator" } : null,
             SamplesPerPrompt = (int)ctx.Int("samples", 0, 0, 1024),
             Steps = (int)ctx.Int("steps", 0, 0, 1000),
             Guidance = ctx.Real("guidance", 0, 0, 20),
