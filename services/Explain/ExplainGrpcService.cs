@@ -31,6 +31,16 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         ImportanceEstimators.Family.Create(string.IsNullOrEmpty(s?.Method) ? "sobol" : s.Method, s?.Options, "config.importance",
             new Dictionary<string, long> { [ImportanceEstimators.SeedKey] = s?.Seed ?? 0 });
 
+    /// <summary>Reads a request stream and computes the unary answer in one dispose scope (closed before the reply is sent).</summary>
+    async Task<TResponse> AnswerAsync<TRequest, TConfig, TResponse>(IAsyncStreamReader<TRequest> requests, Func<TRequest, TConfig?> config,
+        Func<TRequest, TensorBlock?> block, Func<TConfig, ArtifactRef?> artifact, Func<TConfig, ExplainInputs, TResponse> answer, CancellationToken ct)
+        where TConfig : class
+    {
+        var (cfg, inputs) = await ExplainInputs.ReadAsync(requests, config, block, artifact, store, ct);
+        using var _ = inputs;
+        return TensorScope.Run(() => answer(cfg, inputs));
+    }
+
     /// <summary>"importance" when sent, else the estimator's output on coefficients, targets and head.</summary>
     static Tensor ImportanceOf(ExplainInputs inputs, ImportanceSettings? settings)
     {
@@ -56,11 +66,8 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         }, "importance", _blockBytes, ct);
     }
 
-    public override async Task<ClassImportanceResponse> ClassImportance(IAsyncStreamReader<ClassImportanceRequest> requestStream, ServerCallContext context)
-    {
-        var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, store, context.CancellationToken);
-        using var _ = inputs;
-        return TensorScope.Run(() =>
+    public override Task<ClassImportanceResponse> ClassImportance(IAsyncStreamReader<ClassImportanceRequest> requestStream, ServerCallContext context) =>
+        AnswerAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, (cfg, inputs) =>
         {
             inputs.UseModel(cfg.Model, store);
             var u = inputs.Coefficients();
@@ -84,8 +91,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
                 response.Clusters.Add(m);
             }
             return response;
-        });
-    }
+        }, context.CancellationToken);
 
     public override async Task AttributionMaps(IAsyncStreamReader<AttributionMapsRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context)
     {
@@ -113,11 +119,8 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         }
     }
 
-    public override async Task<FidelityResponse> Fidelity(IAsyncStreamReader<FidelityRequest> requestStream, ServerCallContext context)
-    {
-        var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, store, context.CancellationToken);
-        using var _ = inputs;
-        return TensorScope.Run(() =>
+    public override Task<FidelityResponse> Fidelity(IAsyncStreamReader<FidelityRequest> requestStream, ServerCallContext context) =>
+        AnswerAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, (cfg, inputs) =>
         {
             inputs.UseModel(cfg.Model, store);
             var u = inputs.Coefficients();
@@ -147,14 +150,10 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
             if (inputs.Has("concepts_a") && inputs.Has("concepts_b"))
                 response.Stability = SeedStability.Compute(inputs.Require("concepts_a"), inputs.Require("concepts_b")).MeanCosine;
             return response;
-        });
-    }
+        }, context.CancellationToken);
 
-    public override async Task<ConceptTrustResponse> ConceptTrust(IAsyncStreamReader<ConceptTrustRequest> requestStream, ServerCallContext context)
-    {
-        var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, store, context.CancellationToken);
-        using var _ = inputs;
-        return TensorScope.Run(() =>
+    public override Task<ConceptTrustResponse> ConceptTrust(IAsyncStreamReader<ConceptTrustRequest> requestStream, ServerCallContext context) =>
+        AnswerAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, (cfg, inputs) =>
         {
             inputs.UseModel(cfg.Model, store);
             var phi = ImportanceOf(inputs, cfg.Importance);
@@ -176,15 +175,11 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
                 ?? ConceptActivationMaps.Compute(inputs.Require("activations"), inputs.Require("dictionary"), [], masks.shape[2], masks.shape[3]);
             response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top, cfg.LocationAllRelied, cfg.LocationChanceCorrected);
             return response;
-        });
-    }
+        }, context.CancellationToken);
 
-    public override async Task<CompareRepresentationsResponse> CompareRepresentations(IAsyncStreamReader<CompareRepresentationsRequest> requestStream, ServerCallContext context)
-    {
-        var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, store, context.CancellationToken);
-        using var _ = inputs;
-        return TensorScope.Run(() => RepresentationComparison.Compare(cfg, inputs.Require("a"), inputs.Require("b"), context.CancellationToken));
-    }
+    public override Task<CompareRepresentationsResponse> CompareRepresentations(IAsyncStreamReader<CompareRepresentationsRequest> requestStream, ServerCallContext context) =>
+        AnswerAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact,
+            (cfg, inputs) => RepresentationComparison.Compare(cfg, inputs.Require("a"), inputs.Require("b"), context.CancellationToken), context.CancellationToken);
 
     public override async Task IntrinsicDimension(IAsyncStreamReader<IntrinsicDimensionRequest> requestStream, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {

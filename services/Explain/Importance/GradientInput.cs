@@ -9,7 +9,6 @@ namespace ConceptSuite.Explain.Importance;
 /// </summary>
 public sealed class GradientInput : IConceptImportance
 {
-
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
