@@ -14,4 +14,8 @@ public sealed class GenerateOptions
     public int CheckpointSeconds { get; set; } = 30;
     /// <summary>Training images at most.</summary>
     public int MaxTrainingSamples { get; set; } = 200_000;
+
+    /// <summary>The bounds checked at start-up: sampling defaults a request could also ask for, positive limits.</summary>
+    public bool IsValid => MaxPrompts >= 1 && DefaultSteps is >= 1 and <= 1000 && DefaultGuidance is >= 0 and <= 20
+        && CheckpointSeconds >= 1 && MaxTrainingSamples >= 16;
 }

@@ -16,7 +16,9 @@ public static class GenerateStage
     public static IServiceCollection AddGenerateStage(this IServiceCollection services)
     {
         services.AddStage(Name, ServiceName);
-        services.AddOptions<GenerateOptions>().BindConfiguration(GenerateOptions.Section);
+        services.AddOptions<GenerateOptions>().BindConfiguration(GenerateOptions.Section)
+            .Validate(o => o.IsValid, $"{GenerateOptions.Section}: MaxPrompts, CheckpointSeconds ≥ 1, DefaultSteps in [1, 1000], DefaultGuidance in [0, 20], MaxTrainingSamples ≥ 16")
+            .ValidateOnStart();
         services.AddMethodFamily(ConceptErasers.Family);
         return services;
     }

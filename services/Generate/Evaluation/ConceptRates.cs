@@ -6,19 +6,6 @@ using static TorchSharp.torch;
 
 namespace ConceptSuite.Generate.Evaluation;
 
-/// <summary>How often generations asking for a concept show it, by the concept classifier.</summary>
-/// <param name="Rate">Fraction of samples whose predicted concept of the group is the requested one.</param>
-/// <param name="Chance">1/|group|: the rate of a generator that ignores the request.</param>
-public sealed record ConceptRate(string Concept, string Group, double Rate, double Chance, int Samples);
-
-/// <summary>Per-prompt result: for each requested concept the classifier can judge, its rate.</summary>
-public sealed record PromptRate(string Prompt, IReadOnlyDictionary<string, double> Rates, int Samples);
-
-public sealed record EvaluationReport(IReadOnlyList<ConceptRate> Concepts, IReadOnlyList<PromptRate> Prompts)
-{
-    public double RateOf(string concept) => Concepts.First(c => c.Concept == concept).Rate;
-}
-
 /// <summary>
 /// The concept-rate metric: for each prompt, n samples (seeds seed + i·n + j), classify, and
 /// rate(c) = #(samples of prompts requesting c whose predicted concept of c's group is c) / #(those samples).
