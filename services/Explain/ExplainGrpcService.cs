@@ -29,7 +29,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
     /// <summary>The estimator the settings name ("sobol" when unset), its options parsed once; the request's seed in the context.</summary>
     static IConceptImportance Estimator(ImportanceSettings? s) =>
         ImportanceEstimators.Family.Create(string.IsNullOrEmpty(s?.Method) ? "sobol" : s.Method, s?.Options, "config.importance",
-            new Dictionary<string, long> { [ImportanceEstimators.SeedKey] = s?.Seed ?? 0 });
+            RequestSeed.Context(s?.Seed ?? 0));
 
     /// <summary>Reads a request stream and computes the unary answer in one dispose scope (closed before the reply is sent).</summary>
     async Task<TResponse> AnswerAsync<TRequest, TConfig, TResponse>(IAsyncStreamReader<TRequest> requests, Func<TRequest, TConfig?> config,

@@ -7,13 +7,10 @@ namespace ConceptSuite.Explain.Importance;
 /// <summary>
 /// The importance estimators (family "importance"): a new estimator is one file and one line
 /// here (or one <see cref="MethodFamily{T}.Register"/> call). The request's seed reaches the
-/// options as the context quantity <see cref="SeedKey"/>.
+/// options through <see cref="RequestSeed"/>.
 /// </summary>
 public static class ImportanceEstimators
 {
-    /// <summary>The context quantity holding the request's seed.</summary>
-    public const string SeedKey = "seed";
-
     public static readonly MethodFamily<IConceptImportance> Family = new("importance", ExplainStage.Name,
         "Local concept importance φ [N, K] of each sample's target logit", "config.importance.method",
     [
@@ -28,9 +25,6 @@ public static class ImportanceEstimators
         new("rise", "Petsiuk, Das and Saenko 2018, RISE", "Expected target logit given the concept is kept, over random masks",
             RiseOptions.Schema, o => new Rise(RiseOptions.From(o))),
     ]);
-
-    /// <summary>The request's seed from the parse context (0 when absent).</summary>
-    public static long Seed(OptionValues o) => o.Context.TryGetValue(SeedKey, out var s) ? s : 0;
 
     /// <summary>Checks coefficients [N, K] against the head and targets against its classes.</summary>
     public static Tensor Check(IConceptHead head, Tensor coefficients, long[] targets)

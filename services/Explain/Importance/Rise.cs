@@ -44,5 +44,5 @@ public sealed record RiseOptions(int Masks, double KeepProbability, long Seed)
         OptionSpec.Float("keep_probability", 0.5, "probability of keeping a concept in a mask, in (0, 1)", 0, 1),
     ];
 
-    public static RiseOptions From(OptionValues o) => new(o.Int("masks"), o.Float("keep_probability"), ImportanceEstimators.Seed(o));
+    public static RiseOptions From(OptionValues o) => new(o.Int("masks"), o.Float("keep_probability"), RequestSeed.Of(o));
 }

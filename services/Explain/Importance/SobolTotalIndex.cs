@@ -118,5 +118,5 @@ public sealed record SobolOptions(int DesignSize, int Repeats, string Design, lo
         OptionSpec.Choice("design", "sobol", "the design: Sobol' sequence, Halton sequence, Latin hypercube or plain random", "sobol", "halton", "latin_hypercube", "random"),
     ];
 
-    public static SobolOptions From(OptionValues o) => new(o.Int("design_size"), o.Int("repeats"), o.Choice("design"), ImportanceEstimators.Seed(o));
+    public static SobolOptions From(OptionValues o) => new(o.Int("design_size"), o.Int("repeats"), o.Choice("design"), RequestSeed.Of(o));
 }

@@ -71,5 +71,5 @@ public sealed record MinibatchCkaOptions(int BatchSize, long Seed)
         [OptionSpec.Int("batch_size", 256, "rows per minibatch (unbiased HSIC needs at least 4)", 4, 1 << 24)];
 
     public static MinibatchCkaOptions From(OptionValues o) =>
-        new(o.Int("batch_size"), o.Context.TryGetValue(RepresentationSimilarities.SeedKey, out var s) ? s : 0);
+        new(o.Int("batch_size"), RequestSeed.Of(o));
 }

@@ -17,7 +17,7 @@ public static class RepresentationComparison
         foreach (var key in cfg.SimilarityOptions.Keys)
             if (!cfg.Similarities.Contains(key))
                 throw new InvalidInputException($"config.similarity_options[{(key.Length <= 64 ? key : key[..64])}]", "names an index that is not in similarities");
-        var context = new Dictionary<string, long> { [RepresentationSimilarities.SeedKey] = cfg.Seed };
+        var context = RequestSeed.Context(cfg.Seed);
         return cfg.Similarities.Select(name => (name, RepresentationSimilarities.Family.Create(name,
             cfg.SimilarityOptions.TryGetValue(name, out var o) ? o.Options : null, $"config.similarity_options[{name}]", context, "config.similarities"))).ToList();
     }

@@ -4,13 +4,10 @@ namespace ConceptSuite.Explain.Representations;
 
 /// <summary>
 /// The similarity indices (family "similarity"): a new index is one file and one line here. The
-/// request's seed reaches the options as the context quantity <see cref="SeedKey"/>.
+/// request's seed reaches the options through <see cref="RequestSeed"/>.
 /// </summary>
 public static class RepresentationSimilarities
 {
-    /// <summary>The context quantity holding the request's seed.</summary>
-    public const string SeedKey = "seed";
-
     public static readonly MethodFamily<IRepresentationSimilarity> Family = new("similarity", ExplainStage.Name,
         "Similarity index between two representations of the same samples", "config.similarities",
     [

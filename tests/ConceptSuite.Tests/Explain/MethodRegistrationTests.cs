@@ -15,7 +15,7 @@ namespace ConceptSuite.Tests.Explain;
 /// A new importance estimator is one small class (below) plus one registry line: it then appears
 /// in the explain stage's ListMethods with its option schema and runs through ConceptImportance.
 /// </summary>
-public sealed class MethodRegistrationTests : IAsyncLifetime
+public sealed class MethodRegistrationTests
 {
     /// <summary>φ_nk = scale · w_{t_n,k} · u_nk: a linear head's contributions, scaled (a test estimator).</summary>
     sealed class WeightTimesCoefficient(double scale) : IConceptImportance
@@ -33,21 +33,12 @@ public sealed class MethodRegistrationTests : IAsyncLifetime
             [OptionSpec.Float("scale", 1.0, "factor applied to every contribution", -100, 100)],
             o => new WeightTimesCoefficient(o.Float("scale"))));
 
-    SuiteTestServer _server = null!;
-    ExplainService.ExplainServiceClient _client = null!;
-
-    public async Task InitializeAsync()
-    {
-        _server = await SuiteTestServer.StartAsync("explain");
-        _client = new ExplainService.ExplainServiceClient(_server.Channel);
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task ARegisteredEstimatorIsListedWithItsSchemaAndRunsThroughConceptImportance()
     {
-        var listed = await _client.ListMethodsAsync(new ListMethodsRequest { Family = "importance" });
+        await using var server = await SuiteTestServer.StartAsync("explain");
+        var client = new ExplainService.ExplainServiceClient(server.Channel);
+        var listed = await client.ListMethodsAsync(new ListMethodsRequest { Family = "importance" });
         var family = Assert.Single(listed.Families);
         Assert.Equal("explain", family.Stage);
         Assert.Contains("sobol", family.Methods.Select(m => m.Name));
@@ -60,7 +51,7 @@ public sealed class MethodRegistrationTests : IAsyncLifetime
         var u = torch.tensor(new double[] { 1, 2, 3, 4 }, [2, 2]);
         var w = torch.tensor(new double[] { 1, 0, 0.5, -1 }, [2, 2]);
         var config = new ConceptImportanceConfig { Importance = new() { Method = "weight_times_coefficient", Options = { ["scale"] = "2" } } };
-        using var call = _client.ConceptImportance();
+        using var call = client.ConceptImportance();
         await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = config }, b => new ConceptImportanceRequest { Block = b },
             ("coefficients", u), ("targets", torch.tensor(new long[] { 1, 0 })), ("head_weight", w));
         var phi = (await TensorStreams.AssembleAsync(TensorStreams.ReadAll(call.ResponseStream))).Tensor;
@@ -68,7 +59,7 @@ public sealed class MethodRegistrationTests : IAsyncLifetime
 
         var bad = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            using var c2 = _client.ConceptImportance();
+            using var c2 = client.ConceptImportance();
             config.Importance.Options["scale"] = "1000";
             await SendAsync(c2.RequestStream, new ConceptImportanceRequest { Config = config }, b => new ConceptImportanceRequest { Block = b },
                 ("coefficients", u), ("targets", torch.tensor(new long[] { 1, 0 })), ("head_weight", w));

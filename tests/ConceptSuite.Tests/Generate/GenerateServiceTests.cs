@@ -34,6 +34,18 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     }
 
     [Fact]
+    public async Task ListMethodsDescribesTheErasersAndTheirOptions()
+    {
+        var family = Assert.Single((await Client.ListMethodsAsync(new ListMethodsRequest())).Families);
+        Assert.Equal(("eraser", "generate", "eraser.method"), (family.Name, family.Stage, family.SelectedBy));
+        Assert.Equal(["uce", "realera"], family.Methods.Select(m => m.Name));
+        Assert.Equal(["lambda", "erase_scale", "preserve_scale"], family.Methods[0].Options.Select(o => o.Name));
+        var radius = Assert.Single(family.Methods[1].Options, o => o.Name == "neighbour_radius");
+        Assert.Equal(("float", "0.3", "0", "10"), (radius.Type, radius.DefaultValue, radius.Min, radius.Max));
+        await Invalid(() => Client.ListMethodsAsync(new ListMethodsRequest { Family = "sampler" }).ResponseAsync, "family");
+    }
+
+    [Fact]
     public void TrainGeneratorStreamsProgressAndEndsWithAGeneratorArtifact()
     {
         Assert.Contains(fx.TrainEvents, e => e.Progress is { Unit: "steps", Done: 40 });
