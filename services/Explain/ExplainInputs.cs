@@ -1,6 +1,7 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Concepts;
+using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Explain.Importance;
 using Grpc.Core;
@@ -23,23 +24,17 @@ public sealed class ExplainInputs : IDisposable
         _tensors = tensors; _artifact = artifact;
     }
 
-    /// <summary>Reads a "config first, then blocks" stream.</summary>
+    /// <summary>Reads a "config first, then blocks" stream; tensors it lacks come from the config's artifact.</summary>
     public static async Task<(TConfig Config, ExplainInputs Inputs)> ReadAsync<TRequest, TConfig>(
         IAsyncStreamReader<TRequest> reader, Func<TRequest, TConfig?> config, Func<TRequest, TensorBlock?> block,
-        Func<TConfig, string> artifactId, ArtifactStore store, CancellationToken ct) where TConfig : class
+        Func<TConfig, ArtifactRef?> artifact, ArtifactStore store, CancellationToken ct) where TConfig : class
     {
-        if (!await reader.MoveNext(ct)) throw new InvalidInputException("config", "the stream is empty; send the config first");
-        var cfg = config(reader.Current) ?? throw new InvalidInputException("config", "the first message must be the config");
-        async IAsyncEnumerable<TensorBlock> Blocks()
-        {
-            while (await reader.MoveNext(ct))
-                yield return block(reader.Current) ?? throw new InvalidInputException("config", "sent more than once; only the first message is the config");
-        }
+        var (cfg, blocks) = await ConfigFirstStream.ReadAsync(reader, config, block, ct);
         var rules = new TensorStreamRules { RejectEmpty = false, RejectNonFinite = true, Field = "blocks" };
-        var all = await TensorStreams.AssembleAllAsync(Blocks(), rules, ct);
-        var id = artifactId(cfg);
-        var artifact = string.IsNullOrEmpty(id) ? null : store.Open(id, "config.artifact_id");
-        return (cfg, new ExplainInputs(all.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor), artifact));
+        var all = await TensorStreams.AssembleAllAsync(blocks, rules, ct);
+        var id = artifact(cfg)?.Id;
+        var source = string.IsNullOrEmpty(id) ? null : store.Open(id, "config.artifact.id");
+        return (cfg, new ExplainInputs(all.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor), source));
     }
 
     public bool Has(string name) => _tensors.ContainsKey(name) || (_artifact?.Has(name) ?? false);
@@ -64,18 +59,18 @@ public sealed class ExplainInputs : IDisposable
         return t.to_type(torch.ScalarType.Int64).data<long>().ToArray();
     }
 
-    /// <summary>Uses the stored bottleneck model <paramref name="modelId"/> as the head (NOT_FOUND when absent).</summary>
-    public void UseModel(string modelId, ArtifactStore store, string field)
+    /// <summary>Uses the stored bottleneck model <paramref name="model"/>, when given, as the head (NOT_FOUND when absent).</summary>
+    public void UseModel(ArtifactRef? model, ArtifactStore store, string field = "config.model.id")
     {
-        if (string.IsNullOrEmpty(modelId)) return;
-        _model = ConceptModel.Load(store, modelId, field: field);
+        if (string.IsNullOrEmpty(model?.Id)) return;
+        _model = ConceptModel.Load(store, model.Id, field: field);
     }
 
     /// <summary>"coefficients" [N, K], or, with a bottleneck model, its concept scores of "inputs" [N, D].</summary>
     public torch.Tensor Coefficients()
     {
         if (Optional("coefficients") is { } u) return ExplainTensors.Matrix(u, "coefficients");
-        if (_model is null) throw new InvalidInputException("coefficients", "tensor missing (send it, or a model_id and \"inputs\")");
+        if (_model is null) throw new InvalidInputException("coefficients", "tensor missing (send it, or a model and \"inputs\")");
         var x = ExplainTensors.Matrix(Require("inputs"), "inputs");
         if (x.shape[1] != _model.InputDim) throw new InvalidInputException("inputs", $"has {x.shape[1]} features, the model takes {_model.InputDim}");
         using (torch.inference_mode())

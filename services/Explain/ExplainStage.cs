@@ -1,9 +1,13 @@
 using ConceptSuite.Core.Hosting;
-using ConceptSuite.Explain;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Explain.Importance;
+using ConceptSuite.Explain.Metrics;
+using ConceptSuite.Explain.Representations;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace Microsoft.Extensions.DependencyInjection;
+namespace ConceptSuite.Explain;
 
 /// <summary>Registration pair of the explanation and metrics stage ("explain").</summary>
 public static class ExplainStage
@@ -14,12 +18,15 @@ public static class ExplainStage
     public static IServiceCollection AddExplainStage(this IServiceCollection services)
     {
         services.AddStage(Name, GrpcService);
+        services.AddMethodFamily(ImportanceEstimators.Family);
+        services.AddMethodFamily(RepresentationSimilarities.Family);
+        services.AddMethodFamily(ExplanationMetrics.Family);
         return services;
     }
 
     public static IEndpointRouteBuilder MapExplainStage(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGrpcService<ExplainService>();
+        endpoints.MapGrpcService<ExplainGrpcService>();
         return endpoints;
     }
 }

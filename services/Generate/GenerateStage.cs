@@ -1,27 +1,13 @@
 using ConceptSuite.Core.Hosting;
-using ConceptSuite.Generate.Service;
+using ConceptSuite.Core.Methods;
+using ConceptSuite.Generate.Editing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace ConceptSuite.Generate;
 
-/// <summary>Options of the generate stage (section "ConceptSuite:Generate").</summary>
-public sealed class GenerateOptions
-{
-    public const string Section = "ConceptSuite:Generate";
-    /// <summary>Prompts per Generate call.</summary>
-    public int MaxPrompts { get; set; } = 256;
-    /// <summary>DDIM steps when a request leaves them at 0.</summary>
-    public int DefaultSteps { get; set; } = 50;
-    /// <summary>Guidance scale when a request leaves it at 0.</summary>
-    public double DefaultGuidance { get; set; } = 3.0;
-    /// <summary>Seconds between training checkpoints when the job does not say.</summary>
-    public int CheckpointSeconds { get; set; } = 30;
-    /// <summary>Training images at most.</summary>
-    public int MaxTrainingSamples { get; set; } = 200_000;
-}
-
+/// <summary>Registration pair of the generative stage ("generate").</summary>
 public static class GenerateStage
 {
     public const string Name = "generate";
@@ -30,7 +16,10 @@ public static class GenerateStage
     public static IServiceCollection AddGenerateStage(this IServiceCollection services)
     {
         services.AddStage(Name, ServiceName);
-        services.AddOptions<GenerateOptions>().BindConfiguration(GenerateOptions.Section);
+        services.AddOptions<GenerateOptions>().BindConfiguration(GenerateOptions.Section)
+            .Validate(o => o.IsValid, $"{GenerateOptions.Section}: MaxPrompts, CheckpointSeconds ≥ 1, DefaultSteps in [1, 1000], DefaultGuidance in [0, 20], MaxTrainingSamples ≥ 16")
+            .ValidateOnStart();
+        services.AddMethodFamily(ConceptErasers.Family);
         return services;
     }
 

@@ -1,6 +1,7 @@
 using ConceptSuite.Bottleneck;
 using ConceptSuite.Discovery;
 using ConceptSuite.Embedding;
+using ConceptSuite.Explain;
 using ConceptSuite.Gateway;
 using ConceptSuite.Generate;
 using Microsoft.AspNetCore.Routing;

@@ -143,12 +143,13 @@ public static class GenerateBenchmark
     }
 
     /// <summary>A copy of the generator with the erase applied.</summary>
-    static (ConceptGenerator Edited, EditPlan Plan) Erased(ConceptGenerator gen, string method, EraseSpec spec)
+    static (ConceptGenerator Edited, EditPlan Plan) Erased(ConceptGenerator gen, string method, EraseSpec spec, Dictionary<string, string>? options = null)
     {
         var edited = new ConceptGenerator(gen.Config, gen.Vocabulary, gen.Device);
         edited.Model.load_state_dict(gen.Model.state_dict());
-        var plan = ConceptErasers.Get(method).Plan(edited, spec);
-        ConceptErasers.Apply(edited, plan, spec);
+        var eraser = ConceptErasers.Family.Create(method, options, "eraser");
+        var plan = eraser.Plan(edited, spec);
+        ConceptErasers.Apply(edited, plan, eraser.ClosedForm);
         return (edited, plan);
     }
 
@@ -156,19 +157,20 @@ public static class GenerateBenchmark
     static void EraseSweep(ConceptGenerator gen, ConceptClassifier clf, string erase, ConceptVocabulary vocab, int n, int steps, double guidance, int seed)
     {
         var other = vocab.Groups[ConceptVocabulary.GroupOf(erase)].First(c => c != erase);
-        (string Name, string Method, EraseSpec Spec)[] settings =
+        var only = new EraseSpec { Concepts = [erase], Seed = seed };
+        (string Name, string Method, EraseSpec Spec, Dictionary<string, string>? Options)[] settings =
         [
-            ("realera (defaults)", "realera", new EraseSpec { Concepts = [erase], Seed = seed }),
-            ("realera, neighbour/beyond weights 16/16", "realera", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourWeight = 16, BeyondWeight = 16 }),
-            ("realera, radius 0.1", "realera", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourRadius = 0.1 }),
-            ("uce, lambda 0.1", "uce", new EraseSpec { Concepts = [erase], Seed = seed, NeighbourSamples = 0, BeyondSamples = 0 }),
-            ("uce, lambda 0.01", "uce", new EraseSpec { Concepts = [erase], Seed = seed, Lambda = 0.01 }),
-            ($"realera, target {other}", "realera", new EraseSpec { Concepts = [erase], Targets = [other], Seed = seed }),
+            ("realera (defaults)", "realera", only, null),
+            ("realera, neighbour/beyond weights 16/16", "realera", only, new() { ["neighbour_weight"] = "16", ["beyond_weight"] = "16" }),
+            ("realera, radius 0.1", "realera", only, new() { ["neighbour_radius"] = "0.1" }),
+            ("uce, lambda 0.1", "uce", only, null),
+            ("uce, lambda 0.01", "uce", only, new() { ["lambda"] = "0.01" }),
+            ($"realera, target {other}", "realera", new EraseSpec { Concepts = [erase], Targets = [other], Seed = seed }, null),
         ];
-        foreach (var (name, method, spec) in settings)
+        foreach (var (name, method, spec, options) in settings)
         {
             var sw = Stopwatch.StartNew();
-            var (edited, plan) = Erased(gen, method, spec);
+            var (edited, plan) = Erased(gen, method, spec, options);
             using var _ = edited;
             var er = EraseReport.Measure(gen, edited, clf, plan, spec.Concepts, n, steps, guidance, 2000);
             var e = er.Erased.Single();

@@ -9,12 +9,10 @@ namespace ConceptSuite.Explain.Importance;
 /// </summary>
 public sealed class GradientInput : IConceptImportance
 {
-    public string Name => "gradient_input";
-
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         return (u * Gradients(head, u, targets)).MoveToOuterDisposeScope();
     }
 

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,13 +11,14 @@ namespace ConceptSuite.Explain.Importance;
 /// </summary>
 public sealed class IntegratedGradients(int steps = 32) : IConceptImportance
 {
+    public IntegratedGradients(IntegratedGradientsOptions options) : this(options.Steps) { }
+
     public int Steps { get; } = steps >= 1 ? steps : throw new Contracts.InvalidInputException("steps", $"must be at least 1, got {steps}");
-    public string Name => "integrated_gradients";
 
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         var total = torch.zeros_like(u);
         for (int s = 0; s < Steps; s++)
         {
@@ -25,4 +27,13 @@ public sealed class IntegratedGradients(int steps = 32) : IConceptImportance
         }
         return (u * total / Steps).MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>Options of <see cref="IntegratedGradients"/>.</summary>
+public sealed record IntegratedGradientsOptions(int Steps)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Int("steps", 32, "points on the path from the zero baseline (midpoint rule)", 1, 4096)];
+
+    public static IntegratedGradientsOptions From(OptionValues o) => new(o.Int("steps"));
 }

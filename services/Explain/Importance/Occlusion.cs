@@ -9,12 +9,10 @@ namespace ConceptSuite.Explain.Importance;
 /// </summary>
 public sealed class Occlusion : IConceptImportance
 {
-    public string Name => "occlusion";
-
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         long n = u.shape[0], k = u.shape[1];
         var result = torch.zeros([n, k], ScalarType.Float64);
         using (torch.inference_mode())
@@ -23,8 +21,8 @@ public sealed class Occlusion : IConceptImportance
             for (long s = 0; s < n; s++)
             {
                 var row = u[s].unsqueeze(0);
-                var full = ConceptImportances.TargetLogit(head, row, targets[s]);
-                var removed = ConceptImportances.TargetLogit(head, row * keep, targets[s]);
+                var full = ImportanceEstimators.TargetLogit(head, row, targets[s]);
+                var removed = ImportanceEstimators.TargetLogit(head, row * keep, targets[s]);
                 result[s] = full - removed;
             }
         }

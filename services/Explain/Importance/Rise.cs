@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,14 +11,15 @@ namespace ConceptSuite.Explain.Importance;
 /// </summary>
 public sealed class Rise(int masks = 512, double keepProbability = 0.5, long seed = 0) : IConceptImportance
 {
+    public Rise(RiseOptions options) : this(options.Masks, options.KeepProbability, options.Seed) { }
+
     public int MaskCount { get; } = masks >= 1 ? masks : throw new Contracts.InvalidInputException("masks", $"must be at least 1, got {masks}");
     public double KeepProbability { get; } = keepProbability > 0 && keepProbability < 1 ? keepProbability : throw new Contracts.InvalidInputException("keep_probability", "must be in (0, 1)");
-    public string Name => "rise";
 
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         long n = u.shape[0], k = u.shape[1];
         var m = (torch.rand([MaskCount, k], ScalarType.Float64, generator: new torch.Generator((ulong)seed)) < KeepProbability).to_type(ScalarType.Float64);
         var result = torch.zeros([n, k], ScalarType.Float64);
@@ -25,10 +27,22 @@ public sealed class Rise(int masks = 512, double keepProbability = 0.5, long see
         {
             for (long s = 0; s < n; s++)
             {
-                var f = ConceptImportances.TargetLogit(head, u[s].unsqueeze(0) * m, targets[s]);
+                var f = ImportanceEstimators.TargetLogit(head, u[s].unsqueeze(0) * m, targets[s]);
                 result[s] = f.matmul(m) / (MaskCount * KeepProbability);
             }
         }
         return result.MoveToOuterDisposeScope();
     }
+}
+
+/// <summary>Options of <see cref="Rise"/>; the seed is the request's.</summary>
+public sealed record RiseOptions(int Masks, double KeepProbability, long Seed)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("masks", 512, "random concept masks", 1, 1 << 20),
+        OptionSpec.Float("keep_probability", 0.5, "probability of keeping a concept in a mask, in (0, 1)", 0, 1),
+    ];
+
+    public static RiseOptions From(OptionValues o) => new(o.Int("masks"), o.Float("keep_probability"), RequestSeed.Of(o));
 }

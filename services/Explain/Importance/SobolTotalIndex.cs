@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -25,16 +26,17 @@ public sealed class SobolTotalIndex : IConceptImportance
         Seed = seed;
     }
 
+    public SobolTotalIndex(SobolOptions options) : this(options.DesignSize, options.Repeats, MaskDesigns.Create(options.Design), options.Seed) { }
+
     public int DesignSize { get; }
     public int Repeats { get; }
     public IMaskDesign Design { get; }
     public long Seed { get; }
-    public string Name => "sobol";
 
     public Tensor Explain(IConceptHead head, Tensor coefficients, long[] targets)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         long n = u.shape[0], k = u.shape[1];
         var result = torch.zeros([n, k], ScalarType.Float64);
         var targetIndex = torch.tensor(targets);
@@ -104,4 +106,17 @@ public sealed class SobolTotalIndex : IConceptImportance
         var st = torch.where(variance > 0, num / variance.clamp_min(1e-300), torch.zeros_like(num));
         return single ? st.squeeze(0) : st;
     }
+}
+
+/// <summary>Options of <see cref="SobolTotalIndex"/>; the seed is the request's.</summary>
+public sealed record SobolOptions(int DesignSize, int Repeats, string Design, long Seed)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("design_size", 64, "rows of the sampling design per repeat", 4, 1 << 20),
+        OptionSpec.Int("repeats", 1, "independent designs averaged", 1, 1024),
+        OptionSpec.Choice("design", "sobol", "the design: Sobol' sequence, Halton sequence, Latin hypercube or plain random", "sobol", "halton", "latin_hypercube", "random"),
+    ];
+
+    public static SobolOptions From(OptionValues o) => new(o.Int("design_size"), o.Int("repeats"), o.Choice("design"), RequestSeed.Of(o));
 }

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ConceptSuite.Explain.Intrinsic;
+namespace ConceptSuite.Explain.IntrinsicDimension;
 
 /// <summary>
 /// Random projections P [D, d] from the subspace to the parameters, columns of unit length

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace ConceptSuite.Explain.Intrinsic;
+namespace ConceptSuite.Explain.IntrinsicDimension;
 
 /// <summary>
 /// Intrinsic dimension of an objective landscape (Li, Farkhoor, Liu and Yosinski 2018, "Measuring

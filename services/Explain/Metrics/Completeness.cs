@@ -1,3 +1,5 @@
+using ConceptSuite.Core.Methods;
+
 namespace ConceptSuite.Explain.Metrics;
 
 /// <summary>
@@ -21,4 +23,13 @@ public static class Completeness
     }
 
     public static double Accuracy(long[] labels, long[] predictions) => labels.Zip(predictions).Count(p => p.First == p.Second) / (double)labels.Length;
+}
+
+/// <summary>Options of <see cref="Completeness"/> (config field chance_accuracy).</summary>
+public sealed record CompletenessOptions(double ChanceAccuracy) : MetricOptions
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Float("chance_accuracy", 0, "chance accuracy a_r (0: 1/C)", 0, 1)];
+
+    public static MetricOptions From(OptionValues o) => new CompletenessOptions(o.Float("chance_accuracy"));
 }

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -115,4 +116,37 @@ public static class ConceptTrust
             throw new Contracts.InvalidInputException("concept_labels", $"expected [{phi.shape[0]}, {phi.shape[1]}] like the importances, got [{string.Join(", ", conceptLabels.shape)}]");
         return ExplainTensors.ToArray2D(conceptLabels.to_type(ScalarType.Float64));
     }
+}
+
+/// <summary>Options of the global importance (config field classes).</summary>
+public sealed record GlobalImportanceOptions(int Classes) : MetricOptions
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Int("classes", 0, "classes of the table (0: max label + 1)", 0, 1 << 20)];
+
+    public static MetricOptions From(OptionValues o) => new GlobalImportanceOptions(o.Int("classes"));
+}
+
+/// <summary>Options of existence (config fields top_k and class_level); location shares them.</summary>
+public sealed record TopConceptOptions(int TopK, bool ClassLevel) : MetricOptions
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("top_k", 0, "concepts per sample checked (the top-k by importance; 0: min(3, K))", 0, 1 << 20),
+        OptionSpec.Bool("class_level", false, "check each sample's class-level top-k concepts instead of its own"),
+    ];
+
+    public static MetricOptions From(OptionValues o) => new TopConceptOptions(o.Int("top_k"), o.Bool("class_level"));
+}
+
+/// <summary>Options of location (config fields location_all_relied and location_chance_corrected).</summary>
+public sealed record LocationOptions(bool AllRelied, bool ChanceCorrected) : MetricOptions
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Bool("location_all_relied", false, "average over every (sample, top-k concept) pair, an absent concept scoring 0"),
+        OptionSpec.Bool("location_chance_corrected", false, "score each pair (s − a)/(1 − a), a the mask's share of the image"),
+    ];
+
+    public static MetricOptions From(OptionValues o) => new LocationOptions(o.Bool("location_all_relied"), o.Bool("location_chance_corrected"));
 }

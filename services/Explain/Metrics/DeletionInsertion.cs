@@ -20,7 +20,7 @@ public static class DeletionInsertion
     public static Result Compute(IConceptHead head, Tensor coefficients, long[] targets, Tensor importance)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         var phi = ExplainTensors.Matrix(importance, "importance");
         if (!phi.shape.SequenceEqual(u.shape)) throw new Contracts.InvalidInputException("importance", $"shape [{string.Join(", ", phi.shape)}] differs from the coefficients' [{string.Join(", ", u.shape)}]");
         long n = u.shape[0], k = u.shape[1];
@@ -39,12 +39,12 @@ public static class DeletionInsertion
                 // removed[t, i] = 1 if concept i is among the t most important.
                 var removed = tri.index_select(1, rank);
                 var row = u[s].unsqueeze(0);
-                var f0 = ConceptImportances.TargetLogit(head, torch.zeros_like(row), targets[s]).item<double>();
-                var f1 = ConceptImportances.TargetLogit(head, row, targets[s]).item<double>();
+                var f0 = ImportanceEstimators.TargetLogit(head, torch.zeros_like(row), targets[s]).item<double>();
+                var f1 = ImportanceEstimators.TargetLogit(head, row, targets[s]).item<double>();
                 var span = f1 - f0;
                 if (Math.Abs(span) < 1e-12) continue;
-                var fd = ((ConceptImportances.TargetLogit(head, row * (1 - removed), targets[s]) - f0) / span).data<double>().ToArray();
-                var fi = ((ConceptImportances.TargetLogit(head, row * removed, targets[s]) - f0) / span).data<double>().ToArray();
+                var fd = ((ImportanceEstimators.TargetLogit(head, row * (1 - removed), targets[s]) - f0) / span).data<double>().ToArray();
+                var fi = ((ImportanceEstimators.TargetLogit(head, row * removed, targets[s]) - f0) / span).data<double>().ToArray();
                 for (int t = 0; t <= k; t++) { del[t] += fd[t]; ins[t] += fi[t]; }
                 used++;
             }

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Explain.Importance;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,7 +19,7 @@ public sealed class MuFidelity(int subsets = 128, double subsetFraction = 0.2, l
     public double Compute(IConceptHead head, Tensor coefficients, long[] targets, Tensor importance)
     {
         using var scope = torch.NewDisposeScope();
-        var u = ConceptImportances.Check(head, coefficients, targets);
+        var u = ImportanceEstimators.Check(head, coefficients, targets);
         var phi = ExplainTensors.Matrix(importance, "importance");
         if (!phi.shape.SequenceEqual(u.shape)) throw new Contracts.InvalidInputException("importance", "shape differs from the coefficients'");
         long n = u.shape[0], k = u.shape[1];
@@ -34,8 +35,8 @@ public sealed class MuFidelity(int subsets = 128, double subsetFraction = 0.2, l
             for (long s = 0; s < n; s++)
             {
                 var row = u[s].unsqueeze(0);
-                var full = ConceptImportances.TargetLogit(head, row, targets[s]);
-                var drop = full - ConceptImportances.TargetLogit(head, row * (1 - masks), targets[s]);
+                var full = ImportanceEstimators.TargetLogit(head, row, targets[s]);
+                var drop = full - ImportanceEstimators.TargetLogit(head, row * (1 - masks), targets[s]);
                 var attr = masks.matmul(phi[s]);
                 var r = Pearson(attr, drop);
                 if (double.IsFinite(r)) { total += r; used++; }
@@ -51,4 +52,16 @@ public sealed class MuFidelity(int subsets = 128, double subsetFraction = 0.2, l
         var den = Math.Sqrt(ac.square().sum().item<double>() * bc.square().sum().item<double>());
         return den > 0 ? (ac * bc).sum().item<double>() / den : double.NaN;
     }
+}
+
+/// <summary>Options of <see cref="MuFidelity"/> (config fields subsets and subset_fraction); the seed is the request's.</summary>
+public sealed record MuFidelityOptions(int Subsets, double SubsetFraction) : MetricOptions
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Int("subsets", 128, "random concept subsets per sample", 3, 1 << 20),
+        OptionSpec.Float("subset_fraction", 0.2, "fraction of the concepts in each subset, in (0, 1)", 0, 1),
+    ];
+
+    public static MetricOptions From(OptionValues o) => new MuFidelityOptions(o.Int("subsets"), o.Float("subset_fraction"));
 }

@@ -12,7 +12,6 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class DebiasedCka : IRepresentationSimilarity
 {
-    public string Name => "debiased_cka";
     public int MinSamples => 4;
 
     public double Score(torch.Tensor a, torch.Tensor b)

@@ -9,7 +9,6 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class LinearCka : IRepresentationSimilarity
 {
-    public string Name => "linear_cka";
     public int MinSamples => 2;
 
     public double Score(torch.Tensor a, torch.Tensor b)

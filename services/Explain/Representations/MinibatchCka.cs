@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,9 +15,10 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class MinibatchCka(int batchSize = 256, long seed = 0) : IRepresentationSimilarity
 {
+    public MinibatchCka(MinibatchCkaOptions options) : this(options.BatchSize, options.Seed) { }
+
     public int BatchSize { get; } = batchSize >= 4 ? batchSize : throw new Contracts.InvalidInputException("batch_size", $"must be at least 4 (unbiased HSIC needs n ≥ 4), got {batchSize}");
 
-    public string Name => "minibatch_cka";
     public int MinSamples => 4;
 
     public double Score(Tensor a, Tensor b)
@@ -60,4 +62,14 @@ public sealed class MinibatchCka(int batchSize = 256, long seed = 0) : IRepresen
         }
         return list;
     }
+}
+
+/// <summary>Options of <see cref="MinibatchCka"/>; the seed (of the row shuffle) is the request's.</summary>
+public sealed record MinibatchCkaOptions(int BatchSize, long Seed)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Int("batch_size", 256, "rows per minibatch (unbiased HSIC needs at least 4)", 4, 1 << 24)];
+
+    public static MinibatchCkaOptions From(OptionValues o) =>
+        new(o.Int("batch_size"), RequestSeed.Of(o));
 }

@@ -10,7 +10,6 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class Pwcca : IRepresentationSimilarity
 {
-    public string Name => "pwcca";
     public int MinSamples => 2;
 
     public double Score(torch.Tensor a, torch.Tensor b)

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 
 namespace ConceptSuite.Explain.Representations;
@@ -8,11 +9,12 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class RbfCka(double bandwidthFraction = 1.0) : IRepresentationSimilarity
 {
+    public RbfCka(RbfCkaOptions options) : this(options.BandwidthFraction) { }
+
     public double BandwidthFraction { get; } = bandwidthFraction > 0 && double.IsFinite(bandwidthFraction)
         ? bandwidthFraction
-        : throw new Contracts.InvalidInputException("rbf_bandwidth_fraction", "must be a positive finite number");
+        : throw new Contracts.InvalidInputException("bandwidth_fraction", "must be a positive finite number");
 
-    public string Name => "rbf_cka";
     public int MinSamples => 2;
 
     public double Score(torch.Tensor a, torch.Tensor b)
@@ -21,4 +23,13 @@ public sealed class RbfCka(double bandwidthFraction = 1.0) : IRepresentationSimi
         var (x, y) = ExplainTensors.Pair(a, b, MinSamples);
         return KernelAlignment.Cka(KernelAlignment.RbfGram(x, BandwidthFraction), KernelAlignment.RbfGram(y, BandwidthFraction), unbiased: false);
     }
+}
+
+/// <summary>Options of <see cref="RbfCka"/>.</summary>
+public sealed record RbfCkaOptions(double BandwidthFraction)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Float("bandwidth_fraction", 1.0, "RBF bandwidth σ as a fraction of the median pairwise distance (> 0)", 0, 1e6)];
+
+    public static RbfCkaOptions From(OptionValues o) => new(o.Float("bandwidth_fraction"));
 }

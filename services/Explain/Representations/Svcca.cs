@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 
 namespace ConceptSuite.Explain.Representations;
@@ -10,11 +11,12 @@ namespace ConceptSuite.Explain.Representations;
 /// </summary>
 public sealed class Svcca(double keepVariance = 0.99) : IRepresentationSimilarity
 {
+    public Svcca(SvccaOptions options) : this(options.KeepVariance) { }
+
     public double KeepVariance { get; } = keepVariance > 0 && keepVariance <= 1
         ? keepVariance
-        : throw new Contracts.InvalidInputException("svcca_keep_variance", "must be in (0, 1]");
+        : throw new Contracts.InvalidInputException("keep_variance", "must be in (0, 1]");
 
-    public string Name => "svcca";
     public int MinSamples => 2;
 
     public double Score(torch.Tensor a, torch.Tensor b)
@@ -37,4 +39,13 @@ public sealed class Svcca(double keepVariance = 0.99) : IRepresentationSimilarit
         while (k < cum.Length && cum[k - 1] < KeepVariance - 1e-12) k++;
         return u.narrow(1, 0, k) * s.narrow(0, 0, k);
     }
+}
+
+/// <summary>Options of <see cref="Svcca"/>.</summary>
+public sealed record SvccaOptions(double KeepVariance)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+        [OptionSpec.Float("keep_variance", 0.99, "variance fraction the kept singular directions explain on each side, in (0, 1]", 0, 1)];
+
+    public static SvccaOptions From(OptionValues o) => new(o.Float("keep_variance"));
 }

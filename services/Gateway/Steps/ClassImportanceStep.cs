@@ -36,12 +36,13 @@ public sealed class ClassImportanceStep(ClassImportanceStep.Options options) : I
     }
 
     /// <summary>The importance estimator an explain step's options describe.</summary>
-    public static ImportanceSettings Settings(string method, int designSize, long seed) => new()
+    public static ImportanceSettings Settings(string method, int designSize, long seed)
     {
-        Method = method,
-        DesignSize = designSize,
-        Seed = seed,
-    };
+        var s = new ImportanceSettings { Method = method, Seed = seed };
+        // design_size is the sobol estimator's option; other estimators have none of that name.
+        if (designSize > 0 && method == "sobol") s.Options["design_size"] = designSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return s;
+    }
 
     /// <summary>The stored model's concept and class names.</summary>
     public static async Task<BottleneckModelInfo> ModelAsync(StepContext ctx) =>
@@ -71,7 +72,7 @@ public sealed class ClassImportanceStep(ClassImportanceStep.Options options) : I
                 Config = new ClassImportanceConfig
                 {
                     Importance = settings, ClassIndex = cls, PresenceThreshold = threshold, Clusters = clusters,
-                    ArtifactId = source, ModelId = ctx.Input("model"),
+                    Artifact = new ArtifactRef { Id = source }, Model = new ArtifactRef { Id = ctx.Input("model"), Kind = "bottleneck" },
                 },
             }, ct);
             await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),

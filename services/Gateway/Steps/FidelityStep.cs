@@ -42,7 +42,7 @@ public sealed class FidelityStep(FidelityStep.Options options) : IStepExecutor
             Config = new FidelityConfig
             {
                 Importance = ClassImportanceStep.Settings(options.Method, options.DesignSize, options.Seed), Subsets = options.Subsets,
-                ArtifactId = source, ModelId = ctx.Input("model"),
+                Artifact = new ArtifactRef { Id = source }, Model = new ArtifactRef { Id = ctx.Input("model"), Kind = "bottleneck" },
             },
         }, ct);
         await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.RenamedAsync(ctx.StoreChannel, source, [(tensor, "inputs"), ("labels", "targets")], ct),

@@ -37,14 +37,14 @@ public sealed class GenerateEraseStep(GenerateEraseStep.Options options) : IStep
     {
         var request = new EraseRequest
         {
-            GeneratorId = ctx.Input("generator"),
-            Method = options.Method,
-            Lambda = options.Lambda,
+            Generator = new ArtifactRef { Id = ctx.Input("generator"), Kind = "generator" },
+            Eraser = new EraserSettings { Method = options.Method },
             ReportSamples = options.ReportSamples,
             ReportSteps = options.ReportSteps,
             ReportGuidance = options.ReportGuidance,
             Seed = options.Seed,
         };
+        if (options.Lambda > 0) request.Eraser.Options["lambda"] = options.Lambda.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
         request.Concepts.AddRange(List(options.Concepts));
         if (request.Concepts.Count == 0) throw new InvalidInputException(ctx.OptionField("concepts"), "name at least one concept to erase");
         request.Targets.AddRange(List(options.Targets));

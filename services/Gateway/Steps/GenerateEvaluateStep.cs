@@ -32,8 +32,8 @@ public sealed class GenerateEvaluateStep(GenerateEvaluateStep.Options options) :
     {
         var request = new EvaluateRequest
         {
-            GeneratorId = ctx.Input("generator"),
-            ClassifierGeneratorId = ctx.OptionalInput("classifier") ?? "",
+            Generator = new ArtifactRef { Id = ctx.Input("generator"), Kind = "generator" },
+            ClassifierGenerator = ctx.OptionalInput("classifier") is { } classifier ? new ArtifactRef { Id = classifier, Kind = "generator" } : null,
             SamplesPerPrompt = options.Samples,
             Steps = options.Steps,
             Guidance = options.Guidance,

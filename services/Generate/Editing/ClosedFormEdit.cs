@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -33,5 +34,25 @@ public static class ClosedFormEdit
         // W' = M A⁻¹  ⇔  A W'ᵀ = Mᵀ (A symmetric).
         var result = linalg.solve(a, m.t()).t().to_type(w.dtype);
         return result.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The weights of the closed form: λ (the pull towards the old weights), s_e and s_p.</summary>
+public sealed record ClosedFormOptions(double Lambda, double EraseScale, double PreserveScale)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        OptionSpec.Float("lambda", 0.1, "λ, the pull towards the old weights (> 0)", 0, 1e6),
+        OptionSpec.Float("erase_scale", 1.0, "weight s_e of the erased keys (> 0)", 0, 1e6),
+        OptionSpec.Float("preserve_scale", 1.0, "weight s_p of the preserved keys", 0, 1e6),
+    ];
+
+    /// <summary>The checked weights; λ and s_e must be strictly positive.</summary>
+    public static ClosedFormOptions From(OptionValues o)
+    {
+        var r = new ClosedFormOptions(o.Float("lambda"), o.Float("erase_scale"), o.Float("preserve_scale"));
+        if (!(r.Lambda > 0)) throw new Contracts.InvalidInputException("eraser.options.lambda", "must be in (0, 1e6]");
+        if (!(r.EraseScale > 0)) throw new Contracts.InvalidInputException("eraser.options.erase_scale", "must be in (0, 1e6]");
+        return r;
     }
 }

@@ -7,10 +7,6 @@ using InvalidInputException = ConceptSuite.Contracts.InvalidInputException;
 
 namespace ConceptSuite.Generate.Editing;
 
-/// <summary>One concept found in an image.</summary>
-public sealed record ExtractedConceptResult(Tensor Mask, Tensor Token, string NearestConcept, double NearestCosine,
-    Tensor Regenerations, IReadOnlyDictionary<string, string> RegeneratedConcepts, IReadOnlyDictionary<string, string> SourceConcepts, double FinalLoss);
-
 /// <summary>
 /// Unsupervised concept extraction from one image in the manner of ConceptExpress (Hao et al.,
 /// 2024): (1) locate — the image is noised to t = 0.3T under four seeds, the denoiser's last

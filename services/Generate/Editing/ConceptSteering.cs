@@ -7,8 +7,6 @@ using InvalidInputException = ConceptSuite.Contracts.InvalidInputException;
 
 namespace ConceptSuite.Generate.Editing;
 
-public sealed record SteeringResult(double ScoreBefore, double ScoreAfter, double RateBefore, double RateAfter, Tensor ImagesBefore, Tensor ImagesAfter);
-
 /// <summary>
 /// Steering along a concept direction: every attended token embedding c becomes
 /// c + α·‖c̄‖·d/‖d‖ (‖c̄‖ the mean token norm), so each cross-attention key and value moves by

@@ -7,17 +7,6 @@ using InvalidInputException = ConceptSuite.Contracts.InvalidInputException;
 
 namespace ConceptSuite.Generate.Editing;
 
-/// <summary>A prompt generated inside a mask [H,W] (bool).</summary>
-public sealed record Region(string Prompt, Tensor Mask);
-
-/// <summary>Layout check of one region: the classifier's hit rate for the requested concept inside it.</summary>
-public sealed record RegionResult(int Region, string Group, string Requested, double Rate);
-
-public sealed record CompositionResult(Tensor Images, IReadOnlyList<RegionResult> Checks)
-{
-    public double LayoutScore => Checks.Count == 0 ? 0 : Checks.Average(c => c.Rate);
-}
-
 /// <summary>
 /// Multi-concept composition in the manner of Concept Conductor (Yao et al., 2024): each concept
 /// runs as an isolated branch — its own prompt's keys and values, never mixed with another

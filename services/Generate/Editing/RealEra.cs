@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Methods;
 using ConceptSuite.Generate.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,9 +19,10 @@ namespace ConceptSuite.Generate.Editing;
 /// for a linear W, preserving c_i + R·u would also preserve R⁻¹-scaled c_i and cancel the erase,
 /// while preserving its orthogonal part keeps the map of everything beyond the concept itself.
 /// </summary>
-public sealed class RealEra : IConceptEraser
+public sealed class RealEra(RealEraOptions options) : IConceptEraser
 {
-    public string Name => "realera";
+    public RealEraOptions Options { get; } = options;
+    public ClosedFormOptions ClosedForm => Options.ClosedForm;
 
     public EditPlan Plan(ConceptGenerator g, EraseSpec spec)
     {
@@ -35,24 +37,25 @@ public sealed class RealEra : IConceptEraser
                 if (spec.Concepts.Contains(other) || spec.Preserve.Contains(other) || spec.Targets.Contains(other) || mined.Contains(other)) continue;
                 var co = emb[g.Vocabulary.TokenOf(other)];
                 double cos = (ci.dot(co) / (ci.norm() * co.norm() + 1e-12)).item<double>();
-                if (cos >= spec.AssociationThreshold) mined.Add(other);
+                if (cos >= Options.AssociationThreshold) mined.Add(other);
             }
         }
         var plan = UnifiedConceptEditing.BasePlan(g, spec, mined);
         using var gen = new Generator((ulong)spec.Seed + 7919);
         // Orthonormal basis of the erased keys' span (rows), for the beyond samples' projection.
         var basis = linalg.qr(plan.EraseKeys.t()).Q.t();
-        double nw = spec.NeighbourSamples == 0 ? 0 : Math.Sqrt(spec.NeighbourWeight / spec.NeighbourSamples);
-        double bw = spec.BeyondSamples == 0 ? 0 : Math.Sqrt(spec.BeyondWeight / spec.BeyondSamples);
+        var o = Options;
+        double nw = o.NeighbourSamples == 0 ? 0 : Math.Sqrt(o.NeighbourWeight / o.NeighbourSamples);
+        double bw = o.BeyondSamples == 0 ? 0 : Math.Sqrt(o.BeyondWeight / o.BeyondSamples);
         var near = new List<Tensor>(); var nearTargets = new List<Tensor>(); var beyond = new List<Tensor>();
         for (int i = 0; i < spec.Concepts.Count; i++)
         {
             var ci = plan.EraseKeys[i];
             var ti = plan.TargetKeys[i];
             double norm = ci.norm().item<double>();
-            near.Add(nw * Perturb(ci, norm, spec.NeighbourSamples, 0, spec.NeighbourRadius, gen));
-            nearTargets.Add(nw * ti.unsqueeze(0).expand(spec.NeighbourSamples, -1));
-            var b = Perturb(ci, norm, spec.BeyondSamples, 2 * spec.NeighbourRadius, 3 * spec.NeighbourRadius, gen);
+            near.Add(nw * Perturb(ci, norm, o.NeighbourSamples, 0, o.NeighbourRadius, gen));
+            nearTargets.Add(nw * ti.unsqueeze(0).expand(o.NeighbourSamples, -1));
+            var b = Perturb(ci, norm, o.BeyondSamples, 2 * o.NeighbourRadius, 3 * o.NeighbourRadius, gen);
             beyond.Add(bw * (b - b.matmul(basis.t()).matmul(basis)));
         }
         var ek = cat([plan.EraseKeys, .. near], 0);
@@ -61,7 +64,7 @@ public sealed class RealEra : IConceptEraser
         return plan with
         {
             EraseKeys = ek.MoveToOuterDisposeScope(), TargetKeys = tk.MoveToOuterDisposeScope(), PreserveKeys = pk.MoveToOuterDisposeScope(),
-            NeighbourKeys = spec.NeighbourSamples * spec.Concepts.Count, BeyondKeys = spec.BeyondSamples * spec.Concepts.Count,
+            NeighbourKeys = o.NeighbourSamples * spec.Concepts.Count, BeyondKeys = o.BeyondSamples * spec.Concepts.Count,
         };
     }
 
@@ -73,4 +76,27 @@ public sealed class RealEra : IConceptEraser
         var r = rand([n, 1], dtype: ScalarType.Float64, generator: gen) * (hi - lo) + lo;
         return c.unsqueeze(0) + r * u * norm;
     }
+}
+
+/// <summary>
+/// Options of <see cref="RealEra"/>: the closed form's weights, and per erased concept the
+/// neighbour and beyond samples (each group's total weight relative to the concept's own key) and
+/// the association threshold of the mining.
+/// </summary>
+public sealed record RealEraOptions(ClosedFormOptions ClosedForm, int NeighbourSamples, double NeighbourRadius, int BeyondSamples,
+    double AssociationThreshold, double NeighbourWeight, double BeyondWeight)
+{
+    public static readonly IReadOnlyList<OptionSpec> Schema =
+    [
+        .. ClosedFormOptions.Schema,
+        OptionSpec.Int("neighbour_samples", 16, "neighbour samples per erased concept (0 for plain UCE)", 0, 1024),
+        OptionSpec.Float("neighbour_radius", 0.3, "neighbour radius relative to the concept embedding's norm", 0, 10),
+        OptionSpec.Int("beyond_samples", 16, "beyond-concept samples per erased concept, kept unchanged", 0, 1024),
+        OptionSpec.Float("association_threshold", 0.9, "cosine at or above which a vocabulary concept is mined as associated", -1, 1),
+        OptionSpec.Float("neighbour_weight", 1.0, "weight of all neighbour samples of one concept together", 0, 1e6),
+        OptionSpec.Float("beyond_weight", 1.0, "weight of all beyond-concept samples of one concept together", 0, 1e6),
+    ];
+
+    public static RealEraOptions From(OptionValues o) => new(ClosedFormOptions.From(o), o.Int("neighbour_samples"), o.Float("neighbour_radius"),
+        o.Int("beyond_samples"), o.Float("association_threshold"), o.Float("neighbour_weight"), o.Float("beyond_weight"));
 }

@@ -10,9 +10,9 @@ namespace ConceptSuite.Generate.Editing;
 /// embeddings c_i, targets v*_i = W c_target (the target concept, or BOS for the neutral prompt),
 /// preserve keys the listed concepts (default: every other concept, targets included, and BOS).
 /// </summary>
-public sealed class UnifiedConceptEditing : IConceptEraser
+public sealed class UnifiedConceptEditing(ClosedFormOptions options) : IConceptEraser
 {
-    public string Name => "uce";
+    public ClosedFormOptions ClosedForm { get; } = options;
 
     public EditPlan Plan(ConceptGenerator generator, EraseSpec spec) => BasePlan(generator, spec, []);
 

@@ -6,19 +6,6 @@ using static TorchSharp.torch;
 
 namespace ConceptSuite.Generate.Evaluation;
 
-/// <summary>How often generations asking for a concept show it, by the concept classifier.</summary>
-/// <param name="Rate">Fraction of samples whose predicted concept of the group is the requested one.</param>
-/// <param name="Chance">1/|group|: the rate of a generator that ignores the request.</param>
-public sealed record ConceptRate(string Concept, string Group, double Rate, double Chance, int Samples);
-
-/// <summary>Per-prompt result: for each requested concept the classifier can judge, its rate.</summary>
-public sealed record PromptRate(string Prompt, IReadOnlyDictionary<string, double> Rates, int Samples);
-
-public sealed record EvaluationReport(IReadOnlyList<ConceptRate> Concepts, IReadOnlyList<PromptRate> Prompts)
-{
-    public double RateOf(string concept) => Concepts.First(c => c.Concept == concept).Rate;
-}
-
 /// <summary>
 /// The concept-rate metric: for each prompt, n samples (seeds seed + i·n + j), classify, and
 /// rate(c) = #(samples of prompts requesting c whose predicted concept of c's group is c) / #(those samples).
@@ -28,6 +15,19 @@ public static class ConceptRates
     public const int MaxSamples = 4096;
 
     /// <summary>One prompt per concept of <paramref name="group"/>, crossed with each concept of <paramref name="crossGroup"/> when given.</summary>
+    /// <summary>
+    /// The prompts of an Evaluate request that names none: every judged concept of the generator's
+    /// vocabulary (shapes aside) crossed with each shape; with no such concept, one prompt per shape.
+    /// </summary>
+    public static List<string> DefaultPrompts(ConceptGenerator generator, ConceptClassifier judge)
+    {
+        var prompts = judge.Groups.Where(g => g.Group != "shape").SelectMany(g => g.Concepts).Where(generator.Vocabulary.Contains)
+            .SelectMany(c => PromptsFor(generator.Vocabulary, c)).ToList();
+        if (prompts.Count == 0 && judge.Groups.Any(g => g.Group == "shape"))
+            prompts = judge.Groups.First(g => g.Group == "shape").Concepts.Select(s => ConceptVocabulary.BuildPrompt([s])).ToList();
+        return prompts;
+    }
+
     public static List<string> PromptsFor(ConceptVocabulary vocab, string concept, string? crossGroup = "shape")
     {
         var groups = vocab.Groups;

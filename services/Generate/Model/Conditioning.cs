@@ -3,9 +3,6 @@ using static TorchSharp.torch;
 
 namespace ConceptSuite.Generate.Model;
 
-/// <summary>Text tokens as the cross-attention sees them: embeddings [B,T,D] and which to attend to [B,T].</summary>
-public sealed record TextContext(Tensor Embeddings, Tensor AttendMask);
-
 /// <summary>
 /// What the denoiser is conditioned on: one text context, or several regional contexts whose
 /// cross-attention outputs are fused inside their spatial masks (Concept Conductor's feature

@@ -43,7 +43,7 @@ public static class GeneratorArtifact
         return await store.PutAsync(Kind, tensors, meta.ToJsonString(), new Dictionary<string, string> { ["stage"] = "generate" }, ct);
     }
 
-    public static Loaded Load(ArtifactStore store, string id, Device device, string field = "generator_id")
+    public static Loaded Load(ArtifactStore store, string id, Device device, string field = "generator.id")
     {
         if (string.IsNullOrEmpty(id)) throw new InvalidInputException(field, "is required");
         using var reader = store.Open(id, field);

@@ -77,7 +77,7 @@ public sealed class ConceptImportanceTests
         long[] targets = [0, 2, 1, 2];
         var expected = u * w.index_select(0, torch.tensor(targets));
         foreach (var name in new[] { "gradient_input", "occlusion", "integrated_gradients" })
-            Assert.True((ConceptImportances.Create(name).Explain(head, u, targets) - expected).abs().max().item<double>() < 1e-12, name);
+            Assert.True((ImportanceEstimators.Family.Create(name, null, "importance").Explain(head, u, targets) - expected).abs().max().item<double>() < 1e-12, name);
     }
 
     [Fact]
@@ -150,6 +150,6 @@ public sealed class ConceptImportanceTests
         Assert.Equal("targets", Assert.Throws<InvalidInputException>(() => new Occlusion().Explain(head, Randn(2, 2, 4), [0, 3])).Field);
         Assert.Equal("targets", Assert.Throws<InvalidInputException>(() => new Occlusion().Explain(head, Randn(2, 2, 4), [0])).Field);
         Assert.Equal("design", Assert.Throws<InvalidInputException>(() => MaskDesigns.Create("sobolev")).Field);
-        Assert.Equal("method", Assert.Throws<InvalidInputException>(() => ConceptImportances.Create("lime")).Field);
+        Assert.Equal("importance.method", Assert.Throws<InvalidInputException>(() => ImportanceEstimators.Family.Create("lime", null, "importance")).Field);
     }
 }

@@ -82,12 +82,12 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         var store = _server.Services.GetRequiredService<ArtifactStore>();
         var x = Randn(3, 50, 6);
         var info = await store.PutAsync("activations", new Dictionary<string, Tensor> { ["a"] = x, ["b"] = 2 * x });
-        var cfg = new CompareRepresentationsConfig { ArtifactId = info.Ref.Id };
+        var cfg = new CompareRepresentationsConfig { Artifact = new() { Id = info.Ref.Id } };
         cfg.Similarities.Add("linear_cka");
         Assert.Equal(1.0, (await CompareAsync(cfg)).Similarities["linear_cka"], 9);
         // Stream tensors take precedence over the artifact's.
         Assert.True((await CompareAsync(cfg, ("b", Randn(4, 50, 6)))).Similarities["linear_cka"] < 0.5);
-        var missing = new CompareRepresentationsConfig { ArtifactId = new string('a', 64) };
+        var missing = new CompareRepresentationsConfig { Artifact = new() { Id = new string('a', 64) } };
         missing.Similarities.Add("linear_cka");
         var e = await Assert.ThrowsAsync<RpcException>(() => CompareAsync(missing));
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
@@ -135,7 +135,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         var x = Randn(80, 5, 4).to_type(ScalarType.Float32);
         var targets = torch.tensor(new long[] { 1, 0, 1, 1, 0 });
         using var call = _client.ConceptImportance();
-        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" }, ModelId = info.Ref.Id } },
+        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "occlusion" }, Model = info.Ref } },
             b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
         var phi = await CollectAsync(call.ResponseStream);
         var c = model.Concepts(x).to_type(ScalarType.Float64);
@@ -144,7 +144,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         var missing = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             using var c2 = _client.ConceptImportance();
-            await SendAsync(c2.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = new string('b', 64) } },
+            await SendAsync(c2.RequestStream, new ConceptImportanceRequest { Config = new() { Model = new() { Id = new string('b', 64) } } },
                 b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
             await CollectAsync(c2.ResponseStream);
         });
@@ -152,7 +152,7 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         var wrongWidth = await Assert.ThrowsAsync<RpcException>(async () =>
         {
             using var c3 = _client.ConceptImportance();
-            await SendAsync(c3.RequestStream, new ConceptImportanceRequest { Config = new() { ModelId = info.Ref.Id } },
+            await SendAsync(c3.RequestStream, new ConceptImportanceRequest { Config = new() { Model = info.Ref } },
                 b => new ConceptImportanceRequest { Block = b }, ("inputs", Randn(81, 5, 6)), ("targets", targets));
             await CollectAsync(c3.ResponseStream);
         });

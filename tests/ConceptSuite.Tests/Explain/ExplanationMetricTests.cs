@@ -1,6 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Explain.Importance;
-using ConceptSuite.Explain.Intrinsic;
+using ConceptSuite.Explain.IntrinsicDimension;
 using ConceptSuite.Explain.Metrics;
 using TorchSharp;
 using static ConceptSuite.Tests.Explain.ExplainFixtures;

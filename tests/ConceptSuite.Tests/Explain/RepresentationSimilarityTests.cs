@@ -14,8 +14,8 @@ public sealed class RepresentationSimilarityTests
     {
         using var scope = torch.NewDisposeScope();
         var x = Randn(1, 60, 8);
-        foreach (var name in RepresentationSimilarities.Names)
-            Assert.Equal(1.0, RepresentationSimilarities.Create(name).Score(x, x), 9);
+        foreach (var name in RepresentationSimilarities.Family.Names)
+            Assert.Equal(1.0, RepresentationSimilarities.Family.Create(name, null, "similarity").Score(x, x), 9);
     }
 
     [Fact]
@@ -28,7 +28,7 @@ public sealed class RepresentationSimilarityTests
         var xt = 3.7 * x.matmul(q);
         foreach (var name in CkaNames)
         {
-            var m = RepresentationSimilarities.Create(name, new SimilarityOptions { BatchSize = 50 });
+            var m = RepresentationSimilarities.Family.Create(name, name == "minibatch_cka" ? new Dictionary<string, string> { ["batch_size"] = "50" } : null, "similarity");
             Assert.Equal(m.Score(x, y), m.Score(xt, y), 9);
             Assert.Equal(m.Score(x, y), m.Score(x, 0.01 * y), 9);
         }
@@ -44,7 +44,7 @@ public sealed class RepresentationSimilarityTests
         var m = torch.diag(torch.tensor(new double[] { 100, 1, 1, 1, 1, 1 }));
         foreach (var name in new[] { "linear_cka", "debiased_cka", "rbf_cka" })
         {
-            var s = RepresentationSimilarities.Create(name);
+            var s = RepresentationSimilarities.Family.Create(name, null, "similarity");
             double before = s.Score(x, y), after = s.Score(x.matmul(m), y);
             Assert.True(Math.Abs(before - after) > 0.2, $"{name}: {before:F4} vs {after:F4}");
         }
@@ -109,6 +109,6 @@ public sealed class RepresentationSimilarityTests
         var e = Assert.Throws<InvalidInputException>(() => new DebiasedCka().Score(Randn(1, 3, 3), Randn(2, 3, 3)));
         Assert.Equal("a", e.Field);
         Assert.Throws<InvalidInputException>(() => new MinibatchCka(3));
-        Assert.Throws<InvalidInputException>(() => RepresentationSimilarities.Create("cosine"));
+        Assert.Throws<InvalidInputException>(() => RepresentationSimilarities.Family.Create("cosine", null, "similarity"));
     }
 }

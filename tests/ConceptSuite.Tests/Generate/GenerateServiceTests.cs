@@ -34,6 +34,18 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     }
 
     [Fact]
+    public async Task ListMethodsDescribesTheErasersAndTheirOptions()
+    {
+        var family = Assert.Single((await Client.ListMethodsAsync(new ListMethodsRequest())).Families);
+        Assert.Equal(("eraser", "generate", "eraser.method"), (family.Name, family.Stage, family.SelectedBy));
+        Assert.Equal(["uce", "realera"], family.Methods.Select(m => m.Name));
+        Assert.Equal(["lambda", "erase_scale", "preserve_scale"], family.Methods[0].Options.Select(o => o.Name));
+        var radius = Assert.Single(family.Methods[1].Options, o => o.Name == "neighbour_radius");
+        Assert.Equal(("float", "0.3", "0", "10"), (radius.Type, radius.DefaultValue, radius.Min, radius.Max));
+        await Invalid(() => Client.ListMethodsAsync(new ListMethodsRequest { Family = "sampler" }).ResponseAsync, "family");
+    }
+
+    [Fact]
     public void TrainGeneratorStreamsProgressAndEndsWithAGeneratorArtifact()
     {
         Assert.Contains(fx.TrainEvents, e => e.Progress is { Unit: "steps", Done: 40 });
@@ -60,11 +72,11 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
         Assert.True(accuracy > 0.5, $"classifier accuracy {accuracy:F3}");
         var images = await All(Client.Generate(new GenerateRequest
         {
-            GeneratorId = result.Artifact.Ref.Id, Prompts = { "a photo of a sneaker", "a photo of an ankle-boot" }, Steps = 3, IncludeTensors = true,
+            Generator = new() { Id = result.Artifact.Ref.Id }, Prompts = { "a photo of a sneaker", "a photo of an ankle-boot" }, Steps = 3, IncludeTensors = true,
         }));
         Assert.Equal(2, images.Count);
         Assert.All(images, i => Assert.Equal(new long[] { 1, 3, 16, 16 }, i.Image.TotalShape.ToArray()));
-        var unknown = new GenerateRequest { GeneratorId = result.Artifact.Ref.Id, Prompts = { "a photo of a red shape" }, Steps = 3 };
+        var unknown = new GenerateRequest { Generator = new() { Id = result.Artifact.Ref.Id }, Prompts = { "a photo of a red shape" }, Steps = 3 };
         await Invalid(() => All(Client.Generate(unknown)), "prompts[0]");
     }
 
@@ -79,7 +91,7 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     [Fact]
     public async Task GenerateStreamsOnePngAndTensorPerPromptDeterministicallyBySeed()
     {
-        var req = new GenerateRequest { GeneratorId = fx.GeneratorId, Prompts = { "a red shape", "a blue shape", "a red shape" }, Seeds = { 7, 8, 7 }, Steps = 5, IncludeTensors = true };
+        var req = new GenerateRequest { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a red shape", "a blue shape", "a red shape" }, Seeds = { 7, 8, 7 }, Steps = 5, IncludeTensors = true };
         var images = await All(Client.Generate(req));
         Assert.Equal([0, 1, 2], images.Select(i => i.Index));
         using var png = PngImages.Decode(images[0].Png.ToByteArray());
@@ -93,7 +105,7 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     [Fact]
     public async Task GenerateRejectsBadInputNamingTheField()
     {
-        GenerateRequest Req() => new() { GeneratorId = fx.GeneratorId, Prompts = { "a red shape", "a red shape" }, Steps = 3 };
+        GenerateRequest Req() => new() { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a red shape", "a red shape" }, Steps = 3 };
         var unknown = Req(); unknown.Prompts[1] = "a purple shape";
         await Invalid(() => All(Client.Generate(unknown)), "prompts[1]");
         var tooLong = Req(); tooLong.Prompts[0] = "red green blue yellow red green blue yellow";
@@ -104,7 +116,7 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
         await Invalid(() => All(Client.Generate(guidance)), "guidance");
         var seeds = Req(); seeds.Seeds.Add(1);
         await Invalid(() => All(Client.Generate(seeds)), "seeds");
-        var missing = Req(); missing.GeneratorId = new string('a', 64);
+        var missing = Req(); missing.Generator = new() { Id = new string('a', 64) };
         var nf = await Assert.ThrowsAsync<RpcException>(() => All(Client.Generate(missing)));
         Assert.Equal(StatusCode.NotFound, nf.StatusCode);
     }
@@ -112,7 +124,7 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     [Fact]
     public async Task EraseReturnsANewGeneratorWithTheEfficacyAndDriftReport()
     {
-        var events = await All(Client.Erase(new EraseRequest { GeneratorId = fx.GeneratorId, Concepts = { "red" }, ReportSamples = 4, ReportSteps = 4 }));
+        var events = await All(Client.Erase(new EraseRequest { Generator = new() { Id = fx.GeneratorId }, Concepts = { "red" }, ReportSamples = 4, ReportSteps = 4 }));
         var result = events.Last().Result;
         Assert.Equal("generator", result.Artifact.Ref.Kind);
         Assert.NotEqual(fx.GeneratorId, result.Artifact.Ref.Id);
@@ -124,10 +136,10 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     [Fact]
     public async Task EraseRejectsUnknownConceptsAndBadTargets()
     {
-        await Invalid(() => All(Client.Erase(new EraseRequest { GeneratorId = fx.GeneratorId, Concepts = { "purple" } })), "concepts[0]");
-        await Invalid(() => All(Client.Erase(new EraseRequest { GeneratorId = fx.GeneratorId, Concepts = { "red" }, Targets = { "red" } })), "targets[0]");
-        await Invalid(() => All(Client.Erase(new EraseRequest { GeneratorId = fx.GeneratorId, Concepts = { "red" }, Method = "magic" })), "method");
-        await Invalid(() => All(Client.Erase(new EraseRequest { GeneratorId = fx.GeneratorId, Concepts = { "red" }, Lambda = -1 })), "lambda");
+        await Invalid(() => All(Client.Erase(new EraseRequest { Generator = new() { Id = fx.GeneratorId }, Concepts = { "purple" } })), "concepts[0]");
+        await Invalid(() => All(Client.Erase(new EraseRequest { Generator = new() { Id = fx.GeneratorId }, Concepts = { "red" }, Targets = { "red" } })), "targets[0]");
+        await Invalid(() => All(Client.Erase(new EraseRequest { Generator = new() { Id = fx.GeneratorId }, Concepts = { "red" }, Eraser = new() { Method = "magic" } })), "eraser.method");
+        await Invalid(() => All(Client.Erase(new EraseRequest { Generator = new() { Id = fx.GeneratorId }, Concepts = { "red" }, Eraser = new() { Options = { ["lambda"] = "-1" } } })), "eraser.options.lambda");
     }
 
     [Fact]
@@ -135,7 +147,7 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     {
         var req = new ComposeRequest
         {
-            GeneratorId = fx.GeneratorId, Samples = 2, Steps = 4,
+            Generator = new() { Id = fx.GeneratorId }, Samples = 2, Steps = 4,
             Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(8, (y, x) => x < 4) }, new ConceptRegion { Prompt = "blue", Mask = MaskTensor(8, (y, x) => x >= 4) } },
         };
         var r = await Client.ComposeAsync(req);
@@ -148,26 +160,26 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
     [Fact]
     public async Task ComposeRejectsMasksOfTheWrongSizeOrOverlapping()
     {
-        var wrong = new ComposeRequest { GeneratorId = fx.GeneratorId, Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(16, (y, x) => x < 4) } } };
+        var wrong = new ComposeRequest { Generator = new() { Id = fx.GeneratorId }, Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(16, (y, x) => x < 4) } } };
         await Invalid(() => Client.ComposeAsync(wrong).ResponseAsync, "regions[0].mask");
         var overlap = new ComposeRequest
         {
-            GeneratorId = fx.GeneratorId,
+            Generator = new() { Id = fx.GeneratorId },
             Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(8, (y, x) => x < 5) }, new ConceptRegion { Prompt = "blue", Mask = MaskTensor(8, (y, x) => x >= 4) } },
         };
         await Invalid(() => Client.ComposeAsync(overlap).ResponseAsync, "regions[1].mask");
-        var empty = new ComposeRequest { GeneratorId = fx.GeneratorId, Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(8, (y, x) => false) } } };
+        var empty = new ComposeRequest { Generator = new() { Id = fx.GeneratorId }, Regions = { new ConceptRegion { Prompt = "red", Mask = MaskTensor(8, (y, x) => false) } } };
         await Invalid(() => Client.ComposeAsync(empty).ResponseAsync, "regions[0].mask");
     }
 
     [Fact]
     public async Task SteerReportsTheClassifierScoreBeforeAndAfter()
     {
-        var r = await Client.SteerAsync(new SteerRequest { GeneratorId = fx.GeneratorId, Prompts = { "a shape" }, Concept = "green", Strength = 2, Samples = 4, Steps = 4 });
+        var r = await Client.SteerAsync(new SteerRequest { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a shape" }, Concept = "green", Strength = 2, Samples = 4, Steps = 4 });
         Assert.InRange(r.ScoreBefore, 0, 1);
         Assert.InRange(r.ScoreAfter, 0, 1);
-        await Invalid(() => Client.SteerAsync(new SteerRequest { GeneratorId = fx.GeneratorId, Prompts = { "a shape" }, Concept = "green", Strength = 99 }).ResponseAsync, "strength");
-        await Invalid(() => Client.SteerAsync(new SteerRequest { GeneratorId = fx.GeneratorId, Prompts = { "a shape" }, Concept = "mauve" }).ResponseAsync, "concept");
+        await Invalid(() => Client.SteerAsync(new SteerRequest { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a shape" }, Concept = "green", Strength = 99 }).ResponseAsync, "strength");
+        await Invalid(() => Client.SteerAsync(new SteerRequest { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a shape" }, Concept = "mauve" }).ResponseAsync, "concept");
     }
 
     [Fact]
@@ -177,21 +189,21 @@ public class GenerateServiceTests(GenerateServerFixture fx, Xunit.Abstractions.I
         var px = new byte[3 * 64];
         for (int i = 0; i < 64; i++) { bool inside = i / 8 is >= 2 and < 6 && i % 8 is >= 2 and < 6; px[i] = inside ? (byte)224 : (byte)115; px[64 + i] = inside ? (byte)36 : (byte)115; px[128 + i] = inside ? (byte)31 : (byte)115; }
         image.Data = Google.Protobuf.ByteString.CopyFrom(px);
-        var r = await Client.ExtractConceptsAsync(new ExtractConceptsRequest { GeneratorId = fx.GeneratorId, Image = image, NumConcepts = 2, TokenSteps = 5, Samples = 2, Steps = 4 });
+        var r = await Client.ExtractConceptsAsync(new ExtractConceptsRequest { Generator = new() { Id = fx.GeneratorId }, Image = image, NumConcepts = 2, TokenSteps = 5, Samples = 2, Steps = 4 });
         Assert.Equal(2, r.Concepts.Count);
         Assert.All(r.Concepts, c => Assert.Equal([8L, 8], c.Mask.Shape));
         Assert.Equal(64, r.Concepts.Sum(c => c.Mask.Data.Count(b => b == 1))); // the clusters partition the image
         Assert.All(r.Concepts, c => Assert.Equal(2, c.Regenerations.Count));
-        await Invalid(() => Client.ExtractConceptsAsync(new ExtractConceptsRequest { GeneratorId = fx.GeneratorId, Image = image, NumConcepts = 9 }).ResponseAsync, "num_concepts");
+        await Invalid(() => Client.ExtractConceptsAsync(new ExtractConceptsRequest { Generator = new() { Id = fx.GeneratorId }, Image = image, NumConcepts = 9 }).ResponseAsync, "num_concepts");
     }
 
     [Fact]
     public async Task EvaluateReportsARatePerRequestedColour()
     {
-        var r = await Client.EvaluateAsync(new EvaluateRequest { GeneratorId = fx.GeneratorId, SamplesPerPrompt = 2, Steps = 4 });
+        var r = await Client.EvaluateAsync(new EvaluateRequest { Generator = new() { Id = fx.GeneratorId }, SamplesPerPrompt = 2, Steps = 4 });
         Assert.Equal(["red", "green", "blue", "yellow"], r.Concepts.Where(c => c.Group == "colour").Select(c => c.Concept));
         Assert.All(r.Concepts, c => Assert.Equal(0.25, c.Chance, 6));
-        await Invalid(() => Client.EvaluateAsync(new EvaluateRequest { GeneratorId = fx.GeneratorId, Prompts = { "a mauve shape" } }).ResponseAsync, "prompts[0]");
+        await Invalid(() => Client.EvaluateAsync(new EvaluateRequest { Generator = new() { Id = fx.GeneratorId }, Prompts = { "a mauve shape" } }).ResponseAsync, "prompts[0]");
     }
 
     [Fact]

@@ -79,8 +79,9 @@ public class GeneratorQualityTests(TinyColourGenerator tiny, Xunit.Abstractions.
     {
         using var edited = new ConceptGenerator(tiny.Generator.Config, tiny.Generator.Vocabulary);
         edited.Model.load_state_dict(tiny.Generator.Model.state_dict());
-        var plan = ConceptErasers.Get("realera").Plan(edited, spec);
-        ConceptErasers.Apply(edited, plan, spec);
+        var eraser = ConceptErasers.Family.Create("realera", null, "eraser");
+        var plan = eraser.Plan(edited, spec);
+        ConceptErasers.Apply(edited, plan, eraser.ClosedForm);
         var report = EraseReport.Measure(tiny.Generator, edited, tiny.Classifier, plan, spec.Concepts,
             TinyColourGenerator.SamplesPerPrompt, TinyColourGenerator.SamplingSteps, TinyColourGenerator.Guidance, seed: 200);
         output.WriteLine(Detail(report));

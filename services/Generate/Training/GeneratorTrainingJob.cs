@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Jobs;
+using ConceptSuite.Generate.Evaluation;
+using ConceptSuite.Generate.Model;
+using ConceptSuite.Generate.Text;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ConceptSuite.Generate.Training;
+
+/// <summary>
+/// The TrainGenerator job: trains the generator (resuming from the job's checkpoint, saving one
+/// every <c>ckptSeconds</c>), then its concept classifier on a held-out set, and stores both as a
+/// "generator" artifact.
+/// </summary>
+public static class GeneratorTrainingJob
+{
+    public static async Task<JobOutcome> RunAsync(JobContext job, TrainingPlan plan, int ckptSeconds, ArtifactStore store, Device device)
+    {
+        var sw = Stopwatch.StartNew();
+        job.Progress(0, plan.Training.Steps, "steps", "data");
+        using var data = plan.Data.Load(heldOut: false);
+        var vocab = new ConceptVocabulary(data.ConceptNames);
+        if (plan.TokenWords.Count > 0 && !plan.TokenWords.SequenceEqual(vocab.Concepts))
+            throw new InvalidInputException("token_words", $"must be exactly the data's concepts in order: {string.Join(", ", vocab.Concepts)}");
+        manual_seed(plan.Training.Seed);
+        using var gen = new ConceptGenerator(plan.Config, vocab, device);
+        if (plan.TokenEmbeddings is not null) gen.FreezeTokenEmbeddings(plan.TokenEmbeddings, plan.Training.Seed);
+        int start = 0;
+        if (job.LoadCheckpoint() is { } ckpt)
+        {
+            var state = ckpt.Tensors.Where(kv => kv.Key.StartsWith("unet.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["unet.".Length..], kv => kv.Value.to(device));
+            gen.Model.load_state_dict(state, strict: true);
+            start = JsonNode.Parse(ckpt.StateJson)!["step"]!.GetValue<int>();
+            job.Message($"resumed at step {start}");
+        }
+        var lastSave = Stopwatch.StartNew();
+        double loss = GeneratorTrainer.Train(gen, data, plan.Training, start, (step, l) =>
+        {
+            if (step % 10 == 0 || step == plan.Training.Steps) job.Progress(step, plan.Training.Steps, "steps", "fit");
+            if (step % 50 == 0) job.Metrics(step, new Dictionary<string, double> { ["loss"] = l });
+            if (lastSave.Elapsed.TotalSeconds >= ckptSeconds && step < plan.Training.Steps)
+            {
+                var tensors = gen.Model.state_dict().ToDictionary(kv => "unet." + kv.Key, kv => kv.Value.detach().cpu());
+                job.SaveCheckpoint(tensors, new JsonObject { ["step"] = step }.ToJsonString());
+                lastSave.Restart();
+            }
+        }, job.CancellationToken);
+        double trainSeconds = sw.Elapsed.TotalSeconds;
+        job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
+        using var heldOut = plan.Data.Load(heldOut: true);
+        manual_seed(plan.Training.Seed + 1);
+        using var clf = new ConceptClassifier(vocab.Groups, plan.Config.ImageSize);
+        clf.to(device);
+        var acc = clf.Fit(data, heldOut, seed: plan.Training.Seed);
+        var metrics = new Dictionary<string, double> { ["loss"] = loss, ["train_seconds"] = trainSeconds, ["steps"] = plan.Training.Steps };
+        foreach (var (g, a) in acc) metrics[$"classifier_accuracy.{g}"] = a;
+        var extra = new JsonObject
+        {
+            ["metrics"] = JsonSerializer.SerializeToNode(metrics),
+            ["training"] = JsonSerializer.SerializeToNode(plan.Training),
+            ["data"] = new JsonObject { ["source"] = plan.Data.Source, ["samples"] = plan.Data.Samples, ["seed"] = plan.Data.Seed },
+        };
+        var info = await GeneratorArtifact.SaveAsync(store, gen, clf, extra, job.CancellationToken);
+        return new JobOutcome(info, metrics);
+    }
+}
