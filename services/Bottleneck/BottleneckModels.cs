@@ -25,13 +25,7 @@ public sealed class BottleneckModels(ArtifactStore store, Device device)
     public ConceptModel Get(string id, string field)
     {
         if (_cache.TryGetValue(id, out var m)) return m;
-        ConceptModel model;
-        using (var reader = store.Open(id, field))
-        {
-            if (reader.Info.Ref.Kind != ConceptModel.ArtifactKind)
-                throw new InvalidInputException(field, $"artifact {id} is a '{reader.Info.Ref.Kind}', not a '{ConceptModel.ArtifactKind}'");
-            model = ConceptModel.Load(reader, device);
-        }
+        var model = ConceptModel.Load(store, id, device, field);
         if (_cache.Count >= Capacity) _cache.Clear();
         return _cache.GetOrAdd(id, model);
     }

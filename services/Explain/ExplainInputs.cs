@@ -63,7 +63,7 @@ public sealed class ExplainInputs : IDisposable
     public void UseModel(ArtifactRef? model, ArtifactStore store, string field = "config.model.id")
     {
         if (string.IsNullOrEmpty(model?.Id)) return;
-        _model = ConceptModel.Load(store, model.Id, field: field);
+        _model = ConceptModel.Load(store, model.Id, null, field);
     }
 
     /// <summary>"coefficients" [N, K], or, with a bottleneck model, its concept scores of "inputs" [N, D].</summary>

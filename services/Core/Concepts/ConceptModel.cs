@@ -133,11 +133,11 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadWeight => _t[TensorNames.HeadWeight];
     public Tensor HeadBias => _t[TensorNames.HeadBias];
 
-    /// <summary>Loads a bottleneck artifact; INVALID_ARGUMENT when it is not one.</summary>
-    public static ConceptModel Load(ArtifactReader reader, Device? device = null)
+    /// <summary>Loads a bottleneck artifact; INVALID_ARGUMENT naming <paramref name="field"/> when it is not one.</summary>
+    public static ConceptModel Load(ArtifactReader reader, Device? device, string field)
     {
         if (reader.Info.Ref.Kind != ArtifactKind)
-            throw new InvalidInputException("model_id", $"artifact {reader.Info.Ref.Id} is a '{reader.Info.Ref.Kind}', not a '{ArtifactKind}'");
+            throw new InvalidInputException(field, $"artifact {reader.Info.Ref.Id} is a '{reader.Info.Ref.Kind}', not a '{ArtifactKind}'");
         var spec = ConceptModelSpec.FromJson(reader.Info.MetadataJson);
         using var scope = NewDisposeScope();
         var tensors = reader.Entries.Keys.ToDictionary(n => n, n => reader.Read(n));
@@ -146,11 +146,11 @@ public sealed class ConceptModel : IDisposable
         return model;
     }
 
-    /// <summary>Opens and loads a stored model by id (NOT_FOUND when absent).</summary>
-    public static ConceptModel Load(ArtifactStore store, string id, Device? device = null, string field = "model_id")
+    /// <summary>Opens and loads a stored model by id (NOT_FOUND when absent; errors name <paramref name="field"/>).</summary>
+    public static ConceptModel Load(ArtifactStore store, string id, Device? device, string field)
     {
         using var reader = store.Open(id, field);
-        return Load(reader, device);
+        return Load(reader, device, field);
     }
 
     /// <summary>Stores the model as a "bottleneck" artifact (content-derived id).</summary>

@@ -14,7 +14,7 @@ namespace ConceptSuite.Gateway.Steps;
 /// "concepts": [names shown]}. Any client fetches it with GetArtifact (`concept atlas ID`).
 /// Metrics: bytes, concepts, images.
 /// </summary>
-public sealed class AtlasRenderStep(int blockBytes) : IStepExecutor
+public sealed class AtlasRenderStep : IStepExecutor
 {
     /// <summary>The artifact kind of a rendered atlas.</summary>
     public const string Kind = "atlas";
@@ -31,7 +31,7 @@ public sealed class AtlasRenderStep(int blockBytes) : IStepExecutor
         });
         var stored = await ArtifactTransfer.PutAsync(ctx.StoreChannel, Kind, meta,
             new Dictionary<string, string> { ["producer"] = "gateway/atlas.render", ["workflow"] = ctx.WorkflowId },
-            ArtifactTransfer.AsAsync(HostTensor.FromBytes(html, html.Length).ToBlocks("html", blockBytes), ct), ct);
+            ArtifactTransfer.AsAsync(HostTensor.FromBytes(html, html.Length).ToBlocks("html", ctx.BlockBytes), ct), ct);
         int images = model.Samples.Sum(s => s.Images.Count) + model.Concepts.Sum(c => c.TopImages.Count + c.Heatmaps.Count);
         return new StepResult(new Dictionary<string, ArtifactRef> { ["atlas"] = stored.Ref },
             new Dictionary<string, double> { ["bytes"] = html.Length, ["concepts"] = model.Concepts.Count, ["images"] = images });

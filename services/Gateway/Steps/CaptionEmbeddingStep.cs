@@ -12,7 +12,7 @@ namespace ConceptSuite.Gateway.Steps;
 /// image→text bridge that NameConcepts fits. Each distinct caption is embedded once and its row
 /// repeated (Fashion-MNIST's captions are "a photo of a &lt;class&gt;").
 /// </summary>
-public sealed class CaptionEmbeddingStep(CaptionEmbeddingStep.Options options, int blockBytes) : IStepExecutor
+public sealed class CaptionEmbeddingStep(CaptionEmbeddingStep.Options options) : IStepExecutor
 {
     /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
     public sealed record Options(string Model)
@@ -50,7 +50,7 @@ public sealed class CaptionEmbeddingStep(CaptionEmbeddingStep.Options options, i
         IEnumerable<TensorBlock> Blocks()
         {
             var src = table.Span<float>().ToArray();
-            int per = Math.Max(1, blockBytes / (4 * dim));
+            int per = Math.Max(1, ctx.BlockBytes / (4 * dim));
             for (int start = 0; start < captions.Count; start += per)
             {
                 int n = Math.Min(per, captions.Count - start);

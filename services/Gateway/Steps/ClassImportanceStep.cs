@@ -92,9 +92,9 @@ public sealed class ClassImportanceStep(ClassImportanceStep.Options options) : I
             type = "class-importance", model = ctx.Input("model"), activations = source, method = settings.Method,
             concept_names = model.ConceptNames.ToArray(), class_names = model.ClassNames.ToArray(), clusters = graphs,
         });
-        var blocks = HostTensor.FromFloats(importance, c, k).ToBlocks("importance")
-            .Concat(HostTensor.FromFloats(prevalence, c, k).ToBlocks("prevalence"))
-            .Concat(HostTensor.FromFloats(reliability, c, k).ToBlocks("reliability"));
+        var blocks = HostTensor.FromFloats(importance, c, k).ToBlocks("importance", ctx.BlockBytes)
+            .Concat(HostTensor.FromFloats(prevalence, c, k).ToBlocks("prevalence", ctx.BlockBytes))
+            .Concat(HostTensor.FromFloats(reliability, c, k).ToBlocks("reliability", ctx.BlockBytes));
         var stored = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/explain.class-importance" }, ArtifactTransfer.AsAsync(blocks, ct), ct);
         // Concepts a class relies on: positive mean importance for its own logit.

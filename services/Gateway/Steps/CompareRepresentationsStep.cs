@@ -60,7 +60,7 @@ public sealed class CompareRepresentationsStep(CompareRepresentationsStep.Option
         var metrics = r.Similarities.ToDictionary(kv => kv.Key, kv => kv.Value);
         var names = r.Similarities.Keys.Order(StringComparer.Ordinal).ToArray();
         var values = names.Select(n => r.Similarities[n]).ToArray();
-        var blocks = new HostTensor(DType.Float64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), []).ToBlocks("similarities");
+        var blocks = new HostTensor(DType.Float64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), []).ToBlocks("similarities", ctx.BlockBytes);
         if (r.Matching is { } m)
         {
             metrics["mean_matched_correlation"] = m.MeanMatchedCorrelation;
@@ -69,9 +69,9 @@ public sealed class CompareRepresentationsStep(CompareRepresentationsStep.Option
             metrics["units_b"] = m.Correlation.Shape[1];
             var partner = m.Partner.Select(p => (long)p).ToArray();
             var partnerCorrelation = m.PartnerCorrelation.ToArray();
-            blocks = new HostTensor(m.Correlation.Dtype, [.. m.Correlation.Shape], m.Correlation.Data.ToByteArray(), []).ToBlocks("correlation")
-                .Concat(new HostTensor(DType.Int64, [partner.Length], MemoryMarshal.AsBytes(partner.AsSpan()).ToArray(), []).ToBlocks("partner"))
-                .Concat(new HostTensor(DType.Float64, [partnerCorrelation.Length], MemoryMarshal.AsBytes(partnerCorrelation.AsSpan()).ToArray(), []).ToBlocks("partner_correlation"));
+            blocks = new HostTensor(m.Correlation.Dtype, [.. m.Correlation.Shape], m.Correlation.Data.ToByteArray(), []).ToBlocks("correlation", ctx.BlockBytes)
+                .Concat(new HostTensor(DType.Int64, [partner.Length], MemoryMarshal.AsBytes(partner.AsSpan()).ToArray(), []).ToBlocks("partner", ctx.BlockBytes))
+                .Concat(new HostTensor(DType.Float64, [partnerCorrelation.Length], MemoryMarshal.AsBytes(partnerCorrelation.AsSpan()).ToArray(), []).ToBlocks("partner_correlation", ctx.BlockBytes));
         }
         var meta = JsonSerializer.Serialize(new { type = "compare-representations", a, b, similarities = names });
         var info = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,

@@ -60,8 +60,8 @@ public sealed class FidelityStep(FidelityStep.Options options) : IStepExecutor
         if (r.Completeness is { } completeness) metrics["completeness"] = completeness;
         var meta = JsonSerializer.Serialize(new { type = "fidelity", model = ctx.Input("model"), activations = source, reference = ctx.OptionalInput("reference") ?? "",
             metrics = metrics.Where(kv => double.IsFinite(kv.Value)).ToDictionary() });
-        var blocks = HostTensor.FromFloats(r.DeletionCurve.Select(v => (float)v).ToArray(), r.DeletionCurve.Count).ToBlocks("deletion_curve")
-            .Concat(HostTensor.FromFloats(r.InsertionCurve.Select(v => (float)v).ToArray(), r.InsertionCurve.Count).ToBlocks("insertion_curve"));
+        var blocks = HostTensor.FromFloats(r.DeletionCurve.Select(v => (float)v).ToArray(), r.DeletionCurve.Count).ToBlocks("deletion_curve", ctx.BlockBytes)
+            .Concat(HostTensor.FromFloats(r.InsertionCurve.Select(v => (float)v).ToArray(), r.InsertionCurve.Count).ToBlocks("insertion_curve", ctx.BlockBytes));
         var stored = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/explain.fidelity" }, ArtifactTransfer.AsAsync(blocks, ct), ct);
         return new StepResult(new Dictionary<string, ArtifactRef> { ["fidelity"] = stored.Ref }, metrics);

@@ -94,7 +94,7 @@ public sealed class ReportStep(ReportStep.Options options) : IStepExecutor
         });
         var stored = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/gateway.report" },
-            ArtifactTransfer.AsAsync(HostTensor.FromFloats(global, k).ToBlocks("global_importance"), ct), ct);
+            ArtifactTransfer.AsAsync(HostTensor.FromFloats(global, k).ToBlocks("global_importance", ctx.BlockBytes), ct), ct);
         return new StepResult(new Dictionary<string, ArtifactRef> { ["report"] = stored.Ref }, metrics);
     }
 

@@ -7,7 +7,7 @@ namespace ConceptSuite.Gateway.Steps;
 /// <summary>What a running step sees (its options are already in the executor's typed record).</summary>
 public sealed class StepContext(
     WorkflowInfo workflow, string step, string stage, IReadOnlyDictionary<string, string> inputs,
-    StageClients stages, Action<StepProgress> report, CancellationToken ct)
+    StageClients stages, int blockBytes, Action<StepProgress> report, CancellationToken ct)
 {
     /// <summary>The workflow as it stood when this step started: its id, name and the steps before this one.</summary>
     public WorkflowInfo Workflow { get; } = workflow;
@@ -19,6 +19,8 @@ public sealed class StepContext(
     public IReadOnlyDictionary<string, string> Inputs { get; } = inputs;
     public StageClients Stages { get; } = stages;
     public CancellationToken CancellationToken { get; } = ct;
+    /// <summary>The payload of each tensor block a step writes (the gateway's SuiteOptions.BlockBytes).</summary>
+    public int BlockBytes { get; } = blockBytes;
 
     /// <summary>The channel to this step's stage.</summary>
     public GrpcChannel Channel => Stages.Channel(Stage);

@@ -47,8 +47,8 @@ public sealed class TopExamplesStep(TopExamplesStep.Options options) : IStepExec
             type = "top-examples", dictionary = ctx.Input("dictionary"), activations = ctx.Input("activations"),
             dataset = ctx.OptionalInput("dataset") ?? "", concepts = r.Concepts.OrderBy(e => e.Concept).Select(e => e.Concept).ToArray(),
         });
-        var blocks = new HostTensor(DType.Int64, [c, k], MemoryMarshal.AsBytes(rows.AsSpan()).ToArray(), []).ToBlocks("samples")
-            .Concat(HostTensor.FromFloats(values, c, k).ToBlocks("values"));
+        var blocks = new HostTensor(DType.Int64, [c, k], MemoryMarshal.AsBytes(rows.AsSpan()).ToArray(), []).ToBlocks("samples", ctx.BlockBytes)
+            .Concat(HostTensor.FromFloats(values, c, k).ToBlocks("values", ctx.BlockBytes));
         var info = await ArtifactTransfer.PutAsync(ctx.StoreChannel, "report", meta,
             new Dictionary<string, string> { ["producer"] = "gateway/discovery.top-examples" }, ArtifactTransfer.AsAsync(blocks, ctx.CancellationToken), ctx.CancellationToken);
         return new StepResult(new Dictionary<string, ArtifactRef> { ["examples"] = info.Ref },

@@ -26,7 +26,7 @@ public static class WorkflowSteps
         Entry("embedding.vocabulary", "Embeds a naming vocabulary (WordNet's most frequent words + class-name words + extra words) with a text model (EmbeddingService.EmbedText).",
             TextEmbeddingStep.Options.Schema, (o, _) => new TextEmbeddingStep(TextEmbeddingStep.Options.From(o)), new("embedding", [], ["dataset"], ["vocabulary"])),
         Entry("embedding.captions", "Embeds a data set's per-image captions with a text model (EmbeddingService.EmbedText), for the naming bridge.",
-            CaptionEmbeddingStep.Options.Schema, (o, services) => new CaptionEmbeddingStep(CaptionEmbeddingStep.Options.From(o), services.BlockBytes()), new("embedding", ["dataset"], [], ["captions"])),
+            CaptionEmbeddingStep.Options.Schema, (o, services) => new CaptionEmbeddingStep(CaptionEmbeddingStep.Options.From(o)), new("embedding", ["dataset"], [], ["captions"])),
         Entry("discovery.fit", "Fits a concept dictionary (TopK SAE, NMF, PCA, ...) on activations (DiscoveryService.Fit).",
             DiscoveryFitStep.Options.Schema, (o, _) => new DiscoveryFitStep(DiscoveryFitStep.Options.From(o)), new("discovery", ["activations"], ["validation"], ["dictionary"])),
         Entry("discovery.top-examples", "Top-activating samples of each concept (DiscoveryService.TopExamples), stored for the atlas.",
@@ -54,14 +54,11 @@ public static class WorkflowSteps
         Entry("gateway.report", "Summary of a discover-name-cbm run: dictionary fit, accuracy of probe vs concept models, fidelity, top named concepts.",
             ReportStep.Options.Schema, (o, _) => new ReportStep(ReportStep.Options.From(o)), new("gateway", ["dictionary", "names", "importance"], ["probe", "sparse_probe", "pcbm_h", "fidelity"], ["report"])),
         Entry("atlas.render", "The workflow's concept atlas (steps, models, plots, data, concepts) as one self-contained HTML file, stored as an \"atlas\" artifact.",
-            [], (_, services) => new AtlasRenderStep(services.BlockBytes()), new("gateway", [], [], ["atlas"], ReadsWorkflow: true)),
+            [], (_, _) => new AtlasRenderStep(), new("gateway", [], [], ["atlas"], ReadsWorkflow: true)),
     ]);
 
     /// <summary>An entry whose factory builds the executor from the parsed options and the gateway's services.</summary>
     static MethodEntry<StepFactory> Entry(string name, string description, IReadOnlyList<OptionSpec> schema,
         Func<OptionValues, IServiceProvider, IStepExecutor> create, StepSignature signature) =>
         new(name, "", description, schema, o => services => create(o, services), signature.Traits());
-
-    /// <summary>The payload of each tensor block the gateway writes (SuiteOptions.BlockBytes).</summary>
-    static int BlockBytes(this IServiceProvider services) => services.GetRequiredService<IOptions<SuiteOptions>>().Value.BlockBytes;
 }

@@ -1,11 +1,13 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Steps;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly.CircuitBreaker;
@@ -277,7 +279,7 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
                         Update(run, i => i.Steps[index].Attempts = attempt,
                             _ => new WorkflowEvent { StepStarted = new StepStarted { Step = def.Name, Stage = stage, Method = def.Method, Attempt = attempt } });
                     else lock (run) run.Info.Steps[index].Attempts = 1;
-                    var context = new StepContext(before, def.Name, stage, inputs, stages,
+                    var context = new StepContext(before, def.Name, stage, inputs, stages, services.GetRequiredService<IOptions<SuiteOptions>>().Value.BlockBytes,
                         p => { lock (run) Publish(run, new WorkflowEvent { StepProgress = p }); }, token);
                     return await factory(services).ExecuteAsync(context);
                 }, ct);

@@ -78,7 +78,7 @@ public sealed class BottleneckServerFixture : IAsyncLifetime
 /// <summary>Good and bad input for every RPC of BottleneckService through the in-process server.</summary>
 public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<BottleneckServerFixture>
 {
-    ConceptModel Local(JobResult r) => ConceptModel.Load(f.Server.Services.GetRequiredService<ArtifactStore>(), r.Artifact.Ref.Id);
+    ConceptModel Local(JobResult r) => ConceptModel.Load(f.Server.Services.GetRequiredService<ArtifactStore>(), r.Artifact.Ref.Id, null, "model");
 
     internal static async Task<Dictionary<string, Tensor>> Collect<T>(IAsyncStreamReader<T> stream, Func<T, TensorBlock> block)
     {
@@ -313,7 +313,7 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         Assert.Equal("cbm", info.ModelType);
         Assert.Equal(S.ConceptNames, info.ConceptNames);
         using var before = Local(f.Cbm);
-        using var after = ConceptModel.Load(f.Server.Services.GetRequiredService<ArtifactStore>(), edited.Artifact.Ref.Id);
+        using var after = ConceptModel.Load(f.Server.Services.GetRequiredService<ArtifactStore>(), edited.Artifact.Ref.Id, null, "model");
         Assert.True(after.HeadWeight.select(1, 3).eq(0).all().item<bool>());
         Assert.True(after.HeadWeight.select(1, 4).allclose(before.HeadWeight.select(1, 4) * 0.5f));
     }

@@ -97,7 +97,7 @@ public class ConceptModelTests
             using var m = Tiny(residual: true);
             var info = await m.SaveAsync(store);
             Assert.Equal("bottleneck", info.Ref.Kind);
-            using var loaded = ConceptModel.Load(store, info.Ref.Id);
+            using var loaded = ConceptModel.Load(store, info.Ref.Id, null, "model");
             using var x = tensor(new float[] { 1, 2, -1, 0.5f }).reshape(2, 2);
             Assert.Equal(["a", "b"], loaded.ConceptNames);
             Assert.True(loaded.HasResidual);
