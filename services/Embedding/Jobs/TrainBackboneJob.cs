@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
@@ -46,8 +47,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         int batch = request.BatchSize == 0 ? 64 : request.BatchSize;
         double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
 
-        torch.manual_seed(request.Seed);
-        using var model = Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes));
+        using var model = TorchRandom.Seeded(request.Seed, () => Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes)));
         model.to(device);
         int startEpoch = 0;
         if (ctx.LoadCheckpoint() is { } ckpt)

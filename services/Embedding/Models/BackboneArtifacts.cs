@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Embedding.Methods;
@@ -21,7 +22,7 @@ public static class BackboneArtifacts
         var info = store.GetInfo(id, field);
         if (info.Ref.Kind != Kind) throw new InvalidInputException(field, $"artifact {id} is a '{info.Ref.Kind}', not a backbone");
         var meta = JsonSerializer.Deserialize<BackboneMeta>(info.MetadataJson) ?? throw new InvalidInputException(field, "backbone metadata is empty");
-        var module = Backbones.Create(meta.Architecture, new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes));
+        var module = TorchRandom.Unseeded(() => Backbones.Create(meta.Architecture, new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes)));
         using (var reader = store.Open(id, field))
         using (var scope = torch.NewDisposeScope())
         {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Generate.Evaluation;
@@ -51,8 +52,8 @@ public static class GeneratorArtifact
         var meta = JsonNode.Parse(reader.Info.MetadataJson)!.AsObject();
         var config = meta["config"].Deserialize<GeneratorConfig>(Json)!;
         var vocab = new ConceptVocabulary(meta["concepts"]!.AsArray().Select(n => n!.GetValue<string>()).ToList(), meta["max_tokens"]!.GetValue<int>());
-        var gen = new ConceptGenerator(config, vocab, device);
-        var clf = new ConceptClassifier(vocab.Groups, meta["classifier_image_size"]!.GetValue<int>());
+        var gen = TorchRandom.Unseeded(() => new ConceptGenerator(config, vocab, device));
+        var clf = TorchRandom.Unseeded(() => new ConceptClassifier(vocab.Groups, meta["classifier_image_size"]!.GetValue<int>()));
         LoadState(gen.Model, reader, "unet.", device);
         LoadState(clf, reader, "classifier.", device);
         clf.to(device);

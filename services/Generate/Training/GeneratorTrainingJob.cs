@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Generate.Evaluation;
 using ConceptSuite.Generate.Model;
 using ConceptSuite.Generate.Text;
@@ -27,8 +28,7 @@ public static class GeneratorTrainingJob
         var vocab = new ConceptVocabulary(data.ConceptNames);
         if (plan.TokenWords.Count > 0 && !plan.TokenWords.SequenceEqual(vocab.Concepts))
             throw new InvalidInputException("token_words", $"must be exactly the data's concepts in order: {string.Join(", ", vocab.Concepts)}");
-        manual_seed(plan.Training.Seed);
-        using var gen = new ConceptGenerator(plan.Config, vocab, device);
+        using var gen = TorchRandom.Seeded(plan.Training.Seed, () => new ConceptGenerator(plan.Config, vocab, device));
         if (plan.TokenEmbeddings is not null) gen.FreezeTokenEmbeddings(plan.TokenEmbeddings, plan.Training.Seed);
         int start = 0;
         if (job.LoadCheckpoint() is { } ckpt)
@@ -54,8 +54,7 @@ public static class GeneratorTrainingJob
         double trainSeconds = sw.Elapsed.TotalSeconds;
         job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
         using var heldOut = plan.Data.Load(heldOut: true);
-        manual_seed(plan.Training.Seed + 1);
-        using var clf = new ConceptClassifier(vocab.Groups, plan.Config.ImageSize);
+        using var clf = TorchRandom.Seeded(plan.Training.Seed + 1, () => new ConceptClassifier(vocab.Groups, plan.Config.ImageSize));
         clf.to(device);
         var acc = clf.Fit(data, heldOut, seed: plan.Training.Seed);
         var metrics = new Dictionary<string, double> { ["loss"] = loss, ["train_seconds"] = trainSeconds, ["steps"] = plan.Training.Steps };

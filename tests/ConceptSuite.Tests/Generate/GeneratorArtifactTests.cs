@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Generate.Evaluation;
 using ConceptSuite.Generate.Model;
@@ -17,9 +18,8 @@ public class GeneratorArtifactTests
         {
             var store = new ArtifactStore(dir);
             var vocab = new ConceptVocabulary(["red", "green", "square"]);
-            manual_seed(4);
-            using var gen = new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab);
-            using var clf = new ConceptClassifier(vocab.Groups, 8);
+            using var gen = TorchRandom.Seeded(4, () => new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab));
+            using var clf = TorchRandom.Unseeded(() => new ConceptClassifier(vocab.Groups, 8));
             var info = await GeneratorArtifact.SaveAsync(store, gen, clf);
             using var loaded = GeneratorArtifact.Load(store, info.Ref.Id, CPU);
             var after = loaded.Generator.Model.named_parameters().ToDictionary(x => x.name, x => x.parameter);
