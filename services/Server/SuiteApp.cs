@@ -17,7 +17,7 @@ public static class SuiteApp
     /// <param name="configure">Extra wiring before build (tests swap in the in-memory server).</param>
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        bool shortSpin = OpenMpThreads.Configure(); // before anything loads libtorch
+        var runtime = TorchRuntime.Configure(); // before anything loads libtorch
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         builder.Configuration.AddCommandLine(args, Switches);
         var stages = StageCatalog.Resolve(builder.Configuration["ConceptSuite:Stages"]);
@@ -31,7 +31,9 @@ public static class SuiteApp
         foreach (var s in stages) s.Map(app);
         app.Services.PublishStageBaselines();
         app.Logger.LogInformation("ConceptSuite serving stages: {Stages}", stages.Count == 0 ? "(core only)" : string.Join(", ", stages.Select(s => s.Name)));
-        app.Logger.LogInformation("OpenMP idle spin: {Spin}", shortSpin ? $"GOMP_SPINCOUNT={OpenMpThreads.SpinCount} (set by the server)" : "as the environment sets it");
+        app.Logger.LogInformation("OpenMP idle spin: {Spin}; oneDNN CPU kernels: {OneDnn}",
+            runtime.ShortSpin ? $"GOMP_SPINCOUNT={OpenMpThreads.SpinCount} (set by the server)" : "as the environment sets it",
+            runtime.OneDnn ? $"on ({TorchRuntime.OneDnnVariable}=1)" : "off");
         return app;
     }
 }

@@ -2,7 +2,7 @@ using ConceptSuite.Benchmarks;
 using ConceptSuite.Core.Hosting;
 
 // The benchmarks run the stages' code in this process: the same OpenMP spin as the server's.
-OpenMpThreads.Configure();
+TorchRuntime.Configure();
 
 // dotnet run -c Release --project tests/Benchmarks -- <name> [options]
 // Each benchmark prints its figures and, last, one summary line starting with its name.

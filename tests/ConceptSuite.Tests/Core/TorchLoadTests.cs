@@ -13,23 +13,26 @@ public class TorchLoadTests
     }
 }
 
-public sealed class OpenMpThreadsTests
+public sealed class TorchRuntimeTests
 {
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "getenv")]
     static extern IntPtr GetEnv(string name);
 
     [Fact]
-    public void ConfigureSetsTheShortSpinInTheNativeEnvironmentUnlessTheOperatorChoseOne()
+    public void TheShortSpinIsInTheNativeEnvironmentUnlessTheOperatorChoseOne()
     {
-        bool operatorChose = !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("GOMP_SPINCOUNT"))
-            || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_WAIT_POLICY"));
-        bool set = ConceptSuite.Core.Hosting.OpenMpThreads.Configure();
+        var settings = ConceptSuite.Core.Hosting.TorchRuntime.Configure();
         var native = System.Runtime.InteropServices.Marshal.PtrToStringAnsi(GetEnv("GOMP_SPINCOUNT"));
-        if (operatorChose) Assert.False(set);
-        else
-        {
-            Assert.True(set);
-            Assert.Equal(ConceptSuite.Core.Hosting.OpenMpThreads.SpinCount, native);
-        }
+        if (settings.ShortSpin) Assert.Equal(ConceptSuite.Core.Hosting.OpenMpThreads.SpinCount, native);
+        else Assert.True(!string.IsNullOrEmpty(native) || !string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OMP_WAIT_POLICY")));
+        // A second call changes nothing and reports the same.
+        Assert.Equal(settings, ConceptSuite.Core.Hosting.TorchRuntime.Configure());
+    }
+
+    [Fact]
+    public void OneDnnIsOffUnlessTheOperatorKeepsIt()
+    {
+        bool kept = Environment.GetEnvironmentVariable(ConceptSuite.Core.Hosting.TorchRuntime.OneDnnVariable) == "1";
+        Assert.Equal(kept, ConceptSuite.Core.Hosting.TorchRuntime.Configure().OneDnn);
     }
 }
