@@ -16,6 +16,7 @@ APT_PACKAGES=(
   python3-scipy
   python3-sklearn
   libopenblas0-pthread
+  fonts-dejavu-core
 )
 
 missing=()

@@ -53,7 +53,9 @@ public static class AtlasHtml
 
         if (m.SparsityPath.Count > 0 || m.FidelityCurves.Count > 0)
         {
-            h.Append("<h2>Plots</h2><div class=\"row\">");
+            h.Append("<h2>Plots</h2>");
+            if (AtlasFonts.File is null) h.Append($"<p class=\"warning\">{E(AtlasFonts.Missing)}</p>");
+            h.Append("<div class=\"row\">");
             if (m.SparsityPath.Count > 0) h.Append(Img(AtlasPlots.SparsityAccuracy(m.SparsityPath), "sparsity–accuracy path", "plot"));
             if (m.FidelityCurves.Count > 0) h.Append(Img(AtlasPlots.Fidelity(m.FidelityCurves), "fidelity curves", "plot"));
             h.Append("</div>");

@@ -2,13 +2,19 @@ using ScottPlot;
 
 namespace ConceptSuite.Gateway.Atlas;
 
-/// <summary>The atlas's plots, drawn with ScottPlot as PNG.</summary>
+/// <summary>The atlas's plots, drawn with ScottPlot as PNG, their text in <see cref="AtlasFonts"/>.</summary>
 public static class AtlasPlots
 {
+    static Plot NewPlot()
+    {
+        _ = AtlasFonts.File;
+        return new Plot();
+    }
+
     /// <summary>Accuracy against the number of active concepts along a regularization path.</summary>
     public static byte[] SparsityAccuracy(IReadOnlyList<(double Sparsity, double Accuracy)> path)
     {
-        var plt = new Plot();
+        var plt = NewPlot();
         var ordered = path.OrderBy(p => p.Sparsity).ToArray();
         var s = plt.Add.Scatter(ordered.Select(p => p.Sparsity).ToArray(), ordered.Select(p => p.Accuracy).ToArray());
         s.LegendText = "sparse concept model";
@@ -22,7 +28,7 @@ public static class AtlasPlots
     /// <summary>Fidelity curves: score as concepts are removed (or inserted) in order of importance.</summary>
     public static byte[] Fidelity(IReadOnlyDictionary<string, IReadOnlyList<(double X, double Y)>> curves)
     {
-        var plt = new Plot();
+        var plt = NewPlot();
         foreach (var (name, pts) in curves.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var s = plt.Add.Scatter(pts.Select(p => p.X).ToArray(), pts.Select(p => p.Y).ToArray());
@@ -38,7 +44,7 @@ public static class AtlasPlots
     /// <summary>One concept's importance for each class, as bars.</summary>
     public static byte[] Importance(IReadOnlyList<double> perClass, IReadOnlyList<string> classes)
     {
-        var plt = new Plot();
+        var plt = NewPlot();
         var bars = plt.Add.Bars(perClass.ToArray());
         bars.Color = Colors.SteelBlue;
         var ticks = Enumerable.Range(0, perClass.Count).Select(i => new Tick(i, i < classes.Count ? classes[i] : $"class {i}")).ToArray();

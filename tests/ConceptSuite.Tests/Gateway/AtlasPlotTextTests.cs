@@ -1,0 +1,67 @@
+using ConceptSuite.Gateway.Atlas;
+using SkiaSharp;
+
+namespace ConceptSuite.Tests.Gateway;
+
+/// <summary>
+/// Every plot kind of the atlas draws its text: the bands where only the title, the axis labels and
+/// the tick labels can be are not blank. SkiaSharp's NoDependencies asset finds fonts only by scanning
+/// the system's font folder, so on a machine without fonts the plots carried no text at all.
+/// </summary>
+public class AtlasPlotTextTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    /// <summary>Pixels darker than mid-grey in the rectangle [x0, x1) × [y0, y1).</summary>
+    static int Dark(byte[] png, int x0, int y0, int x1, int y1)
+    {
+        using var bmp = SKBitmap.Decode(png);
+        int n = 0;
+        for (int y = Math.Max(0, y0); y < Math.Min(bmp.Height, y1); y++)
+            for (int x = Math.Max(0, x0); x < Math.Min(bmp.Width, x1); x++)
+            {
+                var c = bmp.GetPixel(x, y);
+                if (c.Red + c.Green + c.Blue < 3 * 128) n++;
+            }
+        return n;
+    }
+
+    void Report(string plot, int title, int left, int bottom) =>
+        output.WriteLine($"{plot}: dark pixels title band {title}, left band {left}, bottom band {bottom}");
+
+    [Fact]
+    public void TheFontIsLoadedFromAFile()
+    {
+        Assert.NotNull(AtlasFonts.File);
+        Assert.True(File.Exists(AtlasFonts.File));
+    }
+
+    [Fact]
+    public void TheSparsityPlotDrawsItsTitleAndAxisLabels()
+    {
+        var png = AtlasPlots.SparsityAccuracy([(1, 0.6), (3, 0.75), (6, 0.8), (12, 0.84)]);
+        int title = Dark(png, 0, 0, 640, 28), left = Dark(png, 0, 0, 22, 400), bottom = Dark(png, 0, 380, 640, 400);
+        Report("sparsity", title, left, bottom);
+        Assert.True(title > 100 && left > 100 && bottom > 100);
+    }
+
+    [Fact]
+    public void TheFidelityPlotDrawsItsTitleAxisLabelsAndLegend()
+    {
+        var png = AtlasPlots.Fidelity(new Dictionary<string, IReadOnlyList<(double X, double Y)>>
+        {
+            ["deletion"] = [(0, 0.9), (0.5, 0.4), (1, 0.1)],
+            ["insertion"] = [(0, 0.1), (0.5, 0.7), (1, 0.9)],
+        });
+        int title = Dark(png, 0, 0, 640, 28), left = Dark(png, 0, 0, 22, 400), bottom = Dark(png, 0, 380, 640, 400);
+        Report("fidelity", title, left, bottom);
+        Assert.True(title > 100 && left > 100 && bottom > 100);
+    }
+
+    [Fact]
+    public void TheImportanceBarsNameTheirClasses()
+    {
+        var png = AtlasPlots.Importance([0.5, 0.1, 0.3], ["sneaker", "sandal", "ankle boot"]);
+        int left = Dark(png, 0, 0, 22, 260), bottom = Dark(png, 0, 215, 420, 260);
+        Report("importance", 0, left, bottom);
+        Assert.True(left > 50 && bottom > 100);
+    }
+}
