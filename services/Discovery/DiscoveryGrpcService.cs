@@ -159,10 +159,14 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         var concepts = request.Concepts.Count > 0 ? request.Concepts.ToArray() : Enumerable.Range(0, meta.Concepts).ToArray();
         var top = TopActivations.Find(dict, src, concepts, k, context.CancellationToken);
         long positions = src.Samples / Math.Max(1, src.Shape[0]);
-        var r = new TopExamplesResponse();
+        var r = new TopExamplesResponse
+        {
+            Scanned = top.Scanned, DensityMinLog10 = TopActivations.DensityMinLog10, DensityBinLog10 = TopActivations.DensityBinLog10,
+        };
         for (int i = 0; i < concepts.Length; i++)
         {
-            var ce = new ConceptExamples { Concept = concepts[i] };
+            var ce = new ConceptExamples { Concept = concepts[i], Firing = top.Firing[i] };
+            ce.Density.Add(top.Density[i]);
             ce.Samples.Add(top.Samples[i]);
             ce.Values.Add(top.Values[i]);
             ce.Rows.Add(top.Samples[i].Select(s => s / positions));

@@ -143,6 +143,7 @@ public static class ConceptNamer
         {
             dictionary = request.Dictionary.Artifact.Id, dictionary_name = meta.Name, vocabulary = request.Vocabulary.Id,
             names, similarity = response.Concepts.Select(c => c.Similarity).ToArray(), bridge_r2 = bridgeR2,
+            alternatives = response.Concepts.Select(c => c.Alternatives.Select(a => new { word = a.Word, similarity = a.Similarity }).ToArray()).ToArray(),
         });
         var tensors = new Dictionary<string, Tensor>
         {

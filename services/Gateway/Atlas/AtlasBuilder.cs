@@ -67,7 +67,14 @@ public static class AtlasBuilder
             conceptNames = StepMetadata.Strings(info.MetadataJson, "names");
             similarity = StepMetadata.Numbers(info.MetadataJson, "similarity");
         }
-        var model = new AtlasModel { Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity };
+        List<List<(string, double)>> alternatives = [];
+        if (outputs.LastOrDefault(r => r.Kind == "concept-names") is { } altRef)
+            alternatives = Alternatives((await ArtifactTransfer.InfoAsync(store, altRef.Id, ct)).MetadataJson);
+        var model = new AtlasModel
+        {
+            Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity,
+            KeyNumbers = KeyNumbers(w, models),
+        };
         if (datasetId is null) return model;
 
         var data = await ArtifactTransfer.ReadSmallAsync(store, datasetId, null, ct);
@@ -82,7 +89,11 @@ public static class AtlasBuilder
             var idx = Enumerable.Range(0, labels.Length).Where(i => labels[i] == k).Take(8).ToList();
             if (idx.Count > 0) samples.Add((classes[k], idx.Select(i => Png(i)).ToList()));
         }
-        model = model with { Samples = samples, ClassNames = classes };
+        model = model with
+        {
+            Samples = samples, ClassNames = classes,
+            Data = $"{labels.Length} images ({c}×{hgt}×{wid}) of data set {datasetId[..12]}; {classes.Count} classes: {string.Join(", ", classes)}",
+        };
 
         if (examples is { } ex)
         {
@@ -103,6 +114,23 @@ public static class AtlasBuilder
             }
             IReadOnlyList<double> PerClass(int concept) => imp is null || concept >= impConcepts ? []
                 : Enumerable.Range(0, impClasses).Select(c => (double)imp[c * impConcepts + concept]).ToList();
+            // How often each concept fires over the whole scan, and the distribution of its positive coefficients.
+            ex.Tensors.TryGetValue("firing", out var firingT);
+            ex.Tensors.TryGetValue("density", out var densityT);
+            var firing = firingT?.Span<long>().ToArray();
+            var density = densityT?.Span<long>().ToArray();
+            int bins = densityT is null ? 0 : (int)densityT.Shape[1];
+            double scanned = meta2.RootElement.TryGetProperty("scanned", out var sc) ? sc.GetDouble() : 0;
+            double dMin = meta2.RootElement.TryGetProperty("density_min_log10", out var dm) ? dm.GetDouble() : 0;
+            double dBin = meta2.RootElement.TryGetProperty("density_bin_log10", out var db) ? db.GetDouble() : 0.25;
+            IReadOnlyList<(double, long)> Density(int i)
+            {
+                if (density is null || bins == 0) return [];
+                var row = density.AsSpan(i * bins, bins).ToArray();
+                int first = Array.FindIndex(row, v => v > 0), last = Array.FindLastIndex(row, v => v > 0);
+                return first < 0 ? [] : Enumerable.Range(first, last - first + 1).Select(j => (dMin + j * dBin, row[j])).ToList();
+            }
+            model = model with { DensityBinLog10 = dBin };
             var found = new List<(AtlasConcept Concept, double Global, double Top)>();
             for (int i = 0; i < nc; i++)
             {
@@ -114,6 +142,13 @@ public static class AtlasBuilder
                 var concept = id < conceptNames.Count
                     ? new AtlasConcept($"{conceptNames[id]} (concept {id})", id < similarity.Count ? similarity[id] : double.NaN, "name similarity", top.Select(r => Png(r)).ToList(), [], global > 0 ? perClass : [])
                     : new AtlasConcept($"concept {id}", vals[i * kTop], "top activation", top.Select(r => Png(r)).ToList(), [], global > 0 ? perClass : []);
+                concept = concept with
+                {
+                    Alternatives = id < alternatives.Count ? alternatives[id] : [],
+                    Prevalence = firing is not null && scanned > 0 ? firing[i] / scanned : double.NaN,
+                    Density = Density(i),
+                    Importance = imp is null ? double.NaN : global,
+                };
                 found.Add((concept, global, vals[i * kTop]));
             }
             var source = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}";
@@ -152,8 +187,42 @@ public static class AtlasBuilder
                 return inClass.Count == 0 ? 0 : inClass.Count(i => cl[i * kc + k] > 0.5f) / (double)inClass.Count;
             }).ToList();
             concepts.Add(new AtlasConcept(k < names.Count ? names[k] : $"concept {k}", with.Count / (double)n, "prevalence",
-                top.Select(i => Png(i)).ToList(), heat, perClass));
+                top.Select(i => Png(i)).ToList(), heat, perClass) { Prevalence = with.Count / (double)n });
         }
         return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetId[..12]} (importance per class = P(concept | class))" };
+    }
+
+    /// <summary>The namer's alternatives per concept: metadata "alternatives" [[{word, similarity}, ...], ...].</summary>
+    static List<List<(string, double)>> Alternatives(string metadataJson)
+    {
+        using var doc = JsonDocument.Parse(metadataJson);
+        if (!doc.RootElement.TryGetProperty("alternatives", out var all) || all.ValueKind != JsonValueKind.Array) return [];
+        return all.EnumerateArray().Select(c => c.ValueKind != JsonValueKind.Array ? new List<(string, double)>()
+            : c.EnumerateArray().Select(a => (a.GetProperty("word").GetString() ?? "", a.GetProperty("similarity").GetDouble())).ToList()).ToList();
+    }
+
+    /// <summary>Headline labels for the summary step's metrics, in reading order.</summary>
+    static readonly (string Metric, string Label, string Note)[] Headline =
+    [
+        ("probe_accuracy", "linear probe", "held-out accuracy on the backbone's features (baseline)"),
+        ("sparse_probe_accuracy", "sparse concept model", "held-out accuracy from the named concepts"),
+        ("sparse_probe_concepts_per_class", "concepts per class", "at most, in the sparse concept model"),
+        ("pcbm_h_accuracy", "PCBM-h", "held-out accuracy of the post-hoc concept bottleneck with residual"),
+        ("dictionary_r2", "dictionary R²", "variance of the activations the concepts reconstruct (training rows)"),
+        ("dictionary_val_r2", "dictionary R² (held out)", "on rows the fit did not see"),
+        ("dictionary_l0", "L0", "concepts active per sample"),
+        ("completeness", "completeness", "share of the probe's accuracy the concept model keeps"),
+        ("deletion_area", "deletion area", "score left as important concepts are removed (lower is better)"),
+        ("insertion_area", "insertion area", "score regained as they are inserted (higher is better)"),
+        ("distinct_names", "distinct names", "different words among the named concepts"),
+    ];
+
+    /// <summary>The summary step's headline figures; without one, each model's held-out accuracy.</summary>
+    static List<(string, double, string)> KeyNumbers(WorkflowInfo w, IReadOnlyList<AtlasModelScore> models)
+    {
+        if (w.Steps.LastOrDefault(s => s.Method == "gateway.report" && s.State == WorkflowState.Succeeded) is { } report)
+            return Headline.Where(h => report.Metrics.ContainsKey(h.Metric)).Select(h => (h.Label, report.Metrics[h.Metric], h.Note)).ToList();
+        return models.SelectMany(m => m.Metrics.Where(kv => kv.Key.Contains("accuracy", StringComparison.Ordinal)).Take(1)
+            .Select(kv => (m.Model, kv.Value, kv.Key.Replace('_', ' ')))).ToList();
     }
 }

@@ -2,4 +2,14 @@ namespace ConceptSuite.Gateway.Atlas;
 
 /// <summary>One concept: its name and score, top-activating images, attribution heatmaps over them, importance per class.</summary>
 public sealed record AtlasConcept(string Name, double Score, string ScoreName, IReadOnlyList<byte[]> TopImages,
-    IReadOnlyList<byte[]> Heatmaps, IReadOnlyList<double> ImportancePerClass);
+    IReadOnlyList<byte[]> Heatmaps, IReadOnlyList<double> ImportancePerClass)
+{
+    /// <summary>Other words the namer found, with their cosine similarity, best first.</summary>
+    public IReadOnlyList<(string Word, double Similarity)> Alternatives { get; init; } = [];
+    /// <summary>Share of the scanned samples where the concept is present (coefficient &gt; 0); NaN when unknown.</summary>
+    public double Prevalence { get; init; } = double.NaN;
+    /// <summary>Distribution of the concept's positive coefficients: (log10 lower bin edge, count).</summary>
+    public IReadOnlyList<(double Log10, long Count)> Density { get; init; } = [];
+    /// <summary>Mean positive importance over classes in the concept model; NaN when not explained.</summary>
+    public double Importance { get; init; } = double.NaN;
+}

@@ -5,6 +5,10 @@ public sealed record AtlasModel
 {
     public required string Title { get; init; }
     public required string WorkflowId { get; init; }
+    /// <summary>One line on the data the concepts are shown on (count, classes, data set id).</summary>
+    public string Data { get; init; } = "";
+    /// <summary>The workflow's headline figures, in reading order: (label, value, what it means).</summary>
+    public IReadOnlyList<(string Label, double Value, string Note)> KeyNumbers { get; init; } = [];
     /// <summary>Per step: name, stage/method, state, key metrics.</summary>
     public IReadOnlyList<AtlasStep> Steps { get; init; } = [];
     /// <summary>Accuracy of each model (probe, concept bottleneck, ...): model name → metric name → value.</summary>
@@ -19,4 +23,6 @@ public sealed record AtlasModel
     /// <summary>Where the concepts come from ("discovered by topk-sae", "ground truth of concept-shapes").</summary>
     public string ConceptSource { get; init; } = "";
     public IReadOnlyList<string> ClassNames { get; init; } = [];
+    /// <summary>Width of the concepts' density bins, in log10 units.</summary>
+    public double DensityBinLog10 { get; init; } = 0.25;
 }

@@ -51,8 +51,24 @@ public static class AtlasPlots
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        // Room for the longest rotated class name (the layout does not measure rotated labels).
+        plt.Axes.Bottom.MinimumSize = 14 + 0.72f * 7 * Math.Min(24, classes.Select(c => c.Length).DefaultIfEmpty(6).Max());
         plt.Axes.Margins(bottom: 0);
+        plt.Title("Importance per class", size: 12);
         plt.YLabel("importance");
-        return plt.GetImageBytes(420, 260, ImageFormat.Png);
+        return plt.GetImageBytes(420, 300, ImageFormat.Png);
+    }
+
+    /// <summary>A concept's coefficient distribution where it is active, over log10 bins.</summary>
+    public static byte[] Density(IReadOnlyList<(double Log10, long Count)> bins, double binWidth)
+    {
+        var plt = NewPlot();
+        var bars = plt.Add.Bars(bins.Select(b => new Bar { Position = b.Log10 + binWidth / 2, Value = b.Count, Size = binWidth * 0.9 }).ToList());
+        bars.Color = Colors.SlateGray;
+        plt.Axes.Margins(bottom: 0);
+        plt.Title("Activation where present", size: 12);
+        plt.XLabel("log10 coefficient");
+        plt.YLabel("samples");
+        return plt.GetImageBytes(320, 220, ImageFormat.Png);
     }
 }

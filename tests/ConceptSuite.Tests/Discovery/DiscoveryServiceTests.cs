@@ -187,6 +187,14 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
             Assert.Equal(idx.data<long>().ToArray(), r.Concepts[c].Samples.ToArray());
             Assert.Equal(r.Concepts[c].Samples.ToArray(), r.Concepts[c].Rows.ToArray());
             Assert.True(vals.data<float>().ToArray().Zip(r.Concepts[c].Values).All(p => Math.Abs(p.First - p.Second) < 1e-4f));
+            // Firing: samples with a positive coefficient; density: their log10 in the response's bins.
+            var zc = z.select(1, c).data<float>().ToArray();
+            Assert.Equal(200, r.Scanned);
+            Assert.Equal(zc.Count(v => v > 0), r.Concepts[c].Firing);
+            var expected = new long[r.Concepts[c].Density.Count];
+            foreach (var v in zc.Where(v => v > 0))
+                expected[Math.Clamp((int)Math.Floor((Math.Log10(v) - r.DensityMinLog10) / r.DensityBinLog10), 0, expected.Length - 1)]++;
+            Assert.Equal(expected, r.Concepts[c].Density.ToArray());
         }
     }
 

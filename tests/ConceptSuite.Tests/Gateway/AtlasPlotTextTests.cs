@@ -60,8 +60,17 @@ public class AtlasPlotTextTests(Xunit.Abstractions.ITestOutputHelper output)
     public void TheImportanceBarsNameTheirClasses()
     {
         var png = AtlasPlots.Importance([0.5, 0.1, 0.3], ["sneaker", "sandal", "ankle boot"]);
-        int left = Dark(png, 0, 0, 22, 260), bottom = Dark(png, 0, 215, 420, 260);
+        int left = Dark(png, 0, 0, 22, 300), bottom = Dark(png, 0, 230, 420, 300);
         Report("importance", 0, left, bottom);
         Assert.True(left > 50 && bottom > 100);
+    }
+
+    [Fact]
+    public void TheDensityPlotDrawsItsTitleAndAxisLabels()
+    {
+        var png = AtlasPlots.Density([(-1.0, 3), (-0.75, 10), (-0.5, 7), (-0.25, 1)], 0.25);
+        int title = Dark(png, 0, 0, 320, 20), left = Dark(png, 0, 0, 18, 220), bottom = Dark(png, 0, 205, 320, 220);
+        Report("density", title, left, bottom);
+        Assert.True(title > 50 && left > 50 && bottom > 50);
     }
 }

@@ -84,6 +84,13 @@ public sealed class AtlasTests
         Assert.True(check.Success, "the page's check did not run:\n" + dom[..Math.Min(2000, dom.Length)]);
         Assert.Equal(expected, int.Parse(check.Groups[1].Value));
         Assert.Equal("0", check.Groups[2].Value);
+        // Structure a reader relies on: one card per concept, every image described, every plot captioned, the step table folded.
+        Assert.Equal(model.Concepts.Count, Regex.Matches(dom, "<section class=\"concept\">").Count);
+        Assert.DoesNotContain(Regex.Matches(dom, "<img[^>]*>").Select(x => x.Value), tag => !Regex.IsMatch(tag, "alt=\"[^\"]+\""));
+        Assert.Equal(Regex.Matches(dom, "<figure>").Count, Regex.Matches(dom, "<figcaption>[^<]+</figcaption>").Count);
+        Assert.Equal(model.Concepts.Count(c => c.ImportancePerClass.Count > 0) + 2, Regex.Matches(dom, "<figure>").Count);
+        Assert.Matches("<details><summary><h2[^>]*>Steps \\(\\d+\\)</h2></summary>", dom);
+        Assert.True(dom.IndexOf("<h2>Concepts</h2>", StringComparison.Ordinal) < dom.IndexOf(">Steps (", StringComparison.Ordinal));
 
         var shot = Path.Combine(dir, "atlas.png");
         (exit, var log) = await Browse(Path.Combine(dir, "profile2"), "--window-size=1280,2000", $"--screenshot={shot}", new Uri(html).AbsoluteUri);
@@ -91,5 +98,9 @@ public sealed class AtlasTests
         var png = await File.ReadAllBytesAsync(shot);
         Assert.True(png.Length > 10_000, $"screenshot is {png.Length} bytes");
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        // Kept for people to look at (CI keeps artifacts-out/).
+        var kept = Path.Combine(ConceptSuite.Tests.Deploy.DeployAssets.RepoRoot, "artifacts-out");
+        Directory.CreateDirectory(kept);
+        File.Copy(shot, Path.Combine(kept, "atlas-test-screenshot.png"), overwrite: true);
     }
 }
