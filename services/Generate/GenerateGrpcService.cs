@@ -35,7 +35,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
     public override Task TrainGenerator(TrainGeneratorRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context)
     {
         var plan = TrainingPlan.From(request, _o);
-        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-generator", request.ToString());
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-generator", JobRunner.ContentOf(request));
         int ckptSeconds = request.Job?.CheckpointSeconds > 0 ? request.Job.CheckpointSeconds : _o.CheckpointSeconds;
         return Runner.RunAsync(key, job => Task.Run(() => GeneratorTrainingJob.RunAsync(job, plan, ckptSeconds, store, device)), responseStream, context.CancellationToken);
     }
@@ -83,7 +83,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         var (steps, guidance) = Sampling(request.ReportSteps == 0 ? 25 : request.ReportSteps, request.ReportGuidance, "report_steps", "report_guidance");
         using (var probe = Load(request.Generator)) ConceptErasers.Validate(probe.Generator, spec);
         var job = new EraseJob(store, device, request.Generator.Id, method, eraser, spec, samples, steps, guidance);
-        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "erase", request.ToString());
+        var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "erase", JobRunner.ContentOf(request));
         return Runner.RunAsync(key, j => Task.Run(() => job.RunAsync(j)), responseStream, context.CancellationToken);
     }
 

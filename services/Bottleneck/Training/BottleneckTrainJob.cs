@@ -43,13 +43,13 @@ public sealed class BottleneckTrainJob
     /// Checks the received tensors (reading the features from config.features when named), and
     /// returns the job key and the validated training data on the stage's device.
     /// </summary>
-    public (string Key, BottleneckData Data) Prepare(Dictionary<string, Tensor> raw, string stage)
+    public (JobKey Key, BottleneckData Data) Prepare(Dictionary<string, Tensor> raw, string stage)
     {
         var config = Config;
         foreach (var name in raw.Keys)
             if (!Tensors.Contains(name)) throw new InvalidInputException("blocks", $"unknown tensor '{name}'; expected one of {string.Join(", ", Tensors)}");
         if (config.Features is { Id.Length: > 0 }) ReadFeaturesArtifact(config, raw);
-        var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", [stage, "train", config.ToString(), .. raw.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Hash(kv.Value))]);
+        var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", [stage, "train", JobRunner.ContentOf(config), .. raw.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Hash(kv.Value))]);
         return (key, Validate(config, raw));
     }
 

@@ -1,28 +1,40 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Tensors;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using TorchSharp;
 
 namespace ConceptSuite.Core.Artifacts;
 
 /// <summary>
 /// Artifacts on the filesystem under a data directory: artifacts/{id}/tensors.safetensors plus
-/// artifacts/{id}/meta.json. Writes go to artifacts/.tmp/{random}/ and are renamed into place in
-/// one step, so a failed or cancelled write leaves nothing behind. Ids are content-derived (see
-/// <see cref="ArtifactWriter"/>); storing the same content twice yields the same id and one copy.
+/// artifacts/{id}/meta.json. Writes go to artifacts/.tmp/{random}/, are flushed to the disk
+/// (each file and the folder) and renamed into place in one step, and the parent folder is
+/// flushed after the rename, so a failed, cancelled or crashed write leaves nothing behind and a
+/// committed one survives a power cut. Ids are content-derived (see <see cref="ArtifactWriter"/>);
+/// storing the same content twice yields the same id and one copy. An artifact whose meta.json
+/// is unreadable, or whose tensors file is shorter or longer than meta.json says, is moved to
+/// artifacts/.quarantine/ with a logged warning when it is next read: it is then absent (NOT_FOUND,
+/// left out of <see cref="List"/>), and committing the same content again stores it anew.
 /// </summary>
 public sealed class ArtifactStore
 {
+    const string QuarantineFolder = ".quarantine";
     readonly string _root;
     readonly string _tmp;
+    readonly ILogger _logger;
 
-    public ArtifactStore(string dataDir)
+    public ArtifactStore(string dataDir, ILogger? logger = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "artifacts"));
         _tmp = Path.Combine(_root, ".tmp");
+        _logger = logger ?? NullLogger.Instance;
         Directory.CreateDirectory(_tmp);
         // Leftovers of writes interrupted by a crash are never visible; clear them at start.
         foreach (var d in Directory.EnumerateDirectories(_tmp))
@@ -30,6 +42,9 @@ public sealed class ArtifactStore
     }
 
     public string Root => _root;
+
+    /// <summary>Where unreadable artifacts are moved (artifacts/.quarantine/{id}.{random}).</summary>
+    public string QuarantineRoot => Path.Combine(_root, QuarantineFolder);
 
     /// <summary>Starts a streamed write; dispose without <see cref="ArtifactWriter.CommitAsync"/> to abort.</summary>
     public ArtifactWriter BeginWrite(string kind)
@@ -40,12 +55,16 @@ public sealed class ArtifactStore
         return new ArtifactWriter(this, kind, dir);
     }
 
-    /// <summary>Stores in-memory tensors as one artifact.</summary>
+    /// <summary>
+    /// Stores in-memory tensors as one artifact. <paramref name="runJson"/> is the unhashed run
+    /// record (timings): see <see cref="ArtifactWriter.RunJson"/>.
+    /// </summary>
     public async Task<ArtifactInfo> PutAsync(string kind, IReadOnlyDictionary<string, torch.Tensor> tensors,
-        string metadataJson = "{}", IReadOnlyDictionary<string, string>? labels = null, CancellationToken ct = default)
+        string metadataJson = "{}", IReadOnlyDictionary<string, string>? labels = null, CancellationToken ct = default, string runJson = "")
     {
         using var w = BeginWrite(kind);
         w.MetadataJson = metadataJson;
+        w.RunJson = runJson;
         if (labels is not null) foreach (var (k, v) in labels) w.Labels[k] = v;
         foreach (var (name, t) in tensors) w.AddTensor(name, t);
         return await w.CommitAsync(ct);
@@ -53,27 +72,76 @@ public sealed class ArtifactStore
 
     string Dir(string id) => Path.Combine(_root, ArtifactId.Check(id));
 
-    public bool Exists(string id) => File.Exists(Path.Combine(Dir(id), "meta.json"));
+    /// <summary>True when the artifact is stored and readable (an unreadable one is quarantined).</summary>
+    public bool Exists(string id) => TryRead(ArtifactId.Check(id)) is not null;
 
-    /// <summary>The artifact's info; NOT_FOUND when absent.</summary>
+    /// <summary>The artifact's info; NOT_FOUND when absent (or quarantined just now).</summary>
     public ArtifactInfo GetInfo(string id, string field = "id")
     {
         ArtifactId.Check(id, field);
-        var meta = Path.Combine(Dir(id), "meta.json");
-        if (!File.Exists(meta)) throw new NotFoundException("artifact", id);
-        return ArtifactInfo.Parser.ParseJson(File.ReadAllText(meta));
+        return TryRead(id) ?? throw new NotFoundException("artifact", id);
     }
 
+    /// <summary>Every readable artifact (of <paramref name="kind"/>); unreadable ones are quarantined, never thrown.</summary>
     public IEnumerable<ArtifactInfo> List(string? kind = null)
     {
         foreach (var d in Directory.EnumerateDirectories(_root))
         {
             var name = Path.GetFileName(d);
             if (!ArtifactId.IsValid(name)) continue;
-            var meta = Path.Combine(d, "meta.json");
-            if (!File.Exists(meta)) continue;
+            if (TryRead(name) is { } info && (string.IsNullOrEmpty(kind) || info.Ref.Kind == kind)) yield return info;
+        }
+    }
+
+    /// <summary>
+    /// Reads artifacts/{id}/meta.json. Null when the artifact is absent; when the folder exists but
+    /// meta.json is missing, unparsable, names another id, or the tensors file's length differs
+    /// from its size_bytes (a torn write), the folder is quarantined and null returned.
+    /// </summary>
+    ArtifactInfo? TryRead(string id)
+    {
+        var dir = Path.Combine(_root, id);
+        if (!Directory.Exists(dir)) return null;
+        var meta = Path.Combine(dir, "meta.json");
+        string why;
+        try
+        {
             var info = ArtifactInfo.Parser.ParseJson(File.ReadAllText(meta));
-            if (string.IsNullOrEmpty(kind) || info.Ref.Kind == kind) yield return info;
+            var tensors = new FileInfo(Path.Combine(dir, "tensors.safetensors"));
+            if (info.Ref?.Id != id) why = $"meta.json names artifact '{info.Ref?.Id}'";
+            else if (!tensors.Exists) why = "tensors.safetensors is missing";
+            else if (tensors.Length != info.SizeBytes) why = $"tensors.safetensors holds {tensors.Length} bytes, meta.json says {info.SizeBytes}";
+            else return info;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Deleted meanwhile (Delete renames the folder away first): absent, not corrupt.
+            if (!Directory.Exists(dir)) return null;
+            why = "meta.json is missing";
+        }
+        catch (Exception e) when (e is IOException or FormatException or ArgumentException or InvalidOperationException or DecoderFallbackException)
+        {
+            // InvalidJsonException and InvalidProtocolBufferException are IOExceptions.
+            why = $"meta.json is unreadable ({e.GetType().Name}: {e.Message})";
+        }
+        Quarantine(dir, id, why);
+        return null;
+    }
+
+    void Quarantine(string dir, string id, string why)
+    {
+        var target = Path.Combine(QuarantineRoot, id + "." + Guid.NewGuid().ToString("N"));
+        try
+        {
+            Directory.CreateDirectory(QuarantineRoot);
+            Directory.Move(dir, target);
+            DurableFiles.SyncDirectory(_root);
+            _logger.LogWarning("Artifact {Id} is corrupt ({Why}); moved to {Target}", id, why, target);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Another reader quarantined (or a writer replaced) it first.
+            if (Directory.Exists(dir)) _logger.LogWarning(e, "Artifact {Id} is corrupt ({Why}) and could not be moved aside", id, why);
         }
     }
 
@@ -84,6 +152,7 @@ public sealed class ArtifactStore
         if (!Directory.Exists(dir)) return false;
         var trash = Path.Combine(_tmp, "del-" + Guid.NewGuid().ToString("N"));
         Directory.Move(dir, trash);
+        DurableFiles.SyncDirectory(_root);
         Directory.Delete(trash, true);
         return true;
     }
@@ -98,18 +167,21 @@ public sealed class ArtifactStore
     internal ArtifactInfo Commit(string tmpDir, string id, ArtifactInfo info)
     {
         var final = Path.Combine(_root, id);
-        if (Directory.Exists(final))
+        // A readable copy wins; an unreadable one is quarantined by TryRead and replaced below.
+        if (TryRead(id) is { } existing)
         {
             Directory.Delete(tmpDir, true);
-            return GetInfo(id);
+            return existing;
         }
-        File.WriteAllText(Path.Combine(tmpDir, "meta.json"), JsonFormatter.Format(info));
+        DurableFiles.WriteNew(Path.Combine(tmpDir, "meta.json"), Encoding.UTF8.GetBytes(JsonFormatter.Format(info)));
+        DurableFiles.SyncDirectory(tmpDir);
         try { Directory.Move(tmpDir, final); }
         catch (IOException) when (Directory.Exists(final))
         {
             // A concurrent writer of the same content won the rename; the content is identical.
             Directory.Delete(tmpDir, true);
         }
+        DurableFiles.SyncDirectory(_root);
         return GetInfo(id);
     }
 
@@ -118,7 +190,8 @@ public sealed class ArtifactStore
 
 /// <summary>
 /// Builds one artifact from streamed rows or whole tensors. The id is the sha256 over the kind,
-/// the metadata JSON and, per tensor in name order, its name, dtype, shape and the sha256 of its bytes.
+/// the metadata JSON and, per tensor in name order, its name, dtype, shape and the sha256 of its
+/// bytes; nothing else (labels, the creation time, the run record) enters it.
 /// </summary>
 public sealed class ArtifactWriter : IDisposable
 {
@@ -141,7 +214,15 @@ public sealed class ArtifactWriter : IDisposable
     internal ArtifactWriter(ArtifactStore store, string kind, string dir) { _store = store; _kind = kind; _dir = dir; }
 
     public Dictionary<string, string> Labels { get; } = new();
+    /// <summary>Deterministic metadata (method, options, seed, inputs, metrics of the data): hashed into the id.</summary>
     public string MetadataJson { get; set; } = "{}";
+
+    /// <summary>
+    /// The run record (JSON): what varies between runs of the same inputs — wall-clock timings,
+    /// hosts, dates. Stored with the artifact as <c>ArtifactInfo.run_json</c>, never hashed; when the
+    /// content is already stored, the stored copy keeps the record of the run that first wrote it.
+    /// </summary>
+    public string RunJson { get; set; } = "";
 
     /// <summary>Appends rows to tensor <paramref name="name"/> (created on first call).</summary>
     public void AppendRows(string name, DType dtype, IReadOnlyList<long> blockShape, ReadOnlySpan<byte> data)
@@ -184,7 +265,7 @@ public sealed class ArtifactWriter : IDisposable
         var names = _parts.Keys.OrderBy(n => n, StringComparer.Ordinal).ToList();
         var idParts = new List<string> { "kind", _kind, "meta", MetadataJson };
         var header = new List<(string, DType, long[], long)>();
-        var info = new ArtifactInfo { Ref = new ArtifactRef { Kind = _kind }, MetadataJson = MetadataJson, Created = Timestamp.FromDateTime(DateTime.UtcNow) };
+        var info = new ArtifactInfo { Ref = new ArtifactRef { Kind = _kind }, MetadataJson = MetadataJson, RunJson = RunJson, Created = Timestamp.FromDateTime(DateTime.UtcNow) };
         foreach (var (k, v) in Labels) info.Labels[k] = v;
         foreach (var n in names)
         {

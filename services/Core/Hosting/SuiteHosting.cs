@@ -10,6 +10,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using TorchSharp;
@@ -43,7 +44,8 @@ public static class SuiteHosting
             .Validate(o => o.BlockBytes > 0 && o.BlockBytes <= o.MaxMessageBytes / 2, "ConceptSuite:BlockBytes must be in (0, MaxMessageBytes/2]")
             .ValidateOnStart();
         services.AddOptions<ListenOptions>().BindConfiguration(SuiteOptions.Section + ":Listen");
-        services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir));
+        services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>()));
         services.AddSingleton<JobRunners>();
         services.AddSingleton<SuiteMetrics>();
         services.AddSingleton<StageServiceNames>();

@@ -10,14 +10,15 @@ namespace ConceptSuite.Discovery.Fitting;
 
 /// <summary>
 /// Stores several dictionaries as one artifact: tensors "{name}/{state key}", metadata
-/// <see cref="DictionaryArtifactMeta"/>. Loading rebuilds each through the registry.
+/// <see cref="DictionaryArtifactMeta"/> (hashed into the id: nothing in it may vary between runs);
+/// timings go to the run record. Loading rebuilds each through the registry.
 /// </summary>
 public static class DictionaryArtifacts
 {
     public const string Kind = "dictionary";
 
     public static async Task<ArtifactInfo> SaveAsync(ArtifactStore store, IReadOnlyList<(DictionaryMeta Meta, IConceptDictionary Dictionary)> items,
-        string activations, string tensor, CancellationToken ct)
+        string activations, string tensor, CancellationToken ct, string runJson = "")
     {
         var meta = new DictionaryArtifactMeta { Activations = activations, Tensor = tensor };
         var tensors = new Dictionary<string, torch.Tensor>();
@@ -33,7 +34,7 @@ public static class DictionaryArtifacts
                 ["stage"] = "discovery",
                 ["methods"] = string.Join(",", items.Select(i => i.Meta.Method).Distinct()),
             };
-            return await store.PutAsync(Kind, tensors, JsonSerializer.Serialize(meta), labels, ct);
+            return await store.PutAsync(Kind, tensors, JsonSerializer.Serialize(meta), labels, ct, runJson);
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
     }

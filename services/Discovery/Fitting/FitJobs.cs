@@ -180,7 +180,6 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 if (validation is not null)
                     foreach (var (k, v) in DictionaryMetrics.Evaluate(m.Dictionary, validation, evalSamples, ct).ToDictionary())
                         metrics["val_" + k] = v;
-                metrics["seconds"] = m.Seconds;
                 metrics["samples"] = data.Samples;
                 var twin = members.FirstOrDefault(t => t.Key == m.Plan.Name + TwinSuffix);
                 if (twin is not null)
@@ -197,7 +196,13 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 foreach (var (k, v) in metrics) outcome[plans.Count == 1 ? k : $"{m.Plan.Name}/{k}"] = v;
                 job.Metrics(0, plans.Count == 1 ? metrics : metrics.ToDictionary(kv => $"{m.Plan.Name}/{kv.Key}", kv => kv.Value));
             }
-            var info = await DictionaryArtifacts.SaveAsync(job.Store, items, dataId, tensor, ct);
+            // Wall time varies between runs of the same fit: it goes to the unhashed run record, not the metrics.
+            var run = new Dictionary<string, object>
+            {
+                ["seconds"] = members.Where(m => m.Key == m.Plan.Name).ToDictionary(m => m.Plan.Name, m => m.Seconds),
+                ["resumed"] = job.Resumed,
+            };
+            var info = await DictionaryArtifacts.SaveAsync(job.Store, items, dataId, tensor, ct, JsonSerializer.Serialize(run));
             return new JobOutcome(info, outcome);
         }
         finally

@@ -4,7 +4,6 @@ using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Core.Tensors;
-using Google.Protobuf;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
@@ -24,11 +23,11 @@ public sealed class IntrinsicDimensionJob
     IntrinsicDimensionJob(IntrinsicDimensionConfig cfg, SubspaceTraining trainer, ISubspaceProblem problem, string contentHash)
     {
         _cfg = cfg; _trainer = trainer; _problem = problem;
-        Key = JobRunner.KeyFor(cfg.Job?.JobKey ?? "", "explain.intrinsic_dimension", JsonFormatter.Default.Format(cfg), contentHash);
+        Key = JobRunner.KeyFor(cfg.Job?.JobKey ?? "", "explain.intrinsic_dimension", JobRunner.ContentOf(cfg), contentHash);
     }
 
     /// <summary>The job key: the request's, else a hash of the config and the training data.</summary>
-    public string Key { get; }
+    public JobKey Key { get; }
 
     /// <summary>Validates everything before the job starts.</summary>
     public static IntrinsicDimensionJob Plan(IntrinsicDimensionConfig cfg, ExplainInputs inputs)

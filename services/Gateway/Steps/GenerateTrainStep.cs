@@ -12,7 +12,7 @@ namespace ConceptSuite.Gateway.Steps;
 /// "generator" (an artifact id) nothing is trained: that stored generator is checked and passed on,
 /// so one workflow either trains or loads. Options: preset (tiny | cpu | gpu, default cpu),
 /// image_size, base_channels, source (concept-shapes | scenes, default concept-shapes), samples,
-/// data_seed, steps, batch_size, learning_rate, seed. Metrics: loss, train_seconds, steps,
+/// data_seed, steps, batch_size, learning_rate, seed. Metrics: loss, steps,
 /// classifier_accuracy.GROUP (the training metrics stored with a loaded generator).
 /// </summary>
 public sealed class GenerateTrainStep(GenerateTrainStep.Options options) : IStepExecutor

@@ -141,17 +141,24 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         }
     }
 
-    /// <summary>Marks workflows left running by a stopped server as interrupted and (optionally) continues them.</summary>
+    /// <summary>
+    /// Marks workflows left running by a stopped server as interrupted and (optionally) continues
+    /// them; so too those still pending (accepted, but waiting for a slot when the server stopped).
+    /// </summary>
     public IReadOnlyList<string> RecoverInterrupted(bool resume)
     {
         var ids = new List<string>();
-        foreach (var w in store.List(WorkflowState.Running))
+        foreach (var listed in store.List(WorkflowState.Running).Concat(store.List(WorkflowState.Pending)))
         {
-            if (_active.ContainsKey(w.Id)) continue;
-            w.State = WorkflowState.Interrupted;
-            foreach (var s in w.Steps.Where(s => s.State == WorkflowState.Running)) s.State = WorkflowState.Interrupted;
-            store.Save(w);
-            ids.Add(w.Id);
+            lock (_gate)
+            {
+                // Read again under the gate: a request may have started (and even finished) it meanwhile.
+                if (_active.ContainsKey(listed.Id) || store.Find(listed.Id) is not { State: WorkflowState.Running or WorkflowState.Pending } w) continue;
+                w.State = WorkflowState.Interrupted;
+                foreach (var s in w.Steps.Where(s => s.State == WorkflowState.Running)) s.State = WorkflowState.Interrupted;
+                store.Save(w);
+            }
+            ids.Add(listed.Id);
         }
         if (resume)
             foreach (var id in ids)

@@ -28,7 +28,7 @@ public static class GeneratorArtifact
     }
 
     public static async Task<ArtifactInfo> SaveAsync(ArtifactStore store, ConceptGenerator generator, ConceptClassifier classifier,
-        JsonObject? extra = null, CancellationToken ct = default)
+        JsonObject? extra = null, CancellationToken ct = default, string runJson = "")
     {
         var meta = new JsonObject
         {
@@ -41,7 +41,7 @@ public static class GeneratorArtifact
         var tensors = new Dictionary<string, Tensor>();
         foreach (var (k, v) in generator.Model.named_parameters()) tensors["unet." + k] = v.detach().cpu().clone();
         foreach (var (k, v) in classifier.named_parameters()) tensors["classifier." + k] = v.detach().cpu().clone();
-        return await store.PutAsync(Kind, tensors, meta.ToJsonString(), new Dictionary<string, string> { ["stage"] = "generate" }, ct);
+        return await store.PutAsync(Kind, tensors, meta.ToJsonString(), new Dictionary<string, string> { ["stage"] = "generate" }, ct, runJson);
     }
 
     public static Loaded Load(ArtifactStore store, string id, Device device, string field = "generator.id")

@@ -57,7 +57,7 @@ public static class GeneratorTrainingJob
         using var clf = TorchRandom.Seeded(plan.Training.Seed + 1, () => new ConceptClassifier(vocab.Groups, plan.Config.ImageSize));
         clf.to(device);
         var acc = clf.Fit(data, heldOut, seed: plan.Training.Seed);
-        var metrics = new Dictionary<string, double> { ["loss"] = loss, ["train_seconds"] = trainSeconds, ["steps"] = plan.Training.Steps };
+        var metrics = new Dictionary<string, double> { ["loss"] = loss, ["steps"] = plan.Training.Steps };
         foreach (var (g, a) in acc) metrics[$"classifier_accuracy.{g}"] = a;
         var extra = new JsonObject
         {
@@ -65,7 +65,9 @@ public static class GeneratorTrainingJob
             ["training"] = JsonSerializer.SerializeToNode(plan.Training),
             ["data"] = new JsonObject { ["source"] = plan.Data.Source, ["samples"] = plan.Data.Samples, ["seed"] = plan.Data.Seed },
         };
-        var info = await GeneratorArtifact.SaveAsync(store, gen, clf, extra, job.CancellationToken);
+        // Wall time varies between runs of the same training: the unhashed run record holds it.
+        var run = new JsonObject { ["train_seconds"] = trainSeconds, ["resumed"] = job.Resumed }.ToJsonString();
+        var info = await GeneratorArtifact.SaveAsync(store, gen, clf, extra, job.CancellationToken, run);
         return new JobOutcome(info, metrics);
     }
 }

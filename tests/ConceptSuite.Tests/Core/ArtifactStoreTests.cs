@@ -146,4 +146,75 @@ public sealed class ArtifactStoreTests : IDisposable
         Assert.Equal(8 + n + 24, bytes.Length);
         Assert.Equal(5, BitConverter.ToInt32(bytes, (int)(8 + n + 20)));
     }
+
+    [Fact]
+    public async Task TheIdHashesTheContentOnlyNotTheRunRecord()
+    {
+        var other = Path.Combine(Path.GetTempPath(), "cs-store-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var t = torch.arange(12, dtype: torch.float32).reshape(3, 4);
+            var tensors = new Dictionary<string, torch.Tensor> { ["t"] = t };
+            // Two fresh data directories, the same content, runs that took different wall time.
+            var first = await _store.PutAsync("dictionary", tensors, """{"r2":0.5}""", runJson: """{"seconds":7.0459524}""");
+            var second = await new ArtifactStore(other).PutAsync("dictionary", tensors, """{"r2":0.5}""", runJson: """{"seconds":7.4531624}""");
+            Assert.Equal(first.Ref.Id, second.Ref.Id);
+            Assert.Equal("""{"seconds":7.4531624}""", new ArtifactStore(other).GetInfo(second.Ref.Id).RunJson);
+            // Stored again here: one copy, which keeps the record of the run that first wrote it.
+            var again = await _store.PutAsync("dictionary", tensors, """{"r2":0.5}""", runJson: """{"seconds":9}""");
+            Assert.Equal(first.Ref.Id, again.Ref.Id);
+            Assert.Equal("""{"seconds":7.0459524}""", _store.GetInfo(first.Ref.Id).RunJson);
+            // What is hashed still tells contents apart.
+            var metadata = await _store.PutAsync("dictionary", tensors, """{"r2":0.6}""");
+            Assert.NotEqual(first.Ref.Id, metadata.Ref.Id);
+        }
+        finally { Directory.Delete(other, true); }
+    }
+
+    [Theory]
+    [InlineData("truncated")]
+    [InlineData("empty")]
+    [InlineData("garbage")]
+    [InlineData("missing")]
+    public async Task ACorruptMetaJsonIsQuarantinedAndNeverFailsListOrCommit(string damage)
+    {
+        using var a = torch.ones(4, 2);
+        using var b = torch.zeros(4, 2);
+        var ia = await _store.PutAsync("x", new Dictionary<string, torch.Tensor> { ["t"] = a });
+        var ib = await _store.PutAsync("x", new Dictionary<string, torch.Tensor> { ["t"] = b });
+        var meta = Path.Combine(_store.Root, ia.Ref.Id, "meta.json");
+        var text = File.ReadAllText(meta);
+        switch (damage)
+        {
+            case "truncated": File.WriteAllText(meta, text[..(text.Length / 2)]); break;
+            case "empty": File.WriteAllText(meta, ""); break;
+            case "garbage": File.WriteAllBytes(meta, [0xff, 0xfe, 0x00, 0x7b]); break;
+            case "missing": File.Delete(meta); break;
+        }
+        // List skips it (no exception) and moves it aside; reads answer NOT_FOUND.
+        Assert.Equal([ib.Ref.Id], _store.List("x").Select(i => i.Ref.Id));
+        Assert.False(Directory.Exists(Path.Combine(_store.Root, ia.Ref.Id)));
+        Assert.Single(Directory.EnumerateDirectories(_store.QuarantineRoot), d => Path.GetFileName(d).StartsWith(ia.Ref.Id + ".", StringComparison.Ordinal));
+        Assert.Throws<NotFoundException>(() => _store.GetInfo(ia.Ref.Id));
+        // Committing the same content again stores it anew under the same id.
+        var again = await _store.PutAsync("x", new Dictionary<string, torch.Tensor> { ["t"] = a });
+        Assert.Equal(ia.Ref.Id, again.Ref.Id);
+        using var r = _store.Open(ia.Ref.Id);
+        using var back = r.Read("t");
+        Assert.True(back.eq(a).all().item<bool>());
+        Assert.Equal(2, _store.List("x").Count());
+    }
+
+    [Fact]
+    public async Task ACommitThatFindsACorruptCopyOfItsIdReplacesIt()
+    {
+        using var a = torch.ones(4, 2);
+        var ia = await _store.PutAsync("x", new Dictionary<string, torch.Tensor> { ["t"] = a });
+        var tensors = Path.Combine(_store.Root, ia.Ref.Id, "tensors.safetensors");
+        using (var f = new FileStream(tensors, FileMode.Open)) f.SetLength(f.Length - 5); // a torn tensors file
+        var again = await _store.PutAsync("x", new Dictionary<string, torch.Tensor> { ["t"] = a });
+        Assert.Equal(ia.Ref.Id, again.Ref.Id);
+        Assert.Equal(ia.SizeBytes, new FileInfo(tensors).Length);
+        Assert.Single(Directory.EnumerateDirectories(_store.QuarantineRoot));
+    }
 }

@@ -566,4 +566,65 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
         await FitFailsAsync(nmf, Host(y));
         Assert.Equal(stored, fx.Store.List("activations").Count());
     }
+
+    /// <summary>
+    /// The same fit in two fresh data directories (two servers) gives the same dictionary id: the
+    /// id hashes the tensors and the deterministic metadata, while the fit's wall time, which
+    /// differs between the runs, is in the unhashed run record.
+    /// </summary>
+    [Fact]
+    public async Task TheSameFitInTwoFreshDataDirectoriesGivesTheSameArtifactId()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(1024, 16, 8, 2, seed: 41);
+        using var _x = x;
+        var config = new FitConfig { Seed = 5 };
+        config.Dictionaries.Add(Spec("topk_sae", 8, ("k", "2"), ("epochs", "3"), ("batch_size", "128")));
+        config.Dictionaries.Add(Spec("pca", 4));
+        var here = (await FitAsync(config, Host(x))).Last().Result;
+        await using var elsewhere = await SuiteTestServer.StartAsync("discovery");
+        var client = new DiscoveryService.DiscoveryServiceClient(elsewhere.Channel);
+        JobResult there;
+        using (var call = client.Fit())
+        {
+            await call.RequestStream.WriteAsync(new FitRequest { Config = config });
+            foreach (var b in Host(x).ToBlocks("", 64 << 10)) await call.RequestStream.WriteAsync(new FitRequest { Block = b });
+            await call.RequestStream.CompleteAsync();
+            var events = new List<JobEvent>();
+            while (await call.ResponseStream.MoveNext(CancellationToken.None)) events.Add(call.ResponseStream.Current);
+            there = events.Last().Result;
+        }
+        Assert.False(here.Cached || there.Cached);
+        Assert.Equal(here.Artifact.Ref.Id, there.Artifact.Ref.Id);
+        Assert.Equal(here.Artifact.MetadataJson, there.Artifact.MetadataJson);
+        Assert.DoesNotContain("seconds", here.Artifact.MetadataJson);
+        Assert.DoesNotContain(here.Metrics.Keys, k => k.Contains("seconds"));
+        // The timings are in the run record, per dictionary.
+        foreach (var info in new[] { fx.Store.GetInfo(here.Artifact.Ref.Id), elsewhere.Services.GetRequiredService<ArtifactStore>().GetInfo(there.Artifact.Ref.Id) })
+        {
+            using var run = System.Text.Json.JsonDocument.Parse(info.RunJson);
+            Assert.True(run.RootElement.GetProperty("seconds").GetProperty("topk_sae_8").GetDouble() > 0);
+            Assert.True(run.RootElement.GetProperty("seconds").GetProperty("pca_4").GetDouble() >= 0);
+        }
+    }
+
+    [Fact]
+    public async Task AJobKeyReusedForOtherDataIsFailedPreconditionNamingJobKey()
+    {
+        using var x = DiscoveryTestData.Blobs(200, 6, 3, seed: 51);
+        using var y = DiscoveryTestData.Blobs(200, 6, 3, seed: 52);
+        var config = new FitConfig { SkipStability = true, Job = new JobOptions { JobKey = "kmeans-bound-key" } };
+        config.Dictionaries.Add(Spec("kmeans", 3));
+        var first = (await FitAsync(config, Host(x))).Last().Result;
+        Assert.NotNull(first);
+        var e = await FitFailsAsync(config, Host(y));
+        Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
+        Assert.StartsWith("job.job_key:", e.Status.Detail);
+        // Other options under the same key too; the original request is still answered from its result.
+        var other = config.Clone();
+        other.Dictionaries[0].NConcepts = 2;
+        Assert.Equal(StatusCode.FailedPrecondition, (await FitFailsAsync(other, Host(x))).StatusCode);
+        var again = (await FitAsync(config, Host(x))).Last().Result;
+        Assert.True(again.Cached);
+        Assert.Equal(first.Artifact.Ref.Id, again.Artifact.Ref.Id);
+    }
 }

@@ -1,4 +1,6 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Gateway.Workflows;
+using Microsoft.Extensions.DependencyInjection;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Data.Sqlite;
 using GatewayClient = ConceptSuite.Contracts.GatewayService.GatewayServiceClient;
@@ -92,5 +94,66 @@ public sealed class DurabilityTests
         {
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// Concept-shapes images (generated, seeded), a TopK SAE fit on their concept labels, a PCA
+    /// fit, and the atlas, which renders every step's metrics.
+    /// </summary>
+    static RunWorkflowRequest FitWorkflow(int epochs)
+    {
+        var spec = new WorkflowSpec { Name = "durable-fit" };
+        var shapes = GatewayHarness.Step("shapes", "dataset.import", "");
+        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "512"; shapes.Options["seed"] = "11";
+        var sae = GatewayHarness.Step("sae", "discovery.fit", "", ("activations", "$steps.shapes.dataset"));
+        sae.Options["tensor"] = "concept_labels"; sae.Options["concepts"] = "16"; sae.Options["seed"] = "3";
+        sae.Options["method_options"] = $"k=2;epochs={epochs};batch_size=32";
+        var pca = GatewayHarness.Step("pca", "discovery.fit", "", ("activations", "$steps.shapes.dataset"));
+        pca.Options["tensor"] = "concept_labels"; pca.Options["method"] = "pca"; pca.Options["concepts"] = "4";
+        spec.Steps.Add([shapes, sae, pca, GatewayHarness.Step("atlas", "atlas.render", "")]);
+        return new RunWorkflowRequest { Spec = spec, Detach = true };
+    }
+
+    /// <summary>
+    /// The same workflow in two fresh data directories gives the same artifact id at every step,
+    /// the atlas included (it renders every step's metrics, which hold no wall time any more).
+    /// </summary>
+    [Fact]
+    public async Task TheSameWorkflowInTwoFreshDataDirectoriesGivesTheSameIdAtEveryStep()
+    {
+        var runs = new List<WorkflowInfo>();
+        for (int i = 0; i < 2; i++)
+        {
+            await using var clean = await GatewayHarness.StartAsync();
+            runs.Add((await GatewayHarness.RunAsync(clean.Channel, FitWorkflow(epochs: 100), TimeSpan.FromMinutes(5))).Last().Finished);
+            Assert.True(runs[i].State == WorkflowState.Succeeded, runs[i].Error);
+        }
+        Assert.Equal(4, runs[0].Steps.Count);
+        Assert.Equal(runs[0].Steps.Select(Output), runs[1].Steps.Select(Output));
+        Console.WriteLine("ids of both runs: " + string.Join(", ", runs[0].Steps.Select(s => $"{s.Name} {Output(s)[..12]}")));
+    }
+
+    /// <summary>
+    /// A workflow accepted but not yet started when the server stopped (pending: it waited for a
+    /// slot) is continued by the recovery at start, as a running one is.
+    /// </summary>
+    [Fact]
+    public async Task AWorkflowLeftPendingIsRecoveredAndRunsToTheEnd()
+    {
+        await using var server = await GatewayHarness.StartAsync();
+        var input = await GatewayHarness.PutMatrixAsync(server.Channel, 8, 8);
+        var spec = new WorkflowSpec { Name = "left-pending" };
+        spec.Steps.Add(GatewayHarness.Step("echo", "transport.echo", "gateway", ("artifact", input.Ref.Id)));
+        var engine = server.Services.GetRequiredService<WorkflowEngine>();
+        // What a crash leaves of an accepted workflow that never got a slot: its row, pending.
+        var pending = engine.Prepare(spec, new Dictionary<string, string>());
+        Assert.Equal(WorkflowState.Pending, pending.State);
+
+        Assert.Equal([pending.Id], engine.RecoverInterrupted(resume: true));
+        await engine.WhenIdle(pending.Id);
+        var done = engine.Get(pending.Id);
+        Assert.Equal(WorkflowState.Succeeded, done.State);
+        Assert.Equal(input.Ref.Id, done.Steps[0].Outputs["artifact"].Id);
+        Assert.Empty(engine.RecoverInterrupted(resume: true));
     }
 }
