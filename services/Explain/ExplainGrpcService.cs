@@ -18,7 +18,7 @@ using Tensor = TorchSharp.torch.Tensor;
 namespace ConceptSuite.Explain;
 
 /// <summary>The gRPC service of the explain stage: validate, call the methods, stream results.</summary>
-public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, MethodCatalog catalog, IOptions<SuiteOptions> suite)
+public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, MethodCatalog catalog, Core.Limits.RequestBudget budget, IOptions<SuiteOptions> suite)
     : ExplainService.ExplainServiceBase
 {
     readonly int _blockBytes = suite.Value.BlockBytes;
@@ -160,7 +160,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
             var labels = inputs.Indices("labels", phi.shape[0]);
             var conceptLabels = inputs.Require("concept_labels");
             int topK = cfg.TopK > 0 ? cfg.TopK : Math.Min(3, (int)phi.shape[1]);
-            int classes = cfg.Classes > 0 ? cfg.Classes : (int)(labels.DefaultIfEmpty(0).Max() + 1);
+            int classes = cfg.Classes > 0 ? budget.Classes("config.classes", cfg.Classes - 1L) : budget.Classes("labels", labels.DefaultIfEmpty(0).Max(), labels.DefaultIfEmpty(0).Min());
             var gi = Metrics.ConceptTrust.GlobalImportance(phi, labels, classes);
             var top = cfg.ClassLevel ? Metrics.ConceptTrust.ClassTopConcepts(gi, labels, topK) : null;
             var response = new ConceptTrustResponse
