@@ -57,10 +57,22 @@ public sealed class RequestBudget
     }
 
     /// <summary>Throws RESOURCE_EXHAUSTED naming <paramref name="field"/> when <paramref name="bytes"/> exceed the per-call budget.</summary>
-    public void Bytes(string field, long bytes)
+    public void Bytes(string field, long bytes) => Within(MaxCallBytes, field, bytes);
+
+    /// <summary>
+    /// The option-parse context quantity that carries the per-call budget to a method built by a
+    /// family (<see cref="Methods.MethodFamily{T}.Create"/>), which checks its own expansion with <see cref="Within"/>.
+    /// </summary>
+    public const string ContextKey = "call_bytes";
+
+    /// <summary>The per-call budget the options were parsed with (0: none given, nothing to check).</summary>
+    public static long CallBytesOf(Methods.OptionValues o) => o.Context.TryGetValue(ContextKey, out var b) ? b : 0;
+
+    /// <summary>RESOURCE_EXHAUSTED naming <paramref name="field"/> when <paramref name="bytes"/> exceed <paramref name="callBytes"/> (0: no budget).</summary>
+    public static void Within(long callBytes, string field, long bytes)
     {
-        if (bytes > MaxCallBytes)
-            throw new ResourceExhaustedException($"{field}: needs {Describe(bytes)}, over the per-call budget of {MaxCallBytes} bytes (ConceptSuite:MaxCallBytes)");
+        if (callBytes > 0 && bytes > callBytes)
+            throw new ResourceExhaustedException($"{field}: needs {Describe(bytes)}, over the per-call budget of {callBytes} bytes (ConceptSuite:MaxCallBytes)");
     }
 
     /// <summary>
