@@ -4,6 +4,7 @@ using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Concepts;
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Core.Streaming;
@@ -15,7 +16,7 @@ using Microsoft.Extensions.Options;
 namespace ConceptSuite.Bottleneck;
 
 /// <summary>The gRPC face of the bottleneck stage (see bottleneck.proto): validate, dispatch to the job or the model, stream.</summary>
-public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners runners, MethodCatalog catalog, IOptions<SuiteOptions> options)
+public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners runners, MethodCatalog catalog, RequestBudget budget, IOptions<SuiteOptions> options)
     : BottleneckService.BottleneckServiceBase
 {
     const string Stage = BottleneckStage.Name;
@@ -36,7 +37,7 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var raw = received.ToDictionary(kv => kv.Key, kv => kv.Value.Tensor);
         try
         {
-            var (key, data) = job.Prepare(raw, Stage);
+            var (key, data) = job.Prepare(raw, Stage, budget);
             await runners.For(Stage).RunAsync(key, ctx => Task.FromResult(job.Run(ctx, data)), responseStream, ct);
         }
         finally

@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
@@ -16,7 +17,7 @@ namespace ConceptSuite.Embedding;
 
 /// <summary>conceptsuite.v1.EmbeddingService: validates, calls the registry, batcher and jobs, streams.</summary>
 public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter importer, EmbedDatasetJob embedJob,
-    TrainBackboneJob trainJob, MethodCatalog catalog, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
+    TrainBackboneJob trainJob, MethodCatalog catalog, RequestBudget budget, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
     : EmbeddingService.EmbeddingServiceBase
 {
     readonly SuiteOptions _suite = suite.Value;
@@ -77,9 +78,19 @@ public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter
                         throw new InvalidInputException(field + ".tensor.shape", $"image sides must be at most {_options.MaxImageSide}");
                     long n = shape[0];
                     if (n == 0) break;
-                    var rows = TensorScope.Keep(() =>
-                        ImageConform.ToModelInput(TensorCodec.ToTorch(block.Tensor, field + ".tensor"), input.Channels, input.Height, input.Width, field + ".tensor.shape"));
-                    await pipeline.AddAsync(rows, Enumerable.Range(0, (int)n).Select(i => block.Ids.Count > 0 ? block.Ids[i] : (at + i).ToString()));
+                    // Budget before allocation: a row conformed is float32 at the source size, then at the model's input.
+                    long rowBytes = 4 * (RequestBudget.Product(shape[1], shape[2], shape[3]) + (long)input.Channels * input.Height * input.Width);
+                    budget.Bytes(field + ".tensor.shape", n, rowBytes, "images");
+                    // Conformed in chunks: at most three (the one being built, two in flight) are held at once.
+                    long chunk = budget.ChunkRows(field + ".tensor.shape", rowBytes, _options.ChunkRows, 3);
+                    using var all = TensorScope.Keep(() => TensorCodec.ToTorch(block.Tensor, field + ".tensor"));
+                    for (long s = 0; s < n; s += chunk)
+                    {
+                        long start = s, count = Math.Min(chunk, n - s);
+                        var rows = TensorScope.Keep(() => ImageConform.ToModelInput(all.narrow(0, start, count), input.Channels, input.Height,
+                            input.Width, field + ".tensor.shape").clone());
+                        await pipeline.AddAsync(rows, Enumerable.Range((int)start, (int)count).Select(i => block.Ids.Count > 0 ? block.Ids[i] : (at + i).ToString()));
+                    }
                     break;
                 }
                 default:

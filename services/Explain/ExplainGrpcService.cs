@@ -18,7 +18,7 @@ using Tensor = TorchSharp.torch.Tensor;
 namespace ConceptSuite.Explain;
 
 /// <summary>The gRPC service of the explain stage: validate, call the methods, stream results.</summary>
-public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, MethodCatalog catalog, IOptions<SuiteOptions> suite)
+public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, MethodCatalog catalog, Core.Limits.RequestBudget budget, IOptions<SuiteOptions> suite)
     : ExplainService.ExplainServiceBase
 {
     readonly int _blockBytes = suite.Value.BlockBytes;
@@ -27,9 +27,9 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         Task.FromResult(catalog.List(ExplainStage.Name, request));
 
     /// <summary>The estimator the settings name ("sobol" when unset), its options parsed once; the request's seed in the context.</summary>
-    static IConceptImportance Estimator(ImportanceSettings? s) =>
+    IConceptImportance Estimator(ImportanceSettings? s) =>
         ImportanceEstimators.Family.Create(string.IsNullOrEmpty(s?.Method) ? "sobol" : s.Method, s?.Options, "config.importance",
-            RequestSeed.Context(s?.Seed ?? 0));
+            RequestSeed.Context(s?.Seed ?? 0, budget.MaxCallBytes));
 
     /// <summary>Reads a request stream and computes the unary answer in one dispose scope (closed before the reply is sent).</summary>
     async Task<TResponse> AnswerAsync<TRequest, TConfig, TResponse>(IAsyncStreamReader<TRequest> requests, Func<TRequest, TConfig?> config,
@@ -42,7 +42,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
     }
 
     /// <summary>"importance" when sent, else the estimator's output on coefficients, targets and head.</summary>
-    static Tensor ImportanceOf(ExplainInputs inputs, ImportanceSettings? settings)
+    Tensor ImportanceOf(ExplainInputs inputs, ImportanceSettings? settings)
     {
         if (inputs.Optional("importance") is { } given) return ExplainTensors.Matrix(given, "importance");
         var estimator = Estimator(settings);
@@ -101,7 +101,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         var activations = inputs.Require("activations");
         var bank = inputs.Require("dictionary");
         if (cfg.ImageHeight < 1 || cfg.ImageWidth < 1) throw new InvalidInputException("config.image_height", "image_height and image_width must be positive");
-        // Row blocks keep the upsampled maps of a few samples in memory at a time.
+        budget.Bytes("config.image_height", Core.Limits.RequestBudget.Product(cfg.Concepts.Count > 0 ? cfg.Concepts.Count : bank.shape[0], cfg.ImageHeight, cfg.ImageWidth, 12)); // one sample's maps; row blocks hold a few samples at a time
         long n = activations.shape[0];
         long perBlock = Math.Max(1, (_blockBytes / 4) / Math.Max(1, (cfg.Concepts.Count > 0 ? cfg.Concepts.Count : bank.shape[0]) * cfg.ImageHeight * cfg.ImageWidth));
         for (long s = 0; s < Math.Max(n, 1); s += perBlock)
@@ -160,7 +160,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
             var labels = inputs.Indices("labels", phi.shape[0]);
             var conceptLabels = inputs.Require("concept_labels");
             int topK = cfg.TopK > 0 ? cfg.TopK : Math.Min(3, (int)phi.shape[1]);
-            int classes = cfg.Classes > 0 ? cfg.Classes : (int)(labels.DefaultIfEmpty(0).Max() + 1);
+            int classes = cfg.Classes > 0 ? budget.Classes("config.classes", cfg.Classes - 1L) : budget.Classes("labels", labels.DefaultIfEmpty(0).Max(), labels.DefaultIfEmpty(0).Min());
             var gi = Metrics.ConceptTrust.GlobalImportance(phi, labels, classes);
             var top = cfg.ClassLevel ? Metrics.ConceptTrust.ClassTopConcepts(gi, labels, topK) : null;
             var response = new ConceptTrustResponse

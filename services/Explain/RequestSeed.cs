@@ -11,8 +11,9 @@ public static class RequestSeed
     /// <summary>The context quantity's name.</summary>
     public const string Key = "seed";
 
-    /// <summary>The parse context carrying <paramref name="seed"/>.</summary>
-    public static IReadOnlyDictionary<string, long> Context(long seed) => new Dictionary<string, long> { [Key] = seed };
+    /// <summary>The parse context carrying <paramref name="seed"/> and, when given, the per-call budget in bytes.</summary>
+    public static IReadOnlyDictionary<string, long> Context(long seed, long callBytes = 0) =>
+        callBytes > 0 ? new Dictionary<string, long> { [Key] = seed, [Core.Limits.RequestBudget.ContextKey] = callBytes } : new Dictionary<string, long> { [Key] = seed };
 
     /// <summary>The seed the options were parsed with (0 when none was given).</summary>
     public static long Of(OptionValues o) => o.Context.TryGetValue(Key, out var s) ? s : 0;

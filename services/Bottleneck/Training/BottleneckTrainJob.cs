@@ -4,6 +4,7 @@ using ConceptSuite.Bottleneck.Methods;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Concepts;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Core.Tensors;
 using TorchSharp;
@@ -43,14 +44,14 @@ public sealed class BottleneckTrainJob
     /// Checks the received tensors (reading the features from config.features when named), and
     /// returns the job key and the validated training data on the stage's device.
     /// </summary>
-    public (JobKey Key, BottleneckData Data) Prepare(Dictionary<string, Tensor> raw, string stage)
+    public (JobKey Key, BottleneckData Data) Prepare(Dictionary<string, Tensor> raw, string stage, RequestBudget budget)
     {
         var config = Config;
         foreach (var name in raw.Keys)
             if (!Tensors.Contains(name)) throw new InvalidInputException("blocks", $"unknown tensor '{name}'; expected one of {string.Join(", ", Tensors)}");
         if (config.Features is { Id.Length: > 0 }) ReadFeaturesArtifact(config, raw);
         var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", [stage, "train", JobRunner.ContentOf(config), .. raw.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Hash(kv.Value))]);
-        return (key, Validate(config, raw));
+        return (key, Validate(config, raw, budget));
     }
 
     /// <summary>The job: fits the model, scores the held-out rows, stores the model with its options and metrics.</summary>
@@ -82,7 +83,7 @@ public sealed class BottleneckTrainJob
     }
 
     /// <summary>Checks every training tensor against the rules in bottleneck.proto and moves them to the stage's device.</summary>
-    BottleneckData Validate(TrainConfig config, Dictionary<string, Tensor> raw)
+    BottleneckData Validate(TrainConfig config, Dictionary<string, Tensor> raw, RequestBudget budget)
     {
         var device = _models.Device;
         var requires = _entry.Trait(BottleneckMethods.Requires);
@@ -107,9 +108,9 @@ public sealed class BottleneckTrainJob
         long n = x.shape[0], dim = x.shape[1];
         if (n < 2) throw new InvalidInputException("features", "needs at least 2 rows");
         var y = Labels("labels", n);
-        long minLabel = y.min().item<long>(), maxLabel = y.max().item<long>();
-        if (minLabel < 0) throw new InvalidInputException("labels", $"label {minLabel} is negative");
-        var classNames = config.ClassNames.Count > 0 ? config.ClassNames.ToList() : ModelParts.DefaultNames("", maxLabel + 1);
+        long maxLabel = y.max().item<long>();
+        int implied = budget.Classes("labels", maxLabel, y.min().item<long>());
+        var classNames = config.ClassNames.Count > 0 ? config.ClassNames.ToList() : ModelParts.DefaultNames("", implied);
         if (classNames.Distinct().Count() != classNames.Count) throw new InvalidInputException("config.class_names", "must be unique");
         if (maxLabel >= classNames.Count) throw new InvalidInputException("labels", $"label {maxLabel} is outside [0, {classNames.Count}) (config.class_names has {classNames.Count})");
         if (classNames.Count < 2) throw new InvalidInputException("labels", "needs at least 2 classes");

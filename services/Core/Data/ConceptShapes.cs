@@ -63,6 +63,9 @@ public static class ConceptShapes
     public static string Caption(ShapeFactors f) =>
         $"a {Sizes[f.Size]}{(f.Texture == 1 ? " striped" : "")} {Colours[f.Colour]} {Shapes[f.Shape]} on the {Positions[f.Position]}, {Backgrounds[f.Background]} background";
 
+    /// <summary>Bytes one generated row holds: RGB pixels, one mask per concept, the concept labels (float32) and the label.</summary>
+    public static long BytesPerRow(int size) => (3L + ConceptNames.Count) * size * size + 4L * ConceptNames.Count + 8;
+
     /// <summary>Generates <paramref name="count"/> images with labels, concept labels, masks and captions.</summary>
     public static ImageDataset Generate(int count, int seed, ConceptShapesOptions? options = null)
     {
@@ -81,8 +84,11 @@ public static class ConceptShapes
             throw new Contracts.InvalidInputException("subsets.background", "cannot be narrowed while spurious_background > 0");
         int s = o.Size, k = ConceptNames.Count;
         var rng = new Random(seed);
-        var images = new byte[count * 3 * s * s];
-        var masks = new byte[count * k * s * s];
+        // Sizes in long: count · k · s² overflows int from about 6 500 images of 256² (the masks are the largest array).
+        if ((long)count * k * s * s > Array.MaxLength)
+            throw new Contracts.InvalidInputException("count", $"{count} images of {s}x{s} need {(long)count * k * s * s} mask bytes, over the largest array ({Array.MaxLength}); at most {Array.MaxLength / ((long)k * s * s)} at this size");
+        var images = new byte[(long)count * 3 * s * s];
+        var masks = new byte[(long)count * k * s * s];
         var concepts = new float[count * k];
         var labels = new long[count];
         var captions = new List<string>(count);

@@ -1,6 +1,7 @@
 using System.Net;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Errors;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Transport;
 using Grpc.AspNetCore.HealthChecks;
 using Microsoft.AspNetCore.Builder;
@@ -9,6 +10,8 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Grpc.AspNetCore.Server.Model;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -42,15 +45,22 @@ public static class SuiteHosting
         services.AddOptions<SuiteOptions>().BindConfiguration(SuiteOptions.Section)
             .Validate(o => o.MaxMessageBytes >= 1 << 20, "ConceptSuite:MaxMessageBytes must be at least 1 MiB")
             .Validate(o => o.BlockBytes > 0 && o.BlockBytes <= o.MaxMessageBytes / 2, "ConceptSuite:BlockBytes must be in (0, MaxMessageBytes/2]")
+            .Validate(o => o.MaxCallBytes >= 0 && o.MaxClasses > 0 && o.MaxDecodedImages > 0, "ConceptSuite:MaxCallBytes must be >= 0, MaxClasses and MaxDecodedImages > 0")
             .ValidateOnStart();
         services.AddOptions<ListenOptions>().BindConfiguration(SuiteOptions.Section + ":Listen");
         services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>()));
         services.AddSingleton<JobRunners>();
+        services.AddSingleton(sp => RequestBudget.From(sp.GetRequiredService<IOptions<SuiteOptions>>().Value));
         services.AddSingleton<SuiteMetrics>();
         services.AddSingleton<StageServiceNames>();
         services.AddSingleton(sp => DeviceSelector.Resolve(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.Device));
         services.AddGrpc();
+        // Grpc.AspNetCore's own binder answers UNKNOWN to an unparseable unary request; this one answers INVALID_ARGUMENT.
+        foreach (var d in services.Where(d => d.ServiceType == typeof(IServiceMethodProvider<>)
+                     && d.ImplementationType?.Name.StartsWith("BinderServiceMethodProvider", StringComparison.Ordinal) == true).ToList())
+            services.Remove(d);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton(typeof(IServiceMethodProvider<>), typeof(RequestParsingMethodProvider<>)));
         services.AddSingleton<IConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>>(sp =>
             new ConfigureOptions<Grpc.AspNetCore.Server.GrpcServiceOptions>(o =>
             {

@@ -41,4 +41,21 @@ public sealed class SuiteOptions
 
     /// <summary>Requests in flight per stage (all RPCs); beyond this RESOURCE_EXHAUSTED.</summary>
     public int MaxInFlightRequests { get; set; } = 64;
+
+    /// <summary>
+    /// Per-call memory budget, bytes: what one request may expand to at once (rows × bytes per row
+    /// after conforming, decoded images, designs and masks). 0: sized for the machine, a sixteenth of
+    /// the memory the runtime sees, between 256 MiB and 4 GiB (<see cref="CallBytes"/>).
+    /// </summary>
+    public long MaxCallBytes { get; set; }
+
+    /// <summary>Class limit: label values must be below it (a model's head has max label + 1 classes).</summary>
+    public long MaxClasses { get; set; } = 1 << 16;
+
+    /// <summary>Encoded images one ImportDataset call may decode.</summary>
+    public long MaxDecodedImages { get; set; } = 1 << 20;
+
+    /// <summary>The per-call budget in effect: <see cref="MaxCallBytes"/>, or the machine-sized default when 0.</summary>
+    public long CallBytes() => MaxCallBytes > 0 ? MaxCallBytes
+        : Math.Clamp(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 16, 256L << 20, 4L << 30);
 }

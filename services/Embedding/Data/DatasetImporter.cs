@@ -1,6 +1,8 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Data;
+using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Streaming;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Embedding.Methods;
@@ -15,7 +17,7 @@ namespace ConceptSuite.Embedding.Data;
 /// "labels", "concept_labels", "concept_masks"), or a built-in source named by the header.
 /// Everything is validated before the artifact is written.
 /// </summary>
-public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptions> options)
+public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
 {
     static readonly string[] BlockNames = ["images", "labels", "concept_labels", "concept_masks"];
 
@@ -28,12 +30,17 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
         if (h.Limit < 0) throw new InvalidInputException("header.limit", "must be >= 0");
         if (h.Channels is not (0 or 1 or 3)) throw new InvalidInputException("header.channels", "must be 0, 1 or 3");
         if (h.Height < 0 || h.Width < 0 || (h.Height == 0) != (h.Width == 0)) throw new InvalidInputException("header.height", "height and width must both be 0 or both > 0");
+        int maxSide = options.Value.MaxImageSide;
+        if (h.Height > maxSide) throw new InvalidInputException("header.height", $"must be at most {maxSide} (ConceptSuite:Embedding:MaxImageSide), got {h.Height}");
+        if (h.Width > maxSide) throw new InvalidInputException("header.width", $"must be at most {maxSide} (ConceptSuite:Embedding:MaxImageSide), got {h.Width}");
 
         if (!string.IsNullOrEmpty(h.Source))
         {
             var source = DatasetSources.Create(h.Source, h.Options);
+            budget.Bytes("header.limit", source.BytesFor(h.Limit));
+            if (h.Limit > int.MaxValue) throw new InvalidInputException("header.limit", $"must be at most {int.MaxValue}");
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
-            using var d = TensorScope.Run(() => source.Load((int)Math.Min(h.Limit, int.MaxValue), h.Seed).DetachFromDisposeScope());
+            using var d = TensorScope.Run(() => source.Load((int)h.Limit, h.Seed).DetachFromDisposeScope());
             return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
                 h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
         }
@@ -46,7 +53,10 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
         try
         {
             var validator = new TensorStreamValidator(new TensorStreamRules { Field = "blocks", RejectNonFinite = true, RejectEmpty = false });
-            long index = 0;
+            long index = 0, held = 0;
+            long maxImages = suite.Value.MaxDecodedImages;
+            // Conforming to header.height/width works on float32 copies of one image: checked before the first decode.
+            if (h.Height > 0) budget.Bytes("header.height", 4L * channels * h.Height * h.Width * 2);
             while (await e.MoveNextAsync())
             {
                 var m = e.Current;
@@ -56,6 +66,9 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                     {
                         string field = $"images[{index}].data";
                         if (m.Image.Label < 0) throw new InvalidInputException($"images[{index}].label", "must be >= 0");
+                        budget.Classes($"images[{index}].label", m.Image.Label);
+                        if (index >= maxImages)
+                            throw new ResourceExhaustedException($"images: more than {maxImages} encoded images in one call (ConceptSuite:MaxDecodedImages)");
                         decoded.Add(TensorScope.Keep(() =>
                         {
                             var img = ImageCodec.Decode(m.Image.Image is null ? ReadOnlySpan<byte>.Empty : m.Image.Image.Data.Span, channels, options.Value.MaxImageSide, field);
@@ -66,6 +79,9 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                             return img;
                         }));
                         decodedLabels.Add(m.Image.Label);
+                        // Decoded images are held until the artifact is written, then stacked: twice their bytes.
+                        held += decoded[^1].numel();
+                        budget.Bytes("images", 2 * held);
                         index++;
                         break;
                     }
@@ -74,6 +90,8 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                         var b = m.Block;
                         if (!blocks.ContainsKey(b.Name)) throw new InvalidInputException("block.name", $"must be one of {string.Join(", ", BlockNames)}, got '{b.Name}'");
                         validator.Accept(b);
+                        // Blocks are held until the end, then concatenated: twice their bytes.
+                        budget.Bytes($"block.{b.Name}", 2 * validator.TotalBytes);
                         blocks[b.Name].Add(TensorScope.Keep(() => TensorCodec.ToTorch(b.Tensor, $"block.{b.Name}").clone()));
                         break;
                     }
@@ -107,6 +125,7 @@ public sealed class DatasetImporter(ArtifactStore store, IOptions<EmbeddingOptio
                     images = images.narrow(0, 0, h.Limit); labels = labels.narrow(0, 0, h.Limit);
                     conceptLabels = conceptLabels?.narrow(0, 0, h.Limit); masks = masks?.narrow(0, 0, h.Limit);
                 }
+                budget.Classes("labels", labels);
                 return new ImageDataset(h.Name, images.contiguous(), labels.contiguous(), h.ClassNames,
                     conceptLabels?.contiguous(), h.ConceptNames, masks?.contiguous()).DetachFromDisposeScope();
             });

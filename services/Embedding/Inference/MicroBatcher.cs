@@ -8,6 +8,7 @@ namespace ConceptSuite.Embedding.Inference;
 /// Merges concurrent forward requests for one backbone into batches: one worker takes the first
 /// waiting request, gathers more (up to <c>maxBatch</c> rows, waiting at most <c>window</c> for
 /// them), runs one forward pass over the union of their taps and hands each request its rows.
+/// No forward pass runs more than <c>maxBatch</c> rows: a larger request runs in pieces.
 /// </summary>
 public sealed class MicroBatcher : IAsyncDisposable
 {
@@ -18,7 +19,7 @@ public sealed class MicroBatcher : IAsyncDisposable
     readonly TimeSpan _window;
     readonly Channel<Item> _queue = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
     readonly Task _worker;
-    long _batches, _rows;
+    long _batches, _rows, _largest;
 
     public MicroBatcher(IBackbone backbone, int maxBatch, TimeSpan window)
     {
@@ -30,6 +31,9 @@ public sealed class MicroBatcher : IAsyncDisposable
 
     /// <summary>Forward passes run so far and rows they covered (average batch = rows / batches).</summary>
     public (long Batches, long Rows) Stats => (Interlocked.Read(ref _batches), Interlocked.Read(ref _rows));
+
+    /// <summary>Most rows one forward pass has run (never more than the batch size).</summary>
+    public long LargestBatch => Interlocked.Read(ref _largest);
 
     /// <summary>
     /// Queues float32 [n, C, H, W] pixels (the batcher takes ownership and disposes them) and
@@ -85,9 +89,8 @@ public sealed class MicroBatcher : IAsyncDisposable
             using (var scope = torch.NewDisposeScope())
             {
                 var input = batch.Count == 1 ? batch[0].Pixels : torch.cat(batch.Select(i => i.Pixels).ToList(), 0);
-                outs = _backbone.Forward(input, taps);
+                outs = ForwardBounded(input, taps);
             }
-            Interlocked.Increment(ref _batches);
             long offset = 0;
             foreach (var item in batch)
             {
@@ -110,6 +113,36 @@ public sealed class MicroBatcher : IAsyncDisposable
         {
             foreach (var i in batch) i.Pixels.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The backbone's forward pass in pieces of at most <c>maxBatch</c> rows (a single request
+    /// larger than the batch is split, never run at once), the taps' rows concatenated.
+    /// </summary>
+    Dictionary<string, torch.Tensor> ForwardBounded(torch.Tensor input, IReadOnlyList<string> taps)
+    {
+        long n = input.shape[0];
+        if (n <= _maxBatch) return Forward(input, taps);
+        var pieces = taps.ToDictionary(t => t, _ => new List<torch.Tensor>());
+        try
+        {
+            for (long s = 0; s < n; s += _maxBatch)
+            {
+                var outs = Forward(input.narrow(0, s, Math.Min(_maxBatch, n - s)), taps);
+                foreach (var t in taps) pieces[t].Add(outs[t]);
+            }
+            return taps.ToDictionary(t => t, t => torch.cat(pieces[t], 0).DetachFromDisposeScope());
+        }
+        finally { foreach (var p in pieces.Values.SelectMany(l => l)) p.Dispose(); }
+    }
+
+    Dictionary<string, torch.Tensor> Forward(torch.Tensor input, IReadOnlyList<string> taps)
+    {
+        var outs = _backbone.Forward(input, taps);
+        Interlocked.Increment(ref _batches);
+        long rows = input.shape[0], seen;
+        while (rows > (seen = Interlocked.Read(ref _largest)) && Interlocked.CompareExchange(ref _largest, rows, seen) != seen) { }
+        return outs;
     }
 
     public async ValueTask DisposeAsync()

@@ -4,6 +4,7 @@ using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Embedding.Data;
 using ConceptSuite.Embedding.Methods;
 using ConceptSuite.Embedding.Models;
@@ -18,7 +19,7 @@ namespace ConceptSuite.Embedding.Jobs;
 /// metrics event per epoch, a checkpoint (weights + optimizer-free state: epoch) after each epoch,
 /// and resume from it under the same job key. The result is a "backbone" artifact.
 /// </summary>
-public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, torch.Device device)
+public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, RequestBudget budget, torch.Device device)
 {
     public Task RunAsync(TrainBackboneRequest request, IServerStreamWriter<JobEvent> output, CancellationToken ct)
     {
@@ -43,7 +44,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, to
         using var images = reader.ReadRows("images", 0, n);
         using var labels = reader.ReadRows("labels", 0, n);
         int channels = (int)images.shape[1], height = (int)images.shape[2], width = (int)images.shape[3];
-        int classes = Math.Max(meta.ClassNames.Count, (int)labels.max().item<long>() + 1);
+        int classes = Math.Max(meta.ClassNames.Count, budget.Classes("dataset.labels", labels));
         int batch = request.BatchSize == 0 ? 64 : request.BatchSize;
         double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
 

@@ -1,6 +1,7 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Data;
 using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Limits;
 
 namespace ConceptSuite.Embedding.Methods;
 
@@ -20,6 +21,8 @@ public sealed class ConceptShapesSource(ConceptShapesSourceOptions options) : ID
             Size = options.Size, LabelFactor = options.LabelFactor, SpuriousBackground = options.Spurious, ColourJitter = options.ColourJitter,
         });
     }
+
+    public long BytesFor(long limit) => RequestBudget.Product(limit, ConceptShapes.BytesPerRow(options.Size));
 }
 
 /// <summary>Options of <see cref="ConceptShapesSource"/>; the defaults are the generator's.</summary>

