@@ -4,6 +4,7 @@ using System.CommandLine;
 var root = new RootCommand("concept — concept-based interpretability: run ConceptSuite workflows and read their results");
 root.Options.Add(CliOptions.Gateway);
 root.Options.Add(CliOptions.ApiKey);
+root.Options.Add(CliOptions.CaBundle);
 root.Options.Add(CliOptions.DataDir);
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(RunCommand.Create());

@@ -1,4 +1,6 @@
 using System.Net.Http;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
@@ -18,7 +20,7 @@ public static class SuiteChannel
     public static SocketsHttpHandler CreateHandler(SuiteChannelOptions? options = null)
     {
         var o = options ?? new SuiteChannelOptions();
-        return new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             EnableMultipleHttp2Connections = true,
             InitialHttp2StreamWindowSize = o.StreamWindowBytes,
@@ -26,11 +28,45 @@ public static class SuiteChannel
             KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
             PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
         };
+        if (o.PinnedCertificate is { } pinned)
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                cert is not null && cert.GetCertHash().AsSpan().SequenceEqual(pinned.GetCertHash());
+        else if (!string.IsNullOrEmpty(o.CaBundlePath))
+            handler.SslOptions.RemoteCertificateValidationCallback = TrustBundle(o.CaBundlePath);
+        return handler;
     }
+
+    /// <summary>
+    /// Validation against the CAs of a PEM bundle only: the chain must end in one of them and the
+    /// certificate must name the host dialled (the name check of the platform's own validation).
+    /// </summary>
+    static System.Net.Security.RemoteCertificateValidationCallback TrustBundle(string path)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(path);
+        if (roots.Count == 0) throw new ArgumentException($"CA bundle {path} holds no PEM certificate");
+        return (_, cert, _, errors) =>
+        {
+            if (cert is null || (errors & (SslPolicyErrors.RemoteCertificateNotAvailable | SslPolicyErrors.RemoteCertificateNameMismatch)) != 0) return false;
+            using var chain = new X509Chain();
+            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            return chain.Build(cert as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(cert.GetRawCertData()));
+        };
+    }
+
+    /// <summary>True when a channel to <paramref name="address"/> with these options uses TLS.</summary>
+    public static bool UsesTls(string address, SuiteChannelOptions o) =>
+        o.Tls ?? address.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
 
     public static GrpcChannel Create(string address, SuiteChannelOptions? options = null)
     {
         var o = options ?? new SuiteChannelOptions();
+        bool tls = UsesTls(address, o);
+        if (tls && address.StartsWith("http:", StringComparison.OrdinalIgnoreCase)) address = "https:" + address["http:".Length..];
+        if (!tls && address.StartsWith("https:", StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"{address}: an https address with TLS turned off");
         var retry = new MethodConfig
         {
             Names = { MethodName.Default },
@@ -64,14 +100,16 @@ public static class SuiteChannel
             services.AddSingleton<Grpc.Net.Client.Balancer.ResolverFactory>(new Grpc.Net.Client.Balancer.DnsResolverFactory(o.DnsRefreshInterval));
             channelOptions.ServiceProvider = services.BuildServiceProvider();
         }
+        // The transport's credentials decide TLS for "dns:///" addresses (they have no scheme of their own).
+        var transport = tls ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
+        channelOptions.Credentials = transport;
         if (!string.IsNullOrEmpty(o.ApiKey))
         {
             var key = o.ApiKey;
             var creds = CallCredentials.FromInterceptor((_, metadata) => { metadata.Add("x-api-key", key); return Task.CompletedTask; });
-            channelOptions.Credentials = address.StartsWith("https", StringComparison.OrdinalIgnoreCase)
-                ? ChannelCredentials.Create(ChannelCredentials.SecureSsl, creds)
-                : ChannelCredentials.Create(ChannelCredentials.Insecure, creds);
-            channelOptions.UnsafeUseInsecureChannelCallCredentials = true;
+            channelOptions.Credentials = ChannelCredentials.Create(transport, creds);
+            // A key over plaintext is the operator's choice (loopback, or a network they trust).
+            channelOptions.UnsafeUseInsecureChannelCallCredentials = !tls;
         }
         return GrpcChannel.ForAddress(address, channelOptions);
     }

@@ -15,6 +15,20 @@ public sealed record SuiteChannelOptions
     public string? ApiKey { get; init; }
     /// <summary>How often "dns:///" addresses are re-resolved to pick up new replicas.</summary>
     public TimeSpan DnsRefreshInterval { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// TLS for every address form: true encrypts "dns:///" and "http://" addresses too (an
+    /// "http://" address is dialled as "https://"); null: TLS only for "https://" addresses.
+    /// </summary>
+    public bool? Tls { get; init; }
+    /// <summary>
+    /// PEM file of the certificate authorities trusted for the server's certificate (a private
+    /// CA), instead of the system store; the host name is still checked.
+    /// </summary>
+    public string? CaBundlePath { get; init; }
+    /// <summary>
+    /// Accept exactly this server certificate (a process calling itself), whatever its name and issuer.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? PinnedCertificate { get; init; }
     /// <summary>Handler to use instead of sockets (in-process test servers).</summary>
     public HttpMessageHandler? Handler { get; init; }
 }

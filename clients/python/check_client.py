@@ -1,6 +1,7 @@
 """End-to-end check of the Python client against a running ConceptSuite server.
 
-Usage: check_client.py ADDRESS STUBS_DIR
+Usage: check_client.py ADDRESS STUBS_DIR [API_KEY [CA_BUNDLE.pem]]
+(with a CA bundle the channel is TLS, the server's certificate checked against it).
 Streams a tensor through TensorTransport.Echo, stores and reads back an artifact through the
 gateway, imports a data set with a gateway workflow and reads it back together with the workflow's concept atlas (HTML rendered by
 the gateway), embeds its images with
@@ -21,7 +22,9 @@ address, stubs = sys.argv[1], sys.argv[2]
 tensor_pb2, artifact_pb2, gateway_pb2 = cs.load_stubs(stubs)
 from conceptsuite.v1 import tensor_pb2_grpc, gateway_pb2_grpc  # noqa: E402
 
-ch = cs.channel(address)
+api_key = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
+ca_bundle = sys.argv[4] if len(sys.argv) > 4 else None
+ch = cs.channel(address, api_key=api_key, tls=True if ca_bundle else None, root_certificates=ca_bundle)
 rng = np.random.default_rng(0)
 
 # 1. Echo: 3000 x 200 float32 (2.4 MB, three blocks) comes back bit for bit.

@@ -27,11 +27,28 @@ def load_stubs(path=None):
     return tensor_pb2, artifact_pb2, gateway_pb2
 
 
-def channel(address, api_key=None):
-    """An insecure gRPC channel with the suite's message limits; api_key is sent as x-api-key."""
+def channel(address, api_key=None, tls=None, root_certificates=None):
+    """A gRPC channel with the suite's message limits.
+
+    TLS when `tls` is true or the address is https:// (or `root_certificates` is given): the server's
+    certificate is checked against `root_certificates` (PEM bytes, or a path to a PEM CA bundle for a
+    private CA) or else the system's roots. `api_key` is sent as x-api-key metadata on every call:
+    over TLS as call credentials, over plaintext (loopback) through an interceptor.
+    """
     import grpc
-    target = address.replace("http://", "")
+    secure = tls if tls is not None else (address.startswith("https://") or root_certificates is not None)
+    target = address.replace("http://", "").replace("https://", "")
     opts = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES), ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+    if secure:
+        roots = root_certificates
+        if isinstance(roots, str):
+            with open(roots, "rb") as f:
+                roots = f.read()
+        creds = grpc.ssl_channel_credentials(root_certificates=roots)
+        if api_key:
+            creds = grpc.composite_channel_credentials(
+                creds, grpc.metadata_call_credentials(lambda _context, callback: callback((("x-api-key", api_key),), None)))
+        return grpc.secure_channel(target, creds, options=opts)
     ch = grpc.insecure_channel(target, options=opts)
     if api_key:
         ch = grpc.intercept_channel(ch, _ApiKey(api_key))

@@ -41,14 +41,15 @@ public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter
         var ct = context.CancellationToken;
         var (config, parts) = await ConfigFirstStream.ReadPartsAsync(requestStream, r => r.Config,
             r => r.PartCase == EmbedImagesRequest.PartOneofCase.Config ? null : r, ct);
-        var backbone = registry.Image(config.Model, "config.model");
+        using var model = registry.Acquire(config.Model, "config.model");
+        var backbone = model.Value.Backbone;
         var taps = backbone.Resolve(config.Taps, "config.taps");
         var input = backbone.Input;
         var validator = new TensorStreamValidator(new TensorStreamRules
         {
             Field = "images", RejectNonFinite = true, RequiredRank = 4, RejectEmpty = false, MaxTotalBytes = _suite.MaxStreamBytes,
         });
-        await using var pipeline = new EmbeddingPipeline(registry.Batcher(config.Model, "config.model"), taps, _options.ChunkRows,
+        await using var pipeline = new EmbeddingPipeline(model.Value.Batcher, taps, _options.ChunkRows,
             _suite.BlockBytesFor(config.MaxBlockBytes), responseStream, ct);
         await foreach (var msg in parts)
         {

@@ -25,4 +25,22 @@ public sealed class EmbeddingOptions
 
     /// <summary>Largest accepted image side, pixels (decoded or tensor).</summary>
     public int MaxImageSide { get; set; } = 4096;
+
+    /// <summary>Image models kept loaded at once (least recently used unloaded first).</summary>
+    public int MaxLoadedModels { get; set; } = 8;
+
+    /// <summary>Weight bytes of the image models kept loaded at once.</summary>
+    public long MaxLoadedModelBytes { get; set; } = 4L << 30;
+
+    /// <summary>
+    /// Let requests name any value of an ONNX graph as a tap, not only the model's declared taps.
+    /// Each new combination of such values builds an ONNX Runtime session (a copy of the model).
+    /// </summary>
+    public bool AllowUndeclaredTaps { get; set; }
+
+    /// <summary>Sessions for undeclared tap combinations kept per ONNX model (least recently used dropped first).</summary>
+    public int MaxTapSessions { get; set; } = 4;
+
+    /// <summary>Model bytes of those sessions kept per ONNX model.</summary>
+    public long MaxTapSessionBytes { get; set; } = 1L << 30;
 }

@@ -31,7 +31,7 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context)
     {
         if (!registry.ImageModelNames().Contains(request.Name)) throw new NotFoundException("model (name)", request.Name);
-        registry.Image(request.Name, "name");
+        using (registry.Acquire(request.Name, "name")) { }
         return Task.FromResult(new ModelReadyResponse { Ready = true });
     }
 
@@ -44,7 +44,8 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
 
     public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context)
     {
-        var b = registry.Image(request.Name, "name");
+        using var model = registry.Acquire(request.Name, "name");
+        var b = model.Value.Backbone;
         var r = new ModelMetadataResponse { Name = b.Name, Platform = Platform(b) };
         r.Versions.Add(b.Version);
         var input = new ModelMetadataResponse.Types.TensorMetadata { Name = "images", Datatype = "FP32" };
@@ -62,13 +63,14 @@ public sealed class InferenceGrpcService(ModelRegistry registry) : GRPCInference
 
     public override async Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context)
     {
-        var b = registry.Image(request.ModelName, "model_name");
+        using var model = registry.Acquire(request.ModelName, "model_name");
+        var b = model.Value.Backbone;
         if (!string.IsNullOrEmpty(request.ModelVersion) && request.ModelVersion != b.Version)
             throw new NotFoundException($"version of model {b.Name} (model_version)", request.ModelVersion);
         if (request.Inputs.Count != 1) throw new InvalidInputException("inputs", $"model takes exactly one input, got {request.Inputs.Count}");
         var taps = b.Resolve(request.Outputs.Select(o => o.Name).ToList(), "outputs");
         var pixels = ReadInput(request, b);
-        var outs = await registry.Batcher(request.ModelName, "model_name").RunAsync(pixels, taps, context.CancellationToken);
+        var outs = await model.Value.Batcher.RunAsync(pixels, taps, context.CancellationToken);
         var response = new ModelInferResponse { ModelName = b.Name, ModelVersion = b.Version, Id = request.Id };
         try
         {

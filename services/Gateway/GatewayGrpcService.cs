@@ -79,7 +79,14 @@ public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stage
     {
         var ct = context.CancellationToken;
         using var call = Store.PutArtifact(deadline: context.Deadline, cancellationToken: ct);
-        while (await requestStream.MoveNext(ct)) await call.RequestStream.WriteAsync(requestStream.Current, ct);
+        // The store sees the gateway's stage key: the client's own right to the kind is checked here.
+        bool first = true;
+        while (await requestStream.MoveNext(ct))
+        {
+            if (first && requestStream.Current.Header is { } header) ArtifactKinds.CheckUpload(header.Kind, context);
+            first = false;
+            await call.RequestStream.WriteAsync(requestStream.Current, ct);
+        }
         await call.RequestStream.CompleteAsync();
         return await call.ResponseAsync;
     }

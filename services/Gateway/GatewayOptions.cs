@@ -13,13 +13,18 @@ public sealed class GatewayOptions
     public Dictionary<string, string> Endpoints { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>
-    /// API keys accepted in the "x-api-key" metadata header. Empty: no authentication. When set,
-    /// every call except gRPC health checking must carry one of them.
+    /// Key the gateway presents to stages at other addresses (one of their
+    /// ConceptSuite:Security:StageKeys); empty: the first of this process's own StageKeys. Calls to
+    /// the gateway's own process carry its <see cref="Core.Security.LocalPeerKey"/> instead.
     /// </summary>
-    public List<string> ApiKeys { get; set; } = [];
-
-    /// <summary>Key the gateway sends to stages; empty: the first of <see cref="ApiKeys"/>.</summary>
     public string StageApiKey { get; set; } = "";
+
+    /// <summary>
+    /// TLS to stages at other addresses, "dns:///" ones included: true or false; empty: TLS when
+    /// this process serves TLS itself (ConceptSuite:Listen:CertificatePath) or the address is https.
+    /// The server certificates are checked against ConceptSuite:Security:CaBundlePath when set.
+    /// </summary>
+    public bool? StageTls { get; set; }
 
     /// <summary>Upper bound on one step attempt, seconds (the stage call's deadline).</summary>
     public double StepTimeoutSeconds { get; set; } = 3600;

@@ -1,14 +1,11 @@
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Methods;
-using ConceptSuite.Gateway.Security;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Steps;
 using ConceptSuite.Gateway.Workflows;
-using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace ConceptSuite.Gateway;
 
@@ -26,15 +23,6 @@ public static class GatewayStage
             .Validate(o => o.StepRetries >= 0, "ConceptSuite:Gateway:StepRetries must be >= 0")
             .Validate(o => o.BreakerFailureRatio is > 0 and <= 1, "ConceptSuite:Gateway:BreakerFailureRatio must be in (0, 1]")
             .ValidateOnStart();
-        services.AddSingleton<ApiKeyInterceptor>();
-        // Keys are checked before anything else runs (first interceptor); health stays open.
-        services.AddSingleton<IConfigureOptions<GrpcServiceOptions>>(new ConfigureOptions<GrpcServiceOptions>(o =>
-        {
-            o.Interceptors.Add<ApiKeyInterceptor>();
-            var registration = o.Interceptors[^1];
-            o.Interceptors.RemoveAt(o.Interceptors.Count - 1);
-            o.Interceptors.Insert(0, registration);
-        }));
         services.AddSingleton<StageClients>();
         services.AddSingleton<WorkflowStore>();
         services.AddSingleton<WorkflowEngine>();

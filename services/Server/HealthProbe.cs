@@ -25,11 +25,14 @@ public static class HealthProbe
         var config = new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
             .AddEnvironmentVariables()
-            .AddCommandLine(args.Where(a => a != Switch).ToArray(), SuiteApp.Switches)
+            .AddCommandLine(Core.Security.ListenGuard.Normalize(args.Where(a => a != Switch).ToArray()), SuiteApp.Switches)
             .Build();
         var listen = config["ConceptSuite:Listen:Grpc"];
         if (string.IsNullOrWhiteSpace(listen)) listen = new Core.Hosting.ListenOptions().Grpc;
         var target = ProbeAddress(listen);
+        // A server with a certificate serves TLS whatever the listen URL's scheme says.
+        if (!string.IsNullOrEmpty(config["ConceptSuite:Listen:CertificatePath"]) && target.Scheme == "http")
+            target = new UriBuilder(target) { Scheme = "https", Port = target.Port }.Uri;
         var spec = config["ConceptSuite:Stages"];
         var services = string.IsNullOrWhiteSpace(spec) || spec.Trim() is "all" or "core"
             ? [""]

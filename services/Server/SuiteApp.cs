@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Security;
 
 namespace ConceptSuite.Server;
 
@@ -18,6 +19,7 @@ public static class SuiteApp
     public static WebApplication Create(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var runtime = TorchRuntime.Configure(); // before anything loads libtorch
+        args = Core.Security.ListenGuard.Normalize(args);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args });
         builder.Configuration.AddCommandLine(args, Switches);
         var stages = StageCatalog.Resolve(builder.Configuration["ConceptSuite:Stages"]);
@@ -31,6 +33,7 @@ public static class SuiteApp
         foreach (var s in stages) s.Map(app);
         app.Services.PublishStageBaselines();
         app.Logger.LogInformation("ConceptSuite serving stages: {Stages}", stages.Count == 0 ? "(core only)" : string.Join(", ", stages.Select(s => s.Name)));
+        app.Services.LogSecurityPosture(app.Logger);
         app.Logger.LogInformation("OpenMP idle spin: {Spin}; oneDNN CPU kernels: {OneDnn}",
             runtime.ShortSpin ? $"GOMP_SPINCOUNT={OpenMpThreads.SpinCount} (set by the server)" : "as the environment sets it",
             runtime.OneDnn ? $"on ({TorchRuntime.OneDnnVariable}=1)" : "off");

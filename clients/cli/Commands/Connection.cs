@@ -28,15 +28,19 @@ public sealed class Connection : IAsyncDisposable
     {
         var gateway = parse.GetValue(CliOptions.Gateway);
         var key = parse.GetValue(CliOptions.ApiKey);
+        var ca = parse.GetValue(CliOptions.CaBundle);
         if (!string.IsNullOrEmpty(gateway))
-            return new Connection(SuiteChannel.Create(gateway, new SuiteChannelOptions { ApiKey = key }), gateway, null);
+            return new Connection(SuiteChannel.Create(gateway, new SuiteChannelOptions
+            {
+                ApiKey = key, CaBundlePath = string.IsNullOrEmpty(ca) ? null : ca, Tls = string.IsNullOrEmpty(ca) ? null : true,
+            }), gateway, null);
 
         var dataDir = Path.GetFullPath(parse.GetValue(CliOptions.DataDir) ?? "data");
         int port = Loopback.FreePort();
         var address = $"http://127.0.0.1:{port}";
         var args = new List<string> { "--stages", "all", "--data-dir", dataDir, "--listen", address, "--metrics", "",
             "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft=Warning" };
-        if (!string.IsNullOrEmpty(key)) { args.Add($"--ConceptSuite:Gateway:ApiKeys:0={key}"); }
+        if (!string.IsNullOrEmpty(key)) { args.Add($"--ConceptSuite:Security:ApiKeys:0={key}"); }
         var app = SuiteApp.Create(args.ToArray());
         await app.StartAsync(ct);
         return new Connection(SuiteChannel.Create(address, new SuiteChannelOptions { ApiKey = key }), $"embedded ({dataDir})", app);

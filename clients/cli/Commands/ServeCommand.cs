@@ -17,7 +17,7 @@ public static class ServeCommand
             var args = new List<string> { "--stages", parse.GetValue(stages)!, "--listen", parse.GetValue(listen)!,
                 "--data-dir", Path.GetFullPath(parse.GetValue(CliOptions.DataDir) ?? "data") };
             var key = parse.GetValue(CliOptions.ApiKey);
-            if (!string.IsNullOrEmpty(key)) args.Add($"--ConceptSuite:Gateway:ApiKeys:0={key}");
+            if (!string.IsNullOrEmpty(key)) args.Add($"--ConceptSuite:Security:ApiKeys:0={key}");
             args.AddRange(parse.UnmatchedTokens);
             try
             {

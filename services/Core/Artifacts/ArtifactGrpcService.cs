@@ -30,6 +30,7 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
         var ct = context.CancellationToken;
         if (!await requestStream.MoveNext(ct)) throw new InvalidInputException("header", "stream is empty; the first message must be the header");
         var header = requestStream.Current.Header ?? throw new InvalidInputException("header", "the first message must be the header");
+        ArtifactKinds.CheckUpload(header.Kind, context);
         using var writer = store.BeginWrite(header.Kind);
         writer.MetadataJson = string.IsNullOrEmpty(header.MetadataJson) ? "{}" : header.MetadataJson;
         foreach (var (k, v) in header.Labels) writer.Labels[k] = v;

@@ -1,9 +1,12 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Errors;
 using ConceptSuite.Core.Limits;
+using ConceptSuite.Core.Security;
 using ConceptSuite.Core.Transport;
 using Grpc.AspNetCore.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Routing;
@@ -48,6 +51,10 @@ public static class SuiteHosting
             .Validate(o => o.MaxCallBytes >= 0 && o.MaxClasses > 0 && o.MaxDecodedImages > 0, "ConceptSuite:MaxCallBytes must be >= 0, MaxClasses and MaxDecodedImages > 0")
             .ValidateOnStart();
         services.AddOptions<ListenOptions>().BindConfiguration(SuiteOptions.Section + ":Listen");
+        services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section);
+        services.AddSingleton<LocalPeerKey>();
+        services.AddSingleton<ApiKeys>();
+        services.AddSingleton<ApiKeyInterceptor>();
         services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>()));
         services.AddSingleton<JobRunners>();
@@ -68,6 +75,8 @@ public static class SuiteHosting
                 o.MaxReceiveMessageSize = s.MaxMessageBytes;
                 o.MaxSendMessageSize = s.MaxMessageBytes;
                 o.EnableDetailedErrors = false;
+                // Keys first: nothing runs for a caller without one (health excepted).
+                o.Interceptors.Add<ApiKeyInterceptor>();
                 o.Interceptors.Add<ErrorMappingInterceptor>();
                 o.Interceptors.Add<AdmissionInterceptor>();
             }));
@@ -112,7 +121,19 @@ public static class SuiteHosting
         endpoints.MapGrpcReflectionService();
         endpoints.MapGrpcService<TensorTransportService>();
         endpoints.MapGrpcService<ArtifactGrpcService>();
-        endpoints.MapPrometheusScrapingEndpoint("/metrics");
+        var keys = endpoints.ServiceProvider.GetRequiredService<ApiKeys>();
+        endpoints.MapPrometheusScrapingEndpoint("/metrics").Add(b =>
+        {
+            // The scrape endpoint is behind the same keys (Prometheus sends "authorization: Bearer KEY").
+            var next = b.RequestDelegate!;
+            b.RequestDelegate = ctx =>
+            {
+                if (keys.AcceptsForMetrics(ApiKeys.Presented(ctx.Request.Headers[ApiKeys.Header], ctx.Request.Headers.Authorization))) return next(ctx);
+                ctx.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                ctx.Response.Headers.WWWAuthenticate = "Bearer";
+                return Task.CompletedTask;
+            };
+        });
         return endpoints;
     }
 
@@ -120,6 +141,7 @@ public static class SuiteHosting
     public static WebApplicationBuilder ConfigureSuiteKestrel(this WebApplicationBuilder builder)
     {
         var listen = builder.Configuration.GetSection(SuiteOptions.Section + ":Listen").Get<ListenOptions>() ?? new ListenOptions();
+        ListenGuard.Check(builder.Configuration.GetSection(SecurityOptions.Section).Get<SecurityOptions>() ?? new SecurityOptions(), listen.Grpc, listen.Metrics);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = null;
@@ -130,28 +152,24 @@ public static class SuiteHosting
             k.Limits.Http2.MaxFrameSize = (1 << 24) - 1;
             k.Limits.Http2.MaxStreamsPerConnection = 256;
             var grpc = new Uri(listen.Grpc);
-            Listen(k, grpc, HttpProtocols.Http2, listen);
+            // One certificate for both endpoints: the metrics scrape carries a key too.
+            var certificate = ServerCertificate.Load(listen);
+            Listen(k, grpc, HttpProtocols.Http2, certificate);
             if (!string.IsNullOrEmpty(listen.Metrics))
             {
                 var metrics = new Uri(listen.Metrics);
-                if (metrics.Port != grpc.Port) Listen(k, metrics, HttpProtocols.Http1, null);
+                if (metrics.Port != grpc.Port) Listen(k, metrics, HttpProtocols.Http1, certificate);
             }
         });
         return builder;
     }
 
-    static void Listen(KestrelServerOptions k, Uri uri, HttpProtocols protocols, ListenOptions? tls)
+    static void Listen(KestrelServerOptions k, Uri uri, HttpProtocols protocols, X509Certificate2? certificate)
     {
         void Configure(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
         {
             o.Protocols = protocols;
-            if (tls is { CertificatePath.Length: > 0 })
-            {
-                var cert = tls.CertificatePath.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase)
-                    ? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(tls.CertificatePath, tls.CertificateKeyPath)
-                    : System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(tls.CertificatePath, tls.CertificateKeyPath);
-                o.UseHttps(cert);
-            }
+            if (certificate is not null) o.UseHttps(certificate);
         }
         switch (uri.Host)
         {

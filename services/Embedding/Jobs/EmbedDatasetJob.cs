@@ -1,11 +1,13 @@
 using System.Text.Json;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Caching;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
 using ConceptSuite.Core.Streaming;
 using ConceptSuite.Embedding.Data;
 using ConceptSuite.Embedding.Images;
+using ConceptSuite.Embedding.Inference;
 using ConceptSuite.Embedding.Models;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -24,22 +26,37 @@ public sealed class EmbedDatasetJob(ModelRegistry registry, ArtifactStore store,
     {
         var datasetId = request.Dataset?.Id ?? "";
         var (reader, meta) = DatasetArtifacts.Open(store, datasetId, "dataset.id");
-        var backbone = registry.Image(request.Model, "model");
-        var taps = backbone.Resolve(request.Taps, "taps");
-        if (request.Limit < 0) { reader.Dispose(); throw new InvalidInputException("limit", "must be >= 0"); }
+        LeasedLruCache<string, ModelRegistry.LoadedModel>.Lease? model = null;
+        List<string> taps;
+        try
+        {
+            // The model stays loaded (never evicted under the job) until the job ends.
+            model = registry.Acquire(request.Model, "model");
+            taps = model.Value.Backbone.Resolve(request.Taps, "taps");
+            if (request.Limit < 0) throw new InvalidInputException("limit", "must be >= 0");
+        }
+        catch
+        {
+            model?.Dispose();
+            reader.Dispose();
+            throw;
+        }
         var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "embed-dataset", datasetId, request.Model, string.Join(",", taps), request.Limit.ToString());
         var runner = runners.For("embedding");
-        return RunGuarded(reader, () => runner.RunAsync(key, ctx => Work(ctx, reader, meta, request, backbone, taps), output, ct));
+        return RunGuarded(reader, model, () => runner.RunAsync(key, ctx => Work(ctx, reader, meta, request, model.Value.Backbone, model.Value.Batcher, taps), output, ct));
     }
 
-    static async Task RunGuarded(ArtifactReader reader, Func<Task> run) { try { await run(); } finally { reader.Dispose(); } }
+    static async Task RunGuarded(ArtifactReader reader, IDisposable model, Func<Task> run)
+    {
+        try { await run(); }
+        finally { reader.Dispose(); model.Dispose(); }
+    }
 
-    async Task<JobOutcome> Work(JobContext ctx, ArtifactReader reader, DatasetMeta meta, EmbedDatasetRequest request, IBackbone backbone, List<string> taps)
+    async Task<JobOutcome> Work(JobContext ctx, ArtifactReader reader, DatasetMeta meta, EmbedDatasetRequest request, IBackbone backbone, MicroBatcher batcher, List<string> taps)
     {
         long total = reader.Entry("images").Rows;
         if (request.Limit > 0) total = Math.Min(total, request.Limit);
         int chunk = Math.Max(1, options.Value.ChunkRows);
-        var batcher = registry.Batcher(request.Model, "model");
         var names = taps.Count == 1 ? new Dictionary<string, string> { [taps[0]] = "activations" } : taps.ToDictionary(t => t, t => t);
 
         // Rows done so far come back from the checkpoint as tensors of the finished prefix.

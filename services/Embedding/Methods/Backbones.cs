@@ -33,5 +33,17 @@ public static class Backbones
 
     /// <summary>A fresh network of <paramref name="architecture"/> for <paramref name="shape"/> (seeded by the caller).</summary>
     public static torch.nn.Module<torch.Tensor, torch.Tensor> Create(string architecture, BackboneShape shape, string field = "architecture") =>
-        Family.Create(architecture, null, field, shape.AsContext(), methodField: field);
+        Family.Create(architecture, null, field, shape.Check(field).AsContext(), methodField: field);
+
+    /// <summary>
+    /// The taps of <paramref name="architecture"/> built for <paramref name="shape"/> and their
+    /// per-row shapes, from the sizes alone (no network is built).
+    /// </summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> TapShapes(string architecture, BackboneShape shape, string field = "architecture") =>
+        architecture switch
+        {
+            "cnn" => SmallCnn.TapShapes(shape.Check(field)),
+            "vit" => SmallVit.TapShapes(shape.Check(field)),
+            _ => throw new InvalidInputException(field, $"unknown architecture '{architecture}'; known: cnn, vit"),
+        };
 }

@@ -33,6 +33,8 @@ public sealed class BuiltinBackbone : IBackbone
     }
 
 
+    public long WeightBytes => _module.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+
     public bool HasTap(string tap) => _net.TapNames.Contains(tap);
 
     public Dictionary<string, torch.Tensor> Forward(torch.Tensor pixels, IReadOnlyList<string> taps)

@@ -20,7 +20,7 @@ public static class BundledModels
     /// ResNet18 with taps after each residual stage (spatial [C, H, W]) and the global average
     /// pool ("pool", [512], the default).
     /// </summary>
-    public static OnnxBackbone LoadResNet18(int threads = 0)
+    public static OnnxBackbone LoadResNet18(OnnxSettings? settings = null)
     {
         if (!File.Exists(ResNet18Path)) throw new NotFoundException("bundled model file", ResNet18Path);
         return new OnnxBackbone(ResNet18Name, "0.23.1", "nuget:Microsoft.ML.DnnImageFeaturizer.ResNet18/0.23.1", ResNet18Path,
@@ -32,6 +32,6 @@ public static class BundledModels
                 new OnnxTap("layer3", "ReLU347_Output_0"),
                 new OnnxTap("layer4", "ReLU393_Output_0"),
             ],
-            preprocessPath: ResNetPreprocessPath, threads: threads);
+            preprocessPath: ResNetPreprocessPath, settings: settings);
     }
 }

@@ -18,6 +18,9 @@ public interface IBackbone : IDisposable
     /// <summary>Named taps in network order; the first is the default.</summary>
     IReadOnlyList<TapSpec> Taps { get; }
 
+    /// <summary>Bytes of its weights in memory (what the loaded-model cache counts).</summary>
+    long WeightBytes { get; }
+
     /// <summary>True when a request may name <paramref name="tap"/>.</summary>
     bool HasTap(string tap);
 

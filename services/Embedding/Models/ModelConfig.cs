@@ -56,7 +56,7 @@ public sealed class ModelConfig
     }
 
     /// <summary>Builds the backbone, checking every path against the model directory.</summary>
-    public IBackbone Load(string name, string modelDir, TorchSharp.torch.Device device, int threads)
+    public IBackbone Load(string name, string modelDir, TorchSharp.torch.Device device, OnnxSettings onnx)
     {
         var input = new InputSpec(Input.Channels, Input.Height, Input.Width,
             Normalize is null ? "none (0-255)" : $"x*{Normalize.Scale}, minus mean [{string.Join(", ", Normalize.Mean)}], over std [{string.Join(", ", Normalize.Std)}]");
@@ -68,7 +68,7 @@ public sealed class ModelConfig
         return Kind switch
         {
             "onnx" => new OnnxBackbone(name, Version, "model-dir:" + Path, path, input, taps,
-                PreprocessPath is null ? null : ModelFiles.Confine(modelDir, PreprocessPath, "preprocess_path"), norm, threads),
+                PreprocessPath is null ? null : ModelFiles.Confine(modelDir, PreprocessPath, "preprocess_path"), norm, onnx),
             "torchscript" => new TorchScriptBackbone(name, Version, "model-dir:" + Path, path, input, taps, norm, device),
             _ => throw new InvalidInputException("kind", $"model '{name}': kind must be onnx or torchscript, got '{Kind}'"),
         };

@@ -1,6 +1,6 @@
-using System.Collections.Concurrent;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Caching;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Embedding.Inference;
 using ConceptSuite.Embedding.Text;
@@ -12,8 +12,11 @@ namespace ConceptSuite.Embedding.Models;
 /// <summary>
 /// Every model the stage serves, by name: the bundled ResNet18 and MiniLM, each "&lt;name&gt;.json"
 /// in the model directory (ONNX or TorchScript), and trained built-in networks stored as
-/// "backbone" artifacts (name "backbone:&lt;artifact id&gt;"). Models load on first use and stay
-/// loaded, each with its own micro-batcher.
+/// "backbone" artifacts (name "backbone:&lt;artifact id&gt;"). Models load on first use, each with
+/// its own micro-batcher, into a cache bounded by count and weight bytes
+/// (ConceptSuite:Embedding:MaxLoadedModels / MaxLoadedModelBytes): a caller holds a model through
+/// a <see cref="LeasedLruCache{TKey, TValue}.Lease"/>, and an evicted model is disposed when its
+/// last caller is done. Listing and describing read backbone metadata only.
 /// </summary>
 public sealed class ModelRegistry : IAsyncDisposable
 {
@@ -21,7 +24,7 @@ public sealed class ModelRegistry : IAsyncDisposable
     readonly string _modelDir;
     readonly ArtifactStore _store;
     readonly torch.Device _device;
-    readonly ConcurrentDictionary<string, Lazy<(IBackbone Backbone, MicroBatcher Batcher)>> _loaded = new();
+    readonly LeasedLruCache<string, LoadedModel> _loaded;
     readonly MiniLmEncoder _minilm = new();
 
     public ModelRegistry(IOptions<EmbeddingOptions> options, IOptions<SuiteOptions> suite, ArtifactStore store, torch.Device device)
@@ -30,7 +33,22 @@ public sealed class ModelRegistry : IAsyncDisposable
         _modelDir = Path.GetFullPath(string.IsNullOrEmpty(_options.ModelDir) ? Path.Combine(suite.Value.DataDir, "models") : _options.ModelDir);
         _store = store;
         _device = device;
+        _loaded = new LeasedLruCache<string, LoadedModel>(_options.MaxLoadedModels, _options.MaxLoadedModelBytes, m => m.Backbone.WeightBytes,
+            m => m.Dispose(), StringComparer.Ordinal);
     }
+
+    /// <summary>A loaded image model and its micro-batcher.</summary>
+    public sealed record LoadedModel(IBackbone Backbone, MicroBatcher Batcher) : IDisposable
+    {
+        public void Dispose()
+        {
+            Batcher.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            Backbone.Dispose();
+        }
+    }
+
+    /// <summary>The cache of loaded models (for its bounds and counters).</summary>
+    public LeasedLruCache<string, LoadedModel> Loaded => _loaded;
 
     public string ModelDir => _modelDir;
 
@@ -51,35 +69,31 @@ public sealed class ModelRegistry : IAsyncDisposable
         throw new NotFoundException($"text model ({field})", name);
     }
 
-    /// <summary>The image model <paramref name="name"/> (loaded on first use); NOT_FOUND when unknown.</summary>
-    public IBackbone Image(string name, string field = "model") => Entry(name, field).Backbone;
-
-    /// <summary>The micro-batcher of image model <paramref name="name"/>.</summary>
-    public MicroBatcher Batcher(string name, string field = "model") => Entry(name, field).Batcher;
-
-    (IBackbone Backbone, MicroBatcher Batcher) Entry(string name, string field)
+    /// <summary>
+    /// The image model <paramref name="name"/> (loaded on first use), held until the lease is
+    /// disposed; NOT_FOUND when unknown.
+    /// </summary>
+    public LeasedLruCache<string, LoadedModel>.Lease Acquire(string name, string field = "model")
     {
         if (string.IsNullOrWhiteSpace(name)) throw new InvalidInputException(field, "is required");
         if (name == MiniLmEncoder.ModelName) throw new InvalidInputException(field, "'minilm' is a text model; use EmbedText");
-        var lazy = _loaded.GetOrAdd(name, n => new Lazy<(IBackbone, MicroBatcher)>(() =>
+        return _loaded.Acquire(name, n =>
         {
             var b = Load(n, field);
-            return (b, new MicroBatcher(b, _options.MaxBatch, TimeSpan.FromMilliseconds(_options.BatchWindowMs)));
-        }));
-        try { return lazy.Value; }
-        catch { _loaded.TryRemove(name, out _); throw; }
+            return new LoadedModel(b, new MicroBatcher(b, _options.MaxBatch, TimeSpan.FromMilliseconds(_options.BatchWindowMs)));
+        });
     }
 
     IBackbone Load(string name, string field)
     {
-        if (name == BundledModels.ResNet18Name) return BundledModels.LoadResNet18(_options.OnnxThreads);
+        if (name == BundledModels.ResNet18Name) return BundledModels.LoadResNet18(OnnxSettings.From(_options));
         if (name.StartsWith(BackboneArtifacts.Prefix, StringComparison.Ordinal))
             return BackboneArtifacts.Load(_store, name[BackboneArtifacts.Prefix.Length..], _device, field);
         if (name.Length > 128 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name.StartsWith('.'))
             throw new InvalidInputException(field, "model names are 1-128 characters of [A-Za-z0-9._-]");
         var config = Path.Combine(_modelDir, name + ".json");
         if (!File.Exists(config)) throw new NotFoundException($"model ({field})", name);
-        return ModelConfig.Read(config).Load(name, _modelDir, _device, _options.OnnxThreads);
+        return ModelConfig.Read(config).Load(name, _modelDir, _device, OnnxSettings.From(_options));
     }
 
     /// <summary>The registry entry as the API describes it.</summary>
@@ -94,7 +108,10 @@ public sealed class ModelRegistry : IAsyncDisposable
             d.Taps.Add(tap);
             return d;
         }
-        var b = Image(name, field);
+        if (name.StartsWith(BackboneArtifacts.Prefix, StringComparison.Ordinal))
+            return BackboneArtifacts.Describe(_store.GetInfo(name[BackboneArtifacts.Prefix.Length..], field), _options.MaxBatch, field);
+        using var lease = Acquire(name, field);
+        var b = lease.Value.Backbone;
         var m = new ModelDescriptor
         {
             Name = b.Name, Version = b.Version, Kind = b.Kind, Source = b.Source, MaxBatch = _options.MaxBatch,
@@ -122,14 +139,10 @@ public sealed class ModelRegistry : IAsyncDisposable
         if (string.IsNullOrEmpty(kind) || kind == "text") yield return Describe(MiniLmEncoder.ModelName);
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync()
     {
-        foreach (var l in _loaded.Values)
-            if (l.IsValueCreated)
-            {
-                await l.Value.Batcher.DisposeAsync();
-                l.Value.Backbone.Dispose();
-            }
+        _loaded.Dispose();
         _minilm.Dispose();
+        return ValueTask.CompletedTask;
     }
 }

@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Caching;
 using ConceptSuite.Embedding.Onnx;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -10,8 +10,10 @@ namespace ConceptSuite.Embedding.Models;
 /// <summary>
 /// An ONNX model run by ONNX Runtime. On load the graph's batch dimension is made symbolic and
 /// every declared tap becomes a graph output, so one session serves every batch size and tap set;
-/// an optional preprocessing model (e.g. ResNetPreprocess.onnx) runs first. Graph values that are
-/// not declared taps can be requested by name: a session with that output added is built on demand.
+/// an optional preprocessing model (e.g. ResNetPreprocess.onnx) runs first. When the operator
+/// allows it (<see cref="OnnxSettings.AllowUndeclaredTaps"/>), graph values that are not declared
+/// taps can be requested by name: a session with those outputs added is built on demand and kept
+/// in a cache bounded by count and bytes, so clients naming ever new combinations cannot grow it.
 /// </summary>
 public sealed class OnnxBackbone : IBackbone
 {
@@ -24,18 +26,21 @@ public sealed class OnnxBackbone : IBackbone
     readonly PixelNormalization? _norm;
     readonly Dictionary<string, OnnxTap> _declared;
     readonly HashSet<string> _graphValues;
-    readonly ConcurrentDictionary<string, InferenceSession> _extra = new();
+    readonly LeasedLruCache<string, InferenceSession> _extra;
+    readonly bool _allowUndeclared;
     readonly SessionOptions _options;
     List<TapSpec>? _taps;
     readonly object _shapeLock = new();
 
     public OnnxBackbone(string name, string version, string source, string modelPath, InputSpec input, IReadOnlyList<OnnxTap> taps,
-        string? preprocessPath = null, PixelNormalization? normalization = null, int threads = 0)
+        string? preprocessPath = null, PixelNormalization? normalization = null, OnnxSettings? settings = null)
     {
         Name = name; Version = version; Source = source; Input = input; _norm = normalization;
         if (taps.Count == 0) throw new InvalidInputException("taps", $"model '{name}' declares no taps");
+        var s = settings ?? new OnnxSettings();
+        _allowUndeclared = s.AllowUndeclaredTaps;
         _options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (threads > 0) { _options.IntraOpNumThreads = threads; _options.InterOpNumThreads = 1; }
+        if (s.Threads > 0) { _options.IntraOpNumThreads = s.Threads; _options.InterOpNumThreads = 1; }
 
         var editor = new OnnxGraphEditor(File.ReadAllBytes(modelPath), "model").MakeBatchSymbolic();
         if (editor.InputNames.Count != 1) throw new InvalidInputException("model", $"'{name}' must have exactly one graph input, has {editor.InputNames.Count}");
@@ -45,6 +50,8 @@ public sealed class OnnxBackbone : IBackbone
         _declared = taps.ToDictionary(t => t.Name);
         _editedModel = editor.ToBytes();
         _main = new InferenceSession(_editedModel, _options);
+        // A session holds its own copy of the model's weights: its size is the model's bytes.
+        _extra = new LeasedLruCache<string, InferenceSession>(s.MaxTapSessions, s.MaxTapSessionBytes, _ => _editedModel.Length, x => x.Dispose(), StringComparer.Ordinal);
 
         if (preprocessPath is not null)
         {
@@ -81,8 +88,14 @@ public sealed class OnnxBackbone : IBackbone
         }
     }
 
-    /// <summary>True when <paramref name="tap"/> is a declared tap or a value of the graph.</summary>
-    public bool HasTap(string tap) => _declared.ContainsKey(tap) || _graphValues.Contains(tap);
+    /// <summary>The main session's copy of the model, plus the edited model the extra sessions are built from.</summary>
+    public long WeightBytes => 2L * _editedModel.Length;
+
+    /// <summary>True when <paramref name="tap"/> is a declared tap, or a value of the graph and undeclared taps are allowed.</summary>
+    public bool HasTap(string tap) => _declared.ContainsKey(tap) || _allowUndeclared && _graphValues.Contains(tap);
+
+    /// <summary>The extra sessions kept for undeclared tap combinations.</summary>
+    public LeasedLruCache<string, InferenceSession> TapSessions => _extra;
 
     public Dictionary<string, torch.Tensor> Forward(torch.Tensor pixels, IReadOnlyList<string> taps)
     {
@@ -99,8 +112,10 @@ public sealed class OnnxBackbone : IBackbone
 
         var values = taps.Select(t => _declared.TryGetValue(t, out var d) ? d.Value : t).Distinct().ToList();
         var undeclared = values.Where(v => !_declared.Values.Any(d => d.Value == v)).OrderBy(v => v, StringComparer.Ordinal).ToList();
-        var session = undeclared.Count == 0 ? _main : _extra.GetOrAdd(string.Join("\n", undeclared), _ => BuildSession(undeclared));
-        var outs = Run(session, _inputName, x, values);
+        if (undeclared.Count > 0 && !_allowUndeclared)
+            throw new NotFoundException($"tap of model {Name} (undeclared taps are off: ConceptSuite:Embedding:AllowUndeclaredTaps)", undeclared[0]);
+        using var lease = undeclared.Count == 0 ? null : _extra.Acquire(string.Join("\n", undeclared), _ => BuildSession(undeclared));
+        var outs = Run(lease?.Value ?? _main, _inputName, x, values);
         var result = new Dictionary<string, torch.Tensor>();
         foreach (var t in taps)
         {
@@ -148,7 +163,7 @@ public sealed class OnnxBackbone : IBackbone
     {
         _main.Dispose();
         _pre?.Dispose();
-        foreach (var s in _extra.Values) s.Dispose();
+        _extra.Dispose();
         _options.Dispose();
     }
 }

@@ -25,6 +25,10 @@ public sealed class SmallCnn : nn.Module<Tensor, Tensor>, ITappedNetwork
 
     public IReadOnlyList<string> TapNames => ["features", "conv1", "conv2", "logits"];
 
+    /// <summary>Per-row tap shapes for <paramref name="s"/>, in <see cref="TapNames"/> order.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> TapShapes(Methods.BackboneShape s) =>
+        [("features", [128]), ("conv1", [16, s.Height, s.Width]), ("conv2", [32, s.Height / 2, s.Width / 2]), ("logits", [s.Classes])];
+
     public Dictionary<string, Tensor> Taps(Tensor x)
     {
         var c1 = nn.functional.relu(conv1.call(x));

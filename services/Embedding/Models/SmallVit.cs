@@ -38,6 +38,10 @@ public sealed class SmallVit : nn.Module<Tensor, Tensor>, ITappedNetwork
 
     public IReadOnlyList<string> TapNames => ["cls", "tokens", "logits"];
 
+    /// <summary>Per-row tap shapes for <paramref name="s"/> (patch 7), in <see cref="TapNames"/> order.</summary>
+    public static IReadOnlyList<(string Name, long[] Shape)> TapShapes(Methods.BackboneShape s, int patch = 7) =>
+        [("cls", [Dim]), ("tokens", [1 + (s.Height / patch) * (s.Width / patch), Dim]), ("logits", [s.Classes])];
+
     public Dictionary<string, Tensor> Taps(Tensor x)
     {
         long n = x.shape[0], c = x.shape[1];

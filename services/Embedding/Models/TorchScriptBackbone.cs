@@ -40,6 +40,8 @@ public sealed class TorchScriptBackbone : IBackbone
     }
 
 
+    public long WeightBytes => _module.parameters().Sum(p => p.NumberOfElements * p.ElementSize);
+
     public bool HasTap(string tap) => _declared.ContainsKey(tap);
 
     public Dictionary<string, torch.Tensor> Forward(torch.Tensor pixels, IReadOnlyList<string> taps)

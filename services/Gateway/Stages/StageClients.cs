@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using ConceptSuite.Client;
+using System.Security.Cryptography.X509Certificates;
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Security;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
@@ -25,13 +27,19 @@ public sealed class StageClients : IDisposable
     public const string Store = "store";
 
     readonly GatewayOptions _options;
+    readonly SecurityOptions _security;
+    readonly LocalPeerKey _localKey;
+    readonly X509Certificate2? _ownCertificate;
     readonly string _self;
     readonly ConcurrentDictionary<string, GrpcChannel> _channels = new();
     readonly ConcurrentDictionary<string, ResiliencePipeline> _pipelines = new();
 
-    public StageClients(IOptions<GatewayOptions> options, IOptions<ListenOptions> listen)
+    public StageClients(IOptions<GatewayOptions> options, IOptions<ListenOptions> listen, IOptions<SecurityOptions> security, LocalPeerKey localKey)
     {
         _options = options.Value;
+        _security = security.Value;
+        _localKey = localKey;
+        _ownCertificate = ServerCertificate.Load(listen.Value);
         _self = SelfAddress(listen.Value.Grpc);
     }
 
@@ -43,8 +51,8 @@ public sealed class StageClients : IDisposable
 
     static string SelfAddress(string listen)
     {
-        var u = new Uri(listen);
-        var host = u.Host is "0.0.0.0" or "*" or "+" or "[::]" ? "127.0.0.1" : u.Host;
+        var u = new Uri(listen.Replace("://*:", "://0.0.0.0:").Replace("://+:", "://0.0.0.0:"));
+        var host = u.Host is "0.0.0.0" or "[::]" ? "127.0.0.1" : u.Host;
         return $"{u.Scheme}://{host}:{u.Port}";
     }
 
@@ -60,12 +68,21 @@ public sealed class StageClients : IDisposable
     public GrpcChannel Channel(string stage)
     {
         var address = AddressOf(stage);
-        var self = IsSelf(stage) && SelfHandler is not null;
-        return _channels.GetOrAdd(self ? "(self)" : address, _ =>
+        bool isSelf = IsSelf(stage), inMemory = isSelf && SelfHandler is not null;
+        return _channels.GetOrAdd(inMemory ? "(self)" : address, _ =>
         {
-            var key = string.IsNullOrEmpty(_options.StageApiKey) ? _options.ApiKeys.FirstOrDefault() : _options.StageApiKey;
-            var o = new SuiteChannelOptions { ApiKey = string.IsNullOrEmpty(key) ? null : key, Handler = self ? SelfHandler!() : null };
-            return SuiteChannel.Create(self ? "http://localhost" : address, o);
+            if (inMemory) return SuiteChannel.Create("http://localhost", new SuiteChannelOptions { ApiKey = _localKey.Value, Handler = SelfHandler!() });
+            // The gateway's own process: its own random key, and TLS pinned to its own certificate
+            // (which need not name the loopback address).
+            if (isSelf)
+                return SuiteChannel.Create(address, new SuiteChannelOptions { ApiKey = _localKey.Value, Tls = _ownCertificate is not null, PinnedCertificate = _ownCertificate });
+            var key = string.IsNullOrEmpty(_options.StageApiKey) ? _security.StageKeys.FirstOrDefault(k => !string.IsNullOrEmpty(k)) : _options.StageApiKey;
+            return SuiteChannel.Create(address, new SuiteChannelOptions
+            {
+                ApiKey = string.IsNullOrEmpty(key) ? null : key,
+                Tls = _options.StageTls ?? (_ownCertificate is not null || address.StartsWith("https:", StringComparison.OrdinalIgnoreCase)),
+                CaBundlePath = string.IsNullOrEmpty(_security.CaBundlePath) ? null : _security.CaBundlePath,
+            });
         });
     }
 

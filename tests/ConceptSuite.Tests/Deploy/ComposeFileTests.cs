@@ -35,6 +35,11 @@ public class ComposeFileTests
 
             var settings = DeployAssets.BindServerSettings(svc.Map("environment"));
             Assert.Equal("0.0.0.0", new Uri(settings.Listen.Grpc).Host);
+            // Beyond loopback: a stage key from the environment (the process refuses to start without
+            // one), never --allow-unauthenticated; client keys only on the gateway.
+            Assert.Single(settings.Security.StageKeys);
+            Assert.False(settings.Security.AllowUnauthenticated);
+            Assert.Equal(stage == "gateway" ? 1 : 0, settings.Security.ApiKeys.Count);
             var volume = svc.Seq("volumes").Select(v => v.ToString()).Single(v => v.Split(':')[1] == settings.Suite.DataDir);
             Assert.True(compose.At("volumes", volume.Split(':')[0]) is not null, $"{stage}: {volume} is not a named volume");
 

@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Security;
 using ConceptSuite.Server;
 using ConceptSuite.Tests.Infrastructure;
 using Microsoft.Extensions.Configuration;
@@ -95,14 +96,17 @@ public static class DeployAssets
 
     /// <summary>
     /// Checks environment-style settings (ConceptSuite__Listen__Grpc=...) against the server's
-    /// option classes: every key must bind to a property of SuiteOptions or ListenOptions (binding
-    /// fails on unknown keys, so a renamed option breaks this), or be a gateway endpoint of a
-    /// known stage. Returns the bound options.
+    /// option classes: every key must bind to a property of SuiteOptions, ListenOptions,
+    /// SecurityOptions or the gateway's StageApiKey / StageTls (binding fails on unknown keys, so a
+    /// renamed option breaks this), or be a gateway endpoint of a known stage. Returns the bound options.
     /// </summary>
-    public static (SuiteOptions Suite, ListenOptions Listen, IReadOnlyDictionary<string, string> Endpoints) BindServerSettings(IReadOnlyDictionary<string, string?> env)
+    public static (SuiteOptions Suite, ListenOptions Listen, IReadOnlyDictionary<string, string> Endpoints, SecurityOptions Security, ConceptSuite.Gateway.GatewayOptions Gateway)
+        BindServerSettings(IReadOnlyDictionary<string, string?> env)
     {
         var suite = new Dictionary<string, string?>();
         var listen = new Dictionary<string, string?>();
+        var security = new Dictionary<string, string?>();
+        var gateway = new Dictionary<string, string?>();
         var endpoints = new Dictionary<string, string>();
         string listenSection = SuiteOptions.Section + ":Listen";
         string endpointSection = SuiteOptions.Section + ":Gateway:Endpoints";
@@ -110,6 +114,8 @@ public static class DeployAssets
         {
             var key = rawKey.Replace("__", ":");
             if (key.StartsWith(listenSection + ":", StringComparison.Ordinal)) listen[key] = value;
+            else if (key.StartsWith(SecurityOptions.Section + ":", StringComparison.Ordinal)) security[key] = value;
+            else if (key is "ConceptSuite:Gateway:StageApiKey" or "ConceptSuite:Gateway:StageTls") gateway[key] = value;
             else if (key.StartsWith(endpointSection + ":", StringComparison.Ordinal))
             {
                 var stage = key[(endpointSection.Length + 1)..];
@@ -117,7 +123,7 @@ public static class DeployAssets
                 endpoints[stage] = value ?? "";
             }
             else if (key.StartsWith(SuiteOptions.Section + ":", StringComparison.Ordinal) && key.Count(c => c == ':') == 1) suite[key] = value;
-            else Assert.Fail($"{rawKey} is not a setting of the server (SuiteOptions, ListenOptions or gateway endpoints)");
+            else Assert.Fail($"{rawKey} is not a setting of the server (SuiteOptions, ListenOptions, SecurityOptions or the gateway's)");
         }
         static T Bind<T>(Dictionary<string, string?> values, string section) where T : new()
         {
@@ -126,6 +132,7 @@ public static class DeployAssets
             config.GetSection(section).Bind(o, b => b.ErrorOnUnknownConfiguration = true);
             return o;
         }
-        return (Bind<SuiteOptions>(suite, SuiteOptions.Section), Bind<ListenOptions>(listen, listenSection), endpoints);
+        return (Bind<SuiteOptions>(suite, SuiteOptions.Section), Bind<ListenOptions>(listen, listenSection), endpoints,
+            Bind<SecurityOptions>(security, SecurityOptions.Section), Bind<ConceptSuite.Gateway.GatewayOptions>(gateway, ConceptSuite.Gateway.GatewayOptions.Section));
     }
 }

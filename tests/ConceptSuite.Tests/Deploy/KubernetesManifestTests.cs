@@ -28,9 +28,19 @@ public class KubernetesManifestTests
         var settings = DeployAssets.BindServerSettings(configMap.Map("data"));
         var grpc = new Uri(settings.Listen.Grpc);
         var metrics = new Uri(settings.Listen.Metrics);
-        Assert.Equal("0.0.0.0", grpc.Host);   // reachable from other pods and the kubelet's probes
+        Assert.Equal("0.0.0.0", grpc.Host);   // reachable from other pods
         Assert.Equal("0.0.0.0", metrics.Host);
         Assert.NotEqual(grpc.Port, metrics.Port);
+        // TLS between every pair of processes: a certificate, the CA the gateway checks stages against, TLS to dns:/// stages.
+        Assert.Equal("https", grpc.Scheme);
+        Assert.Equal("https", metrics.Scheme);
+        Assert.StartsWith("/etc/conceptsuite/tls/", settings.Listen.CertificatePath);
+        Assert.StartsWith("/etc/conceptsuite/tls/", settings.Listen.CertificateKeyPath);
+        Assert.StartsWith("/etc/conceptsuite/tls/", settings.Security.CaBundlePath);
+        Assert.True(settings.Gateway.StageTls);
+        // No key in the ConfigMap, and never --allow-unauthenticated: keys come from Secrets.
+        Assert.False(settings.Security.AllowUnauthenticated);
+        Assert.Empty(settings.Security.ApiKeys.Concat(settings.Security.StageKeys));
         var pvc = Assert.Single(r.OfKind("PersistentVolumeClaim"));
         Assert.Contains("ReadWriteMany", pvc.Seq("spec", "accessModes").Select(n => n.ToString()));
 
@@ -49,12 +59,18 @@ public class KubernetesManifestTests
             Assert.Equal(metrics.Port, ports["metrics"]);
             Assert.Equal(metrics.Port.ToString(), pod.Str("metadata", "annotations", "prometheus.io/port"));
 
+            // TLS on the gRPC port: the server's own probe runs in the container (the kubelet's grpc probe is plaintext).
             foreach (var probe in new[] { "startupProbe", "readinessProbe", "livenessProbe" })
             {
                 Assert.True(container.At(probe) is not null, $"{overlay}/{stage}: no {probe}");
-                Assert.Equal(grpc.Port.ToString(), container.Str(probe, "grpc", "port"));
-                Assert.Equal(stage, container.Str(probe, "grpc", "service"));
+                Assert.Equal(["dotnet", "/app/conceptsuite-server.dll", "--probe", "--stages", stage], container.Seq(probe, "exec", "command").Select(n => n.ToString()));
             }
+            // Keys: every pod takes the stage key; only the gateway takes client keys. TLS files from the Secret.
+            var secrets = container.Seq("envFrom").Select(e => e.Str("secretRef", "name")).Where(n => n is not null).ToList();
+            Assert.Equal(stage == "gateway" ? ["conceptsuite-stage-key", "conceptsuite-client-keys"] : ["conceptsuite-stage-key"], secrets);
+            var tlsMount = container.Seq("volumeMounts").Single(m => settings.Listen.CertificatePath.StartsWith(m.Str("mountPath")! + "/"));
+            Assert.Equal("conceptsuite-tls", pod.Seq("spec", "volumes").Single(v => v.Str("name") == tlsMount.Str("name")).Str("secret", "secretName"));
+            Assert.Equal("https", pod.Str("metadata", "annotations", "prometheus.io/scheme"));
 
             var requests = container.Map("resources", "requests");
             Assert.True(requests.ContainsKey("cpu") && requests.ContainsKey("memory"), $"{overlay}/{stage}: requests {string.Join(",", requests.Keys)}");
@@ -91,6 +107,55 @@ public class KubernetesManifestTests
                 Assert.Equal($"dns:///{stage}:{grpc.Port}", endpoint);
             }
         }
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("gpu")]
+    public void NetworkPoliciesAdmitOnlyTheGatewayToStagePortsAndOnlyTheScraperToMetricsPorts(string overlay)
+    {
+        var r = new Rendered(DeployAssets.RenderOverlay(overlay));
+        var settings = DeployAssets.BindServerSettings(Assert.Single(r.OfKind("ConfigMap")).Map("data"));
+        string grpcPort = new Uri(settings.Listen.Grpc).Port.ToString(), metricsPort = new Uri(settings.Listen.Metrics).Port.ToString();
+        var policies = r.OfKind("NetworkPolicy").ToList();
+        foreach (var stage in DeployAssets.AllStages)
+        {
+            var labels = r.Find("Deployment", stage)!.Map("spec", "template", "metadata", "labels");
+            // Exactly one policy selects the stage's pods.
+            var policy = Assert.Single(policies, p => Selects(p.At("spec", "podSelector")!, labels));
+            Assert.Equal(["Ingress"], policy.Seq("spec", "policyTypes").Select(n => n.ToString()));
+            var rules = policy.Seq("spec", "ingress").ToList();
+            var grpcRules = rules.Where(x => x.Seq("ports").Any(p => p.Str("port") == grpcPort)).ToList();
+            var metricsRule = Assert.Single(rules, x => x.Seq("ports").Any(p => p.Str("port") == metricsPort));
+            Assert.Equal(metricsPort, Assert.Single(metricsRule.Seq("ports")).Str("port"));
+            var scraper = Assert.Single(metricsRule.Seq("from"));
+            Assert.Equal("monitoring", scraper.Str("namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"));
+            Assert.Equal("prometheus", scraper.Str("podSelector", "matchLabels", "app.kubernetes.io/name"));
+            var grpcRule = Assert.Single(grpcRules);
+            Assert.Equal(grpcPort, Assert.Single(grpcRule.Seq("ports")).Str("port"));
+            if (stage == "gateway") Assert.Null(grpcRule.At("from"));   // the entry point
+            else
+            {
+                var from = Assert.Single(grpcRule.Seq("from"));
+                Assert.Null(from.At("namespaceSelector"));                // this namespace only
+                var gatewayLabels = r.Find("Deployment", "gateway")!.Map("spec", "template", "metadata", "labels");
+                Assert.True(Selects(from.At("podSelector")!, gatewayLabels), $"{stage}: the gateway may not reach it");
+                foreach (var other in DeployAssets.AllStages.Where(s => s != "gateway"))
+                    Assert.False(Selects(from.At("podSelector")!, r.Find("Deployment", other)!.Map("spec", "template", "metadata", "labels")), $"{stage}: {other} may reach it");
+            }
+        }
+    }
+
+    /// <summary>Whether a label selector (matchLabels, matchExpressions with In) selects pods with <paramref name="labels"/>.</summary>
+    static bool Selects(YamlNode selector, IReadOnlyDictionary<string, string?> labels)
+    {
+        foreach (var (k, v) in selector.Map("matchLabels")) if (labels.GetValueOrDefault(k) != v) return false;
+        foreach (var e in selector.Seq("matchExpressions"))
+        {
+            Assert.Equal("In", e.Str("operator"));
+            if (!e.Seq("values").Select(n => n.ToString()).Contains(labels.GetValueOrDefault(e.Str("key")!))) return false;
+        }
+        return true;
     }
 
     [Fact]
@@ -161,6 +226,10 @@ public class KubernetesManifestTests
         Assert.Contains("<<.LabelMatchers>>", rule.Str("metricsQuery"));
         var monitor = Assert.Single(DeployAssets.ParseDocuments(File.ReadAllText(Path.Combine(DeployAssets.RepoRoot, "deploy", "k8s", "monitoring", "podmonitor.yaml"))));
         Assert.Equal("metrics", monitor.Str("spec", "podMetricsEndpoints", 0, "port"));
+        // The scrape is TLS, checked against the suite's CA, with a metrics-only key as its bearer token.
+        Assert.Equal("https", monitor.Str("spec", "podMetricsEndpoints", 0, "scheme"));
+        Assert.Equal("ca.crt", monitor.Str("spec", "podMetricsEndpoints", 0, "tlsConfig", "ca", "secret", "key"));
+        Assert.Equal("conceptsuite-metrics-key", monitor.Str("spec", "podMetricsEndpoints", 0, "authorization", "credentials", "name"));
         Assert.Equal("conceptsuite", monitor.Str("spec", "selector", "matchLabels", "app.kubernetes.io/name"));
     }
 }

@@ -65,7 +65,8 @@ public class ResNet18Tests
     [Fact]
     public async Task Batched_png_and_tensor_inputs_agree_and_spatial_taps_have_shapes()
     {
-        await using var server = await SuiteTestServer.StartAsync("embedding");
+        // Undeclared graph values are taps only when the operator allows them.
+        await using var server = await SuiteTestServer.StartAsync("embedding", null, ("ConceptSuite:Embedding:AllowUndeclaredTaps", "true"));
         using var data = FashionMnist.Load("test", 3);
         var asTensors = await EmbedClient.EmbedTensorsAsync(server.Channel, "resnet18", data.Images, ["pool", "layer3", "ReLU253_Output_0"], rowsPerBlock: 2);
         var pngs = Enumerable.Range(0, 3).Select(i => ImageCodec.EncodePng(data.Images[i])).ToList();
@@ -79,7 +80,8 @@ public class ResNet18Tests
         Assert.True(pngRel < 1e-3, $"png and tensor inputs differ by {pngRel}");
         // Batch of 3 (symbolic batch dimension) equals three batches of 1.
         var registry = server.Services.GetRequiredService<ModelRegistry>();
-        var backbone = registry.Image("resnet18");
+        using var model = registry.Acquire("resnet18");
+        var backbone = model.Value.Backbone;
         for (int i = 0; i < 3; i++)
         {
             using var scope = torch.NewDisposeScope();
@@ -98,7 +100,7 @@ public class ResNet18Tests
         await using var server = await SuiteTestServer.StartAsync("embedding", null, ("ConceptSuite:Embedding:BatchWindowMs", "300"));
         using var data = FashionMnist.Load("test", 32);
         var registry = server.Services.GetRequiredService<ModelRegistry>();
-        registry.Image("resnet18");   // load before timing the concurrent calls
+        using var model = registry.Acquire("resnet18");   // load before timing the concurrent calls
         var calls = Enumerable.Range(0, 4).Select(i =>
             EmbedClient.EmbedTensorsAsync(server.Channel, "resnet18", data.Images.narrow(0, i * 8, 8), ["pool"], idPrefix: $"c{i}-")).ToList();
         var results = await Task.WhenAll(calls);
@@ -107,7 +109,7 @@ public class ResNet18Tests
             Assert.Equal([8L, 512], results[i]["pool"].Tensor.shape);
             Assert.Equal($"c{i}-7", results[i]["pool"].Ids[7]);
         }
-        var (batches, rows) = registry.Batcher("resnet18").Stats;
+        var (batches, rows) = model.Value.Batcher.Stats;
         Console.WriteLine($"micro-batching: {rows} rows in {batches} forward passes");
         Assert.Equal(32, rows);
         Assert.True(batches < 4, $"4 concurrent calls ran as {batches} forward passes; expected merging");

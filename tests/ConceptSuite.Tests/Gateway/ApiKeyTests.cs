@@ -11,7 +11,7 @@ public sealed class ApiKeyTests
     [Fact]
     public async Task UnauthenticatedCallsAreRefusedWhenKeysAreConfiguredAndHealthStaysOpen()
     {
-        await using var server = await StartAsync("all", ("ConceptSuite:Gateway:ApiKeys:0", "first-key"), ("ConceptSuite:Gateway:ApiKeys:1", "second-key"));
+        await using var server = await StartAsync("all", ("ConceptSuite:Security:ApiKeys:0", "first-key"), ("ConceptSuite:Security:ApiKeys:1", "second-key"));
         using var none = Channel(server, null);
         using var wrong = Channel(server, "first-kez");
         using var right = Channel(server, "second-key");

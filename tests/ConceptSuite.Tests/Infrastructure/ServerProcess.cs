@@ -27,13 +27,14 @@ public sealed class ServerProcess : IDisposable
     readonly IReadOnlyDictionary<string, string?>? _env;
     readonly bool _listenArgs;
     readonly bool _metrics;
+    readonly SuiteChannelOptions? _client;
     GrpcChannel? _channel;
     int _launches;
     bool _disposed;
 
-    ServerProcess(string[] args, IReadOnlyDictionary<string, string?>? env, string? dataDir, bool listenArgs, bool metrics, string? dll)
+    ServerProcess(string[] args, IReadOnlyDictionary<string, string?>? env, string? dataDir, bool listenArgs, bool metrics, string? dll, SuiteChannelOptions? client)
     {
-        Args = args; _env = env; _listenArgs = listenArgs; _metrics = metrics;
+        Args = args; _env = env; _listenArgs = listenArgs; _metrics = metrics; _client = client;
         _dll = dll ?? TestOutputDll;
         _ownsDataDir = dataDir is null;
         _dataDir = dataDir ?? Path.Combine(Path.GetTempPath(), "cs-server-" + Guid.NewGuid().ToString("N"));
@@ -48,8 +49,8 @@ public sealed class ServerProcess : IDisposable
     public string MetricsUrl { get; private set; } = "";
     public string Output { get { lock (_output) return _output.ToString(); } }
     public bool HasExited => Process.HasExited;
-    /// <summary>A suite channel to <see cref="Address"/>.</summary>
-    public GrpcChannel Channel => _channel ??= SuiteChannel.Create(Address);
+    /// <summary>A suite channel to <see cref="Address"/> (with the launch's client options: TLS, key).</summary>
+    public GrpcChannel Channel => _channel ??= SuiteChannel.Create(Address, _client);
 
     /// <summary>The server binary copied into the test output.</summary>
     public static string TestOutputDll => Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
@@ -67,12 +68,13 @@ public sealed class ServerProcess : IDisposable
     /// <summary>
     /// Starts the binary with <paramref name="args"/>. With <paramref name="listenArgs"/> it adds
     /// --data-dir, --listen and --metrics on loopback ports that were free a moment ago. Variables
-    /// in <paramref name="env"/> replace every inherited ConceptSuite__ variable.
+    /// in <paramref name="env"/> replace every inherited ConceptSuite__ variable. <paramref name="client"/>
+    /// configures <see cref="Channel"/> (TLS for a server given a certificate).
     /// </summary>
     public static ServerProcess Launch(string[] args, IReadOnlyDictionary<string, string?>? env = null, string? dataDir = null,
-        bool listenArgs = true, bool metrics = true, string? dll = null)
+        bool listenArgs = true, bool metrics = true, string? dll = null, SuiteChannelOptions? client = null)
     {
-        var server = new ServerProcess(args, env, dataDir, listenArgs, metrics, dll);
+        var server = new ServerProcess(args, env, dataDir, listenArgs, metrics, dll, client);
         if (!File.Exists(server._dll)) throw new FileNotFoundException("server binary missing: build the test project (it builds services/Server)", server._dll);
         server.Start();
         return server;

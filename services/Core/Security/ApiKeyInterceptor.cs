@@ -2,44 +2,29 @@ using System.Security.Cryptography;
 using System.Text;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Microsoft.Extensions.Options;
 
-namespace ConceptSuite.Gateway.Security;
+namespace ConceptSuite.Core.Security;
 
 /// <summary>
-/// API keys: when ConceptSuite:Gateway:ApiKeys is non-empty, every call must carry one of them
-/// in the "x-api-key" metadata header (UNAUTHENTICATED otherwise). Keys are compared in constant
-/// time over their SHA-256 digests, so neither content nor length leaks through timing. gRPC
-/// health checking stays open for probes and load balancers.
+/// Authenticates every gRPC call of the process, whatever stages it runs: when keys are
+/// configured (<see cref="SecurityOptions"/>) a call must carry a client key, a stage key or this
+/// process's own <see cref="LocalPeerKey"/> in the "x-api-key" header (or "authorization: Bearer
+/// KEY"), UNAUTHENTICATED otherwise. Reflection, the Open Inference service and the tensor
+/// transport are behind the key like every stage RPC; only gRPC health checking stays open for
+/// probes and load balancers. The caller's role (client or peer) is left in the call's
+/// <see cref="ServerCallContext.UserState"/> for <see cref="CallerRole"/>.
 /// </summary>
-public sealed class ApiKeyInterceptor : Interceptor
+public sealed class ApiKeyInterceptor(ApiKeys keys) : Interceptor
 {
-    public const string Header = "x-api-key";
-    readonly byte[][] _digests;
-
-    public ApiKeyInterceptor(IOptions<GatewayOptions> options)
-    {
-        _digests = options.Value.ApiKeys.Where(k => !string.IsNullOrEmpty(k)).Select(Digest).ToArray();
-    }
-
-    static byte[] Digest(string key) => SHA256.HashData(Encoding.UTF8.GetBytes(key));
-
-    /// <summary>True when <paramref name="presented"/> equals one of the keys (every key is compared).</summary>
-    public bool Accepts(string? presented)
-    {
-        if (_digests.Length == 0) return true;
-        if (string.IsNullOrEmpty(presented)) return false;
-        var d = Digest(presented);
-        bool ok = false;
-        foreach (var k in _digests) ok |= CryptographicOperations.FixedTimeEquals(d, k);
-        return ok;
-    }
+    public const string Header = ApiKeys.Header;
 
     void Check(ServerCallContext context)
     {
-        if (_digests.Length == 0 || context.Method.StartsWith("/grpc.health.v1.Health/", StringComparison.Ordinal)) return;
-        if (!Accepts(context.RequestHeaders.GetValue(Header)))
+        if (context.Method.StartsWith("/grpc.health.v1.Health/", StringComparison.Ordinal)) return;
+        var role = keys.RoleOf(ApiKeys.Presented(context.RequestHeaders.GetValue(Header), context.RequestHeaders.GetValue("authorization")));
+        if (role is null)
             throw new RpcException(new Status(StatusCode.Unauthenticated, $"missing or unknown API key: send it in the '{Header}' metadata header"));
+        context.UserState[CallerRole.Key] = role.Value;
     }
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
