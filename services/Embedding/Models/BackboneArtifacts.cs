@@ -22,7 +22,7 @@ public static class BackboneArtifacts
         var info = store.GetInfo(id, field);
         if (info.Ref.Kind != Kind) throw new InvalidInputException(field, $"artifact {id} is a '{info.Ref.Kind}', not a backbone");
         var meta = JsonSerializer.Deserialize<BackboneMeta>(info.MetadataJson) ?? throw new InvalidInputException(field, "backbone metadata is empty");
-        var module = TorchRandom.Unseeded(() => Backbones.Create(meta.Architecture, new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes)));
+        var module = Backbones.Create(meta.Architecture, new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes)); // weights read next
         using (var reader = store.Open(id, field))
         using (var scope = torch.NewDisposeScope())
         {
