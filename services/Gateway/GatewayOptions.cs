@@ -29,13 +29,23 @@ public sealed class GatewayOptions
     /// <summary>Upper bound on one step attempt, seconds (the stage call's deadline).</summary>
     public double StepTimeoutSeconds { get; set; } = 3600;
 
-    /// <summary>Deadline of the health probe made before each stage step, seconds.</summary>
+    /// <summary>Deadline of each health probe made before a stage step attempt, seconds.</summary>
     public double ProbeTimeoutSeconds { get; set; } = 5;
 
-    /// <summary>Step-level retries of a streamed stage call after UNAVAILABLE / ABORTED / RESOURCE_EXHAUSTED.</summary>
+    /// <summary>
+    /// How long a step attempt waits for its stage to report SERVING (probes with backoff and
+    /// jitter) before the attempt fails as unavailable, seconds; 0 probes once.
+    /// </summary>
+    public double ReadinessWaitSeconds { get; set; } = 20;
+
+    /// <summary>
+    /// Step-level retries after a transient failure (UNAVAILABLE, ABORTED, a full stage's
+    /// RESOURCE_EXHAUSTED, a stage that stayed unready); one of them may be for INTERNAL when the
+    /// step is content-keyed. Invalid requests and size limits are never retried.
+    /// </summary>
     public int StepRetries { get; set; } = 2;
 
-    /// <summary>First delay between step attempts, seconds (doubles each time).</summary>
+    /// <summary>First delay between step attempts, seconds (doubles each time, with jitter).</summary>
     public double RetryDelaySeconds { get; set; } = 1;
 
     /// <summary>Circuit breaker: failures (of at least <see cref="BreakerMinimumCalls"/>) that open a stage's circuit.</summary>

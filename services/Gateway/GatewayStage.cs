@@ -21,6 +21,7 @@ public static class GatewayStage
         services.AddOptions<GatewayOptions>().BindConfiguration(GatewayOptions.Section)
             .Validate(o => o.StepTimeoutSeconds > 0, "ConceptSuite:Gateway:StepTimeoutSeconds must be > 0")
             .Validate(o => o.StepRetries >= 0, "ConceptSuite:Gateway:StepRetries must be >= 0")
+            .Validate(o => o.ReadinessWaitSeconds >= 0, "ConceptSuite:Gateway:ReadinessWaitSeconds must be >= 0")
             .Validate(o => o.BreakerFailureRatio is > 0 and <= 1, "ConceptSuite:Gateway:BreakerFailureRatio must be in (0, 1]")
             .ValidateOnStart();
         services.AddSingleton<StageClients>();

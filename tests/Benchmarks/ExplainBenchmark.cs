@@ -87,13 +87,13 @@ print(json.dumps({"linear_cka": best(linear_cka), "debiased_cka": best(debiased_
         int samples = Arg(args, "--samples", 128), k = Arg(args, "--concepts", 32), design = Arg(args, "--design", 64);
         int threads = Arg(args, "--threads", 2);
         torch.set_num_threads(threads);
-        torch.manual_seed(0);
-        var x = torch.randn([n, d], torch.ScalarType.Float64);
-        var y = torch.tanh(x.matmul(torch.randn([d, d], torch.ScalarType.Float64)) / Math.Sqrt(d));
+        var g = new torch.Generator(0);
+        var x = torch.randn([n, d], torch.ScalarType.Float64, generator: g);
+        var y = torch.tanh(x.matmul(torch.randn([d, d], torch.ScalarType.Float64, generator: g)) / Math.Sqrt(d));
         var gx = x.narrow(0, 0, gramN);
         var gy = y.narrow(0, 0, gramN);
-        var head = new LinearConceptHead(torch.randn([10, k], torch.ScalarType.Float64));
-        var u = torch.randn([samples, k], torch.ScalarType.Float64).abs();
+        var head = new LinearConceptHead(torch.randn([10, k], torch.ScalarType.Float64, generator: g));
+        var u = torch.randn([samples, k], torch.ScalarType.Float64, generator: g).abs();
         var targets = Enumerable.Range(0, samples).Select(i => (long)(i % 10)).ToArray();
         var sobol = new SobolTotalIndex(design, 1, new RandomDesign());
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Generate.Data;
 using ConceptSuite.Generate.Editing;
 using ConceptSuite.Generate.Evaluation;
@@ -62,15 +63,14 @@ public static class GenerateBenchmark
         await File.WriteAllBytesAsync(Path.Combine(outDir, "real.png"), PngImages.Grid(data.Normalized()[..32], 8, 4));
 
         var sw = Stopwatch.StartNew();
-        torch.manual_seed(seed + 1);
-        using var clf = new ConceptClassifier(vocab.Groups, config.ImageSize);
+        using var clf = TorchRandom.Initialize(new ConceptClassifier(vocab.Groups, config.ImageSize), seed + 1);
         clf.to(device);
         var acc = clf.Fit(data, heldOut, epochs: int.Parse(Arg("--judge-epochs", "4"), CultureInfo.InvariantCulture), seed: seed);
         Console.WriteLine($"classifier: held-out accuracy {string.Join(", ", acc.Select(kv => $"{kv.Key} {kv.Value:F3}"))} in {sw.Elapsed.TotalSeconds:F1} s");
 
         sw.Restart();
-        torch.manual_seed(seed);
         using var gen = new ConceptGenerator(config, vocab, device);
+        TorchRandom.Initialize(gen.Model, seed);
         long parameters = gen.Model.parameters().Sum(p => p.numel());
         if (args.Contains("--nan-check"))
         {

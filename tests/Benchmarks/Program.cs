@@ -14,6 +14,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
     ["embed"] = EmbeddingBenchmark.RunAsync,
     ["bottleneck"] = BottleneckBenchmark.RunAsync,
     ["explain"] = ExplainBenchmark.RunAsync,
+    ["load"] = LoadBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

@@ -48,7 +48,7 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, Re
         int batch = request.BatchSize == 0 ? 64 : request.BatchSize;
         double lr = request.LearningRate == 0 ? 1e-3 : request.LearningRate;
 
-        using var model = TorchRandom.Seeded(request.Seed, () => Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes)));
+        using var model = TorchRandom.Initialize(Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes)), request.Seed);
         model.to(device);
         int startEpoch = 0;
         if (ctx.LoadCheckpoint() is { } ckpt)

@@ -37,7 +37,7 @@ public static class BackboneArtifacts
     {
         var info = store.GetInfo(id, field);
         var (meta, shape) = ReadMeta(info, field);
-        var module = TorchRandom.Unseeded(() => Backbones.Create(meta.Architecture, shape, field));
+        var module = Backbones.Create(meta.Architecture, shape, field); // weights read next
         try
         {
             using var reader = store.Open(id, field);

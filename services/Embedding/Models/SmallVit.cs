@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Tensors;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,7 +11,7 @@ namespace ConceptSuite.Embedding.Models;
 /// layers (4 heads), a linear head on the class token. Taps: "cls" [64], "tokens" [1 + patches, 64]
 /// (class token first), "logits" [classes].
 /// </summary>
-public sealed class SmallVit : nn.Module<Tensor, Tensor>, ITappedNetwork
+public sealed class SmallVit : nn.Module<Tensor, Tensor>, ITappedNetwork, ISeededInitialization
 {
     const int Dim = 64;
     readonly int _patch;
@@ -34,6 +35,13 @@ public sealed class SmallVit : nn.Module<Tensor, Tensor>, ITappedNetwork
         norm = nn.LayerNorm(Dim);
         head = nn.Linear(Dim, classes);
         RegisterComponents();
+    }
+
+    /// <summary>The class token and the positions: N(0, 0.02²), as ViT's reference implementation.</summary>
+    public void Initialize(Generator generator)
+    {
+        TorchRandom.Normal(cls, 0.02, generator);
+        TorchRandom.Normal(pos, 0.02, generator);
     }
 
     public IReadOnlyList<string> TapNames => ["cls", "tokens", "logits"];

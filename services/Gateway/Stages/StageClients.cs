@@ -17,8 +17,8 @@ namespace ConceptSuite.Gateway.Stages;
 /// <summary>
 /// The gateway's only way to a stage: one gRPC channel per stage address (made with
 /// <see cref="SuiteChannel"/>, so the retry policy for idempotent unary calls and round-robin over
-/// "dns:///" replicas come with it) and one Polly pipeline per stage (step-level retry of
-/// streamed calls, a circuit breaker, a timeout per attempt). A stage with no configured address
+/// "dns:///" replicas come with it) and one Polly pipeline per stage (readiness wait, step-level
+/// retry of streamed calls, a circuit breaker, a timeout per attempt: <see cref="ExecuteStepAsync"/>). A stage with no configured address
 /// is reached at the gateway's own listening address: one process and a cluster take the same path.
 /// </summary>
 public sealed class StageClients : IDisposable
@@ -33,6 +33,7 @@ public sealed class StageClients : IDisposable
     readonly string _self;
     readonly ConcurrentDictionary<string, GrpcChannel> _channels = new();
     readonly ConcurrentDictionary<string, ResiliencePipeline> _pipelines = new();
+    readonly ConcurrentDictionary<string, ResiliencePipeline> _readiness = new();
 
     public StageClients(IOptions<GatewayOptions> options, IOptions<ListenOptions> listen, IOptions<SecurityOptions> security, LocalPeerKey localKey)
     {
@@ -86,29 +87,61 @@ public sealed class StageClients : IDisposable
         });
     }
 
+    static readonly ResiliencePropertyKey<bool> ContentKeyed = new("conceptsuite.content_keyed");
+    static readonly ResiliencePropertyKey<bool> InternalRetried = new("conceptsuite.internal_retried");
+
+    /// <summary>
+    /// Runs one workflow step against <paramref name="stage"/> through its pipeline. Each attempt
+    /// first waits for the stage to report SERVING (when <paramref name="probe"/>; backoff with
+    /// jitter for up to ReadinessWaitSeconds, so a restarting stage delays the step instead of
+    /// failing it), then calls <paramref name="attempt"/>. What is retried follows
+    /// <see cref="StepFailures"/>: transient failures up to StepRetries times with jittered
+    /// exponential backoff; INTERNAL once, and only for a <paramref name="contentKeyed"/> step (its
+    /// key and outputs derive from its inputs alone, so a second attempt resumes or reuses the
+    /// first); permanent errors never.
+    /// </summary>
+    public async Task<T> ExecuteStepAsync<T>(string stage, bool probe, bool contentKeyed, Func<CancellationToken, Task<T>> attempt, CancellationToken ct)
+    {
+        var context = ResilienceContextPool.Shared.Get(ct);
+        context.Properties.Set(ContentKeyed, contentKeyed);
+        try
+        {
+            return await Pipeline(stage).ExecuteAsync(async c =>
+            {
+                if (probe) await Readiness(stage).ExecuteAsync(async t => await ProbeAsync(stage, t), c.CancellationToken);
+                return await attempt(c.CancellationToken);
+            }, context);
+        }
+        finally { ResilienceContextPool.Shared.Return(context); }
+    }
+
     /// <summary>
     /// The stage's pipeline: retry (streamed steps are retried whole, which is safe because steps
-    /// are idempotent) → circuit breaker (shared by every call to the stage) → timeout per attempt.
+    /// are idempotent) → circuit breaker (shared by every call to the stage; it counts transient
+    /// failures only, so a run of bad requests never opens it) → timeout per attempt.
     /// </summary>
-    public ResiliencePipeline Pipeline(string stage) => _pipelines.GetOrAdd(stage, s =>
+    ResiliencePipeline Pipeline(string stage) => _pipelines.GetOrAdd(stage, s =>
     {
-        static bool Transient(Exception e) => e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Aborted or StatusCode.ResourceExhausted };
-        static bool StageFault(Exception e) => e is RpcException { StatusCode: StatusCode.Unavailable or StatusCode.Internal or StatusCode.DeadlineExceeded or StatusCode.Unknown }
-            or TimeoutRejectedException;
         var builder = new ResiliencePipelineBuilder();
         if (_options.StepRetries > 0)
             builder.AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(Transient),
+                ShouldHandle = a => ValueTask.FromResult(a.Outcome.Exception is { } e && ShouldRetry(StepFailures.Classify(e), a.Context)),
                 MaxRetryAttempts = _options.StepRetries,
                 Delay = TimeSpan.FromSeconds(Math.Max(0.01, _options.RetryDelaySeconds)),
                 BackoffType = DelayBackoffType.Exponential,
-                OnRetry = a => { Retried?.Invoke(s, a.AttemptNumber + 2, a.Outcome.Exception); return ValueTask.CompletedTask; },
+                UseJitter = true,
+                OnRetry = a =>
+                {
+                    if (a.Outcome.Exception is { } e && StepFailures.Classify(e) == StepFailure.Internal) a.Context.Properties.Set(InternalRetried, true);
+                    Retried?.Invoke(s, a.AttemptNumber + 2, a.Outcome.Exception);
+                    return ValueTask.CompletedTask;
+                },
             });
         return builder
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(StageFault),
+                ShouldHandle = a => ValueTask.FromResult(a.Outcome.Exception is { } e && StepFailures.Classify(e) == StepFailure.Transient),
                 FailureRatio = _options.BreakerFailureRatio,
                 MinimumThroughput = Math.Max(2, _options.BreakerMinimumCalls),
                 SamplingDuration = TimeSpan.FromSeconds(60),
@@ -118,6 +151,40 @@ public sealed class StageClients : IDisposable
             .Build();
     });
 
+    static bool ShouldRetry(StepFailure failure, ResilienceContext context) => failure switch
+    {
+        StepFailure.Transient => true,
+        StepFailure.Internal => context.Properties.GetValue(ContentKeyed, false) && !context.Properties.GetValue(InternalRetried, false),
+        _ => false,
+    };
+
+    /// <summary>
+    /// The readiness wait: health probes until the stage serves, with exponential backoff and jitter
+    /// (first delay 0.25 s, at most 2 s between probes), for about ReadinessWaitSeconds in all.
+    /// </summary>
+    ResiliencePipeline Readiness(string stage) => _readiness.GetOrAdd(stage, _ =>
+    {
+        int probes = ReadinessRetries(Math.Max(0, _options.ReadinessWaitSeconds), 0.25, 2.0);
+        if (probes == 0) return ResiliencePipeline.Empty;
+        return new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<StageUnavailableException>(e => e.Transient),
+            MaxRetryAttempts = probes,
+            Delay = TimeSpan.FromSeconds(0.25),
+            MaxDelay = TimeSpan.FromSeconds(2),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+        }).Build();
+    });
+
+    /// <summary>Retries whose nominal delays (first, doubling, capped at max) add up to at least wait seconds.</summary>
+    public static int ReadinessRetries(double wait, double first, double max)
+    {
+        int n = 0;
+        for (double total = 0, d = first; total < wait; n++, d = Math.Min(max, d * 2)) total += d;
+        return n;
+    }
+
     /// <summary>Called before a retry: stage, next attempt number (2, 3, ...), what failed.</summary>
     public event Action<string, int, Exception?>? Retried;
 
@@ -125,7 +192,7 @@ public sealed class StageClients : IDisposable
     /// Checks that <paramref name="stage"/> is served where it is configured (gRPC health, service
     /// name = stage name). Throws <see cref="StageUnavailableException"/> with an actionable message.
     /// </summary>
-    public async Task ProbeAsync(string stage, CancellationToken ct)
+    async Task ProbeAsync(string stage, CancellationToken ct)
     {
         var client = new Health.HealthClient(Channel(stage));
         var deadline = DateTime.UtcNow.AddSeconds(Math.Max(0.5, _options.ProbeTimeoutSeconds));
@@ -136,7 +203,7 @@ public sealed class StageClients : IDisposable
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
         {
-            throw new StageUnavailableException(stage, AddressOf(stage), "the server there does not run this stage (start it with --stages including it, or set ConceptSuite:Gateway:Endpoints:" + stage + ")");
+            throw new StageUnavailableException(stage, AddressOf(stage), "the server there does not run this stage (start it with --stages including it, or set ConceptSuite:Gateway:Endpoints:" + stage + ")", transient: false);
         }
         catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Internal or StatusCode.Unknown)
         {

@@ -277,9 +277,8 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
             {
                 // Options are parsed once, before any attempt: a bad value is the caller's to fix, not a retry's.
                 var factory = entry.Create(OptionValues.Parse(entry.Options, WorkflowSpecs.Given(opts), $"steps.{def.Name}"));
-                if (stage != GatewayStage.Name) await stages.ProbeAsync(stage, ct);
                 int attempt = 0;
-                var result = await stages.Pipeline(stage).ExecuteAsync(async token =>
+                var result = await stages.ExecuteStepAsync(stage, probe: stage != GatewayStage.Name, contentKeyed: !signature.ReadsWorkflow, async token =>
                 {
                     attempt++;
                     if (attempt > 1)

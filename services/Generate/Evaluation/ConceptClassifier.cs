@@ -59,7 +59,6 @@ public sealed class ConceptClassifier : nn.Module
     /// <summary>Cross-entropy training on real images (Adam, lr 2e-3). Returns held-out accuracy per group.</summary>
     public Dictionary<string, double> Fit(ConceptImages trainSet, ConceptImages heldOut, int epochs = 4, int batchSize = 64, int seed = 0)
     {
-        manual_seed(seed);
         var device = head.weight!.device;
         var x = trainSet.Normalized().to(device);
         var targets = Targets(trainSet).ToDictionary(kv => kv.Key, kv => kv.Value.to(device));

@@ -52,8 +52,8 @@ public static class GeneratorArtifact
         var meta = JsonNode.Parse(reader.Info.MetadataJson)!.AsObject();
         var config = meta["config"].Deserialize<GeneratorConfig>(Json)!;
         var vocab = new ConceptVocabulary(meta["concepts"]!.AsArray().Select(n => n!.GetValue<string>()).ToList(), meta["max_tokens"]!.GetValue<int>());
-        var gen = TorchRandom.Unseeded(() => new ConceptGenerator(config, vocab, device));
-        var clf = TorchRandom.Unseeded(() => new ConceptClassifier(vocab.Groups, meta["classifier_image_size"]!.GetValue<int>()));
+        var gen = new ConceptGenerator(config, vocab, device); // weights read next
+        var clf = new ConceptClassifier(vocab.Groups, meta["classifier_image_size"]!.GetValue<int>());
         LoadState(gen.Model, reader, "unet.", device);
         LoadState(clf, reader, "classifier.", device);
         clf.to(device);

@@ -28,7 +28,8 @@ public static class GeneratorTrainingJob
         var vocab = new ConceptVocabulary(data.ConceptNames);
         if (plan.TokenWords.Count > 0 && !plan.TokenWords.SequenceEqual(vocab.Concepts))
             throw new InvalidInputException("token_words", $"must be exactly the data's concepts in order: {string.Join(", ", vocab.Concepts)}");
-        using var gen = TorchRandom.Seeded(plan.Training.Seed, () => new ConceptGenerator(plan.Config, vocab, device));
+        using var gen = new ConceptGenerator(plan.Config, vocab, device);
+        TorchRandom.Initialize(gen.Model, plan.Training.Seed);
         if (plan.TokenEmbeddings is not null) gen.FreezeTokenEmbeddings(plan.TokenEmbeddings, plan.Training.Seed);
         int start = 0;
         if (job.LoadCheckpoint() is { } ckpt)
@@ -54,7 +55,7 @@ public static class GeneratorTrainingJob
         double trainSeconds = sw.Elapsed.TotalSeconds;
         job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
         using var heldOut = plan.Data.Load(heldOut: true);
-        using var clf = TorchRandom.Seeded(plan.Training.Seed + 1, () => new ConceptClassifier(vocab.Groups, plan.Config.ImageSize));
+        using var clf = TorchRandom.Initialize(new ConceptClassifier(vocab.Groups, plan.Config.ImageSize), plan.Training.Seed + 1);
         clf.to(device);
         var acc = clf.Fit(data, heldOut, seed: plan.Training.Seed);
         var metrics = new Dictionary<string, double> { ["loss"] = loss, ["steps"] = plan.Training.Steps };

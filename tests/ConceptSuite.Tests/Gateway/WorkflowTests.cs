@@ -107,7 +107,7 @@ public sealed class WorkflowTests
         // A port nothing listens on: bind, read the port, release it.
         int port = Loopback.FreePort();
         await using var server = await StartAsync("all", ("ConceptSuite:Gateway:Endpoints:embedding", $"http://127.0.0.1:{port}"),
-            ("ConceptSuite:Gateway:ProbeTimeoutSeconds", "2"));
+            ("ConceptSuite:Gateway:ProbeTimeoutSeconds", "2"), ("ConceptSuite:Gateway:ReadinessWaitSeconds", "1"));
         var input = await PutMatrixAsync(server.Channel, 4, 4);
         var run = EchoTwice(input.Ref.Id, "down");
         run.Spec.Steps[1].Stage = "embedding";

@@ -19,7 +19,8 @@ public class ConcurrentTrainingTests
     static float[] Train(ConceptImages data, ConceptVocabulary vocab, int seed)
     {
         torch.set_num_threads(1); // this thread's OpenMP team: the same in every run, so sums are bitwise equal
-        using var g = TorchRandom.Seeded(seed, () => new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab));
+        using var g = new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab);
+        TorchRandom.Initialize(g.Model, seed);
         GeneratorTrainer.Train(g, data, new TrainingOptions { Steps = Steps, BatchSize = 32, LearningRate = 4e-3, Seed = seed });
         using var scope = torch.NewDisposeScope();
         return torch.cat(g.Model.parameters().Select(p => p.detach().flatten()).ToArray()).data<float>().ToArray();

@@ -18,8 +18,9 @@ public class GeneratorArtifactTests
         {
             var store = new ArtifactStore(dir);
             var vocab = new ConceptVocabulary(["red", "green", "square"]);
-            using var gen = TorchRandom.Seeded(4, () => new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab));
-            using var clf = TorchRandom.Unseeded(() => new ConceptClassifier(vocab.Groups, 8));
+            using var gen = new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab);
+            TorchRandom.Initialize(gen.Model, 4);
+            using var clf = TorchRandom.Initialize(new ConceptClassifier(vocab.Groups, 8), 5);
             var info = await GeneratorArtifact.SaveAsync(store, gen, clf);
             using var loaded = GeneratorArtifact.Load(store, info.Ref.Id, CPU);
             var after = loaded.Generator.Model.named_parameters().ToDictionary(x => x.name, x => x.parameter);

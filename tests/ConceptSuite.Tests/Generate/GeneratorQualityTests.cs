@@ -33,9 +33,10 @@ public sealed class TinyColourGenerator : IDisposable
         using var data = ConceptImages.FromConceptShapes(512, 11, scenes);
         using var heldOut = ConceptImages.FromConceptShapes(256, 12, scenes);
         var vocab = new ConceptVocabulary(data.ConceptNames);
-        Classifier = TorchRandom.Seeded(5, () => new ConceptClassifier(vocab.Groups, 8));
+        Classifier = TorchRandom.Initialize(new ConceptClassifier(vocab.Groups, 8), 5);
         ClassifierAccuracy = Classifier.Fit(data, heldOut, epochs: 2, seed: 5);
-        Generator = TorchRandom.Seeded(3, () => new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab));
+        Generator = new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab);
+        TorchRandom.Initialize(Generator.Model, 3);
         GeneratorTrainer.Train(Generator, data, new TrainingOptions { Steps = TrainingSteps, BatchSize = 32, LearningRate = 4e-3, Seed = 3 });
     }
 
@@ -76,7 +77,7 @@ public class GeneratorQualityTests(TinyColourGenerator tiny, Xunit.Abstractions.
 
     EraseReport EraseRed(EraseSpec spec)
     {
-        using var edited = TorchRandom.Unseeded(() => new ConceptGenerator(tiny.Generator.Config, tiny.Generator.Vocabulary));
+        using var edited = new ConceptGenerator(tiny.Generator.Config, tiny.Generator.Vocabulary); // weights copied next
         edited.Model.load_state_dict(tiny.Generator.Model.state_dict());
         var eraser = ConceptErasers.Family.Create("realera", null, "eraser");
         var plan = eraser.Plan(edited, spec);
