@@ -9,6 +9,10 @@ APT_PACKAGES=(
   python3-numpy
   python3-grpc-tools
   python3-grpcio
+  python3-pip
+  python3-setuptools
+  python3-venv
+  python3-tqdm
   dataset-fashion-mnist
   chromium
   wordnet-base
