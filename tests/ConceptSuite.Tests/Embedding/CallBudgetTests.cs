@@ -68,7 +68,8 @@ public class CallBudgetTests
             ("ConceptSuite:Embedding:MaxBatch", "8"), ("ConceptSuite:Embedding:ChunkRows", "8"));
         var client = new EmbeddingService.EmbeddingServiceClient(server.Channel);
         Assert.Equal(8, await EmbedRowsAsync(client, Config(), Block([8, 1, 28, 28])));   // loads the model, sizes its arenas for 8 rows
-        var batcher = server.Services.GetRequiredService<ModelRegistry>().Batcher("resnet18");
+        using var lease = server.Services.GetRequiredService<ModelRegistry>().Acquire("resnet18");
+        var batcher = lease.Value.Batcher;
 
         // 120 rows: 72 MB conformed, within the budget; one forward pass over all of them would hold about 1 GB.
         PeakRss.Reset();
@@ -89,6 +90,7 @@ public class CallBudgetTests
         public string Kind => "builtin";
         public string Source => "test";
         public InputSpec Input => new(1, 2, 2, "");
+        public long WeightBytes => 0;
         public IReadOnlyList<TapSpec> Taps => [];
         public bool HasTap(string tap) => true;
 

@@ -59,7 +59,7 @@ public sealed class StepResilienceTests
 
     static StageClients Clients(int retries = 3, int breakerCalls = 100) => new(
         MsOptions.Create(new GatewayOptions { StepRetries = retries, RetryDelaySeconds = 0.01, BreakerMinimumCalls = breakerCalls, BreakerFailureRatio = 0.5, BreakerBreakSeconds = 60 }),
-        MsOptions.Create(new ListenOptions()));
+        MsOptions.Create(new ListenOptions()), MsOptions.Create(new ConceptSuite.Core.Security.SecurityOptions()), new ConceptSuite.Core.Security.LocalPeerKey());
 
     /// <summary>Runs a step whose every attempt throws <paramref name="failure"/>; returns the attempts made and what surfaced.</summary>
     static async Task<(int Attempts, Exception Error)> Failing(StageClients clients, Exception failure, bool contentKeyed = true)
