@@ -102,7 +102,7 @@ public sealed class MainJobTests(ITestOutputHelper output)
         Assert.Equal(33, atlas.FidelityCurves["deletion"].Count);                                      // K + 1 points
         Assert.Contains(atlas.Models, m => m.Model == "pcbm-h" && m.Metrics.ContainsKey("eval_accuracy"));
         var html = AtlasHtml.Render(atlas);
-        int images = atlas.Samples.Sum(x => x.Images.Count) + atlas.Concepts.Sum(c => c.TopImages.Count + (c.ImportancePerClass.Count > 0 ? 1 : 0))
+        int images = atlas.Samples.Sum(x => x.Images.Count) + atlas.Concepts.Sum(c => c.TopImages.Count + (c.ImportancePerClass.Count > 0 ? 1 : 0) + (c.Density.Count > 0 ? 1 : 0))
             + (atlas.SparsityPath.Count > 0 ? 1 : 0) + (atlas.FidelityCurves.Count > 0 ? 1 : 0);
         Assert.Equal(images, html.Split("src=\"data:image/png;base64,").Length - 1);
         var stored = await ArtifactTransfer.ReadSmallAsync(server.Channel, S("atlas").Outputs["atlas"].Id, ["html"]);
