@@ -33,10 +33,14 @@ public sealed class SuiteTestServer : IAsyncDisposable
         foreach (var (k, v) in settings) args.Add($"--{k}={v}");
         var app = SuiteApp.Create(args.ToArray(), b => b.WebHost.UseTestServer());
         await app.StartAsync();
-        var handler = app.GetTestServer().CreateHandler();
-        var channel = SuiteChannel.Create("http://localhost", new SuiteChannelOptions { Handler = handler });
-        return new SuiteTestServer(app, dataDir, channel);
+        return new SuiteTestServer(app, dataDir, ChannelTo(app, null));
     }
+
+    static GrpcChannel ChannelTo(WebApplication app, string? apiKey) =>
+        SuiteChannel.Create("http://localhost", new SuiteChannelOptions { Handler = app.GetTestServer().CreateHandler(), ApiKey = apiKey });
+
+    /// <summary>Another in-memory channel to this server, sending <paramref name="apiKey"/> (none when null); the caller disposes it.</summary>
+    public GrpcChannel ChannelWithKey(string? apiKey) => ChannelTo(_app, apiKey);
 
     public async ValueTask DisposeAsync()
     {

@@ -19,11 +19,7 @@ public sealed class ArtifactTrustTests
     const string StageKey = "stage-key-for-tests";
     const string ClientKey = "client-key-for-tests";
 
-    static GrpcChannel Channel(SuiteTestServer server, string? key) =>
-        SuiteChannel.Create("http://localhost", new SuiteChannelOptions
-        {
-            Handler = ((TestServer)server.Services.GetRequiredService<IServer>()).CreateHandler(), ApiKey = key,
-        });
+    static GrpcChannel Channel(SuiteTestServer server, string? key) => server.ChannelWithKey(key);
 
     static async Task<ArtifactInfo> PutAsync(GrpcChannel channel, string kind, string meta = "{}", bool viaGateway = false)
     {

@@ -17,11 +17,7 @@ public sealed class AuthenticationTests
     const string StageKey = "stage-key-for-tests";
     const string ClientKey = "client-key-for-tests";
 
-    static GrpcChannel Channel(SuiteTestServer server, string? key) =>
-        SuiteChannel.Create("http://localhost", new SuiteChannelOptions
-        {
-            Handler = ((TestServer)server.Services.GetRequiredService<IServer>()).CreateHandler(), ApiKey = key,
-        });
+    static GrpcChannel Channel(SuiteTestServer server, string? key) => server.ChannelWithKey(key);
 
     static async Task<StatusCode> CodeOf(Func<Task> call)
     {
