@@ -13,7 +13,8 @@ namespace ConceptSuite.Benchmarks;
 
 /// <summary>
 /// Times this suite's NMF, PCA, KMeans and a TopK SAE step against scikit-learn and PyTorch
-/// (/work/shared/peers, run with /usr/bin/python3) on the same .npy matrices, in one run, with
+/// (../shared/peers beside the repository, run with /usr/bin/python3; missing Debian packages are
+/// installed first, or the benchmark stops naming them) on the same .npy matrices, in one run, with
 /// the same thread count. Prints one line per method (seconds and error on each side) and, last,
 /// "discovery sae-vs-torch=x nmf-vs-sklearn=y pca-vs-sklearn=z kmeans-vs-sklearn=w" (ratios
 /// &gt; 1 = faster here). With --fmnist N it also fits a TopK SAE on N Fashion-MNIST images
@@ -34,7 +35,9 @@ public static class DiscoveryBenchmark
         if (args.Contains("--rss")) return StreamedPeakMemory(args);
         int n = (int)Opt(args, "--n", 20000), d = (int)Opt(args, "--d", 256), k = (int)Opt(args, "--k", 32);
         int threads = (int)Opt(args, "--threads", 2), saeSteps = (int)Opt(args, "--sae-steps", 20), fmnist = (int)Opt(args, "--fmnist", 0);
-        string peers = OptS(args, "--peers", "/work/shared/peers");
+        if (!Peers.Require("discovery", "python3-numpy", "python3-sklearn", "python3-torch", "libopenblas0-pthread")) return 2;
+        var peers = Peers.Folder(OptS(args, "--peers", null));
+        if (peers is null) return 2;
         torch.set_num_threads(threads);
         var dir = Directory.CreateTempSubdirectory("cs-discovery-bench-").FullName;
         try
@@ -286,22 +289,7 @@ public static class DiscoveryBenchmark
             result["cpu_seconds"] = cpu[-1] - cpu[-2]
             print(json.dumps(result))
             """;
-        var psi = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(wrapper);
-        psi.ArgumentList.Add(script);
-        foreach (var a in arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)) psi.ArgumentList.Add(a);
-        foreach (var v in new[] { "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS" }) psi.Environment[v] = threads.ToString(CultureInfo.InvariantCulture);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEnd();
-        var stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{script} failed ({p.ExitCode}): {stderr}");
-        var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last();
-        return JsonDocument.Parse(last).RootElement.Clone();
+        return Peers.RunJson(["-c", wrapper, script, .. arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries)], threads);
     }
 
     /// <summary>NumPy .npy v1.0: magic, header length, a dict padded with spaces to a 128-byte boundary, raw little-endian float32.</summary>
@@ -325,7 +313,7 @@ public static class DiscoveryBenchmark
         return i >= 0 && i + 1 < args.Length ? double.Parse(args[i + 1], CultureInfo.InvariantCulture) : def;
     }
 
-    static string OptS(string[] args, string name, string def)
+    static string? OptS(string[] args, string name, string? def)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : def;

@@ -86,6 +86,7 @@ print(json.dumps({"linear_cka": best(linear_cka), "debiased_cka": best(debiased_
         int n = Arg(args, "--n", 4096), d = Arg(args, "--d", 512), gramN = Arg(args, "--gram-n", 2048);
         int samples = Arg(args, "--samples", 128), k = Arg(args, "--concepts", 32), design = Arg(args, "--design", 64);
         int threads = Arg(args, "--threads", 2);
+        if (!Peers.Require("explain", "python3-numpy", "libopenblas0-pthread")) return 2;
         torch.set_num_threads(threads);
         var g = new torch.Generator(0);
         var x = torch.randn([n, d], torch.ScalarType.Float64, generator: g);
@@ -101,20 +102,7 @@ print(json.dumps({"linear_cka": best(linear_cka), "debiased_cka": best(debiased_
         double debiased = Best(() => new DebiasedCka().Score(gx, gy));
         double sob = Best(() => sobol.Explain(head, u, targets).Dispose());
 
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", Peer, $"{n}", $"{d}", $"{gramN}", $"{samples}", $"{k}", $"{design}" }) psi.ArgumentList.Add(a);
-        psi.Environment["OMP_NUM_THREADS"] = $"{threads}";
-        psi.Environment["OPENBLAS_NUM_THREADS"] = $"{threads}";
-        using var p = Process.Start(psi) ?? throw new InvalidOperationException("cannot start /usr/bin/python3");
-        var stdout = await p.StandardOutput.ReadToEndAsync();
-        var stderr = await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        if (p.ExitCode != 0)
-        {
-            Console.Error.WriteLine($"numpy peer failed ({p.ExitCode}): {stderr}");
-            return 1;
-        }
-        var peer = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        var peer = Peers.RunJson(["-c", Peer, $"{n}", $"{d}", $"{gramN}", $"{samples}", $"{k}", $"{design}"], threads);
         double pl = peer.GetProperty("linear_cka").GetDouble(), pd = peer.GetProperty("debiased_cka").GetDouble(), ps = peer.GetProperty("sobol").GetDouble();
         Console.WriteLine($"threads {threads}, float64");
         Console.WriteLine($"linear CKA      N={n} D={d}x{d}:        ConceptSuite {linear * 1e3,8:F1} ms   numpy {pl * 1e3,8:F1} ms   ratio {linear / pl:F2}");
