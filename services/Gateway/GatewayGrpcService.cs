@@ -138,11 +138,13 @@ public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stage
     {
         _ = ArtifactGrpcService.Page([], request); // checks page_size and page_token before any call
         var seen = new Dictionary<string, ArtifactInfo>();
+        bool more = false;
         foreach (var holder in Holders())
         {
             var r = await holder.ListArtifactsAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
             foreach (var a in r.Artifacts) seen.TryAdd(a.Ref.Id, a);
+            more |= r.NextPageToken.Length > 0;
         }
-        return ArtifactGrpcService.Page(seen.Values, request);
+        return ArtifactGrpcService.Page(seen.Values, request, more);
     }
 }

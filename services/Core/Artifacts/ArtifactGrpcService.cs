@@ -30,7 +30,8 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
     /// page token: the one paging rule of every ListArtifacts, the gateway's merge of several
     /// stores included (a token is a position in that order, valid in any store).
     /// </summary>
-    public static ListArtifactsResponse Page(IEnumerable<ArtifactInfo> artifacts, ListArtifactsRequest request)
+    /// <param name="moreElsewhere">A source of <paramref name="artifacts"/> has more after its page (the gateway's merge).</param>
+    public static ListArtifactsResponse Page(IEnumerable<ArtifactInfo> artifacts, ListArtifactsRequest request, bool moreElsewhere = false)
     {
         int size = Paging.Size(request.PageSize, DefaultPageSize, MaxPageSize);
         var after = Paging.Parse(request.PageToken);
@@ -40,7 +41,10 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
             .Take(size + 1).ToList();
         var response = new ListArtifactsResponse();
         response.Artifacts.AddRange(rows.Take(size).Select(r => r.a));
-        if (rows.Count > size) response.NextPageToken = Paging.Token(rows[size - 1].Key, rows[size - 1].a.Ref.Id);
+        // Every source's page holds its first page_size rows after the token, so rows a source left
+        // out lie after the last row kept here: the next page starts after it.
+        int kept = response.Artifacts.Count;
+        if (rows.Count > size || (moreElsewhere && kept > 0)) response.NextPageToken = Paging.Token(rows[kept - 1].Key, rows[kept - 1].a.Ref.Id);
         return response;
     }
 
@@ -56,6 +60,8 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
         if (!await requestStream.MoveNext(ct)) throw new InvalidInputException("header", "stream is empty; the first message must be the header");
         var header = requestStream.Current.Header ?? throw new InvalidInputException("header", "the first message must be the header");
         ArtifactKinds.CheckUpload(header.Kind, context);
+        RequestBudget.Labels("header.labels", header.Labels);
+        if (!string.IsNullOrEmpty(header.MetadataJson)) RequestBudget.MetadataJson("header.metadata_json", header.MetadataJson, options.Value.MaxMetadataJsonBytes);
         using var writer = store.BeginWrite(header.Kind);
         writer.MetadataJson = string.IsNullOrEmpty(header.MetadataJson) ? "{}" : header.MetadataJson;
         foreach (var (k, v) in header.Labels) writer.Labels[k] = v;
