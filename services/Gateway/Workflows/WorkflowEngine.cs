@@ -320,8 +320,9 @@ public sealed class WorkflowEngine : IDisposable
                         if (lease.CancelRequested) run.Cancel();
                     }
                 }
-                catch (Exception e) when (!_disposed)
+                catch (Exception e)
                 {
+                    if (_disposed) return; // stopping: the leases are being given up
                     logger.LogWarning(e, "Renewing the lease of workflow {Id} failed", run.Info.Id);
                     if (asked - run.RenewedAt > (Lease - RenewPeriod / 2).TotalMilliseconds)
                         LoseLease(run, "its lease could not be renewed in time");
