@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use (data sets, reference implementations, Python client, tools).
+# Debian packages the tests use (data sets, reference implementations, Python client, tools;
+# postgresql: the replica tests start a private cluster with its initdb and pg_ctl).
 APT_PACKAGES=(
   python3-numpy
   python3-grpc-tools
@@ -21,6 +22,7 @@ APT_PACKAGES=(
   python3-sklearn
   libopenblas0-pthread
   fonts-dejavu-core
+  postgresql
 )
 
 missing=()

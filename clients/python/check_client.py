@@ -34,6 +34,12 @@ assert len(art.id) == 64 and art.kind == "activations" and art.metadata == {"mod
 assert np.array_equal(got["activations"], x) and np.array_equal(got["labels"], labels)
 print(f"artifact: {art.id[:16]} stored and read back ({art.info.size_bytes} bytes)")
 
+# Listings page: three more artifacts of a kind of their own, read two per page, come back in creation order.
+paged = [suite.put("python-paging", {"x": np.full((2, 2), i, np.float32)}, metadata={"i": i}) for i in range(3)]
+listed = list(suite.artifacts("python-paging", page_size=2))
+assert [a.id for a in listed] == [a.id for a in paged], ([a.id[:8] for a in listed], [a.id[:8] for a in paged])
+print(f"artifacts: {len(listed)} listed two per page, in creation order")
+
 # 3. A workflow from Python: import concept-shapes and render its atlas, then read the data set back.
 spec = {"name": "python-import", "steps": [
     {"name": "shapes", "method": "dataset.import", "options": {"source": "concept-shapes", "limit": 40, "seed": 1}},

@@ -186,7 +186,7 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
         var ct = context.CancellationToken;
         var (cfg, inputs) = await ExplainInputs.ReadAsync(requestStream, r => r.Config, r => r.Block, c => c.Artifact, store, ct);
         using var _ = inputs;
-        var job = IntrinsicDimensionJob.Plan(cfg, inputs);
+        var job = IntrinsicDimensionJob.Plan(cfg, inputs, budget);
         await runners.For(ExplainStage.Name).RunAsync(job.Key, job.RunAsync, responseStream, ct);
     }
 }

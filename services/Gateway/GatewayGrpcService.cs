@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Gateway.Stages;
 using ConceptSuite.Gateway.Workflows;
 using Grpc.Core;
@@ -38,7 +39,7 @@ public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stage
     async Task StreamAsync(string id, bool detach, IServerStreamWriter<WorkflowEvent> output, ServerCallContext context)
     {
         var ct = context.CancellationToken;
-        var watch = engine.Start(id, watch: true)!;
+        var watch = engine.Start(id, watch: true, ct)!;
         try
         {
             await foreach (var e in watch.Reader.ReadAllAsync(ct)) await output.WriteAsync(e, ct);
@@ -59,10 +60,25 @@ public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stage
     public override Task<WorkflowInfo> GetWorkflow(GetWorkflowRequest request, ServerCallContext context) =>
         Task.FromResult(engine.Get(CheckId(request.Id)));
 
+    /// <summary>Workflows listed per page when a request names no page_size.</summary>
+    public const int DefaultPageSize = 50;
+
+    /// <summary>Largest page_size a ListWorkflows request may ask for.</summary>
+    public const int MaxPageSize = 500;
+
     public override Task<ListWorkflowsResponse> ListWorkflows(ListWorkflowsRequest request, ServerCallContext context)
     {
+        if (!Enum.IsDefined(request.State)) throw new InvalidInputException("state", $"{(int)request.State} is not a workflow state");
+        int size = Paging.Size(request.PageSize, DefaultPageSize, MaxPageSize);
+        var after = Paging.Parse(request.PageToken) is { } c ? new WorkflowCursor(c.Key, c.Id) : null;
+        var rows = engine.List(request.State, size + 1, after);
         var r = new ListWorkflowsResponse();
-        r.Workflows.AddRange(engine.List(request.State));
+        r.Workflows.AddRange(rows.Take(size));
+        if (rows.Count > size)
+        {
+            var last = SqlWorkflowStore.CursorOf(rows[size - 1]);
+            r.NextPageToken = Paging.Token(last.Created, last.Id);
+        }
         return Task.FromResult(r);
     }
 
@@ -114,16 +130,21 @@ public sealed class GatewayGrpcService(WorkflowEngine engine, StageClients stage
         throw new NotFoundException("artifact", request.Id);
     }
 
+    /// <summary>
+    /// One page over every holder: each holder's page after the same token (a position in the
+    /// one creation-time order), merged and cut to the page size, so the page is exact.
+    /// </summary>
     public override async Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
     {
+        _ = ArtifactGrpcService.Page([], request); // checks page_size and page_token before any call
         var seen = new Dictionary<string, ArtifactInfo>();
+        bool more = false;
         foreach (var holder in Holders())
         {
             var r = await holder.ListArtifactsAsync(request, deadline: context.Deadline, cancellationToken: context.CancellationToken);
             foreach (var a in r.Artifacts) seen.TryAdd(a.Ref.Id, a);
+            more |= r.NextPageToken.Length > 0;
         }
-        var response = new ListArtifactsResponse();
-        response.Artifacts.AddRange(seen.Values.OrderBy(a => a.Created.ToDateTime()));
-        return response;
+        return ArtifactGrpcService.Page(seen.Values, request, more);
     }
 }

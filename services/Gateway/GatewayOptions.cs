@@ -61,4 +61,18 @@ public sealed class GatewayOptions
 
     /// <summary>Workflows running at once; further ones wait.</summary>
     public int MaxConcurrentWorkflows { get; set; } = 2;
+
+    /// <summary>
+    /// Workflow state in PostgreSQL (an Npgsql connection string, e.g.
+    /// "Host=db;Database=conceptsuite;Username=gateway;Password=..."), shared by gateway replicas on
+    /// any number of hosts; empty: SQLite under the data directory (one host).
+    /// </summary>
+    public string PostgresConnectionString { get; set; } = "";
+
+    /// <summary>
+    /// A replica's lease on a workflow it runs, seconds: renewed every third of it; another
+    /// replica takes the workflow over only once the lease has expired (its owner stopped
+    /// renewing), so after a crash a workflow waits at most this long before it continues.
+    /// </summary>
+    public double LeaseSeconds { get; set; } = 15;
 }

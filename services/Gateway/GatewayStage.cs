@@ -6,6 +6,7 @@ using ConceptSuite.Gateway.Workflows;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace ConceptSuite.Gateway;
 
@@ -23,9 +24,16 @@ public static class GatewayStage
             .Validate(o => o.StepRetries >= 0, "ConceptSuite:Gateway:StepRetries must be >= 0")
             .Validate(o => o.ReadinessWaitSeconds >= 0, "ConceptSuite:Gateway:ReadinessWaitSeconds must be >= 0")
             .Validate(o => o.BreakerFailureRatio is > 0 and <= 1, "ConceptSuite:Gateway:BreakerFailureRatio must be in (0, 1]")
+            .Validate(o => o.LeaseSeconds >= 1, "ConceptSuite:Gateway:LeaseSeconds must be >= 1")
             .ValidateOnStart();
         services.AddSingleton<StageClients>();
-        services.AddSingleton<WorkflowStore>();
+        services.AddSingleton<IWorkflowStore>(sp =>
+        {
+            var gateway = sp.GetRequiredService<IOptions<GatewayOptions>>().Value;
+            return gateway.PostgresConnectionString.Length > 0
+                ? new PostgresWorkflowStore(gateway.PostgresConnectionString)
+                : new SqliteWorkflowStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value);
+        });
         services.AddSingleton<WorkflowEngine>();
         services.AddHostedService<WorkflowRecovery>();
         services.AddSingleton<StageMethods>();

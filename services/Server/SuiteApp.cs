@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Security;
 
 namespace ConceptSuite.Server;
@@ -29,6 +30,7 @@ public static class SuiteApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseCallDurationLimit();
         app.MapSuiteCore();
         foreach (var s in stages) s.Map(app);
         app.Services.PublishStageBaselines();

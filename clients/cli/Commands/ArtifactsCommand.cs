@@ -13,14 +13,22 @@ public static class ArtifactsCommand
         var cmd = new Command("artifacts", "List stored artifacts.") { kind };
         cmd.SetAction((parse, ct) => Connection.WithAsync(parse, ct, async c =>
         {
-            var r = await c.Gateway.ListArtifactsAsync(new ListArtifactsRequest { Kind = parse.GetValue(kind) ?? "" }, cancellationToken: ct);
             var t = new Table().AddColumns("id", "kind", "size", "created", "tensors", "labels");
-            foreach (var a in r.Artifacts)
-                t.AddRow(a.Ref.Id[..16], a.Ref.Kind, Size(a.SizeBytes), a.Created.ToDateTime().ToString("yyyy-MM-dd HH:mm:ss"),
-                    Markup.Escape(string.Join(", ", a.Tensors.Select(x => $"{x.Name}[{string.Join("×", x.Shape)}]"))),
-                    Markup.Escape(string.Join(", ", a.Labels.Select(kv => $"{kv.Key}={kv.Value}"))));
+            int count = 0;
+            // The gateway lists a page at a time (oldest first); follow next_page_token to the end.
+            var request = new ListArtifactsRequest { Kind = parse.GetValue(kind) ?? "" };
+            do
+            {
+                var r = await c.Gateway.ListArtifactsAsync(request, cancellationToken: ct);
+                count += r.Artifacts.Count;
+                foreach (var a in r.Artifacts)
+                    t.AddRow(a.Ref.Id[..16], a.Ref.Kind, Size(a.SizeBytes), a.Created.ToDateTime().ToString("yyyy-MM-dd HH:mm:ss"),
+                        Markup.Escape(string.Join(", ", a.Tensors.Select(x => $"{x.Name}[{string.Join("×", x.Shape)}]"))),
+                        Markup.Escape(string.Join(", ", a.Labels.Select(kv => $"{kv.Key}={kv.Value}"))));
+                request.PageToken = r.NextPageToken;
+            } while (request.PageToken.Length > 0);
             AnsiConsole.Write(t);
-            AnsiConsole.MarkupLineInterpolated($"[grey]{r.Artifacts.Count} artifact(s)[/]");
+            AnsiConsole.MarkupLineInterpolated($"[grey]{count} artifact(s)[/]");
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -20,6 +20,7 @@ public static class StatusCommand
                 if (w.Error.Length > 0) AnsiConsole.MarkupLineInterpolated($"[red]{w.Error}[/]");
                 return ExitCodes.Ok;
             }
+            // The newest page of workflows; the total says when there are more.
             var list = await c.Gateway.ListWorkflowsAsync(new ListWorkflowsRequest(), cancellationToken: ct);
             var t = new Table().Title($"workflows at {Markup.Escape(c.Address)}").AddColumns("id", "name", "state", "steps done", "updated", "error");
             foreach (var w in list.Workflows)
@@ -27,6 +28,8 @@ public static class StatusCommand
                     $"{w.Steps.Count(s => s.State == WorkflowState.Succeeded)}/{w.Steps.Count}",
                     w.Updated?.ToDateTime().ToString("yyyy-MM-dd HH:mm:ss") ?? "", Markup.Escape(w.Error));
             AnsiConsole.Write(t);
+            if (list.NextPageToken.Length > 0)
+                AnsiConsole.MarkupLineInterpolated($"[grey]the {list.Workflows.Count} newest workflows (ListWorkflows pages; the Python client's Suite.workflows() reads them all)[/]");
             var d = await c.Gateway.DescribeWorkflowsAsync(new DescribeWorkflowsRequest(), cancellationToken: ct);
             var b = new Table().Title("built-in workflows").AddColumns("name", "steps", "parameters (defaults)");
             foreach (var s in d.Builtins)

@@ -360,6 +360,34 @@ class Suite:
                 f.write(html)
         return html
 
+    def workflows(self, state=0, page_size=0):
+        """Every workflow (or those in `state`, a WorkflowState number), newest first: Workflow objects,
+        read page by page (ListWorkflows page_size, 0 for the server's default) as the caller iterates."""
+        token = ""
+        while True:
+            with translated():
+                r = self._gateway.ListWorkflows(gateway_pb2.ListWorkflowsRequest(state=state, page_size=page_size, page_token=token),
+                                                timeout=self.timeout)
+            for w in r.workflows:
+                yield Workflow(self, w)
+            token = r.next_page_token
+            if not token:
+                return
+
+    def artifacts(self, kind="", page_size=0):
+        """Every artifact the gateway reaches (or those of `kind`), oldest first: Artifact objects with
+        their info, read page by page (ListArtifacts page_size, 0 for the server's default)."""
+        token = ""
+        while True:
+            with translated():
+                r = self._gateway.ListArtifacts(artifact_pb2.ListArtifactsRequest(kind=kind, page_size=page_size, page_token=token),
+                                                timeout=self.timeout)
+            for a in r.artifacts:
+                yield Artifact(self, a.ref, a)
+            token = r.next_page_token
+            if not token:
+                return
+
     # ---- catalogue ---------------------------------------------------------------------------------
 
     def methods(self, family=""):

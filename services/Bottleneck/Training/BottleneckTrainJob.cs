@@ -110,6 +110,8 @@ public sealed class BottleneckTrainJob
         var y = Labels("labels", n);
         long maxLabel = y.max().item<long>();
         int implied = budget.Classes("labels", maxLabel, y.min().item<long>());
+        budget.Names("config.class_names", config.ClassNames);
+        budget.Names("config.concept_names", config.ConceptNames);
         var classNames = config.ClassNames.Count > 0 ? config.ClassNames.ToList() : ModelParts.DefaultNames("", implied);
         if (classNames.Distinct().Count() != classNames.Count) throw new InvalidInputException("config.class_names", "must be unique");
         if (maxLabel >= classNames.Count) throw new InvalidInputException("labels", $"label {maxLabel} is outside [0, {classNames.Count}) (config.class_names has {classNames.Count})");

@@ -1,5 +1,6 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Tensors;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -12,11 +13,39 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
     public override Task<ArtifactInfo> GetArtifactInfo(GetArtifactInfoRequest request, ServerCallContext context) =>
         Task.FromResult(store.GetInfo(request.Id));
 
-    public override Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context)
+    /// <summary>Artifacts listed per page when a request names no page_size.</summary>
+    public const int DefaultPageSize = 100;
+
+    /// <summary>Largest page_size a ListArtifacts request may ask for.</summary>
+    public const int MaxPageSize = 1000;
+
+    public override Task<ListArtifactsResponse> ListArtifacts(ListArtifactsRequest request, ServerCallContext context) =>
+        Task.FromResult(Page(store.List(request.Kind), request));
+
+    /// <summary>The sort key of <see cref="Page"/>'s order (creation time, then id).</summary>
+    static string KeyOf(ArtifactInfo a) => a.Created.ToDateTime().Ticks.ToString("D19");
+
+    /// <summary>
+    /// One page of <paramref name="artifacts"/> in creation order (then id), after the request's
+    /// page token: the one paging rule of every ListArtifacts, the gateway's merge of several
+    /// stores included (a token is a position in that order, valid in any store).
+    /// </summary>
+    /// <param name="moreElsewhere">A source of <paramref name="artifacts"/> has more after its page (the gateway's merge).</param>
+    public static ListArtifactsResponse Page(IEnumerable<ArtifactInfo> artifacts, ListArtifactsRequest request, bool moreElsewhere = false)
     {
-        var r = new ListArtifactsResponse();
-        r.Artifacts.AddRange(store.List(request.Kind).OrderBy(a => a.Created.ToDateTime()));
-        return Task.FromResult(r);
+        int size = Paging.Size(request.PageSize, DefaultPageSize, MaxPageSize);
+        var after = Paging.Parse(request.PageToken);
+        var rows = artifacts.Select(a => (Key: KeyOf(a), a))
+            .Where(r => after is not { } c || string.CompareOrdinal(r.Key, c.Key) > 0 || (r.Key == c.Key && string.CompareOrdinal(r.a.Ref.Id, c.Id) > 0))
+            .OrderBy(r => r.Key, StringComparer.Ordinal).ThenBy(r => r.a.Ref.Id, StringComparer.Ordinal)
+            .Take(size + 1).ToList();
+        var response = new ListArtifactsResponse();
+        response.Artifacts.AddRange(rows.Take(size).Select(r => r.a));
+        // Every source's page holds its first page_size rows after the token, so rows a source left
+        // out lie after the last row kept here: the next page starts after it.
+        int kept = response.Artifacts.Count;
+        if (rows.Count > size || (moreElsewhere && kept > 0)) response.NextPageToken = Paging.Token(rows[kept - 1].Key, rows[kept - 1].a.Ref.Id);
+        return response;
     }
 
     public override Task<DeleteArtifactResponse> DeleteArtifact(DeleteArtifactRequest request, ServerCallContext context)
@@ -31,6 +60,8 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
         if (!await requestStream.MoveNext(ct)) throw new InvalidInputException("header", "stream is empty; the first message must be the header");
         var header = requestStream.Current.Header ?? throw new InvalidInputException("header", "the first message must be the header");
         ArtifactKinds.CheckUpload(header.Kind, context);
+        RequestBudget.Labels("header.labels", header.Labels);
+        if (!string.IsNullOrEmpty(header.MetadataJson)) RequestBudget.MetadataJson("header.metadata_json", header.MetadataJson, options.Value.MaxMetadataJsonBytes);
         using var writer = store.BeginWrite(header.Kind);
         writer.MetadataJson = string.IsNullOrEmpty(header.MetadataJson) ? "{}" : header.MetadataJson;
         foreach (var (k, v) in header.Labels) writer.Labels[k] = v;

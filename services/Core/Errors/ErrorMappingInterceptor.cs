@@ -43,6 +43,11 @@ public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> log
     RpcException Map(Exception e, ServerCallContext context)
     {
         var status = ToStatus(e, context.CancellationToken.IsCancellationRequested);
+        // Past the call's deadline (the client's, or ConceptSuite:MaxCallSeconds) whatever the
+        // handler was doing fails as the deadline's consequence (reading an aborted request stream
+        // included): the caller learns which limit ended the call.
+        if (status.StatusCode is StatusCode.Internal or StatusCode.Cancelled && context.Deadline <= DateTime.UtcNow)
+            status = new Status(StatusCode.DeadlineExceeded, "the call ran past its deadline (the client's, or at most ConceptSuite:MaxCallSeconds)");
         if (status.StatusCode == StatusCode.Internal)
         {
             var id = Guid.NewGuid().ToString("N")[..12];

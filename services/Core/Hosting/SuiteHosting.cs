@@ -49,6 +49,8 @@ public static class SuiteHosting
             .Validate(o => o.MaxMessageBytes >= 1 << 20, "ConceptSuite:MaxMessageBytes must be at least 1 MiB")
             .Validate(o => o.BlockBytes > 0 && o.BlockBytes <= o.MaxMessageBytes / 2, "ConceptSuite:BlockBytes must be in (0, MaxMessageBytes/2]")
             .Validate(o => o.MaxCallBytes >= 0 && o.MaxClasses > 0 && o.MaxDecodedImages > 0, "ConceptSuite:MaxCallBytes must be >= 0, MaxClasses and MaxDecodedImages > 0")
+            .Validate(o => o.MaxCallSeconds >= 0 && o.IdleStreamSeconds >= 0, "ConceptSuite:MaxCallSeconds and IdleStreamSeconds must be >= 0 (0: no limit)")
+            .Validate(o => o.MaxMetadataJsonBytes > 0, "ConceptSuite:MaxMetadataJsonBytes must be > 0")
             .ValidateOnStart();
         services.AddOptions<ListenOptions>().BindConfiguration(SuiteOptions.Section + ":Listen");
         services.AddOptions<SecurityOptions>().BindConfiguration(SecurityOptions.Section);
@@ -79,6 +81,7 @@ public static class SuiteHosting
                 o.Interceptors.Add<ApiKeyInterceptor>();
                 o.Interceptors.Add<ErrorMappingInterceptor>();
                 o.Interceptors.Add<AdmissionInterceptor>();
+                o.Interceptors.Add<IdleStreamInterceptor>();
             }));
         services.AddGrpcHealthChecks().AddCheck("core", () => HealthCheckResult.Healthy(), ["core"]);
         services.AddGrpcReflection();

@@ -55,6 +55,21 @@ public sealed class SuiteOptions
     /// <summary>Encoded images one ImportDataset call may decode.</summary>
     public long MaxDecodedImages { get; set; } = 1 << 20;
 
+    /// <summary>
+    /// Longest any call may run, seconds: a call without a deadline, or with a later one, gets
+    /// this one and ends DEADLINE_EXCEEDED when it passes (<see cref="Limits.CallLimits"/>). 0: no cap.
+    /// </summary>
+    public double MaxCallSeconds { get; set; } = 86400;
+
+    /// <summary>
+    /// Longest a client-streaming or duplex call may wait for the client's next message, seconds;
+    /// past it the call ends DEADLINE_EXCEEDED ("request stream: no message for N s"). 0: no limit.
+    /// </summary>
+    public double IdleStreamSeconds { get; set; } = 600;
+
+    /// <summary>Largest metadata_json an artifact upload may carry, bytes (UTF-8).</summary>
+    public int MaxMetadataJsonBytes { get; set; } = 1 << 20;
+
     /// <summary>The per-call budget in effect: <see cref="MaxCallBytes"/>, or the machine-sized default when 0.</summary>
     public long CallBytes() => MaxCallBytes > 0 ? MaxCallBytes
         : Math.Clamp(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 16, 256L << 20, 4L << 30);

@@ -115,5 +115,57 @@ public sealed class RequestBudget
         return Classes(field, labels.max().to_type(torch.ScalarType.Int64).item<long>(), labels.min().to_type(torch.ScalarType.Int64).item<long>());
     }
 
+    /// <summary>Longest name in a label map (class names, concept names), characters.</summary>
+    public const int MaxNameChars = 256;
+
+    /// <summary>Most labels an artifact may carry.</summary>
+    public const int MaxLabels = 64;
+
+    /// <summary>Longest artifact label key and value, characters.</summary>
+    public const int MaxLabelKeyChars = 128, MaxLabelValueChars = 1024;
+
+    /// <summary>
+    /// A label map (class or concept names, one per class or concept): at most the class limit
+    /// of names, each at most <see cref="MaxNameChars"/> characters; INVALID_ARGUMENT naming the field.
+    /// </summary>
+    public void Names(string field, IReadOnlyCollection<string> names)
+    {
+        if (names.Count > MaxClasses)
+            throw new InvalidInputException(field, $"{names.Count} names; at most the class limit {MaxClasses} (ConceptSuite:MaxClasses)");
+        int i = 0;
+        foreach (var n in names)
+        {
+            if (n.Length > MaxNameChars) throw new InvalidInputException($"{field}[{i}]", $"{n.Length} characters; names are at most {MaxNameChars}");
+            i++;
+        }
+    }
+
+    /// <summary>Artifact labels: at most <see cref="MaxLabels"/> entries of bounded key and value length.</summary>
+    public static void Labels(string field, IReadOnlyDictionary<string, string> labels)
+    {
+        if (labels.Count > MaxLabels) throw new InvalidInputException(field, $"{labels.Count} labels; at most {MaxLabels}");
+        foreach (var (k, v) in labels)
+        {
+            if (k.Length == 0 || k.Length > MaxLabelKeyChars) throw new InvalidInputException(field, $"label keys are 1 to {MaxLabelKeyChars} characters, got {k.Length}");
+            if (v.Length > MaxLabelValueChars) throw new InvalidInputException($"{field}[{(k.Length <= 32 ? k : k[..32] + "…")}]", $"{v.Length} characters; label values are at most {MaxLabelValueChars}");
+        }
+    }
+
+    /// <summary>An artifact's metadata: a JSON object of at most <paramref name="maxBytes"/> UTF-8 bytes (ConceptSuite:MaxMetadataJsonBytes).</summary>
+    public static void MetadataJson(string field, string json, int maxBytes)
+    {
+        if (json.Length > maxBytes || System.Text.Encoding.UTF8.GetByteCount(json) > maxBytes)
+            throw new InvalidInputException(field, $"{System.Text.Encoding.UTF8.GetByteCount(json)} bytes; at most {maxBytes} (ConceptSuite:MaxMetadataJsonBytes)");
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json, new System.Text.Json.JsonDocumentOptions { MaxDepth = 32 });
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object) throw new InvalidInputException(field, "must be a JSON object");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidInputException(field, $"is not JSON (nested at most 32 deep): {e.Message}");
+        }
+    }
+
     static string Describe(long bytes) => bytes == long.MaxValue ? "more than 2^63 bytes" : $"{bytes} bytes";
 }

@@ -30,6 +30,8 @@ public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, I
         if (h.Limit < 0) throw new InvalidInputException("header.limit", "must be >= 0");
         if (h.Channels is not (0 or 1 or 3)) throw new InvalidInputException("header.channels", "must be 0, 1 or 3");
         if (h.Height < 0 || h.Width < 0 || (h.Height == 0) != (h.Width == 0)) throw new InvalidInputException("header.height", "height and width must both be 0 or both > 0");
+        budget.Names("header.class_names", h.ClassNames);
+        budget.Names("header.concept_names", h.ConceptNames);
         int maxSide = options.Value.MaxImageSide;
         if (h.Height > maxSide) throw new InvalidInputException("header.height", $"must be at most {maxSide} (ConceptSuite:Embedding:MaxImageSide), got {h.Height}");
         if (h.Width > maxSide) throw new InvalidInputException("header.width", $"must be at most {maxSide} (ConceptSuite:Embedding:MaxImageSide), got {h.Width}");

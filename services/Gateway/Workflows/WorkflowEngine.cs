@@ -19,15 +19,51 @@ namespace ConceptSuite.Gateway.Workflows;
 /// Runs workflows: one background run per workflow id (callers attach to it and receive its
 /// events), steps in order, each step skipped when it already finished in this workflow or when
 /// any earlier run produced the same step key (content-derived: same method, stage, inputs and
-/// options) and its artifacts still exist. State is written to SQLite at every transition, so a
-/// crash loses at most the running step, and ResumeWorkflow (or the next start) continues there.
+/// options) and its artifacts still exist. State is written to the <see cref="IWorkflowStore"/>
+/// at every transition, so a crash loses at most the running step, and ResumeWorkflow (or the
+/// next start) continues there.
 /// </summary>
-public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, IServiceProvider services,
-    IOptions<GatewayOptions> options, ILogger<WorkflowEngine> logger) : IDisposable
+/// <remarks>
+/// Replicas: a run holds the workflow's lease in the store (owner <see cref="Owner"/>), renewed
+/// every third of ConceptSuite:Gateway:LeaseSeconds; every state write is conditional on still
+/// owning it. A replica that cannot renew in time stops its run before the lease can expire, so
+/// a workflow never runs on two replicas at once. A caller attached to a replica that does not
+/// own the workflow follows the owner's progress through the store, and that replica takes the
+/// workflow over once the owner's lease has expired.
+/// </remarks>
+public sealed class WorkflowEngine : IDisposable
 {
+    readonly IWorkflowStore store;
+    readonly StageClients stages;
+    readonly IServiceProvider services;
+    readonly ILogger<WorkflowEngine> logger;
     readonly ConcurrentDictionary<string, Run> _active = new();
-    readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.MaxConcurrentWorkflows));
+    readonly SemaphoreSlim _slots;
     readonly object _gate = new();
+    readonly object _renewing = new();
+    readonly Timer _renewal;
+    volatile bool _disposed;
+
+    public WorkflowEngine(IWorkflowStore store, StageClients stages, IServiceProvider services,
+        IOptions<GatewayOptions> options, ILogger<WorkflowEngine> logger)
+    {
+        this.store = store; this.stages = stages; this.services = services; this.logger = logger;
+        _slots = new(Math.Max(1, options.Value.MaxConcurrentWorkflows));
+        Lease = TimeSpan.FromSeconds(options.Value.LeaseSeconds);
+        Owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
+        _renewal = new Timer(_ => RenewLeases(), null, RenewPeriod, RenewPeriod);
+    }
+
+    /// <summary>This replica's owner id in the store's leases: host name, process id and a random suffix.</summary>
+    public string Owner { get; }
+
+    /// <summary>How long a lease lasts after each renewal.</summary>
+    public TimeSpan Lease { get; }
+
+    TimeSpan RenewPeriod => Lease / 3;
+
+    /// <summary>How often a caller following another replica's workflow reads its state.</summary>
+    TimeSpan FollowPeriod => TimeSpan.FromSeconds(Math.Clamp(Lease.TotalSeconds / 5, 0.2, 2));
 
     sealed class Run(WorkflowInfo info)
     {
@@ -35,6 +71,15 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         public readonly CancellationTokenSource Cts = new();
         public readonly List<ChannelWriter<WorkflowEvent>> Subscribers = [];
         public Task? Task;
+        /// <summary>The lease is gone (taken over, or not renewed in time): the run writes nothing more.</summary>
+        public volatile bool Lost;
+        /// <summary>When the last successful renewal was asked for (the store's expiry is at least this plus the lease).</summary>
+        public long RenewedAt = Environment.TickCount64;
+
+        public void Cancel()
+        {
+            try { Cts.Cancel(); } catch (ObjectDisposedException) { }
+        }
     }
 
     /// <summary>Validates a request and records its workflow (new: pending; known: as it was).</summary>
@@ -54,8 +99,8 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
                 var sig = StepSignature.Of(WorkflowSteps.Family.Get(s.Method, "method"));
                 info.Steps.Add(new StepInfo { Name = s.Name, Method = s.Method, Stage = s.Stage.Length > 0 ? s.Stage : sig.Stage, State = WorkflowState.Pending });
             }
-            store.Save(info);
-            return info;
+            // Another replica may record the same workflow (same spec and parameters) at the same moment.
+            return store.Insert(info) ? info : store.Find(id)!;
         }
     }
 
@@ -66,19 +111,20 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         return store.Find(id) ?? throw new NotFoundException("workflow", id);
     }
 
-    public List<WorkflowInfo> List(WorkflowState state)
-    {
-        var list = store.List(WorkflowState.Unspecified).Select(w => _active.TryGetValue(w.Id, out var r) ? Snapshot(r) : w);
-        return list.Where(w => state == WorkflowState.Unspecified || w.State == state).ToList();
-    }
+    /// <summary>One page of workflows, newest first (live state for those running here); see <see cref="IWorkflowStore.List"/>.</summary>
+    public List<WorkflowInfo> List(WorkflowState state, int limit, WorkflowCursor? after = null) =>
+        store.List(state, limit, after).Select(w => _active.TryGetValue(w.Id, out var r) ? Snapshot(r) : w).ToList();
 
     static WorkflowInfo Snapshot(Run r) { lock (r) return r.Info.Clone(); }
 
     /// <summary>
     /// Starts the workflow unless it runs already (or finished successfully), and returns a
     /// reader of its events beginning with a snapshot; null <paramref name="watch"/> starts only.
+    /// When another replica holds the workflow's lease, the reader follows its progress through
+    /// the store until it finishes (or this replica takes it over once the lease expired), until
+    /// <paramref name="watcherGone"/>.
     /// </summary>
-    public Channel<WorkflowEvent>? Start(string id, bool watch)
+    public Channel<WorkflowEvent>? Start(string id, bool watch, CancellationToken watcherGone = default)
     {
         var ch = watch ? Channel.CreateUnbounded<WorkflowEvent>(new UnboundedChannelOptions { SingleReader = true }) : null;
         lock (_gate)
@@ -86,11 +132,7 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
             if (_active.TryGetValue(id, out var run))
             {
                 if (ch is null) return null;
-                lock (run)
-                {
-                    ch.Writer.TryWrite(new WorkflowEvent { WorkflowId = id, Snapshot = run.Info.Clone() });
-                    run.Subscribers.Add(ch.Writer);
-                }
+                Attach(run, ch);
                 return ch;
             }
             var info = store.Find(id) ?? throw new NotFoundException("workflow", id);
@@ -102,15 +144,79 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
                 ch.Writer.Complete();
                 return ch;
             }
-            run = new Run(info);
-            if (ch is not null)
+            if (!store.TryClaim(id, Owner, Lease))
             {
-                ch.Writer.TryWrite(new WorkflowEvent { WorkflowId = id, Snapshot = info.Clone() });
-                run.Subscribers.Add(ch.Writer);
+                // Another replica runs it.
+                if (ch is null) return null;
+                ch.Writer.TryWrite(new WorkflowEvent { WorkflowId = id, Snapshot = info });
+                _ = FollowAsync(id, ch, info, watcherGone);
+                return ch;
             }
-            _active[id] = run;
-            run.Task = Task.Run(() => ExecuteAsync(run));
+            // Read again now that it is ours: the previous owner may have written since.
+            Launch(store.Find(id)!, ch);
             return ch;
+        }
+    }
+
+    /// <summary>Starts a background run of a workflow whose lease this replica holds (under the gate).</summary>
+    void Launch(WorkflowInfo info, Channel<WorkflowEvent>? watcher)
+    {
+        var run = new Run(info);
+        if (watcher is not null) Attach(run, watcher);
+        _active[info.Id] = run;
+        run.Task = Task.Run(() => ExecuteAsync(run));
+    }
+
+    static void Attach(Run run, Channel<WorkflowEvent> watcher)
+    {
+        lock (run)
+        {
+            watcher.Writer.TryWrite(new WorkflowEvent { WorkflowId = run.Info.Id, Snapshot = run.Info.Clone() });
+            run.Subscribers.Add(watcher.Writer);
+        }
+    }
+
+    /// <summary>
+    /// Follows a workflow another replica runs: reads its state every <see cref="FollowPeriod"/>,
+    /// sends a StepFinished for each step that ended and Finished at the end; takes the workflow
+    /// over when the owner's lease expires.
+    /// </summary>
+    async Task FollowAsync(string id, Channel<WorkflowEvent> watcher, WorkflowInfo seen, CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(FollowPeriod, ct);
+                lock (_gate)
+                {
+                    if (_active.TryGetValue(id, out var run)) { Attach(run, watcher); return; }
+                    if (store.Find(id) is not { } now) { watcher.Writer.TryComplete(); return; }
+                    for (int i = 0; i < now.Steps.Count && i < seen.Steps.Count; i++)
+                        if (now.Steps[i].State is WorkflowState.Succeeded or WorkflowState.Failed or WorkflowState.Cancelled
+                            && (now.Steps[i].State != seen.Steps[i].State || now.Steps[i].StepKey != seen.Steps[i].StepKey))
+                            watcher.Writer.TryWrite(new WorkflowEvent { WorkflowId = id, StepFinished = now.Steps[i] });
+                    seen = now;
+                    if (now.State is WorkflowState.Succeeded or WorkflowState.Failed or WorkflowState.Cancelled)
+                    {
+                        watcher.Writer.TryWrite(new WorkflowEvent { WorkflowId = id, Finished = now });
+                        watcher.Writer.TryComplete();
+                        return;
+                    }
+                    if (store.TryClaim(id, Owner, Lease))
+                    {
+                        logger.LogInformation("Taking over workflow {Id}: its owner's lease expired", id);
+                        Launch(store.Find(id)!, watcher);
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) { watcher.Writer.TryComplete(); }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Following workflow {Id} failed", id);
+            watcher.Writer.TryComplete(e);
         }
     }
 
@@ -121,52 +227,118 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         lock (run) run.Subscribers.Remove(watcher.Writer);
     }
 
-    /// <summary>Cancels a workflow: a running one at its current stage call, a waiting one at once.</summary>
+    /// <summary>
+    /// Cancels a workflow: a running one at its current stage call, a waiting one at once; one
+    /// that another replica runs when that replica next renews its lease.
+    /// </summary>
     public WorkflowInfo Cancel(string id)
     {
         lock (_gate)
         {
             if (_active.TryGetValue(id, out var run))
             {
-                run.Cts.Cancel();
+                run.Cancel();
                 return Snapshot(run);
             }
             var info = store.Find(id) ?? throw new NotFoundException("workflow", id);
-            if (info.State is WorkflowState.Pending or WorkflowState.Interrupted or WorkflowState.Running)
+            if (info.State is not (WorkflowState.Pending or WorkflowState.Interrupted or WorkflowState.Running)) return info;
+            if (!store.TryClaim(id, Owner, Lease))
             {
-                info.State = WorkflowState.Cancelled;
-                store.Save(info);
+                store.RequestCancel(id);
+                return info;
             }
-            return info;
+            try
+            {
+                info = store.Find(id)!;
+                if (info.State is WorkflowState.Pending or WorkflowState.Interrupted or WorkflowState.Running)
+                {
+                    info.State = WorkflowState.Cancelled;
+                    store.SaveOwned(info, Owner, Lease);
+                }
+                return info;
+            }
+            finally { store.Release(id, Owner); }
         }
     }
 
     /// <summary>
-    /// Marks workflows left running by a stopped server as interrupted and (optionally) continues
-    /// them; so too those still pending (accepted, but waiting for a slot when the server stopped).
+    /// Takes over the workflows left running or pending by a stopped replica (no owner, or an
+    /// expired lease): marks them interrupted and (optionally) continues them. Runs at start and
+    /// then periodically (<see cref="WorkflowRecovery"/>), so the replicas that stay up finish
+    /// the workflows of one that crashed.
     /// </summary>
     public IReadOnlyList<string> RecoverInterrupted(bool resume)
     {
         var ids = new List<string>();
-        foreach (var listed in store.List(WorkflowState.Running).Concat(store.List(WorkflowState.Pending)))
+        foreach (var id in store.Orphans())
         {
             lock (_gate)
             {
-                // Read again under the gate: a request may have started (and even finished) it meanwhile.
-                if (_active.ContainsKey(listed.Id) || store.Find(listed.Id) is not { State: WorkflowState.Running or WorkflowState.Pending } w) continue;
+                if (_active.ContainsKey(id) || !store.TryClaim(id, Owner, Lease)) continue;
+                // Read again under the lease: a replica may have started (and even finished) it meanwhile.
+                if (store.Find(id) is not { State: WorkflowState.Running or WorkflowState.Pending } w)
+                {
+                    store.Release(id, Owner);
+                    continue;
+                }
                 w.State = WorkflowState.Interrupted;
                 foreach (var s in w.Steps.Where(s => s.State == WorkflowState.Running)) s.State = WorkflowState.Interrupted;
-                store.Save(w);
+                store.SaveOwned(w, Owner, Lease);
+                if (resume)
+                {
+                    logger.LogInformation("Resuming interrupted workflow {Id}", id);
+                    Launch(w, null);
+                }
+                else store.Release(id, Owner);
             }
-            ids.Add(listed.Id);
+            ids.Add(id);
         }
-        if (resume)
-            foreach (var id in ids)
-            {
-                logger.LogInformation("Resuming interrupted workflow {Id}", id);
-                Start(id, watch: false);
-            }
         return ids;
+    }
+
+    /// <summary>
+    /// Renews the lease of every run of this replica; a run whose lease was taken, or that could
+    /// not renew for most of a lease (the store unreachable), is stopped before anyone else may
+    /// start it; a run whose cancellation another replica requested is cancelled.
+    /// </summary>
+    void RenewLeases()
+    {
+        if (!Monitor.TryEnter(_renewing)) return;
+        try
+        {
+            foreach (var run in _active.Values)
+            {
+                if (run.Lost) continue;
+                var asked = Environment.TickCount64;
+                try
+                {
+                    var lease = store.Renew(run.Info.Id, Owner, Lease);
+                    if (!lease.Held) LoseLease(run, "another replica holds its lease");
+                    else
+                    {
+                        run.RenewedAt = asked;
+                        if (lease.CancelRequested) run.Cancel();
+                    }
+                }
+                catch (Exception e)
+                {
+                    if (_disposed) return; // stopping: the leases are being given up
+                    logger.LogWarning(e, "Renewing the lease of workflow {Id} failed", run.Info.Id);
+                    if (asked - run.RenewedAt > (Lease - RenewPeriod / 2).TotalMilliseconds)
+                        LoseLease(run, "its lease could not be renewed in time");
+                }
+            }
+        }
+        finally { Monitor.Exit(_renewing); }
+    }
+
+    void LoseLease(Run run, string why)
+    {
+        if (run.Lost) return;
+        run.Lost = true;
+        logger.LogWarning("Workflow {Id} stops here: {Why}", run.Info.Id, why);
+        lock (run) run.Info.Error = $"stopped on this gateway replica: {why}; a replica holding the lease continues it";
+        run.Cancel();
     }
 
     /// <summary>Waits for a workflow's background run (if any) to end.</summary>
@@ -178,14 +350,34 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         foreach (var w in run.Subscribers) w.TryWrite(e);
     }
 
-    /// <summary>Applies a change to the run's state, stores it, and publishes the event it makes.</summary>
+    /// <summary>
+    /// Applies a change to the run's state, stores it (while the run holds its lease; each step
+    /// transition goes to the step log too), and publishes the event it makes.
+    /// </summary>
     void Update(Run run, Action<WorkflowInfo> change, Func<WorkflowInfo, WorkflowEvent?> evt)
     {
         lock (run)
         {
             change(run.Info);
-            store.Save(run.Info);
-            if (evt(run.Info) is { } e) Publish(run, e);
+            var e = evt(run.Info);
+            if (!run.Lost)
+            {
+                var log = e switch
+                {
+                    { StepStarted: { } s } => new StepLogEntry(run.Info.Id, s.Step, Owner, "started", default),
+                    { StepFinished: { } s } => new StepLogEntry(run.Info.Id, s.Name, Owner, s.Reused ? "reused" : s.State.ToString().ToLowerInvariant(), default),
+                    _ => null,
+                };
+                bool saved;
+                try { saved = store.SaveOwned(run.Info, Owner, Lease, log); }
+                catch (Exception x)
+                {
+                    logger.LogWarning(x, "Storing workflow {Id} failed", run.Info.Id);
+                    saved = false;
+                }
+                if (!saved) LoseLease(run, "its state could not be stored under its lease");
+            }
+            if (e is not null) Publish(run, e);
         }
     }
 
@@ -195,13 +387,15 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         var id = run.Info.Id;
         try
         {
+            // A cancellation requested while the previous owner held the lease still counts.
+            if (store.Renew(id, Owner, Lease).CancelRequested) run.Cancel();
             await _slots.WaitAsync(ct);
             try { await ExecuteStepsAsync(run, ct); }
             finally { _slots.Release(); }
         }
         catch (Exception) when (ct.IsCancellationRequested)
         {
-            Update(run, i => { i.State = WorkflowState.Cancelled; i.Error = "cancelled"; }, _ => null);
+            if (!run.Lost) Update(run, i => { i.State = WorkflowState.Cancelled; i.Error = "cancelled"; }, _ => null);
         }
         catch (Exception e)
         {
@@ -212,6 +406,8 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         {
             lock (_gate)
             {
+                try { store.Release(id, Owner); }
+                catch (Exception e) { logger.LogWarning(e, "Releasing the lease of workflow {Id} failed (it expires by itself)", id); }
                 lock (run)
                 {
                     Publish(run, new WorkflowEvent { Finished = run.Info.Clone() });
@@ -367,9 +563,20 @@ public sealed class WorkflowEngine(WorkflowStore store, StageClients stages, ISe
         return true;
     }
 
+    /// <summary>
+    /// Stops every run of this replica and gives their leases up, leaving their state as it was
+    /// (running), so another replica, or this one's next start, continues them at once.
+    /// </summary>
     public void Dispose()
     {
-        foreach (var r in _active.Values) r.Cts.Cancel();
-        _slots.Dispose();
+        _disposed = true;
+        _renewal.Dispose();
+        foreach (var r in _active.Values)
+        {
+            r.Lost = true;
+            r.Cancel();
+            try { store.Release(r.Info.Id, Owner); }
+            catch (Exception e) { logger.LogWarning(e, "Releasing the lease of workflow {Id} failed (it expires by itself)", r.Info.Id); }
+        }
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using ConceptSuite.Core.Hosting;
 using YamlDotNet.RepresentationModel;
 
@@ -182,6 +183,32 @@ public class KubernetesManifestTests
         Assert.Equal("cuda", settings.Suite.Device);
         var gatewayEnv = r.Find("Deployment", "gateway").Seq("spec", "template", "spec", "containers", 0, "env");
         Assert.Contains(gatewayEnv, e => e.Str("name") == "ConceptSuite__Device" && e.Str("value") == "cpu");
+    }
+
+    /// <summary>
+    /// Gateway replicas share workflow state in PostgreSQL: the gateway (only) reads the connection
+    /// string from an optional Secret, into the option the server binds.
+    /// </summary>
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("gpu")]
+    public void TheGatewayReadsItsPostgresConnectionStringFromAnOptionalSecret(string overlay)
+    {
+        var r = new Rendered(DeployAssets.RenderOverlay(overlay));
+        const string name = "ConceptSuite__Gateway__PostgresConnectionString";
+        var env = r.Find("Deployment", "gateway").Seq("spec", "template", "spec", "containers", 0, "env");
+        var entry = Assert.Single(env, e => e.Str("name") == name);
+        Assert.Equal("conceptsuite-postgres", entry.Str("valueFrom", "secretKeyRef", "name"));
+        Assert.Equal("connection-string", entry.Str("valueFrom", "secretKeyRef", "key"));
+        Assert.Equal("true", entry.Str("valueFrom", "secretKeyRef", "optional"));
+        foreach (var stage in DeployAssets.AllStages.Where(s => s != "gateway"))
+            Assert.DoesNotContain(r.Find("Deployment", stage).Seq("spec", "template", "spec", "containers", 0, "env"), e => e.Str("name") == name);
+        // The name binds to the gateway's option.
+        var config = new ConfigurationBuilder()
+            .AddInMemoryCollection([new(name.Replace("__", ":"), "Host=db")]).Build();
+        var bound = new ConceptSuite.Gateway.GatewayOptions();
+        config.GetSection(ConceptSuite.Gateway.GatewayOptions.Section).Bind(bound, b => b.ErrorOnUnknownConfiguration = true);
+        Assert.Equal("Host=db", bound.PostgresConnectionString);
     }
 
     [Fact]

@@ -332,4 +332,33 @@ public sealed class ExplainServiceTests : IAsyncLifetime
         });
         AssertInvalid(e, "config.problem");
     }
+
+    /// <summary>
+    /// IntrinsicDimension sizes its classifier head from the largest label and its projection
+    /// from the parameter count: a label of 2^40, a projection past the per-call budget and counts
+    /// past their maxima are refused naming the field, before any tensor of that size exists.
+    /// </summary>
+    [Fact]
+    public async Task IntrinsicDimensionRefusesHugeLabelsProjectionsAndCountsNamingTheField()
+    {
+        async Task<RpcException> Fails(IntrinsicDimensionConfig cfg, params (string, Tensor)[] tensors) =>
+            await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                using var call = _client.IntrinsicDimension();
+                await SendAsync(call.RequestStream, new IntrinsicDimensionRequest { Config = cfg }, b => new IntrinsicDimensionRequest { Block = b }, tensors);
+                await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+            });
+        var features = torch.randn(8, 3);
+        var labels = torch.tensor(new long[] { 0, 1, 0, 1, 0, 1, 0, 1L << 40 });
+        AssertInvalid(await Fails(new IntrinsicDimensionConfig { Problem = "classifier", Dims = { 2 } }, ("features", features), ("labels", labels)), "labels");
+        var huge = await Fails(new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = int.MaxValue, Constraints = int.MaxValue, Dims = { 2 } });
+        Assert.Equal(StatusCode.ResourceExhausted, huge.StatusCode);
+        Assert.StartsWith("config.parameters:", huge.Status.Detail);
+        var projection = await Fails(new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 1 << 20, Constraints = 2, Dims = { 1L << 40 } });
+        Assert.Equal(StatusCode.ResourceExhausted, projection.StatusCode);
+        Assert.StartsWith("config.dims:", projection.Status.Detail);
+        AssertInvalid(await Fails(new IntrinsicDimensionConfig { Problem = "linear_constraints", Dims = { Enumerable.Range(1, 65).Select(i => (long)i) } }), "config.dims");
+        AssertInvalid(await Fails(new IntrinsicDimensionConfig { Problem = "linear_constraints", Steps = 1 << 30, Dims = { 2 } }), "config.steps");
+        AssertInvalid(await Fails(new IntrinsicDimensionConfig { Problem = "classifier", Hidden = 1 << 20, Dims = { 2 } }, ("features", features), ("labels", labels)), "config.hidden");
+    }
 }
