@@ -32,24 +32,13 @@ public sealed class ModelRegistration(ModelRegistry registry, ArtifactStore stor
         long total = spec.SizeBytes + spec.PreprocessSizeBytes;
         if (total > _options.MaxModelBytes)
             throw new ResourceExhaustedException($"spec.size_bytes: the model is {total} bytes, over the cap of {_options.MaxModelBytes} bytes (ConceptSuite:Embedding:MaxModelBytes)");
-        // Held at once: the received bytes and ONNX Runtime's / TorchScript's copy of the weights.
-        budget.Bytes("spec.size_bytes", 2, total, "copies of the model");
+        // Held at once: the received bytes, their split into model and preprocessing model, and
+        // ONNX Runtime's / TorchScript's copy of the weights.
+        budget.Bytes("spec.size_bytes", 3, total, "copies of the model");
 
-        var model = new byte[spec.SizeBytes];
-        var preprocess = spec.PreprocessSizeBytes > 0 ? new byte[spec.PreprocessSizeBytes] : null;
-        long received = 0;
-        await foreach (var chunk in chunks.WithCancellation(ct))
-        {
-            if (received + chunk.Length > total)
-                throw new InvalidInputException("chunk", $"the stream carries more than spec.size_bytes + spec.preprocess_size_bytes = {total} bytes");
-            var span = chunk.Span;
-            int toModel = (int)Math.Clamp(spec.SizeBytes - received, 0, span.Length);
-            span[..toModel].CopyTo(model.AsSpan((int)Math.Min(received, spec.SizeBytes)));
-            if (toModel < span.Length) span[toModel..].CopyTo(preprocess.AsSpan((int)(received + toModel - spec.SizeBytes)));
-            received += span.Length;
-        }
-        if (received < total)
-            throw new InvalidInputException("chunk", $"the stream ended after {received} of {total} bytes (truncated upload)");
+        var all = await DeclaredBytes.ReadAsync(chunks, total, "spec.size_bytes + spec.preprocess_size_bytes", ct);
+        var model = spec.PreprocessSizeBytes == 0 ? all : all[..(int)spec.SizeBytes];
+        var preprocess = spec.PreprocessSizeBytes == 0 ? null : all[(int)spec.SizeBytes..];
         ct.ThrowIfCancellationRequested();
 
         var sw = Stopwatch.StartNew();
