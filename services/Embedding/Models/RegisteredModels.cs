@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
@@ -91,11 +90,7 @@ public static class RegisteredModels
     public static RegisteredModelMeta ReadMeta(ArtifactInfo info, string field)
     {
         var id = info.Ref.Id;
-        if (info.Ref.Kind != Kind) throw new InvalidInputException(field, $"artifact {id} is a '{info.Ref.Kind}', not a registered model");
-        RegisteredModelMeta? meta;
-        try { meta = JsonSerializer.Deserialize<RegisteredModelMeta>(info.MetadataJson); }
-        catch (JsonException e) { throw new InvalidInputException(field, $"model {id}: metadata is not valid ({e.Message})"); }
-        if (meta is null) throw new InvalidInputException(field, $"model {id}: metadata is empty");
+        var meta = ArtifactMetadata.Read<RegisteredModelMeta>(info, Kind, "model", field);
         try { FromSpec(meta.ToSpec(1)); }
         catch (InvalidInputException e) { throw new InvalidInputException(field, $"model {id}: stored spec is not valid ({e.Message})"); }
         if (meta.Taps.Count == 0 || meta.Taps.Any(t => t.Shape.Length == 0 || t.Shape.Any(d => d <= 0)))
