@@ -232,3 +232,51 @@ public class RegisterModelTests
         finally { Directory.Delete(dir, true); }
     }
 }
+
+/// <summary>The CLI's bring-your-own commands, run as a user runs them (embedded server over a data folder).</summary>
+public class ByoCliTests
+{
+    static Task<(int Code, string Out, string Err)> Concept(string dataDir, params string[] args) =>
+        ExternalTool.RunAsync("dotnet", [Path.Combine(AppContext.BaseDirectory, "concept.dll"), "--data-dir", dataDir, .. args], timeoutS: 180);
+
+    [Fact]
+    public async Task Concept_models_register_and_dictionary_import_export_work_from_the_command_line()
+    {
+        var root = SuiteCache.RepoRoot ?? throw new InvalidOperationException("no checkout above the test binary");
+        var work = Path.Combine(Path.GetTempPath(), "cs-byocli-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(work);
+        try
+        {
+            var python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+            var (code, o, e) = await ExternalTool.RunAsync(python, [Path.Combine(root, "tests", "ConceptSuite.Tests", "Embedding", "torchscript_cnn.py"), work, "0"], timeoutS: 120);
+            Assert.True(code == 0, o + e);
+            (code, o, e) = await ExternalTool.RunAsync(python, [Path.Combine(root, "tests", "ConceptSuite.Tests", "Discovery", "saelens_files.py"), work, "0"], timeoutS: 60);
+            Assert.True(code == 0, o + e);
+            var data = Path.Combine(work, "data");
+
+            (code, o, e) = await Concept(data, "models", "register", Path.Combine(work, "cnn.pt"), "--name", "cli-cnn", "--input-size", "3x32x32",
+                "--channel-order", "bgr", "--mean", "0.4,0.45,0.5", "--std", "0.2,0.25,0.3", "--tap", "logits=output", "--tap", "pool=module:pool");
+            Assert.True(code == 0, o + e);
+            Assert.Contains("registered cli-cnn (torchscript)", o);
+            (code, o, e) = await Concept(data, "models", "register", Path.Combine(work, "cnn.pt"), "--name", "cli-bad", "--input-size", "32", "--tap", "x=module:nope");
+            Assert.Equal(2, code);   // ExitCodes.BadInput
+            Assert.Contains("spec.taps[0].source", o);
+
+            (code, o, e) = await Concept(data, "dictionary", "import", Path.Combine(work, "topk.safetensors"), "--cfg", Path.Combine(work, "topk.cfg.json"));
+            Assert.True(code == 0, o + e);
+            var id = System.Text.RegularExpressions.Regex.Match(o, "[0-9a-f]{64}").Value;
+            Assert.Equal(64, id.Length);
+            (code, o, e) = await Concept(data, "dictionary", "export", id, Path.Combine(work, "out"));
+            Assert.True(code == 0, o + e);
+            // The exported weights are the imported file's tensors (the writer orders them by name).
+            static List<(string, string)> Tensors(string file)
+            {
+                using var f = File.OpenRead(file);
+                return Safetensors.ReadHeader(f).Entries.Select(x => (x.Name, string.Join(",", x.Shape))).Order().ToList();
+            }
+            Assert.Equal(Tensors(Path.Combine(work, "topk.safetensors")), Tensors(Path.Combine(work, "out", "sae_weights.safetensors")));
+            Assert.Contains("\"k\": 3", File.ReadAllText(Path.Combine(work, "out", "cfg.json")));
+        }
+        finally { Directory.Delete(work, true); }
+    }
+}
