@@ -14,6 +14,7 @@ APT_PACKAGES=(
   python3-setuptools
   python3-venv
   python3-tqdm
+  python3-torch
   dataset-fashion-mnist
   chromium
   wordnet-base

@@ -13,4 +13,6 @@ root.Subcommands.Add(ArtifactsCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(AtlasCommand.Create());
 root.Subcommands.Add(MethodsCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
+root.Subcommands.Add(DictionaryCommand.Create());
 return await root.Parse(args).InvokeAsync();

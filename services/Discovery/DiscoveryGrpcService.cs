@@ -2,6 +2,8 @@ using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Jobs;
+using ConceptSuite.Core.Limits;
+using Google.Protobuf;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Core.Streaming;
@@ -19,7 +21,7 @@ namespace ConceptSuite.Discovery;
 /// a job (JobRunner: bounded concurrency, checkpoints, resume by key, cached results).
 /// </summary>
 public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners, FitJobs fits, MethodCatalog catalog,
-    IOptions<SuiteOptions> suite) : DiscoveryService.DiscoveryServiceBase
+    IOptions<SuiteOptions> suite, RequestBudget budget) : DiscoveryService.DiscoveryServiceBase
 {
     const string DefaultTensor = ActivationSpool.Tensor;
 
@@ -138,6 +140,46 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         await responseStream.WriteAsync(new GetDictionaryResponse { Info = info }, context.CancellationToken);
         await TensorReplies.WriteAsync(responseStream, () => [new NamedTensor("atoms", dict.Atoms().contiguous())], suite.Value.BlockBytes,
             b => new GetDictionaryResponse { Block = b }, context.CancellationToken);
+    }
+
+    public override async Task ExportDictionary(ExportDictionaryRequest request, IServerStreamWriter<ExportDictionaryResponse> responseStream, ServerCallContext context)
+    {
+        if (request.Format is not ("" or SaeLensFormat.Format))
+            throw new InvalidInputException("format", $"must be '{SaeLensFormat.Format}' (or empty), got '{request.Format}'");
+        if (request.MaxChunkBytes < 0) throw new InvalidInputException("max_chunk_bytes", "must be >= 0");
+        int chunk = suite.Value.BlockBytesFor(request.MaxChunkBytes);
+        var ct = context.CancellationToken;
+        var (meta, dict) = DictionaryArtifacts.Load(store, request.Dictionary, "dictionary");
+        string cfg;
+        Dictionary<string, torch.Tensor> weights;
+        using (dict) (cfg, weights) = SaeLensFormat.Export(meta, dict, "dictionary");
+        try
+        {
+            var (header, inOrder) = SaeLensFormat.Layout(weights);
+            await responseStream.WriteAsync(new ExportDictionaryResponse { CfgJson = cfg }, ct);
+            for (int at = 0; at < header.Length; at += chunk)
+                await responseStream.WriteAsync(new ExportDictionaryResponse { Chunk = ByteString.CopyFrom(header, at, Math.Min(chunk, header.Length - at)) }, ct);
+            foreach (var t in inOrder)
+            {
+                var bytes = t.bytes.ToArray();
+                for (int at = 0; at < bytes.Length; at += chunk)
+                    await responseStream.WriteAsync(new ExportDictionaryResponse { Chunk = ByteString.CopyFrom(bytes, at, Math.Min(chunk, bytes.Length - at)) }, ct);
+            }
+        }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+    }
+
+    public override async Task<ArtifactInfo> ImportDictionary(IAsyncStreamReader<ImportDictionaryRequest> requestStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var (header, chunks) = await ConfigFirstStream.ReadPartsAsync(requestStream, r => r.Header,
+            r => r.PartCase == ImportDictionaryRequest.PartOneofCase.Chunk ? r.Chunk : null, ct, "header");
+        if (header.Name.Length > 128) throw new InvalidInputException("header.name", "at most 128 characters");
+        if (header.CfgJson.Length > 1 << 20) throw new InvalidInputException("header.cfg_json", "at most 1 MiB");
+        budget.Bytes("header.size_bytes", header.SizeBytes);
+        var file = await DeclaredBytes.ReadAsync(chunks, header.SizeBytes, "header.size_bytes", ct);
+        var (meta, dict) = await Task.Run(() => SaeLensFormat.Import(header.CfgJson, file, header.Name, budget), ct);
+        using (dict) return await DictionaryArtifacts.SaveAsync(store, [(meta, dict)], "", "", ct);
     }
 
     public override Task<ListMethodsResponse> ListMethods(ListMethodsRequest request, ServerCallContext context) =>

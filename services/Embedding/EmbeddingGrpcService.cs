@@ -16,7 +16,7 @@ using TorchSharp;
 namespace ConceptSuite.Embedding;
 
 /// <summary>conceptsuite.v1.EmbeddingService: validates, calls the registry, batcher and jobs, streams.</summary>
-public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter importer, EmbedDatasetJob embedJob,
+public sealed class EmbeddingGrpcService(ModelRegistry registry, ModelRegistration registration, DatasetImporter importer, EmbedDatasetJob embedJob,
     TrainBackboneJob trainJob, MethodCatalog catalog, RequestBudget budget, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
     : EmbeddingService.EmbeddingServiceBase
 {
@@ -125,4 +125,7 @@ public sealed class EmbeddingGrpcService(ModelRegistry registry, DatasetImporter
 
     public override Task<ArtifactInfo> ImportDataset(IAsyncStreamReader<ImportDatasetRequest> requestStream, ServerCallContext context) =>
         importer.ImportAsync(TensorStreams.ReadAll(requestStream, context.CancellationToken), context.CancellationToken);
+
+    public override Task<RegisterModelResponse> RegisterModel(IAsyncStreamReader<RegisterModelRequest> requestStream, ServerCallContext context) =>
+        registration.RegisterAsync(requestStream, context.CancellationToken);
 }

@@ -43,4 +43,10 @@ public sealed class EmbeddingOptions
 
     /// <summary>Model bytes of those sessions kept per ONNX model.</summary>
     public long MaxTapSessionBytes { get; set; } = 1L << 30;
+
+    /// <summary>
+    /// Largest model RegisterModel accepts (model file plus preprocessing model, bytes): the declared
+    /// size is checked against it before anything is buffered.
+    /// </summary>
+    public long MaxModelBytes { get; set; } = 512L << 20;
 }

@@ -21,12 +21,13 @@ public static class EmbeddingStage
         services.AddOptions<EmbeddingOptions>().BindConfiguration(EmbeddingOptions.Section)
             .Validate(o => o.MaxBatch >= 1 && o.ChunkRows >= 1 && o.BatchWindowMs >= 0 && o.MaxImageSide >= 1,
                 "ConceptSuite:Embedding: MaxBatch, ChunkRows, MaxImageSide must be >= 1 and BatchWindowMs >= 0")
-            .Validate(o => o.MaxLoadedModels >= 1 && o.MaxLoadedModelBytes > 0 && o.MaxTapSessions >= 1 && o.MaxTapSessionBytes > 0,
-                "ConceptSuite:Embedding: MaxLoadedModels, MaxLoadedModelBytes, MaxTapSessions, MaxTapSessionBytes must be >= 1")
+            .Validate(o => o.MaxLoadedModels >= 1 && o.MaxLoadedModelBytes > 0 && o.MaxTapSessions >= 1 && o.MaxTapSessionBytes > 0 && o.MaxModelBytes > 0,
+                "ConceptSuite:Embedding: MaxLoadedModels, MaxLoadedModelBytes, MaxTapSessions, MaxTapSessionBytes, MaxModelBytes must be >= 1")
             .ValidateOnStart();
         services.AddMethodFamily(DatasetSources.Family);
         services.AddMethodFamily(Backbones.Family);
         services.AddSingleton<ModelRegistry>();
+        services.AddSingleton<ModelRegistration>();
         services.AddSingleton<DatasetImporter>();
         services.AddSingleton<EmbedDatasetJob>();
         services.AddSingleton<TrainBackboneJob>();

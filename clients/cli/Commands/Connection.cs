@@ -65,6 +65,11 @@ public sealed class Connection : IAsyncDisposable
             return await body(c);
         }
         catch (RpcException e) { return Report(e); }
+        catch (Contracts.InvalidInputException e)
+        {
+            AnsiConsole.MarkupLineInterpolated($"[red]error:[/] {e.Message}");
+            return ExitCodes.BadInput;
+        }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             AnsiConsole.MarkupLine("[yellow]interrupted[/]");

@@ -5,6 +5,7 @@ import os
 import grpc
 import numpy as np
 
+from . import models
 from ._stubs import (artifact_pb2, artifact_pb2_grpc, bottleneck_pb2, bottleneck_pb2_grpc, discovery_pb2, discovery_pb2_grpc,
                      embedding_pb2, embedding_pb2_grpc, explain_pb2, explain_pb2_grpc, gateway_pb2, gateway_pb2_grpc,
                      methods_pb2, tensor_pb2_grpc)
@@ -222,6 +223,18 @@ class Suite:
         """The model registry: [ModelDescriptor] (name, kind, input, taps with their shapes)."""
         with translated():
             return list(self._embedding.ListModels(embedding_pb2.ListModelsRequest(kind=kind), timeout=self.timeout).models)
+
+    def register_model(self, path, **spec):
+        """Uploads an ONNX or TorchScript model file (see conceptsuite.models.register_model for the spec)."""
+        return models.register_model(self, path, **spec)
+
+    def export_sae(self, dictionary, directory):
+        """Writes a sparse autoencoder as SAELens files (cfg.json, sae_weights.safetensors) in `directory`."""
+        return models.export_sae(self, dictionary, directory)
+
+    def import_sae(self, path, cfg=None, name=""):
+        """Stores an SAELens SAE (folder or .safetensors file plus cfg) as a Dictionary."""
+        return models.import_sae(self, path, cfg, name)
 
     # ---- discovery ---------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ namespace ConceptSuite.Core.Artifacts;
 
 /// <summary>
 /// Which artifact kinds a caller may upload. Stages build modules or render pages from the
-/// stage-produced kinds (a backbone's layer sizes, a dictionary's atoms, a generator's network,
+/// stage-produced kinds (a backbone's layer sizes, a registered model's file and taps, a dictionary's atoms, a generator's network,
 /// a data set's image header, a report read into the atlas), so only the suite's own processes —
 /// callers holding a stage key, or the process itself — write them through PutArtifact; a
 /// client uploads data (<c>activations</c>, or a kind of its own) and trains the rest through
@@ -16,7 +16,7 @@ public static class ArtifactKinds
     /// <summary>Kinds written by stages and the gateway only.</summary>
     public static readonly IReadOnlySet<string> StageProduced = new HashSet<string>(StringComparer.Ordinal)
     {
-        "backbone", "dataset", "dictionary", "bottleneck", "generator", "report", "atlas", "concept-names",
+        "backbone", "model", "dataset", "dictionary", "bottleneck", "generator", "report", "atlas", "concept-names",
     };
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ConceptSuite.Core.Tensors;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
@@ -22,11 +21,7 @@ public static class BackboneArtifacts
     public static (BackboneMeta Meta, BackboneShape Shape) ReadMeta(ArtifactInfo info, string field)
     {
         var id = info.Ref.Id;
-        if (info.Ref.Kind != Kind) throw new InvalidInputException(field, $"artifact {id} is a '{info.Ref.Kind}', not a backbone");
-        BackboneMeta? meta;
-        try { meta = JsonSerializer.Deserialize<BackboneMeta>(info.MetadataJson); }
-        catch (JsonException e) { throw new InvalidInputException(field, $"backbone {id}: metadata is not valid ({e.Message})"); }
-        if (meta is null) throw new InvalidInputException(field, $"backbone {id}: metadata is empty");
+        var meta = ArtifactMetadata.Read<BackboneMeta>(info, Kind, "backbone", field);
         if (meta.Architecture is not ("cnn" or "vit")) throw new InvalidInputException(field, $"backbone {id}: unknown architecture '{meta.Architecture}'");
         if (meta.Epochs < 0) throw new InvalidInputException(field, $"backbone {id}: epochs {meta.Epochs} < 0");
         var shape = new BackboneShape(meta.Channels, meta.Height, meta.Width, meta.Classes).Check($"{field} (backbone {id} metadata)");

@@ -58,11 +58,10 @@ public sealed class ModelConfig
     /// <summary>Builds the backbone, checking every path against the model directory.</summary>
     public IBackbone Load(string name, string modelDir, TorchSharp.torch.Device device, OnnxSettings onnx)
     {
-        var input = new InputSpec(Input.Channels, Input.Height, Input.Width,
-            Normalize is null ? "none (0-255)" : $"x*{Normalize.Scale}, minus mean [{string.Join(", ", Normalize.Mean)}], over std [{string.Join(", ", Normalize.Std)}]");
+        var norm = Normalize is null ? null : new PixelNormalization(Normalize.Scale, Normalize.Mean, Normalize.Std);
+        var input = new InputSpec(Input.Channels, Input.Height, Input.Width, norm?.Describe() ?? "none (0-255)");
         if (Input.Channels is not (1 or 3) || Input.Height <= 0 || Input.Width <= 0)
             throw new InvalidInputException("input", $"model '{name}': channels must be 1 or 3 and sizes > 0");
-        var norm = Normalize is null ? null : new PixelNormalization(Normalize.Scale, Normalize.Mean, Normalize.Std);
         var taps = Taps.Select(t => new OnnxTap(t.Name, string.IsNullOrEmpty(t.Value) ? t.Name : t.Value, t.Flatten)).ToList();
         var path = ModelFiles.Confine(modelDir, Path, "path");
         return Kind switch

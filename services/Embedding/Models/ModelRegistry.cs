@@ -11,8 +11,10 @@ namespace ConceptSuite.Embedding.Models;
 
 /// <summary>
 /// Every model the stage serves, by name: the bundled ResNet18 and MiniLM, each "&lt;name&gt;.json"
-/// in the model directory (ONNX or TorchScript), and trained built-in networks stored as
-/// "backbone" artifacts (name "backbone:&lt;artifact id&gt;"). Models load on first use, each with
+/// in the model directory (ONNX or TorchScript), trained built-in networks stored as
+/// "backbone" artifacts (name "backbone:&lt;artifact id&gt;"), and models registered by RegisterModel,
+/// stored as "model" artifacts (by their name, or "model:&lt;artifact id&gt;"; a model-directory entry
+/// of the same name wins). Models load on first use, each with
 /// its own micro-batcher, into a cache bounded by count and weight bytes
 /// (ConceptSuite:Embedding:MaxLoadedModels / MaxLoadedModelBytes): a caller holds a model through
 /// a <see cref="LeasedLruCache{TKey, TValue}.Lease"/>, and an evicted model is disposed when its
@@ -61,7 +63,31 @@ public sealed class ModelRegistry : IAsyncDisposable
                 yield return Path.GetFileNameWithoutExtension(f);
         foreach (var a in _store.List(BackboneArtifacts.Kind).OrderBy(a => a.Ref.Id, StringComparer.Ordinal))
             yield return BackboneArtifacts.Prefix + a.Ref.Id;
+        foreach (var name in Registered().Select(r => r.Meta.Name).Distinct().Order(StringComparer.Ordinal))
+            if (!InModelDir(name)) yield return name;
     }
+
+    /// <summary>The registered models' artifacts with their metadata (unreadable metadata left out), by id.</summary>
+    IEnumerable<(ArtifactInfo Info, RegisteredModelMeta Meta)> Registered()
+    {
+        foreach (var a in _store.List(RegisteredModels.Kind).OrderBy(a => a.Ref.Id, StringComparer.Ordinal))
+        {
+            RegisteredModelMeta meta;
+            try { meta = RegisteredModels.ReadMeta(a, "model"); }
+            catch (InvalidInputException) { continue; }
+            yield return (a, meta);
+        }
+    }
+
+    /// <summary>The artifact registered under <paramref name="name"/> (the lowest id if several), or null.</summary>
+    public ArtifactInfo? FindRegistered(string name) =>
+        RegisteredModels.IsValidName(name) ? Registered().FirstOrDefault(r => r.Meta.Name == name).Info : null;
+
+    /// <summary>True when <paramref name="name"/> is served from the model directory.</summary>
+    public bool InModelDir(string name) => RegisteredModels.IsValidName(name) && File.Exists(Path.Combine(_modelDir, name + ".json"));
+
+    /// <summary>True when <paramref name="name"/> is a name the stage itself gives (bundled models).</summary>
+    public static bool IsBundledName(string name) => name is BundledModels.ResNet18Name or MiniLmEncoder.ModelName;
 
     public ITextEncoder Text(string name, string field = "model")
     {
@@ -77,6 +103,9 @@ public sealed class ModelRegistry : IAsyncDisposable
     {
         if (string.IsNullOrWhiteSpace(name)) throw new InvalidInputException(field, "is required");
         if (name == MiniLmEncoder.ModelName) throw new InvalidInputException(field, "'minilm' is a text model; use EmbedText");
+        // A registered model is cached by its artifact id, so a name registered anew is never served stale.
+        if (!name.Contains(':') && !IsBundledName(name) && !InModelDir(name) && FindRegistered(name) is { } registered)
+            name = RegisteredModels.Prefix + registered.Ref.Id;
         return _loaded.Acquire(name, n =>
         {
             var b = Load(n, field);
@@ -89,7 +118,9 @@ public sealed class ModelRegistry : IAsyncDisposable
         if (name == BundledModels.ResNet18Name) return BundledModels.LoadResNet18(OnnxSettings.From(_options));
         if (name.StartsWith(BackboneArtifacts.Prefix, StringComparison.Ordinal))
             return BackboneArtifacts.Load(_store, name[BackboneArtifacts.Prefix.Length..], _device, field);
-        if (name.Length > 128 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.') || name.StartsWith('.'))
+        if (name.StartsWith(RegisteredModels.Prefix, StringComparison.Ordinal))
+            return RegisteredModels.Load(_store, name[RegisteredModels.Prefix.Length..], _device, OnnxSettings.From(_options), field);
+        if (!RegisteredModels.IsValidName(name))
             throw new InvalidInputException(field, "model names are 1-128 characters of [A-Za-z0-9._-]");
         var config = Path.Combine(_modelDir, name + ".json");
         if (!File.Exists(config)) throw new NotFoundException($"model ({field})", name);
@@ -110,6 +141,10 @@ public sealed class ModelRegistry : IAsyncDisposable
         }
         if (name.StartsWith(BackboneArtifacts.Prefix, StringComparison.Ordinal))
             return BackboneArtifacts.Describe(_store.GetInfo(name[BackboneArtifacts.Prefix.Length..], field), _options.MaxBatch, field);
+        if (name.StartsWith(RegisteredModels.Prefix, StringComparison.Ordinal))
+            return RegisteredModels.Describe(_store.GetInfo(name[RegisteredModels.Prefix.Length..], field), _options.MaxBatch, field);
+        if (!IsBundledName(name) && !InModelDir(name) && FindRegistered(name) is { } registered)
+            return RegisteredModels.Describe(registered, _options.MaxBatch, field);
         using var lease = Acquire(name, field);
         var b = lease.Value.Backbone;
         var m = new ModelDescriptor

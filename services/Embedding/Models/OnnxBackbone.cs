@@ -32,8 +32,19 @@ public sealed class OnnxBackbone : IBackbone
     List<TapSpec>? _taps;
     readonly object _shapeLock = new();
 
+    /// <summary>An ONNX model read from files (the bundled models, the model directory).</summary>
     public OnnxBackbone(string name, string version, string source, string modelPath, InputSpec input, IReadOnlyList<OnnxTap> taps,
         string? preprocessPath = null, PixelNormalization? normalization = null, OnnxSettings? settings = null)
+        : this(name, version, source, File.ReadAllBytes(modelPath), input, taps,
+            preprocessPath is null ? null : File.ReadAllBytes(preprocessPath), normalization, settings) { }
+
+    /// <summary>
+    /// An ONNX model from its bytes (and those of an optional preprocessing model). A file that is
+    /// not a loadable ONNX model, a graph without exactly one [N, C, H, W] input, or a tap that is
+    /// no value of the graph is INVALID_ARGUMENT naming <c>model</c> / <c>preprocess</c> / <c>taps</c>.
+    /// </summary>
+    public OnnxBackbone(string name, string version, string source, byte[] model, InputSpec input, IReadOnlyList<OnnxTap> taps,
+        byte[]? preprocess, PixelNormalization? normalization = null, OnnxSettings? settings = null)
     {
         Name = name; Version = version; Source = source; Input = input; _norm = normalization;
         if (taps.Count == 0) throw new InvalidInputException("taps", $"model '{name}' declares no taps");
@@ -41,27 +52,49 @@ public sealed class OnnxBackbone : IBackbone
         _allowUndeclared = s.AllowUndeclaredTaps;
         _options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (s.Threads > 0) { _options.IntraOpNumThreads = s.Threads; _options.InterOpNumThreads = 1; }
-
-        var editor = new OnnxGraphEditor(File.ReadAllBytes(modelPath), "model").MakeBatchSymbolic();
-        if (editor.InputNames.Count != 1) throw new InvalidInputException("model", $"'{name}' must have exactly one graph input, has {editor.InputNames.Count}");
-        _inputName = editor.InputNames[0];
-        _graphValues = editor.NodeOutputs.ToHashSet();
-        foreach (var t in taps) editor.AddOutput(t.Value, $"taps.{t.Name}");
-        _declared = taps.ToDictionary(t => t.Name);
-        _editedModel = editor.ToBytes();
-        _main = new InferenceSession(_editedModel, _options);
-        // A session holds its own copy of the model's weights: its size is the model's bytes.
-        _extra = new LeasedLruCache<string, InferenceSession>(s.MaxTapSessions, s.MaxTapSessionBytes, _ => _editedModel.Length, x => x.Dispose(), StringComparer.Ordinal);
-
-        if (preprocessPath is not null)
+        try
         {
-            var pre = new OnnxGraphEditor(File.ReadAllBytes(preprocessPath), "preprocess").MakeBatchSymbolic();
-            if (pre.InputNames.Count != 1 || pre.OutputNames.Count != 1)
-                throw new InvalidInputException("preprocess", "a preprocessing model must have one input and one output");
-            _preInput = pre.InputNames[0];
-            _preOutput = pre.OutputNames[0];
-            _pre = new InferenceSession(pre.ToBytes(), _options);
+            var editor = new OnnxGraphEditor(model, "model").MakeBatchSymbolic();
+            if (editor.InputNames.Count != 1) throw new InvalidInputException("model", $"'{name}' must have exactly one graph input, has {editor.InputNames.Count}");
+            _inputName = editor.InputNames[0];
+            _graphValues = editor.NodeOutputs.ToHashSet();
+            for (int i = 0; i < taps.Count; i++)
+                if (!_graphValues.Contains(taps[i].Value) && !editor.InputNames.Contains(taps[i].Value))
+                    throw new InvalidInputException($"taps[{i}]", $"'{taps[i].Value}' is not a value of the graph of '{name}'");
+            foreach (var t in taps) editor.AddOutput(t.Value, $"taps.{t.Name}");
+            _declared = taps.ToDictionary(t => t.Name);
+            _editedModel = editor.ToBytes();
+            _main = Session(_editedModel, "model");
+            var dims = _main.InputMetadata[_inputName].Dimensions;
+            if (dims.Length != 4)
+                throw new InvalidInputException("model", $"the graph input '{_inputName}' has rank {dims.Length}; an image model takes [N, C, H, W]");
+            // A session holds its own copy of the model's weights: its size is the model's bytes.
+            _extra = new LeasedLruCache<string, InferenceSession>(s.MaxTapSessions, s.MaxTapSessionBytes, _ => _editedModel.Length, x => x.Dispose(), StringComparer.Ordinal);
+
+            if (preprocess is not null)
+            {
+                var pre = new OnnxGraphEditor(preprocess, "preprocess").MakeBatchSymbolic();
+                if (pre.InputNames.Count != 1 || pre.OutputNames.Count != 1)
+                    throw new InvalidInputException("preprocess", "a preprocessing model must have one input and one output");
+                _preInput = pre.InputNames[0];
+                _preOutput = pre.OutputNames[0];
+                _pre = Session(pre.ToBytes(), "preprocess");
+            }
         }
+        catch
+        {
+            _main?.Dispose();
+            _pre?.Dispose();
+            _extra?.Dispose();
+            _options.Dispose();
+            throw;
+        }
+    }
+
+    InferenceSession Session(byte[] bytes, string field)
+    {
+        try { return new InferenceSession(bytes, _options); }
+        catch (OnnxRuntimeException e) { throw new InvalidInputException(field, $"ONNX Runtime cannot load it: {e.Message}"); }
     }
 
     public string Name { get; }
@@ -100,14 +133,7 @@ public sealed class OnnxBackbone : IBackbone
     public Dictionary<string, torch.Tensor> Forward(torch.Tensor pixels, IReadOnlyList<string> taps)
     {
         using var scope = torch.NewDisposeScope();
-        var x = pixels.to_type(torch.ScalarType.Float32).contiguous();
-        if (_norm is { } n)
-        {
-            x = x * n.Scale;
-            var mean = torch.tensor(n.Mean).view(1, -1, 1, 1);
-            var std = torch.tensor(n.Std).view(1, -1, 1, 1);
-            x = ((x - mean) / std).contiguous();
-        }
+        var x = _norm is { } n ? n.Apply(pixels) : pixels.to_type(torch.ScalarType.Float32).contiguous();
         if (_pre is not null) x = RunOne(_pre, _preInput!, _preOutput!, x);
 
         var values = taps.Select(t => _declared.TryGetValue(t, out var d) ? d.Value : t).Distinct().ToList();
