@@ -37,7 +37,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
     }
 
     /// <summary>Installs the client from a clean copy (no generated stubs, no build output) into work/venv; returns its python.</summary>
-    static async Task<string> InstallAsync(string work)
+    internal static async Task<string> InstallAsync(string work)
     {
         var root = Deploy.DeployAssets.RepoRoot;
         var src = Path.Combine(work, "src");
@@ -54,7 +54,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
         return python;
     }
 
-    static string Work() => Path.Combine(Path.GetTempPath(), "cs-python-" + Guid.NewGuid().ToString("N"));
+    internal static string Work() => Path.Combine(Path.GetTempPath(), "cs-python-" + Guid.NewGuid().ToString("N"));
 
     [Fact]
     public async Task PythonClientStreamsTensorsRunsAWorkflowFetchesItsAtlasEmbedsFitsNamesTrainsExplainsAndNamesTheFieldOfEachError()
