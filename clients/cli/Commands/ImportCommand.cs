@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
+using Grpc.Core;
 using Spectre.Console;
 
 namespace ConceptSuite.Cli.Commands;
@@ -56,7 +57,11 @@ public static class ImportCommand
                     {
                         var task = ctx.AddTask("rows sent", maxValue: data.Rows);
                         var progress = new Progress<long>(n => task.Value = n);
-                        info = await DatasetFiles.ImportAsync(new EmbeddingService.EmbeddingServiceClient(c.Channel), data, header, progress, ct: ct);
+                        try { info = await DatasetFiles.ImportAsync(new EmbeddingService.EmbeddingServiceClient(c.Channel), data, header, progress, ct: ct); }
+                        catch (RpcException e) when (e.Status.Detail.Contains("header.height/width", StringComparison.Ordinal))
+                        {
+                            throw new RpcException(new Grpc.Core.Status(e.StatusCode, e.Status.Detail + "; here: --size HEIGHTxWIDTH"));
+                        }
                         task.Value = data.Rows;
                     });
                 var images = info!.Tensors.First(t => t.Name == "images");

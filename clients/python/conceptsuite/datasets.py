@@ -225,8 +225,9 @@ def import_files(suite, data, name="", class_names=(), size=None, grey=False, pr
             info = suite._embedding.ImportDataset(requests(), timeout=suite.timeout)
     except SuiteError as e:
         m = _IMAGE_INDEX.search(e.message)
+        hint = "; here: size=(HEIGHT, WIDTH)" if "header.height/width" in e.message else ""
         if m and int(m.group(1)) < len(data.files):
-            raise SuiteError(e.code, f"{e.message} (file {data.files[int(m.group(1))][0]})", e.field) from None
+            raise SuiteError(e.code, f"{e.message} (file {data.files[int(m.group(1))][0]}){hint}", e.field) from None
         raise
     finally:
         bar.close()
