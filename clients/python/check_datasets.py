@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from conceptsuite import Suite, SuiteError
+from conceptsuite.datasets import read_path
 
 
 def expect_error(what, fn, *needles):
@@ -52,6 +53,15 @@ def main(address, folder, npy_dir):
             f.write(len(blob).to_bytes(8, "little") + blob + b"".join(a.tobytes() for a in tensors.values()))
         assert suite.import_path(st, name="arrays").id == from_npy.id, "safetensors and npy differ"
         print("npz and safetensors: same artifact as the npy")
+
+        # An ambiguous [N, 3, 3, 3] array: channels-first by the documented rule, channels-last when told.
+        cube = (np.arange(54) % 256).astype(np.uint8).reshape(2, 3, 3, 3)
+        np.save(os.path.join(tmp, "cube.npy"), cube)
+        np.save(os.path.join(tmp, "labels.npy"), np.array([1, 0]))
+        auto = read_path(os.path.join(tmp, "cube.npy")).images
+        nhwc = read_path(os.path.join(tmp, "cube.npy"), layout="nhwc").images
+        assert np.array_equal(auto, cube) and np.array_equal(nhwc, cube.transpose(0, 3, 1, 2)), "layouts"
+        print("layouts: [2, 3, 3, 3] auto is channels-first, layout='nhwc' channels-last")
 
         # Hostile files: refused here, naming the file.
         bad = os.path.join(tmp, "bad")

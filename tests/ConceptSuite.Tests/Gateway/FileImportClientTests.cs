@@ -150,6 +150,7 @@ public sealed class FileImportClientTests(ITestOutputHelper output)
             Assert.Equal(folderId, Id(log, "folder artifact"));
             Assert.Equal(npyId, Id(log, "npy artifact"));
             Assert.Contains("npz and safetensors: same artifact as the npy", log);
+            Assert.Contains("layouts: [2, 3, 3, 3] auto is channels-first, layout='nhwc' channels-last", log);
             Assert.Contains("hostile files: float labels, label count, corrupt header, huge shape, object dtype, 5-D images refused before any call", log);
             Assert.Contains("file imports: all checks passed", log);
 
