@@ -8,7 +8,7 @@
 #   scripts/main-job.sh -p train_rows=2000   # any workflow parameter
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/prereqs.sh
+scripts/prereqs.sh main
 data="${CONCEPTSUITE_DATA_DIR:-data}"
 out="${CONCEPTSUITE_ATLAS:-artifacts-out/atlas-discover-name-cbm.html}"
 echo "main-job: building the concept command (Release)..."

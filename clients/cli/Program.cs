@@ -15,4 +15,5 @@ root.Subcommands.Add(AtlasCommand.Create());
 root.Subcommands.Add(MethodsCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(DictionaryCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -9,6 +9,7 @@ from . import models
 from ._stubs import (artifact_pb2, artifact_pb2_grpc, bottleneck_pb2, bottleneck_pb2_grpc, discovery_pb2, discovery_pb2_grpc,
                      embedding_pb2, embedding_pb2_grpc, explain_pb2, explain_pb2_grpc, gateway_pb2, gateway_pb2_grpc,
                      methods_pb2, tensor_pb2_grpc)
+from . import datasets
 from .errors import SuiteError, WorkflowError, stream, translated
 from .progress import Progress
 from .results import Artifact, Bottleneck, Dictionary, Method, Workflow, _options, explain_requests
@@ -170,6 +171,14 @@ class Suite:
             tensors.append(("concept_labels", np.asarray(concept_labels, np.float32)))
         header = embedding_pb2.ImportDatasetHeader(name=name, class_names=list(class_names), concept_names=list(concept_names))
         return self._import(header, tensors)
+
+    def import_path(self, path, labels=None, name="", layout="auto", class_names=(), size=None, grey=False, progress=False):
+        """Stores a data set read from files as a "dataset" artifact; returns the Artifact. path: an image folder
+        (one subfolder per class; PNG/JPEG/... decoded by the server, resized to `size` when given, grey when
+        `grey`), an .npy of images (labels.npy next to it, or `labels`), or an .npz / .safetensors with keys
+        "images" and "labels". A workflow takes it as run_workflow(..., dataset=f"artifact:{artifact.id}")."""
+        data = datasets.read_path(path, labels=labels, layout=layout)
+        return datasets.import_files(self, data, name=name, class_names=class_names, size=size, grey=grey, progress=progress)
 
     def import_source(self, source, limit=0, seed=0, name="", **options):
         """Stores rows of a built-in source ("fashion-mnist:test", "mnist", "concept-shapes", ...: ListMethods

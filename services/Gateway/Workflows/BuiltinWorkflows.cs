@@ -27,10 +27,10 @@ public static class BuiltinWorkflows
     /// concept atlas (an "atlas" artifact).
     /// </summary>
     static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
-        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "128"), ("sae_options", "k=32;epochs=60;batch_size=128"),
+        [("dataset", "fashion-mnist"), ("dataset_options", ""), ("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "128"), ("sae_options", "k=32;epochs=60;batch_size=128"),
          ("seed", "0"), ("vocabulary_size", "1000"), ("sparse_options", "max_concepts_per_class=8"), ("pcbm_options", ""), ("importance", "gradient_input")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
+        ImportData("import-train", "train", "$params.train_rows"),
+        ImportData("import-test", "test", "$params.test_rows"),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
@@ -70,10 +70,10 @@ public static class BuiltinWorkflows
     /// compares classes on the same concepts. The last step renders the atlas.
     /// </summary>
     static WorkflowSpec CraftExplain() => Spec("craft-explain",
-        [("train_rows", "1000"), ("test_rows", "300"), ("model", "resnet18"), ("concepts", "16"), ("nmf_options", ""),
+        [("dataset", "fashion-mnist"), ("dataset_options", ""), ("train_rows", "1000"), ("test_rows", "300"), ("model", "resnet18"), ("concepts", "16"), ("nmf_options", ""),
          ("design_size", "32"), ("clusters", "3"), ("seed", "0")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
+        ImportData("import-train", "train", "$params.train_rows"),
+        ImportData("import-test", "test", "$params.test_rows"),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("nmf", "discovery.fit", [("activations", "$steps.embed-train.activations")],
@@ -92,9 +92,9 @@ public static class BuiltinWorkflows
     /// CNN (features, 128) → linear and debiased CKA and one-to-one unit matching.
     /// </summary>
     static WorkflowSpec CompareModels() => Spec("compare-models",
-        [("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("cnn_epochs", "3"), ("similarities", "linear_cka,debiased_cka"), ("seed", "0")],
-        Step("import-train", "dataset.import", options: [("source", "fashion-mnist:train"), ("limit", "$params.train_rows")]),
-        Step("import-test", "dataset.import", options: [("source", "fashion-mnist:test"), ("limit", "$params.test_rows")]),
+        [("dataset", "fashion-mnist"), ("dataset_options", ""), ("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("cnn_epochs", "3"), ("similarities", "linear_cka,debiased_cka"), ("seed", "0")],
+        ImportData("import-train", "train", "$params.train_rows"),
+        ImportData("import-test", "test", "$params.test_rows"),
         Step("train-cnn", "embedding.train-backbone", [("dataset", "$steps.import-train.dataset")],
             [("architecture", "cnn"), ("epochs", "$params.cnn_epochs"), ("seed", "$params.seed")]),
         Step("embed-a", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
@@ -120,6 +120,16 @@ public static class BuiltinWorkflows
              ("report_steps", "$params.sample_steps"), ("seed", "$params.seed")]),
         Step("evaluate", "generate.evaluate", [("generator", "$steps.erase.generator"), ("classifier", "$steps.train.generator")],
             [("prompts", "$params.eval_prompts"), ("samples", "$params.eval_samples"), ("steps", "$params.sample_steps"), ("seed", "$params.seed")]));
+
+    /// <summary>
+    /// An import step of an image workflow: the train or test split of the source the parameter
+    /// "dataset" names — a built-in one ("fashion-mnist", the default) or a stored dataset
+    /// ("artifact:ID", from `concept import` or the Python client), split by a permutation drawn from
+    /// the workflow's seed, its test share set by "dataset_options" ("test_fraction=0.2").
+    /// </summary>
+    static WorkflowStep ImportData(string name, string split, string limit) =>
+        Step(name, "dataset.import", options: [("source", "$params.dataset"), ("split", split), ("limit", limit), ("seed", "$params.seed"),
+            ("source_options", "$params.dataset_options")]);
 
     public static IReadOnlyCollection<string> Names => Specs.Keys;
 
