@@ -128,6 +128,8 @@ public static class SuiteHosting
         endpoints.MapGrpcReflectionService();
         endpoints.MapGrpcService<TensorTransportService>();
         endpoints.MapGrpcService<SharedMemoryService>();
+        // Created now, not at the first call: its sweep also reclaims regions that crashed processes left.
+        endpoints.ServiceProvider.GetRequiredService<SharedRegions>();
         endpoints.MapGrpcService<ArtifactGrpcService>();
         var keys = endpoints.ServiceProvider.GetRequiredService<ApiKeys>();
         endpoints.MapPrometheusScrapingEndpoint("/metrics").Add(b =>
