@@ -11,7 +11,9 @@ namespace ConceptSuite.Client;
 /// (SharedMemory.CreateRegion) and travel as a SharedSlice; everything else, and every call to a
 /// server on another host (another boot id, or a region path this process cannot open), goes
 /// inline as before. Regions are reused by later calls (a pool per channel) and released when the
-/// link is disposed; a region the server has let expire is dropped from the pool.
+/// link is disposed; a region the server has let expire is dropped from the pool. Reply streams
+/// ask for the same path the other way (the server writes large reply blocks into regions of this
+/// caller; they are copied out and released as the reply ends).
 /// Use it through <see cref="Interceptor"/>: <c>channel.Intercept(link.Interceptor)</c>.
 /// </summary>
 public sealed class SharedMemoryLink : IAsyncDisposable
@@ -168,7 +170,7 @@ public sealed class SharedMemoryLink : IAsyncDisposable
         await ReleaseQuietly(l.Info.Region, headers);
     }
 
-    async Task ReleaseQuietly(string region, Metadata? headers)
+    internal async Task ReleaseQuietly(string region, Metadata? headers)
     {
         try { await _regions.ReleaseRegionAsync(new RegionRequest { Region = region }, headers, deadline: DateTime.UtcNow.AddSeconds(10)); }
         catch (RpcException) { } // the lease ends it anyway
@@ -186,8 +188,70 @@ public sealed class SharedMemoryLink : IAsyncDisposable
         foreach (var l in free) await ReleaseAsync(l, null);
     }
 
+    /// <summary>
+    /// The reply side of one call: slices the server put in its reply blocks are copied out of its
+    /// regions (named by the reply; only files of the suite's own naming are opened) and those
+    /// regions are released when the reply stream ends.
+    /// </summary>
+    sealed class ReplyRegions(SharedMemoryLink link, Metadata? headers) : IAsyncDisposable
+    {
+        readonly Dictionary<string, SharedRegionFile> _open = new(StringComparer.Ordinal);
+        readonly Lock _lock = new();
+
+        public TensorBlock Resolve(TensorBlock block)
+        {
+            if (block.Shared is not { } slice) return block;
+            SharedRegionFile? file;
+            lock (_lock) _open.TryGetValue(slice.Region, out file);
+            if (file is null)
+            {
+                // The server fills one region before it opens the next: the earlier ones are read.
+                _ = ReleaseOpenAsync();
+                if (System.IO.Path.GetFileName(slice.Path) != slice.Region || !slice.Region.StartsWith("conceptsuite-shm-", StringComparison.Ordinal))
+                    throw new RpcException(new Status(StatusCode.Internal, $"a reply named region {slice.Region} at {slice.Path}, not a region file"));
+                file = SharedRegionFile.Open(slice.Path, new FileInfo(slice.Path).Length);
+                lock (_lock) _open[slice.Region] = file;
+            }
+            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)slice.Length));
+            file.Read(slice.Offset, bytes);
+            var resolved = block.Clone();
+            resolved.Tensor.Data = UnsafeByteOperations.UnsafeWrap(bytes);
+            resolved.Shared = null;
+            Interlocked.Add(ref link._sharedBytes, slice.Length);
+            return resolved;
+        }
+
+        public ValueTask DisposeAsync() => new(ReleaseOpenAsync());
+
+        async Task ReleaseOpenAsync()
+        {
+            KeyValuePair<string, SharedRegionFile>[] open;
+            lock (_lock)
+            {
+                open = _open.ToArray();
+                _open.Clear();
+            }
+            foreach (var (region, file) in open)
+            {
+                file.Dispose();
+                await link.ReleaseQuietly(region, headers);
+            }
+        }
+    }
+
     sealed class ClientInterceptor(SharedMemoryLink link) : Interceptor
     {
+        // Replies through shared memory are asked for with this host's boot id; a server elsewhere ignores it.
+        ClientInterceptorContext<TRequest, TResponse> Accepting<TRequest, TResponse>(ClientInterceptorContext<TRequest, TResponse> context)
+            where TRequest : class where TResponse : class
+        {
+            if (SharedRegionFile.BootId is not { } boot || link._disposed) return context;
+            var headers = new Metadata();
+            if (context.Options.Headers is { } h) foreach (var e in h) headers.Add(e);
+            headers.Add("x-conceptsuite-shm-accept", boot);
+            return new ClientInterceptorContext<TRequest, TResponse>(context.Method, context.Host, context.Options.WithHeaders(headers));
+        }
+
         public override AsyncClientStreamingCall<TRequest, TResponse> AsyncClientStreamingCall<TRequest, TResponse>(
             ClientInterceptorContext<TRequest, TResponse> context, AsyncClientStreamingCallContinuation<TRequest, TResponse> continuation)
         {
@@ -199,15 +263,27 @@ public sealed class SharedMemoryLink : IAsyncDisposable
                 () => { call.Dispose(); _ = regions.DisposeAsync(); });
         }
 
+        public override AsyncServerStreamingCall<TResponse> AsyncServerStreamingCall<TRequest, TResponse>(TRequest request,
+            ClientInterceptorContext<TRequest, TResponse> context, AsyncServerStreamingCallContinuation<TRequest, TResponse> continuation)
+        {
+            var accepting = Accepting(context);
+            var call = continuation(request, accepting);
+            var replies = new ReplyRegions(link, context.Options.Headers);
+            var reader = new Reader<TResponse>(call.ResponseStream, replies, null);
+            return new AsyncServerStreamingCall<TResponse>(reader, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers,
+                () => { call.Dispose(); _ = replies.DisposeAsync(); });
+        }
+
         public override AsyncDuplexStreamingCall<TRequest, TResponse> AsyncDuplexStreamingCall<TRequest, TResponse>(
             ClientInterceptorContext<TRequest, TResponse> context, AsyncDuplexStreamingCallContinuation<TRequest, TResponse> continuation)
         {
-            var call = continuation(context);
+            var call = continuation(Accepting(context));
             var regions = new CallRegions(link, context.Options.Headers);
+            var replies = new ReplyRegions(link, context.Options.Headers);
             var writer = new Writer<TRequest>(call.RequestStream, regions, context.Options.CancellationToken);
-            var reader = new EndingReader<TResponse>(call.ResponseStream, regions);
+            var reader = new Reader<TResponse>(call.ResponseStream, replies, regions);
             return new AsyncDuplexStreamingCall<TRequest, TResponse>(writer, reader, call.ResponseHeadersAsync, call.GetStatus, call.GetTrailers,
-                () => { call.Dispose(); _ = regions.DisposeAsync(); });
+                () => { call.Dispose(); _ = regions.DisposeAsync(); _ = replies.DisposeAsync(); });
         }
 
         static async Task<T> Finish<T>(Task<T> response, CallRegions regions)
@@ -224,46 +300,38 @@ public sealed class SharedMemoryLink : IAsyncDisposable
         public Task CompleteAsync() => inner.CompleteAsync();
         public Task WriteAsync(T message) => WriteAsync(message, ct);
 
-        public async Task WriteAsync(T message, CancellationToken cancellationToken)
-        {
-            await inner.WriteAsync(await PlaceAsync(message, cancellationToken), cancellationToken);
-        }
-
-        async ValueTask<T> PlaceAsync(T message, CancellationToken cancellationToken)
-        {
-            if (message is TensorBlock block) return (T)(object)await regions.PlaceAsync(block, cancellationToken);
-            if (message is not IMessage m) return message;
-            IMessage? copy = null;
-            foreach (var f in TensorBlockFields.Of(m.Descriptor))
-            {
-                if (f.Accessor.GetValue(m) is not TensorBlock b) continue;
-                var placed = await regions.PlaceAsync(b, cancellationToken);
-                if (ReferenceEquals(placed, b)) continue;
-                copy ??= (IMessage)((IDeepCloneable<T>)m).Clone()!;
-                f.Accessor.SetValue(copy, placed);
-            }
-            return copy is null ? message : (T)copy;
-        }
+        public async Task WriteAsync(T message, CancellationToken cancellationToken) =>
+            await inner.WriteAsync(await TensorBlockFields.RewriteAsync(message, b => regions.PlaceAsync(b, cancellationToken)), cancellationToken);
     }
 
-    /// <summary>Returns the call's regions once the response stream has ended.</summary>
-    sealed class EndingReader<T>(IAsyncStreamReader<T> inner, CallRegions regions) : IAsyncStreamReader<T>
+    /// <summary>Resolves reply slices; when the reply ends, releases its regions and returns the request's to the pool.</summary>
+    sealed class Reader<T>(IAsyncStreamReader<T> inner, ReplyRegions replies, CallRegions? requests) : IAsyncStreamReader<T>
     {
-        public T Current => inner.Current;
+        public T Current { get; private set; } = default!;
 
         public async Task<bool> MoveNext(CancellationToken cancellationToken)
         {
             try
             {
-                if (await inner.MoveNext(cancellationToken)) return true;
+                if (await inner.MoveNext(cancellationToken))
+                {
+                    Current = TensorBlockFields.Rewrite(inner.Current, replies.Resolve);
+                    return true;
+                }
             }
             catch
             {
-                await regions.DisposeAsync();
+                await End();
                 throw;
             }
-            await regions.DisposeAsync();
+            await End();
             return false;
+        }
+
+        async Task End()
+        {
+            await replies.DisposeAsync();
+            if (requests is not null) await requests.DisposeAsync();
         }
     }
 }

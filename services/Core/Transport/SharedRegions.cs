@@ -154,27 +154,46 @@ public sealed class SharedRegions : IDisposable
             throw new InvalidInputException(field, "offset and length must be >= 0");
         if (slice.Length > maxLength)
             throw new InvalidInputException(field + ".length", $"{slice.Length} bytes; a block is at most {maxLength} bytes (the largest message), shared or not");
-        Region r;
-        lock (_lock)
+        var r = Hold(owner, slice.Region, field + ".region", r =>
         {
-            r = Find(owner, slice.Region, field + ".region");
             if (slice.Offset > r.File.Bytes - slice.Length)
                 throw new InvalidInputException(field, $"[{slice.Offset}, {slice.Offset + slice.Length}) is outside the region's {r.File.Bytes} bytes");
-            r.Readers++;
-        }
+        });
         try
         {
             var bytes = GC.AllocateUninitializedArray<byte>(checked((int)slice.Length));
             r.File.Read(slice.Offset, bytes);
             return bytes;
         }
-        finally
+        finally { Unhold(r); }
+    }
+
+    /// <summary>Copies <paramref name="data"/> into one of the owner's regions (a reply for the caller to read).</summary>
+    public void Write(string owner, string name, long offset, ReadOnlySpan<byte> data)
+    {
+        var r = Hold(owner, name, "region");
+        try { r.File.Write(offset, data); }
+        finally { Unhold(r); }
+    }
+
+    // A region in use by a copy stays mapped (a concurrent release or expiry closes it after).
+    Region Hold(string owner, string name, string field, Action<Region>? check = null)
+    {
+        lock (_lock)
         {
-            lock (_lock)
-            {
-                r.Readers--;
-                if (r.Dead && r.Readers == 0) Close(r);
-            }
+            var r = Find(owner, name, field);
+            check?.Invoke(r);
+            r.Readers++;
+            return r;
+        }
+    }
+
+    void Unhold(Region r)
+    {
+        lock (_lock)
+        {
+            r.Readers--;
+            if (r.Dead && r.Readers == 0) Close(r);
         }
     }
 

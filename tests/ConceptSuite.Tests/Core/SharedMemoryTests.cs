@@ -245,6 +245,70 @@ public sealed class SharedMemoryTests
     }
 
     [Fact]
+    public async Task RepliesTravelThroughSharedMemoryOnlyToACallerThatAsksFromThisHost()
+    {
+        await using var server = await ServerAsync();
+        using var channel = server.ChannelWithKey(KeyA);
+        var plain = new TensorTransport.TensorTransportClient(channel);
+        var data = Payload(1 << 20, 11);
+        async Task<TensorBlock> EchoOnce(Metadata headers)
+        {
+            using var echo = plain.Echo(headers);
+            await echo.RequestStream.WriteAsync(Block(data, 0, 1024));
+            await echo.RequestStream.CompleteAsync();
+            Assert.True(await echo.ResponseStream.MoveNext(CancellationToken.None));
+            return echo.ResponseStream.Current;
+        }
+        // Another host's boot id, or none: inline.
+        var inline = await EchoOnce(new Metadata { { SharedSliceInterceptor.AcceptHeader, Guid.NewGuid().ToString() } });
+        Assert.Null(inline.Shared);
+        Assert.Equal(data, inline.Tensor.Data.ToByteArray());
+        // This host's: a slice of a region created for the caller's key, with its path.
+        var sliced = await EchoOnce(new Metadata { { SharedSliceInterceptor.AcceptHeader, SharedRegionFile.BootId! } });
+        Assert.NotNull(sliced.Shared);
+        Assert.True(sliced.Tensor.Data.IsEmpty);
+        Assert.Equal(data.Length, sliced.Shared.Length);
+        using (var file = SharedRegionFile.Open(sliced.Shared.Path, new FileInfo(sliced.Shared.Path).Length))
+        {
+            var back = new byte[data.Length];
+            file.Read(sliced.Shared.Offset, back);
+            Assert.Equal(data, back);
+        }
+        // The region is the caller's: another key cannot release it; the caller can.
+        using (var thief = server.ChannelWithKey(KeyB))
+            Assert.Equal(StatusCode.NotFound, await CodeOf(async () => await new SharedMemory.SharedMemoryClient(thief).ReleaseRegionAsync(new RegionRequest { Region = sliced.Shared.Region })));
+        await new SharedMemory.SharedMemoryClient(channel).ReleaseRegionAsync(new RegionRequest { Region = sliced.Shared.Region });
+
+        // Through a link both directions share, and the reply's regions are released when it ends.
+        await using var link = new SharedMemoryLink(channel.CreateCallInvoker());
+        var shared = new TensorTransport.TensorTransportClient(channel.Intercept(link.Interceptor));
+        var blocks = Enumerable.Range(0, 80).Select(i => Payload(1 << 20, 100 + i)).ToArray();
+        var received = new List<byte[]>();
+        using (var echo = shared.Echo())
+        {
+            var send = Task.Run(async () =>
+            {
+                long row = 0;
+                foreach (var b in blocks) { await echo.RequestStream.WriteAsync(Block(b, row, 80 * 1024)); row += 1024; }
+                await echo.RequestStream.CompleteAsync();
+            });
+            while (await echo.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                Assert.Null(echo.ResponseStream.Current.Shared);
+                received.Add(echo.ResponseStream.Current.Tensor.Data.ToByteArray());
+            }
+            await send;
+        }
+        Assert.Equal(blocks, received);
+        Assert.Equal(2 * 80L << 20, link.SharedBytes);
+        var regions = server.Services.GetRequiredService<SharedRegions>();
+        var sw = Stopwatch.StartNew();
+        // Left: only the request regions the link pools (two of 64 MiB).
+        while (regions.LiveBytes > 2 * SharedMemoryLink.RegionBytes && sw.Elapsed < TimeSpan.FromSeconds(10)) await Task.Delay(20);
+        Assert.Equal(2 * SharedMemoryLink.RegionBytes, regions.LiveBytes);
+    }
+
+    [Fact]
     public async Task ALinkToAServerWithoutSharedMemorySendsInline()
     {
         await using var server = await ServerAsync(("ConceptSuite:SharedMemory:Enabled", "false"));
