@@ -5,7 +5,6 @@ using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Grpc.Health.V1;
 using Grpc.Net.Client;
 
 namespace ConceptSuite.Benchmarks;
@@ -87,18 +86,7 @@ public static class TransportWorkflowBenchmark
     static async Task WaitServingAsync(string address)
     {
         using var channel = SuiteChannel.Create(address);
-        var health = new Health.HealthClient(channel);
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(120);
-        while (true)
-        {
-            try
-            {
-                if ((await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2))).Status == HealthCheckResponse.Types.ServingStatus.Serving) return;
-            }
-            catch (RpcException) when (DateTime.UtcNow < until) { }
-            if (DateTime.UtcNow >= until) throw new TimeoutException($"{address} did not report SERVING");
-            await Task.Delay(250);
-        }
+        await LoadBenchmark.WaitServingAsync(channel, TimeSpan.FromSeconds(120));
     }
 
     /// <summary>Puts [rows, 256] float32 of deterministic values (through shared memory: setup, not measured).</summary>
