@@ -25,6 +25,14 @@ blocks = list(cs.to_blocks(x, "x"))
 back = cs.from_blocks(suite.transport.Echo(iter(blocks), timeout=60))
 assert np.array_equal(back["x"], x), "echo changed the tensor"
 print(f"echo: {len(blocks)} blocks, {x.nbytes} bytes, identical")
+# The server shares this host: both directions went through shared memory; a client without it
+# sends the same bytes inline and the sink sees the same hash.
+assert suite.shared_memory.shared_bytes == 2 * x.nbytes, (suite.shared_memory.shared_bytes, suite.shared_memory.inline_reason)
+with Suite(sys.argv[1], shared_memory=False) as inline:
+    a = inline.transport.Sink(iter(cs.to_blocks(x, "x")), metadata=[("x-sha256", "1")], timeout=60)
+b = suite.transport.Sink(iter(cs.to_blocks(x, "x")), metadata=[("x-sha256", "1")], timeout=60)
+assert a.sha256 == b.sha256 and a.bytes == b.bytes == x.nbytes, (a, b)
+print(f"shared memory: {suite.shared_memory.shared_bytes} bytes through regions, same sha256 as inline")
 
 # 2. Artifacts: put two tensors, read them back, find the artifact in its kind's listing.
 labels = np.arange(3000, dtype=np.int64) % 7

@@ -26,6 +26,12 @@ public sealed class GatewayOptions
     /// </summary>
     public bool? StageTls { get; set; }
 
+    /// <summary>
+    /// Send large tensor blocks to stages on this host through shared memory (tensor.proto,
+    /// SharedMemory) instead of inline; stages on other hosts get them inline whatever this says.
+    /// </summary>
+    public bool SharedMemory { get; set; } = true;
+
     /// <summary>Upper bound on one step attempt, seconds (the stage call's deadline).</summary>
     public double StepTimeoutSeconds { get; set; } = 3600;
 

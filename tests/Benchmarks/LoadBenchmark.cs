@@ -49,7 +49,7 @@ public static class LoadBenchmark
         }
     }
 
-    static async Task WaitServingAsync(GrpcChannel channel, TimeSpan timeout)
+    internal static async Task WaitServingAsync(GrpcChannel channel, TimeSpan timeout)
     {
         var health = new Health.HealthClient(channel);
         var until = DateTime.UtcNow + timeout;

@@ -9,6 +9,7 @@ TorchRuntime.Configure();
 var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringComparer.OrdinalIgnoreCase)
 {
     ["transport"] = TransportBenchmark.RunAsync,
+    ["transport-workflow"] = TransportWorkflowBenchmark.RunAsync,
     ["discovery"] = DiscoveryBenchmark.RunAsync,
     ["generate"] = GenerateBenchmark.RunAsync,
     ["embed"] = EmbeddingBenchmark.RunAsync,

@@ -5,6 +5,7 @@ using System.Runtime.InteropServices;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using ConceptSuite.Server;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -20,7 +21,10 @@ namespace ConceptSuite.Benchmarks;
 /// raw HTTP/2 (one request body streamed into a plain endpoint on the same Kestrel server, from an
 /// HttpClient on the suite channel's handler settings: no gRPC framing, no protobuf).
 /// Options: --gib N (default 1), --block-bytes B (default 1 MiB; a comma list sweeps).
-/// Last line: transport one-way-MBps=x echo-MBps=y memcpy-MBps=z ratio=x/z.
+/// Then the shared-memory path (SharedMemory regions, slices in the messages) into a Sink that reads
+/// every byte, best of three passes (--shm-block-bytes, default 4 MiB).
+/// Last lines: transport one-way-MBps=x echo-MBps=y memcpy-MBps=z ratio=x/z, then
+/// transport grpc-MBps=G shm-MBps=S tcp-MBps=T memcpy-MBps=M.
 /// </summary>
 public static class TransportBenchmark
 {
@@ -75,6 +79,25 @@ public static class TransportBenchmark
                 if (oneWay > bestOneWay) { bestOneWay = oneWay; bestEcho = echo; }
             }
             Console.WriteLine($"transport one-way-MBps={bestOneWay:F0} echo-MBps={bestEcho:F0} memcpy-MBps={memcpy:F0} ratio={bestOneWay / memcpy:F4}");
+
+            // Shared memory: the same blocks into Sink, which reads every byte (x-touch), through
+            // regions of the server; the request messages carry slices.
+            await using var link = new SharedMemoryLink(channel.CreateCallInvoker());
+            var shmClient = new TensorTransport.TensorTransportClient(channel.Intercept(link.Interceptor));
+            var touch = new Grpc.Core.Metadata { { "x-touch", "1" } };
+            int shmBlock = (int)Option(args, "--shm-block-bytes", 4 << 20);
+            double bestShm = 0, touchedGrpc = 0;
+            for (int pass = 1; pass <= 3; pass++)
+            {
+                var cost = CpuCost.Start();
+                double shm = await OneWay(shmClient, bytes, totalBytes, shmBlock, touch);
+                Console.WriteLine($"shared memory, block {shmBlock >> 10} KiB, consumer reads every byte, pass {pass}: {shm:F0} MB/s ({cost.Stop(totalBytes)})");
+                bestShm = Math.Max(bestShm, shm);
+            }
+            if (link.SharedBytes == 0) throw new InvalidOperationException($"the shared-memory path was not taken: {link.InlineReason}");
+            touchedGrpc = await OneWay(client, bytes, totalBytes, blockSizes[0], touch);
+            Console.WriteLine($"gRPC inline, block {blockSizes[0] >> 10} KiB, consumer reads every byte: {touchedGrpc:F0} MB/s");
+            Console.WriteLine($"transport grpc-MBps={bestOneWay:F0} shm-MBps={bestShm:F0} tcp-MBps={tcp:F0} memcpy-MBps={memcpy:F0}");
             return 0;
         }
         finally
@@ -101,10 +124,10 @@ public static class TransportBenchmark
         }
     }
 
-    static async Task<double> OneWay(TensorTransport.TensorTransportClient client, byte[] bytes, long totalBytes, int blockBytes)
+    static async Task<double> OneWay(TensorTransport.TensorTransportClient client, byte[] bytes, long totalBytes, int blockBytes, Grpc.Core.Metadata? headers = null)
     {
         var sw = Stopwatch.StartNew();
-        using var call = client.Sink();
+        using var call = client.Sink(headers);
         foreach (var b in Blocks(bytes, totalBytes, blockBytes)) await call.RequestStream.WriteAsync(b);
         await call.RequestStream.CompleteAsync();
         var summary = await call;

@@ -13,6 +13,7 @@ from . import datasets
 from .errors import SuiteError, WorkflowError, stream, translated
 from .progress import Progress
 from .results import Artifact, Bottleneck, Dictionary, Method, Workflow, _options, explain_requests
+from .shm import SharedMemoryLink
 from .tensors import DEFAULT_BLOCK_BYTES, MAX_MESSAGE_BYTES, from_blocks, images_nchw, to_blocks
 
 
@@ -66,11 +67,16 @@ class Suite:
     with .status ("INVALID_ARGUMENT", ...) and .field (the request field the server named).
     """
 
-    def __init__(self, target="127.0.0.1:50051", api_key=None, tls=None, timeout=None, block_bytes=DEFAULT_BLOCK_BYTES):
+    def __init__(self, target="127.0.0.1:50051", api_key=None, tls=None, timeout=None, block_bytes=DEFAULT_BLOCK_BYTES,
+                 shared_memory=True):
         self.target = target
         self.timeout = timeout
         self.block_bytes = block_bytes
-        self.channel = channel(target, api_key, tls)
+        base = channel(target, api_key, tls)
+        # Large tensor blocks through shared memory when the server shares this host (inline otherwise).
+        self.shared_memory = SharedMemoryLink(base) if shared_memory else None
+        self.channel = grpc.intercept_channel(base, self.shared_memory) if shared_memory else base
+        self._base_channel = base
         self._gateway = gateway_pb2_grpc.GatewayServiceStub(self.channel)
         self._artifacts = artifact_pb2_grpc.ArtifactServiceStub(self.channel)
         self._embedding = embedding_pb2_grpc.EmbeddingServiceStub(self.channel)
@@ -80,7 +86,9 @@ class Suite:
         self.transport = tensor_pb2_grpc.TensorTransportStub(self.channel)
 
     def close(self):
-        self.channel.close()
+        if self.shared_memory is not None:
+            self.shared_memory.close()
+        self._base_channel.close()
 
     def __enter__(self):
         return self

@@ -57,6 +57,12 @@ public static class SuiteHosting
         services.AddSingleton<LocalPeerKey>();
         services.AddSingleton<ApiKeys>();
         services.AddSingleton<ApiKeyInterceptor>();
+        services.AddOptions<SharedMemoryOptions>().BindConfiguration(SharedMemoryOptions.Section)
+            .Validate(o => o.MaxRegionBytes > 0 && o.MaxBytes >= 0 && o.MaxRegionsPerOwner > 0 && o.DefaultLeaseSeconds > 0
+                           && o.MaxLeaseSeconds >= o.DefaultLeaseSeconds && o.SweepSeconds > 0, "ConceptSuite:SharedMemory: sizes, counts and leases must be positive")
+            .ValidateOnStart();
+        services.AddSingleton<SharedRegions>();
+        services.AddSingleton<SharedSliceInterceptor>();
         services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>()));
         services.AddSingleton<JobRunners>();
@@ -82,6 +88,7 @@ public static class SuiteHosting
                 o.Interceptors.Add<ErrorMappingInterceptor>();
                 o.Interceptors.Add<AdmissionInterceptor>();
                 o.Interceptors.Add<IdleStreamInterceptor>();
+                o.Interceptors.Add<SharedSliceInterceptor>();
             }));
         services.AddGrpcHealthChecks().AddCheck("core", () => HealthCheckResult.Healthy(), ["core"]);
         services.AddGrpcReflection();
@@ -123,6 +130,9 @@ public static class SuiteHosting
         endpoints.MapGrpcHealthChecksService();
         endpoints.MapGrpcReflectionService();
         endpoints.MapGrpcService<TensorTransportService>();
+        endpoints.MapGrpcService<SharedMemoryService>();
+        // Created now, not at the first call: its sweep also reclaims regions that crashed processes left.
+        endpoints.ServiceProvider.GetRequiredService<SharedRegions>();
         endpoints.MapGrpcService<ArtifactGrpcService>();
         var keys = endpoints.ServiceProvider.GetRequiredService<ApiKeys>();
         endpoints.MapPrometheusScrapingEndpoint("/metrics").Add(b =>

@@ -28,6 +28,9 @@ public sealed class TensorTransportService(IOptions<SuiteOptions> options) : Ten
         var validator = new TensorStreamValidator(Rules);
         var ct = context.CancellationToken;
         bool hash = context.RequestHeaders.GetValue("x-sha256") == "1";
+        // "x-touch: 1": read every payload byte (a consumer that uses the data, for benchmarks).
+        bool touch = context.RequestHeaders.GetValue("x-touch") == "1";
+        ulong sum = 0;
         using var sha = hash ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
         long blocks = 0;
         while (await requestStream.MoveNext(ct))
@@ -35,6 +38,7 @@ public sealed class TensorTransportService(IOptions<SuiteOptions> options) : Ten
             var b = requestStream.Current;
             validator.Accept(b);
             sha?.AppendData(b.Tensor.Data.Span);
+            if (touch) sum += Checksum(b.Tensor.Data.Span);
             blocks++;
         }
         validator.Complete();
@@ -47,6 +51,28 @@ public sealed class TensorTransportService(IOptions<SuiteOptions> options) : Ten
             summary.Dtype = validator.DTypeOf(name);
         }
         if (sha is not null) summary.Sha256 = Convert.ToHexStringLower(sha.GetHashAndReset());
+        if (touch) context.ResponseTrailers.Add("x-checksum", sum.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return summary;
+    }
+
+    /// <summary>Sum of the bytes as little-endian 64-bit words (a trailing partial word zero-padded).</summary>
+    public static ulong Checksum(ReadOnlySpan<byte> bytes)
+    {
+        var words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(bytes);
+        ulong sum = 0;
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated && words.Length >= System.Numerics.Vector<ulong>.Count)
+        {
+            var acc = System.Numerics.Vector<ulong>.Zero;
+            var vectors = System.Runtime.InteropServices.MemoryMarshal.Cast<ulong, System.Numerics.Vector<ulong>>(words);
+            foreach (var v in vectors) acc += v;
+            sum = System.Numerics.Vector.Sum(acc);
+            i = vectors.Length * System.Numerics.Vector<ulong>.Count;
+        }
+        for (; i < words.Length; i++) sum += words[i];
+        Span<byte> tail = stackalloc byte[8];
+        tail.Clear();
+        bytes[(words.Length * 8)..].CopyTo(tail);
+        return sum + System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(tail);
     }
 }

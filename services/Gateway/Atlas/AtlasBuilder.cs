@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Text.Json;
 using ConceptSuite.Client;
 using ConceptSuite.Contracts;
@@ -17,7 +18,7 @@ namespace ConceptSuite.Gateway.Atlas;
 public static class AtlasBuilder
 {
     /// <summary>The atlas of <paramref name="w"/>, its artifacts read from the store behind <paramref name="store"/>.</summary>
-    public static async Task<AtlasModel> BuildAsync(GrpcChannel store, WorkflowInfo w, CancellationToken ct = default)
+    public static async Task<AtlasModel> BuildAsync(CallInvoker store, WorkflowInfo w, CancellationToken ct = default)
     {
         var steps = w.Steps.Select(s => new AtlasStep(s.Name, $"{s.Stage}/{s.Method}", s.State.ToString().Replace("WORKFLOW_STATE_", "").ToLowerInvariant(),
             s.Reused, s.Metrics.ToDictionary(kv => kv.Key, kv => kv.Value), s.Error)).ToList();

@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Security;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Options;
@@ -86,6 +87,22 @@ public sealed class StageClients : IDisposable
             });
         });
     }
+
+    /// <summary>
+    /// Calls to a stage: its channel, with the shared-memory path (<see cref="SharedMemoryLink"/>)
+    /// on request streams when <see cref="GatewayOptions.SharedMemory"/> is on. Whether a stage
+    /// shares this host is found at the first large block (its regions' boot id and path); a stage
+    /// elsewhere gets the bytes inline.
+    /// </summary>
+    public CallInvoker Invoker(string stage)
+    {
+        var channel = Channel(stage);
+        if (!_options.SharedMemory || (IsSelf(stage) && SelfHandler is not null)) return channel.CreateCallInvoker();
+        return _invokers.GetOrAdd(channel, c => c.Intercept(_links.GetOrAdd(c, k => new SharedMemoryLink(k.CreateCallInvoker())).Interceptor));
+    }
+
+    readonly ConcurrentDictionary<GrpcChannel, CallInvoker> _invokers = new();
+    readonly ConcurrentDictionary<GrpcChannel, SharedMemoryLink> _links = new();
 
     static readonly ResiliencePropertyKey<bool> ContentKeyed = new("conceptsuite.content_keyed");
     static readonly ResiliencePropertyKey<bool> InternalRetried = new("conceptsuite.internal_retried");
@@ -215,6 +232,9 @@ public sealed class StageClients : IDisposable
 
     public void Dispose()
     {
+        // Regions are released while the channels still work (a stage would otherwise keep them until their leases end).
+        foreach (var l in _links.Values) l.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        _links.Clear();
         foreach (var c in _channels.Values) c.Dispose();
         _channels.Clear();
     }

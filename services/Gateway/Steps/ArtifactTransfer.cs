@@ -14,7 +14,7 @@ public static class ArtifactTransfer
 {
     /// <summary>The artifact's info, then its blocks (tensors in name order, or only <paramref name="tensors"/>).</summary>
     public static async Task<(ArtifactInfo Info, IAsyncEnumerable<TensorBlock> Blocks, IDisposable Call)> OpenAsync(
-        GrpcChannel store, string id, IEnumerable<string>? tensors = null, CancellationToken ct = default)
+        CallInvoker store, string id, IEnumerable<string>? tensors = null, CancellationToken ct = default)
     {
         var call = new ArtifactService.ArtifactServiceClient(store).GetArtifact(Request(id, tensors), cancellationToken: ct);
         try
@@ -37,7 +37,7 @@ public static class ArtifactTransfer
     }
 
     /// <summary>Stores blocks as one artifact; returns its info (content-derived id).</summary>
-    public static async Task<ArtifactInfo> PutAsync(GrpcChannel store, string kind, string metadataJson,
+    public static async Task<ArtifactInfo> PutAsync(CallInvoker store, string kind, string metadataJson,
         IReadOnlyDictionary<string, string>? labels, IAsyncEnumerable<TensorBlock> blocks, CancellationToken ct = default)
     {
         using var call = new ArtifactService.ArtifactServiceClient(store).PutArtifact(cancellationToken: ct);
@@ -51,7 +51,7 @@ public static class ArtifactTransfer
     }
 
     /// <summary>Blocks of the given tensors of an artifact under new names (old name → new name), in that order.</summary>
-    public static async IAsyncEnumerable<TensorBlock> RenamedAsync(GrpcChannel store, string id, IReadOnlyList<(string From, string To)> names,
+    public static async IAsyncEnumerable<TensorBlock> RenamedAsync(CallInvoker store, string id, IReadOnlyList<(string From, string To)> names,
         [EnumeratorCancellation] CancellationToken ct = default)
     {
         foreach (var (from, to) in names)
@@ -78,7 +78,7 @@ public static class ArtifactTransfer
     }
 
     /// <summary>An activation-like artifact's info, checked to hold <paramref name="tensor"/>; its row count.</summary>
-    public static async Task<(ArtifactInfo Info, long Rows)> SourceAsync(GrpcChannel store, string id, string tensor, string field, CancellationToken ct)
+    public static async Task<(ArtifactInfo Info, long Rows)> SourceAsync(CallInvoker store, string id, string tensor, string field, CancellationToken ct)
     {
         var info = await InfoAsync(store, id, ct);
         var t = info.Tensors.FirstOrDefault(t => t.Name == tensor) ?? throw new InvalidInputException(field, $"artifact {id[..12]} has no tensor '{tensor}'");
@@ -86,11 +86,11 @@ public static class ArtifactTransfer
     }
 
     /// <summary>An artifact's info (id, kind, tensors, metadata).</summary>
-    public static async Task<ArtifactInfo> InfoAsync(GrpcChannel store, string id, CancellationToken ct = default) =>
+    public static async Task<ArtifactInfo> InfoAsync(CallInvoker store, string id, CancellationToken ct = default) =>
         await new ArtifactService.ArtifactServiceClient(store).GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = id }, cancellationToken: ct);
 
     /// <summary>Small tensors of an artifact (reports, labels, a data set for the atlas), whole, with the artifact's info.</summary>
-    public static Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> ReadSmallAsync(GrpcChannel store, string id,
+    public static Task<(ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)> ReadSmallAsync(CallInvoker store, string id,
         IEnumerable<string>? tensors = null, CancellationToken ct = default) =>
         ArtifactStreams.ReadAllAsync(new ArtifactService.ArtifactServiceClient(store).GetArtifact(Request(id, tensors), cancellationToken: ct), id, ct);
 

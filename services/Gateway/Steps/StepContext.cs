@@ -1,3 +1,4 @@
+using Grpc.Core;
 using ConceptSuite.Contracts;
 using ConceptSuite.Gateway.Stages;
 using Grpc.Net.Client;
@@ -22,10 +23,10 @@ public sealed class StepContext(
     /// <summary>The payload of each tensor block a step writes (the gateway's SuiteOptions.BlockBytes).</summary>
     public int BlockBytes { get; } = blockBytes;
 
-    /// <summary>The channel to this step's stage.</summary>
-    public GrpcChannel Channel => Stages.Channel(Stage);
-    /// <summary>The channel to the shared artifact store.</summary>
-    public GrpcChannel StoreChannel => Stages.Channel(StageClients.Store);
+    /// <summary>Calls to this step's stage (with the shared-memory path where the stage shares the host).</summary>
+    public CallInvoker Channel => Stages.Invoker(Stage);
+    /// <summary>Calls to the shared artifact store.</summary>
+    public CallInvoker StoreChannel => Stages.Invoker(StageClients.Store);
 
     public string Input(string name) => Inputs.TryGetValue(name, out var v) && !string.IsNullOrEmpty(v)
         ? v : throw new InvalidInputException($"steps.{Step}.inputs.{name}", "is required");

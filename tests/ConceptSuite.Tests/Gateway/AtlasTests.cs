@@ -45,7 +45,7 @@ public sealed class AtlasTests
         // The gateway's product: an "atlas" artifact holding the page, with the ground-truth concept names.
         var atlasRef = w.Steps[1].Outputs["atlas"];
         Assert.Equal("atlas", atlasRef.Kind);
-        var (info, tensors) = await ArtifactTransfer.ReadSmallAsync(server.Channel, atlasRef.Id, ["html"]);
+        var (info, tensors) = await ArtifactTransfer.ReadSmallAsync(server.Channel.CreateCallInvoker(), atlasRef.Id, ["html"]);
         var stored = Encoding.UTF8.GetString(tensors["html"].Data);
         Assert.StartsWith("<!DOCTYPE html>", stored);
         Assert.Contains("<h3>square ", stored);
@@ -55,7 +55,7 @@ public sealed class AtlasTests
         // The model the step rendered, built again from the steps before it.
         var before = w.Clone();
         before.Steps.RemoveAt(1);
-        var model = await AtlasBuilder.BuildAsync(server.Channel, before);
+        var model = await AtlasBuilder.BuildAsync(server.Channel.CreateCallInvoker(), before);
         Assert.Equal(stored, AtlasHtml.Render(model));
         Assert.Equal(3, model.ClassNames.Count);                 // concept-shapes labels by shape: square, circle, triangle
         Assert.Equal(model.ClassNames.Count, model.Samples.Count);

@@ -39,11 +39,11 @@ public sealed class MainJobTests(ITestOutputHelper output)
 
         // Naming: every concept gets a word of the vocabulary (WordNet's 300 most frequent nouns and
         // adjectives plus the class-name words); 10 distinct captions make the ridge bridge exact.
-        var vocabulary = await ArtifactTransfer.ReadSmallAsync(server.Channel, S("vocabulary").Outputs["vocabulary"].Id, ["embeddings"]);
+        var vocabulary = await ArtifactTransfer.ReadSmallAsync(server.Channel.CreateCallInvoker(), S("vocabulary").Outputs["vocabulary"].Id, ["embeddings"]);
         var words = StepMetadata.Strings(vocabulary.Info.MetadataJson, "words").ToHashSet();
         Assert.Equal(words.Count, (int)S("vocabulary").Metrics["words"]);
         Assert.Contains("sandal", words);
-        var names = await ArtifactTransfer.ReadSmallAsync(server.Channel, S("name").Outputs["names"].Id, ["similarity"]);
+        var names = await ArtifactTransfer.ReadSmallAsync(server.Channel.CreateCallInvoker(), S("name").Outputs["names"].Id, ["similarity"]);
         var conceptNames = StepMetadata.Strings(names.Info.MetadataJson, "names");
         output.WriteLine("names: " + string.Join(", ", conceptNames));
         Assert.Equal(32, conceptNames.Count);
@@ -82,7 +82,7 @@ public sealed class MainJobTests(ITestOutputHelper output)
         Assert.Equal(fit["val_r2"], report["dictionary_val_r2"], 6);      // the dictionary scored on the test images' activations
         Assert.True(fit["val_r2"] < fit["r2"], $"held-out R² {fit["val_r2"]} vs train {fit["r2"]}");
         Assert.Equal(fit["l0"], report["dictionary_l0"], 6);
-        var summary = await ArtifactTransfer.ReadSmallAsync(server.Channel, S("report").Outputs["report"].Id, ["global_importance"]);
+        var summary = await ArtifactTransfer.ReadSmallAsync(server.Channel.CreateCallInvoker(), S("report").Outputs["report"].Id, ["global_importance"]);
         var top = ReportStep.TopConcepts(summary.Info.MetadataJson);
         Assert.InRange(top.Count, 1, 10);
         Assert.All(top, t => Assert.Equal(conceptNames[t.Concept], t.Name));
@@ -91,7 +91,7 @@ public sealed class MainJobTests(ITestOutputHelper output)
         // The atlas the last step stored is the page of the model built from the steps before it.
         var before = w.Clone();
         before.Steps.Remove(S("atlas"));
-        var atlas = await AtlasBuilder.BuildAsync(server.Channel, before);
+        var atlas = await AtlasBuilder.BuildAsync(server.Channel.CreateCallInvoker(), before);
         Assert.Equal(10, atlas.Samples.Count);
         Assert.NotEmpty(atlas.Concepts);
         Assert.All(atlas.Concepts, c => Assert.InRange(c.TopImages.Count, 1, 6));
@@ -105,7 +105,7 @@ public sealed class MainJobTests(ITestOutputHelper output)
         int images = atlas.Samples.Sum(x => x.Images.Count) + atlas.Concepts.Sum(c => c.TopImages.Count + (c.ImportancePerClass.Count > 0 ? 1 : 0) + (c.Density.Count > 0 ? 1 : 0))
             + (atlas.SparsityPath.Count > 0 ? 1 : 0) + (atlas.FidelityCurves.Count > 0 ? 1 : 0);
         Assert.Equal(images, html.Split("src=\"data:image/png;base64,").Length - 1);
-        var stored = await ArtifactTransfer.ReadSmallAsync(server.Channel, S("atlas").Outputs["atlas"].Id, ["html"]);
+        var stored = await ArtifactTransfer.ReadSmallAsync(server.Channel.CreateCallInvoker(), S("atlas").Outputs["atlas"].Id, ["html"]);
         Assert.Equal("atlas", stored.Info.Ref.Kind);
         Assert.Equal(html, System.Text.Encoding.UTF8.GetString(stored.Tensors["html"].Data));
         Assert.Contains(top[0].Name, html);

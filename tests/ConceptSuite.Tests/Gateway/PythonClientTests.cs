@@ -68,6 +68,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
             output.WriteLine(log);
             Assert.True(exit == 0, log + "\nserver log:\n" + server.Output);
             Assert.Contains("echo: 3 blocks, 2400000 bytes, identical", log);
+            Assert.Contains("shared memory: 7200000 bytes through regions, same sha256 as inline", log);
             Assert.Contains("imported 40 images, 16 concepts", log);
             Assert.Contains("16 concept names", log);                 // the atlas names every ground-truth concept
             Assert.Contains("progress without tqdm: python-import", log);
