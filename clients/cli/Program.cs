@@ -13,4 +13,5 @@ root.Subcommands.Add(ArtifactsCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(AtlasCommand.Create());
 root.Subcommands.Add(MethodsCommand.Create());
+root.Subcommands.Add(ImportTextCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -43,4 +43,13 @@ public sealed class EmbeddingOptions
 
     /// <summary>Model bytes of those sessions kept per ONNX model.</summary>
     public long MaxTapSessionBytes { get; set; } = 1L << 30;
+
+    /// <summary>Texts one EmbedText call or one imported corpus may carry.</summary>
+    public int MaxTexts { get; set; } = 200_000;
+
+    /// <summary>Characters of one text (checked before it is tokenized).</summary>
+    public int MaxTextChars { get; set; } = 8192;
+
+    /// <summary>Tokens of one text a token model runs ([CLS] and [SEP] included); longer texts are cut, keeping [SEP].</summary>
+    public int MaxTextTokens { get; set; } = 256;
 }

@@ -9,6 +9,7 @@ from ._stubs import (artifact_pb2, artifact_pb2_grpc, bottleneck_pb2, bottleneck
                      embedding_pb2, embedding_pb2_grpc, explain_pb2, explain_pb2_grpc, gateway_pb2, gateway_pb2_grpc,
                      methods_pb2, tensor_pb2_grpc)
 from .errors import SuiteError, WorkflowError, stream, translated
+from . import texts
 from .progress import Progress
 from .results import Artifact, Bottleneck, Dictionary, Method, Workflow, _options, explain_requests
 from .tensors import DEFAULT_BLOCK_BYTES, MAX_MESSAGE_BYTES, from_blocks, images_nchw, to_blocks
@@ -175,6 +176,11 @@ class Suite:
         family "dataset_source") as a "dataset" artifact; returns the Artifact."""
         header = embedding_pb2.ImportDatasetHeader(name=name, source=source, limit=limit, seed=seed, options=_options(options))
         return self._import(header, [])
+
+    def import_text(self, path_or_list, labels=None, name="", class_names=(), progress=False):
+        """Stores a text corpus (a file: one example per line or JSONL with "text"/"label"; or a list of
+        strings) as a "texts" artifact; returns the Artifact. See conceptsuite.texts."""
+        return texts.import_text(self, path_or_list, labels, name, class_names, progress)
 
     def _import(self, header, tensors):
         def requests():

@@ -20,7 +20,7 @@ public sealed class DatasetImportStep(DatasetImportStep.Options options) : IStep
     {
         public static readonly IReadOnlyList<OptionSpec> Schema =
         [
-            OptionSpec.Text("source", "fashion-mnist:train", "the embedding stage's built-in source (fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes)"),
+            OptionSpec.Text("source", "fashion-mnist:train", "the embedding stage's built-in source (fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes; wordnet-glosses, a text corpus stored as a \"texts\" artifact)"),
             OptionSpec.Int("limit", 0, "rows to take (0: all; concept-shapes: the number of images, required)", 0),
             OptionSpec.Int("seed", 0, "seed of generated sources", 0),
             OptionSpec.Text("source_options", "", "the source's own options as name=value;name=value (the embedding stage checks them against the source's schema, e.g. concept-shapes size=16;spurious=0.5)"),
@@ -51,7 +51,8 @@ public sealed class DatasetImportStep(DatasetImportStep.Options options) : IStep
             throw new InvalidInputException(ctx.OptionField(option), e.Status.Detail);
         }
         ctx.Progress(1, 1, "data sets", "import");
-        var images = info.Tensors.FirstOrDefault(t => t.Name == "images");
+        // Image sets count their images; text corpora (kind "texts") their labels.
+        var images = info.Tensors.FirstOrDefault(t => t.Name == "images") ?? info.Tensors.FirstOrDefault(t => t.Name == "labels");
         long rows = images is { Shape.Count: > 0 } ? images.Shape[0] : 0;
         return new StepResult(new Dictionary<string, ArtifactRef> { ["dataset"] = info.Ref },
             new Dictionary<string, double> { ["rows"] = rows, ["classes"] = StepMetadata.Strings(info.MetadataJson, "class_names").Count, ["bytes"] = info.SizeBytes });
