@@ -5,9 +5,9 @@ namespace ConceptSuite.Core.Data;
 /// <summary>
 /// WordNet's morphology ("morphy", wndb(5WN) / morphy(7WN)) over a WordNet 3 database (Debian
 /// package wordnet-base): a word form's base form is its entry in an exception list (noun.exc,
-/// verb.exc, adj.exc, adv.exc: "geese goose"), else the first detachment rule of its part of
-/// speech ("ies" → "y", "ing" → "", …) whose result is a lemma of that part of speech's index;
-/// a form that is itself a lemma stays. Parts of speech are tried noun, verb, adjective, adverb.
+/// verb.exc, adj.exc, adv.exc: "geese goose", "was be"); else the form itself when it is a lemma;
+/// else the first detachment rule ("ies" → "y", "ing" → "", …) whose result is a lemma of that
+/// rule's part of speech. Parts of speech are tried noun, verb, adjective, adverb.
 /// </summary>
 public sealed class WordNetMorphology
 {
@@ -55,17 +55,16 @@ public sealed class WordNetMorphology
     public string Lemma(string word)
     {
         var w = word.ToLowerInvariant();
-        foreach (var (pos, rules) in Detachment)
-        {
+        foreach (var (pos, _) in Detachment)
             if (_exceptions[pos].TryGetValue(w, out var e)) return e;
-            if (_lemmas[pos].Contains(w)) return w;
+        if (IsLemma(w)) return w;
+        foreach (var (pos, rules) in Detachment)
             foreach (var (suffix, ending) in rules)
                 if (w.Length > suffix.Length + 1 && w.EndsWith(suffix, StringComparison.Ordinal))
                 {
                     var stem = w[..^suffix.Length] + ending;
                     if (_lemmas[pos].Contains(stem)) return stem;
                 }
-        }
         return w;
     }
 }

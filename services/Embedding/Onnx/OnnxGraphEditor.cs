@@ -74,8 +74,9 @@ public sealed class OnnxGraphEditor
     /// Makes the graph start at <paramref name="value"/>: a new float graph input
     /// <paramref name="input"/> of rank <paramref name="rank"/> (dimensions symbolic) replaces it
     /// wherever a node reads it, then nodes the outputs no longer need are dropped, and graph
-    /// inputs nothing reads. The result runs the rest of the network from a given intermediate
-    /// value (e.g. a transformer's remaining layers from a residual stream). Graphs with subgraphs
+    /// inputs and initializers nothing reads. The result runs the rest of the network from a given intermediate
+    /// value (e.g. a transformer's remaining layers from a residual stream); the weights only the
+    /// dropped nodes read are dropped with them. Graphs with subgraphs
     /// (If, Loop) are not rewired inside them.
     /// </summary>
     public OnnxGraphEditor FeedFrom(string value, string input, int rank)
@@ -104,6 +105,9 @@ public sealed class OnnxGraphEditor
         var inputs = g.Input.Where(v => needed.Contains(v.Name)).ToList();
         g.Input.Clear();
         g.Input.Add(inputs);
+        var weights = g.Initializer.Where(w => needed.Contains(w.Name)).ToList();
+        g.Initializer.Clear();
+        g.Initializer.Add(weights);
         g.ValueInfo.Clear();
         return this;
     }

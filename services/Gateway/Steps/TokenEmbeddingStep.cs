@@ -4,6 +4,7 @@ using ConceptSuite.Client;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Data;
 using ConceptSuite.Core.Methods;
+using Grpc.Core;
 
 namespace ConceptSuite.Gateway.Steps;
 
@@ -39,31 +40,12 @@ public sealed class TokenEmbeddingStep(TokenEmbeddingStep.Options options) : ISt
         return (texts, tensors["labels"].Span<long>().ToArray(), info);
     }
 
-    /// <summary>One EmbedText request's token rows: the stream's blocks gathered by name.</summary>
+    /// <summary>One EmbedText request's reply: the stream's blocks assembled by name.</summary>
     public static async Task<Dictionary<string, HostTensor>> TokensAsync(StepContext ctx, EmbedTextRequest request)
     {
         var client = new EmbeddingService.EmbeddingServiceClient(ctx.Stages.Channel("embedding"));
         using var call = client.EmbedText(request, cancellationToken: ctx.CancellationToken);
-        var blocks = new Dictionary<string, List<TensorBlock>>(StringComparer.Ordinal);
-        while (await call.ResponseStream.MoveNext(ctx.CancellationToken))
-        {
-            var b = call.ResponseStream.Current;
-            if (!blocks.TryGetValue(b.Name, out var list)) blocks[b.Name] = list = [];
-            list.Add(b);
-        }
-        return blocks.ToDictionary(kv => kv.Key, kv => Join(kv.Value));
-    }
-
-    static HostTensor Join(List<TensorBlock> blocks)
-    {
-        var first = blocks[0].Tensor;
-        long rows = blocks.Sum(b => b.Tensor.Shape[0]);
-        var shape = first.Shape.ToArray();
-        shape[0] = rows;
-        var data = new byte[blocks.Sum(b => (long)b.Tensor.Data.Length)];
-        int at = 0;
-        foreach (var b in blocks) { b.Tensor.Data.Span.CopyTo(data.AsSpan(at)); at += b.Tensor.Data.Length; }
-        return new HostTensor(first.Dtype, shape, data, blocks.SelectMany(b => b.Ids).ToList());
+        return await TensorStreamClient.ReadAllAsync(call.ResponseStream.ReadAllAsync(ctx.CancellationToken), ctx.CancellationToken);
     }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
@@ -82,7 +64,7 @@ public sealed class TokenEmbeddingStep(TokenEmbeddingStep.Options options) : ISt
             request.Texts.AddRange(texts.Skip(start).Take(options.Chunk));
             Dictionary<string, HostTensor> r;
             try { r = await TokensAsync(ctx, request); }
-            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.InvalidArgument && e.Status.Detail.StartsWith("token_tap", StringComparison.Ordinal))
+            catch (RpcException e) when (e.StatusCode == StatusCode.InvalidArgument && e.Status.Detail.StartsWith("token_tap", StringComparison.Ordinal))
             {
                 throw new InvalidInputException(ctx.OptionField("tap"), e.Status.Detail);
             }
