@@ -89,6 +89,16 @@ public sealed class OnnxGraphEditor
         var shape = new OnnxShape();
         for (int d = 0; d < rank; d++) shape.Dim.Add(new OnnxShape.Types.Dimension { DimParam = $"{input}_{d}" });
         g.Input.Add(new OnnxValueInfo { Name = input, Type = new OnnxType { TensorType = new OnnxType.Types.TensorType { ElemType = 1, Shape = shape } } });
+        return Prune();
+    }
+
+    /// <summary>
+    /// Drops the nodes the graph outputs do not need, then the graph inputs and initializers
+    /// nothing reads any more (ONNX Runtime runs every node of a graph, needed or not).
+    /// </summary>
+    public OnnxGraphEditor Prune()
+    {
+        var g = _model.Graph;
         // Nodes are topologically ordered: walking back from the outputs keeps exactly what they need.
         var needed = g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         var kept = new List<OnnxNode>();

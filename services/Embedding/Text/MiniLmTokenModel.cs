@@ -15,7 +15,8 @@ namespace ConceptSuite.Embedding.Text;
 /// taps — "embeddings" (after the embedding LayerNorm, the input of block 0) and "layer0" …
 /// "layer5" (after each transformer block's output LayerNorm; "layer5" is the model's
 /// last_hidden_state). The graph values are found by the LayerNorm weights each Add reads, not by
-/// their numbers. <see cref="FromTap"/> runs the remaining blocks from a given residual stream
+/// their numbers; each tap runs in a session of the graph cut after it, so an early tap does not
+/// pay for the later blocks. <see cref="FromTap"/> runs the remaining blocks from a given residual stream
 /// (a "from tap" subgraph cut by <see cref="OnnxGraphEditor.FeedFrom"/>), so a stream can be
 /// replaced (e.g. by a sparse autoencoder's reconstruction) and the sentence embedding measured.
 /// Sentence embeddings are mean-pooled over the attention mask and L2-normalised, as the package does.
@@ -34,7 +35,7 @@ public sealed class MiniLmTokenModel : IDisposable
     readonly byte[] _model;
     readonly Dictionary<string, string> _values;
     readonly SessionOptions _options;
-    readonly InferenceSession _session;
+    readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _heads = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _tails = new(StringComparer.Ordinal);
 
     public MiniLmTokenModel(int maxTokens = 256, int threads = 0)
@@ -63,11 +64,19 @@ public sealed class MiniLmTokenModel : IDisposable
         for (int i = 0; i < 6; i++)
             _values[$"layer{i}"] = editor.OutputOfNodeReading($"encoder.layer.{i}.output.LayerNorm.bias")
                 ?? throw new InvalidOperationException($"MiniLM graph: no output LayerNorm in block {i}");
-        foreach (var v in _values.Values) editor.AddOutput(v);
         _options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (threads > 0) { _options.IntraOpNumThreads = threads; _options.InterOpNumThreads = 1; }
-        _session = new InferenceSession(editor.ToBytes(), _options);
     }
+
+    /// <summary>
+    /// The session that computes <paramref name="tap"/>: the graph cut after it (its value the only
+    /// output, later blocks dropped — a tap at layer 2 runs 3 of the 6 blocks), built on first use.
+    /// </summary>
+    InferenceSession Head(string tap) => _heads.GetOrAdd(tap, t => new Lazy<InferenceSession>(() =>
+    {
+        var editor = new OnnxGraphEditor(_model, "minilm").AddOutput(_values[t]).KeepOutputs(_values[t]).Prune();
+        return new InferenceSession(editor.ToBytes(), _options);
+    })).Value;
 
     /// <summary>Tokens of one text a forward pass takes ([CLS] and [SEP] included).</summary>
     public int MaxTokens { get; }
@@ -112,7 +121,7 @@ public sealed class MiniLmTokenModel : IDisposable
     public torch.Tensor Forward(Batch b, string tap, CancellationToken ct = default)
     {
         var value = _values[CheckTap(tap, "tap")];
-        return Run(_session, b, null, value, ct);
+        return Run(Head(tap), b, null, value, ct);
     }
 
     /// <summary>
@@ -189,8 +198,7 @@ public sealed class MiniLmTokenModel : IDisposable
 
     public void Dispose()
     {
-        _session.Dispose();
-        foreach (var t in _tails.Values) if (t.IsValueCreated) t.Value.Dispose();
+        foreach (var t in _heads.Values.Concat(_tails.Values)) if (t.IsValueCreated) t.Value.Dispose();
         _options.Dispose();
     }
 }

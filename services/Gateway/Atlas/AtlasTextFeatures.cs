@@ -62,9 +62,10 @@ public static class AtlasTextFeatures
             KeyNumbers = Headline.Where(h => metrics.ContainsKey(h.Metric)).Select(h => (h.Label, metrics[h.Metric], h.Note)).ToList(),
             Data = $"{metrics.GetValueOrDefault("tokens"):0} tokens of text corpus {(textsId.Length >= 12 ? textsId[..12] : textsId)}, {tm} residual stream at {tap}; "
                 + $"{metrics.GetValueOrDefault("latents"):0} latents, {metrics.GetValueOrDefault("live_latents"):0} live",
-            ConceptSource = $"latents of dictionary {(root.GetProperty("dictionary").GetString() ?? "")[..12]} on token activations, the {concepts.Count} most coherent first "
-                + "(share of the top tokens whose word has the proposed name, then firing rate); each named by the most frequent WordNet base form of its "
-                + "top tokens' words; the texts show each top token (outlined) in its text, every token shaded by its activation of the latent",
+            ConceptSource = $"{concepts.Count} latents of dictionary {(root.GetProperty("dictionary").GetString() ?? "")[..12]} on token activations: those named by a word "
+                + "first, then those of [CLS], [SEP] and punctuation, each group most coherent first (share of the top tokens whose word has the proposed name, "
+                + "then firing rate); each named by the most frequent WordNet base form of its top tokens' words; the texts show each top token (outlined) "
+                + "in its text, every token shaded by its activation of the latent",
         };
     }
 }

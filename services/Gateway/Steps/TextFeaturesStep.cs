@@ -29,8 +29,8 @@ namespace ConceptSuite.Gateway.Steps;
 /// (purity) and the runners-up.</item>
 /// </list>
 /// Stored as a "report" artifact, metadata {"type": "text-features", metrics, "features": cards
-/// of the <c>cards</c> most coherent live latents (purity, then firing)}, tensors "firing" int64 [C]
-/// and "density" int64 [bins].
+/// of <c>cards</c> live latents — those named by a word first, then [CLS], [SEP] and punctuation
+/// latents, each group by purity, then firing}, tensors "firing" int64 [C] and "density" int64 [bins].
 /// </summary>
 public sealed class TextFeaturesStep(TextFeaturesStep.Options options) : IStepExecutor
 {
@@ -137,7 +137,9 @@ public sealed class TextFeaturesStep(TextFeaturesStep.Options options) : IStepEx
             features.Add(new Feature(j, counts[0].Word, counts[0].Share, counts.Skip(1).Take(3).Select(a => new Alternative(a.Word, a.Share)).ToList(),
                 firing[j], firing[j] / (double)m, examples));
         }
-        var cards = features.OrderByDescending(f => f.Purity).ThenByDescending(f => f.Firing).ThenBy(f => f.Concept).Take(options.Cards).ToList();
+        // Cards: latents named by a word first ([CLS], [SEP] and punctuation latents after them), each group most coherent first.
+        var cards = features.OrderByDescending(f => IsWord(f.Name)).ThenByDescending(f => f.Purity).ThenByDescending(f => f.Firing).ThenBy(f => f.Concept)
+            .Take(options.Cards).ToList();
 
         // The downstream score: splice the reconstruction into the token model.
         ctx.Progress(2, 3, "passes", "splice");
@@ -184,9 +186,10 @@ public sealed class TextFeaturesStep(TextFeaturesStep.Options options) : IStepEx
         return string.Concat(Enumerable.Range((int)s, (int)(e - s + 1)).Select(i => tokens[i].StartsWith("##", StringComparison.Ordinal) ? tokens[i][2..] : tokens[i]));
     }
 
+    static bool IsWord(string s) => s.Length > 1 && s.All(char.IsLetter);
+
     /// <summary>A word's name: its WordNet base form when it is a word, else the token as it is ([CLS], punctuation, digits).</summary>
-    static string NameOf(string word, WordNetMorphology morphology) =>
-        word.Length > 1 && word.All(char.IsLetter) ? morphology.Lemma(word) : word;
+    static string NameOf(string word, WordNetMorphology morphology) => IsWord(word) ? morphology.Lemma(word) : word;
 
     /// <summary>Rows [n, width] through the dictionary's Encode (or Decode), streamed both ways at once.</summary>
     static async Task<float[]> TransformAsync(StepContext ctx, string dictionary, float[] rows, long n, int width, bool encode)

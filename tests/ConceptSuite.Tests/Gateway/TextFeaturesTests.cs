@@ -57,5 +57,17 @@ public sealed class TextFeaturesTests(ITestOutputHelper output)
         // A card's top token is its example's largest activation of the latent.
         foreach (var t in first.TopTexts)
             Assert.Equal(t.Activations.Max(), t.Activations[t.Highlight], 4);
+
+        // In a browser: the cards' text lines and highlighted tokens are in the rendered DOM, the histogram decoded.
+        var dir = Path.Combine(server.DataDir, "text-atlas");
+        Directory.CreateDirectory(dir);
+        var file = Path.Combine(dir, "atlas.html");
+        await File.WriteAllTextAsync(file, html);
+        var (exit, dom) = await AtlasTests.Browse(Path.Combine(dir, "profile"), "--virtual-time-budget=10000", "--dump-dom", new Uri(file).AbsoluteUri);
+        Assert.True(exit == 0, dom);
+        Assert.Matches(@"images=\d+ broken=0", dom);
+        Assert.Equal(cards, Regex.Matches(dom, "<section class=\"concept\">").Count);
+        Assert.True(Regex.Matches(dom, "<p class=\"tokctx\" aria-label=\"[^\"]+\">").Count >= cards);
+        Assert.True(Regex.Matches(dom, "<span class=\"tok top\" style=\"background:rgba\(255,120,0,1\)\"").Count >= cards);
     }
 }
