@@ -68,6 +68,6 @@ public sealed class TextFeaturesTests(ITestOutputHelper output)
         Assert.Matches(@"images=\d+ broken=0", dom);
         Assert.Equal(cards, Regex.Matches(dom, "<section class=\"concept\">").Count);
         Assert.True(Regex.Matches(dom, "<p class=\"tokctx\" aria-label=\"[^\"]+\">").Count >= cards);
-        Assert.True(Regex.Matches(dom, "<span class=\"tok top\" style=\"background:rgba\(255,120,0,1\)\"").Count >= cards);
+        Assert.True(Regex.Matches(dom, "<span class=\"tok top\" style=\"background:rgba\\(255,120,0,1\\)\"").Count >= cards);
     }
 }
