@@ -54,9 +54,10 @@ public sealed class TextFeaturesTests(ITestOutputHelper output)
         Assert.Equal(html, AtlasHtml.Render(model));
         var first = model.Concepts[0];
         Assert.NotEmpty(first.TopTexts);
-        // A card's top token is its example's largest activation of the latent.
-        foreach (var t in first.TopTexts)
-            Assert.Equal(t.Activations.Max(), t.Activations[t.Highlight], 4);
+        // A card's examples come best first, each highlighting the token of its value; the best is its text's largest activation.
+        foreach (var t in first.TopTexts) Assert.Equal(t.Value, t.Activations[t.Highlight], 4);
+        Assert.Equal(first.TopTexts.Select(t => t.Value).OrderByDescending(v => v), first.TopTexts.Select(t => t.Value));
+        Assert.Equal(first.TopTexts[0].Activations.Max(), first.TopTexts[0].Activations[first.TopTexts[0].Highlight], 4);
 
         // In a browser: the cards' text lines and highlighted tokens are in the rendered DOM, the histogram decoded.
         var dir = Path.Combine(server.DataDir, "text-atlas");
