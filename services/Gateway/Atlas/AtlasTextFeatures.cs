@@ -63,8 +63,8 @@ public static class AtlasTextFeatures
             Data = $"{metrics.GetValueOrDefault("tokens"):0} tokens of text corpus {(textsId.Length >= 12 ? textsId[..12] : textsId)}, {tm} residual stream at {tap}; "
                 + $"{metrics.GetValueOrDefault("latents"):0} latents, {metrics.GetValueOrDefault("live_latents"):0} live",
             ConceptSource = $"{concepts.Count} latents of dictionary {(root.GetProperty("dictionary").GetString() ?? "")[..12]} on token activations: those named by a word "
-                + "first, then those of [CLS], [SEP] and punctuation, each group most coherent first (share of the top tokens whose word has the proposed name, "
-                + "then firing rate); each named by the most frequent WordNet base form of its top tokens' words; the texts show each top token (outlined) "
+                + "first, then those of [CLS], [SEP] and punctuation, each group by share of the top tokens whose word has the proposed name × how rare that "
+                + "name is among all tokens (log of tokens / tokens bearing it); each named by the most frequent WordNet base form of its top tokens' words; the texts show each top token (outlined) "
                 + "in its text, every token shaded by its activation of the latent",
         };
     }

@@ -30,7 +30,8 @@ namespace ConceptSuite.Gateway.Steps;
 /// </list>
 /// Stored as a "report" artifact, metadata {"type": "text-features", metrics, "features": cards
 /// of <c>cards</c> live latents — those named by a word first, then [CLS], [SEP] and punctuation
-/// latents, each group by purity, then firing}, tensors "firing" int64 [C] and "density" int64 [bins].
+/// latents, each group by purity × log(tokens / tokens bearing the name), then firing}, tensors
+/// "firing" int64 [C] and "density" int64 [bins].
 /// </summary>
 public sealed class TextFeaturesStep(TextFeaturesStep.Options options) : IStepExecutor
 {
@@ -137,8 +138,12 @@ public sealed class TextFeaturesStep(TextFeaturesStep.Options options) : IStepEx
             features.Add(new Feature(j, counts[0].Word, counts[0].Share, counts.Skip(1).Take(3).Select(a => new Alternative(a.Word, a.Share)).ToList(),
                 firing[j], firing[j] / (double)m, examples));
         }
-        // Cards: latents named by a word first ([CLS], [SEP] and punctuation latents after them), each group most coherent first.
-        var cards = features.OrderByDescending(f => IsWord(f.Name)).ThenByDescending(f => f.Purity).ThenByDescending(f => f.Firing).ThenBy(f => f.Concept)
+        // Cards: latents named by a word first ([CLS], [SEP] and punctuation latents after them), each group by how coherent and how
+        // specific the name is: purity × log(tokens / tokens of that name) — a latent of "of" or "the" is coherent but says little.
+        var nameCounts = new Dictionary<string, long>(StringComparer.Ordinal);
+        for (long i = 0; i < m; i++) { var n = NameOf(Word(tokens, textRows, i), morphology); nameCounts[n] = nameCounts.GetValueOrDefault(n) + 1; }
+        double Specific(Feature f) => f.Purity * Math.Log(m / (1.0 + nameCounts.GetValueOrDefault(f.Name)));
+        var cards = features.OrderByDescending(f => IsWord(f.Name)).ThenByDescending(Specific).ThenByDescending(f => f.Firing).ThenBy(f => f.Concept)
             .Take(options.Cards).ToList();
 
         // The downstream score: splice the reconstruction into the token model.
