@@ -9,6 +9,7 @@ using ConceptSuite.Embedding.Images;
 using ConceptSuite.Embedding.Inference;
 using ConceptSuite.Embedding.Jobs;
 using ConceptSuite.Embedding.Models;
+using ConceptSuite.Embedding.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using TorchSharp;
@@ -106,15 +107,39 @@ public sealed class EmbeddingGrpcService(ModelRegistry registry, ModelRegistrati
     public override async Task EmbedText(EmbedTextRequest request, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context)
     {
         var encoder = registry.Text(request.Model, "model");
+        RequestBudget.Count("texts", request.Texts.Count, _options.MaxTexts);
         if (request.Texts.Count == 0) throw new InvalidInputException("texts", "at least one text is required");
+        long chars = 0;
         for (int i = 0; i < request.Texts.Count; i++)
+        {
             if (string.IsNullOrWhiteSpace(request.Texts[i])) throw new InvalidInputException($"texts[{i}]", "must not be empty");
+            if (request.Texts[i].Length > _options.MaxTextChars)
+                throw new InvalidInputException($"texts[{i}]", $"has {request.Texts[i].Length} characters; at most {_options.MaxTextChars} (ConceptSuite:Embedding:MaxTextChars)");
+            // A text has at most one token per character plus [CLS] and [SEP], and at most the token limit.
+            chars += Math.Min(request.Texts[i].Length + 2, _options.MaxTextTokens);
+        }
         if (request.Ids.Count != 0 && request.Ids.Count != request.Texts.Count)
             throw new InvalidInputException("ids", $"has {request.Ids.Count} entries for {request.Texts.Count} texts");
-        using var embeddings = await Task.Run(() => encoder.Encode(request.Texts, context.CancellationToken), context.CancellationToken);
+        // Budget before the forward pass: every text padded to the longest, float32 per dimension, held by
+        // ONNX Runtime, copied once, and the real-token rows taken out of the copy.
+        long longest = request.Texts.Max(t => Math.Min(t.Length + 2, _options.MaxTextTokens));
+        budget.Bytes("texts", RequestBudget.Product(3, request.Texts.Count, longest, encoder.Dimension, 4));
+        var ct = context.CancellationToken;
+        int blockBytes = _suite.BlockBytesFor(request.MaxBlockBytes);
+        if (request.TokenTap.Length > 0)
+        {
+            if (encoder is not MiniLmEncoder minilm) throw new InvalidInputException("token_tap", $"text model '{encoder.Name}' has no token taps");
+            MiniLmTokenModel.CheckTap(request.TokenTap, "token_tap");
+            if (request.Ids.Count != 0) throw new InvalidInputException("ids", "token mode names rows by their tokens; send no ids");
+            var results = await Task.Run(() => TextTokens.Run(minilm.Tokens, request.Texts, request.TokenTap, request.Replacement, ct), ct);
+            try { await TensorReplies.WriteAsync(responseStream, results, blockBytes, b => b, ct); }
+            finally { foreach (var r in results) r.Tensor.Dispose(); }
+            return;
+        }
+        if (request.Replacement is not null) throw new InvalidInputException("replacement", "needs token_tap (the tap the rows replace)");
+        using var embeddings = await Task.Run(() => encoder.Encode(request.Texts, ct), ct);
         var ids = request.Ids.Count == 0 ? null : request.Ids.ToList();
-        await TensorReplies.WriteAsync(responseStream, [new NamedTensor("sentence", embeddings, ids)], _suite.BlockBytesFor(request.MaxBlockBytes),
-            b => b, context.CancellationToken);
+        await TensorReplies.WriteAsync(responseStream, [new NamedTensor("sentence", embeddings, ids)], blockBytes, b => b, ct);
     }
 
     public override Task EmbedDataset(EmbedDatasetRequest request, IServerStreamWriter<JobEvent> responseStream, ServerCallContext context) =>

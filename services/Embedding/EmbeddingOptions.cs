@@ -49,4 +49,13 @@ public sealed class EmbeddingOptions
     /// size is checked against it before anything is buffered.
     /// </summary>
     public long MaxModelBytes { get; set; } = 512L << 20;
+
+    /// <summary>Texts one EmbedText call or one imported corpus may carry.</summary>
+    public int MaxTexts { get; set; } = 200_000;
+
+    /// <summary>Characters of one text (checked before it is tokenized).</summary>
+    public int MaxTextChars { get; set; } = 8192;
+
+    /// <summary>Tokens of one text a token model runs ([CLS] and [SEP] included); longer texts are cut, keeping [SEP].</summary>
+    public int MaxTextTokens { get; set; } = 256;
 }

@@ -17,7 +17,7 @@ public static class ImportCommand
 {
     public static Command Create()
     {
-        var path = new Argument<string>("path") { Description = "An image folder (one subfolder per class), or an .npy, .npz or .safetensors file." };
+        var path = new Argument<string?>("path") { Description = "An image folder (one subfolder per class), or an .npy, .npz or .safetensors file.", Arity = ArgumentArity.ZeroOrOne };
         var name = new Option<string?>("--name", "-n") { Description = "The data set's name (default: the file or folder name)." };
         var labels = new Option<string?>("--labels") { Description = "Labels .npy (int [N]) for an array file (default: labels.npy next to an .npy; key 'labels' in .npz/.safetensors)." };
         var layout = new Option<ImageLayout>("--layout")
@@ -28,9 +28,17 @@ public static class ImportCommand
         var classNames = new Option<string?>("--class-names") { Description = "Class names, comma-separated, in label order (an image folder names them after its subfolders)." };
         var size = new Option<string?>("--size") { Description = "Resize an image folder's images to SIDE or HEIGHTxWIDTH (needed when their sizes differ)." };
         var grey = new Option<bool>("--grey") { Description = "Decode an image folder's images as 1-channel grey (default RGB)." };
-        var cmd = new Command("import", "Import a data set from files: an image folder, .npy, .npz or .safetensors.") { path, name, labels, layout, classNames, size, grey };
+        var cmd = new Command("import", "Import a data set from files: an image folder, .npy, .npz or .safetensors; or a text corpus with --text FILE.")
+            { path, name, labels, layout, classNames, size, grey, ImportTextCommand.Text };
         cmd.SetAction((parse, ct) =>
         {
+            if (parse.GetValue(ImportTextCommand.Text) is { Length: > 0 } texts)
+                return ImportTextCommand.RunAsync(parse, texts, parse.GetValue(name), ct);
+            if (string.IsNullOrEmpty(parse.GetValue(path)))
+            {
+                AnsiConsole.MarkupLine("[red]error:[/] give an image folder or array file, or a text corpus with --text FILE");
+                return Task.FromResult(ExitCodes.BadInput);
+            }
             DatasetFileSet data;
             ImportDatasetHeader header;
             try

@@ -11,6 +11,7 @@ from ._stubs import (artifact_pb2, artifact_pb2_grpc, bottleneck_pb2, bottleneck
                      methods_pb2, tensor_pb2_grpc)
 from . import datasets
 from .errors import SuiteError, WorkflowError, stream, translated
+from . import texts
 from .progress import Progress
 from .results import Artifact, Bottleneck, Dictionary, Method, Workflow, _options, explain_requests
 from .shm import SharedMemoryLink
@@ -193,6 +194,11 @@ class Suite:
         family "dataset_source") as a "dataset" artifact; returns the Artifact."""
         header = embedding_pb2.ImportDatasetHeader(name=name, source=source, limit=limit, seed=seed, options=_options(options))
         return self._import(header, [])
+
+    def import_text(self, path_or_list, labels=None, name="", class_names=(), progress=False):
+        """Stores a text corpus (a file: one example per line or JSONL with "text"/"label"; or a list of
+        strings) as a "texts" artifact; returns the Artifact. See conceptsuite.texts."""
+        return texts.import_text(self, path_or_list, labels, name, class_names, progress)
 
     def _import(self, header, tensors):
         def requests():

@@ -14,7 +14,8 @@ namespace ConceptSuite.Embedding.Data;
 
 /// <summary>
 /// ImportDataset: a header, then labelled encoded images or named row blocks ("images",
-/// "labels", "concept_labels", "concept_masks"), or a built-in source named by the header.
+/// "labels", "concept_labels", "concept_masks"), or labelled texts (<see cref="TextImport"/>), or a
+/// built-in source named by the header.
 /// Everything is validated before the artifact is written.
 /// </summary>
 public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, IOptions<SuiteOptions> suite, IOptions<EmbeddingOptions> options)
@@ -38,15 +39,25 @@ public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, I
 
         if (!string.IsNullOrEmpty(h.Source))
         {
-            var source = DatasetSources.Create(h.Source, h.Options, store);
-            budget.Bytes("header.limit", source.BytesFor(h.Limit));
+            var named = DatasetSources.Create(h.Source, h.Options, store);
+            budget.Bytes("header.limit", named.BytesFor(h.Limit));
             if (h.Limit > int.MaxValue) throw new InvalidInputException("header.limit", $"must be at most {int.MaxValue}");
             if (await e.MoveNextAsync()) throw new InvalidInputException("header.source", "a built-in source takes no rows after the header");
+            if (named is ITextSource texts)
+            {
+                var corpus = texts.LoadTexts((int)h.Limit, h.Seed);
+                if (!string.IsNullOrEmpty(h.Name)) corpus = corpus with { Name = h.Name };
+                return await corpus.SaveAsync(store, ct);
+            }
+            var source = (IDatasetSource)named;
             using var d = TensorScope.Run(() => source.Load((int)h.Limit, h.Seed).DetachFromDisposeScope());
             return await DatasetArtifacts.WriteAsync(store, string.IsNullOrEmpty(h.Name) ? d.Name : h.Name, d.Images, d.Labels,
                 h.ClassNames.Count > 0 ? h.ClassNames : d.ClassNames, d.ConceptLabels, d.ConceptNames, d.ConceptMasks, d.Captions, ct);
         }
         if (h.Options.Count > 0) throw new InvalidInputException("header.options", "options belong to a built-in source (header.source)");
+
+        var first = await e.MoveNextAsync() ? e.Current : null;
+        if (first?.PartCase == ImportDatasetRequest.PartOneofCase.Text) return await TextImport.ImportAsync(store, budget, options.Value, h, first, e, ct);
 
         int channels = h.Channels == 0 ? 3 : h.Channels;
         var decoded = new List<torch.Tensor>();
@@ -59,9 +70,9 @@ public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, I
             long maxImages = suite.Value.MaxDecodedImages;
             // Conforming to header.height/width works on float32 copies of one image: checked before the first decode.
             if (h.Height > 0) budget.Bytes("header.height", 4L * channels * h.Height * h.Width * 2);
-            while (await e.MoveNextAsync())
+            for (var pending = first; pending is not null; pending = await e.MoveNextAsync() ? e.Current : null)
             {
-                var m = e.Current;
+                var m = pending;
                 switch (m.PartCase)
                 {
                     case ImportDatasetRequest.PartOneofCase.Image:
@@ -98,7 +109,7 @@ public sealed class DatasetImporter(ArtifactStore store, RequestBudget budget, I
                         break;
                     }
                     default:
-                        throw new InvalidInputException("part", "after the header only images or blocks may follow");
+                        throw new InvalidInputException("part", "after the header only images or blocks may follow (or only texts)");
                 }
             }
             validator.Complete();

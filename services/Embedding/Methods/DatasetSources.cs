@@ -5,7 +5,8 @@ using ConceptSuite.Core.Methods;
 namespace ConceptSuite.Embedding.Methods;
 
 /// <summary>
-/// The family "dataset_source": the built-in data sets ImportDataset stores as dataset artifacts.
+/// The family "dataset_source": the built-in data sets ImportDataset stores as artifacts ("dataset"
+/// for image sets, "texts" for text corpora).
 /// A header names one as <c>source</c>, either "name" or "name:split" (e.g. "fashion-mnist:test",
 /// the split as the source's "split" option), or "artifact:ID" for a stored dataset artifact (the
 /// suffix is then the source's "id" option); its other options come in <c>header.options</c>.
@@ -25,6 +26,9 @@ public static class DatasetSources
             new("artifact", "(your data)",
                 "a stored dataset artifact, \"artifact:ID\" (one a client imported from its files): all rows, or a seeded train/test split",
                 StoredDatasetSourceOptions.Schema, o => store => new StoredDatasetSource(StoredDatasetSourceOptions.From(o), store)),
+            new("wordnet-glosses", "Miller 1995, WordNet: a lexical database for English",
+                "text corpus: WordNet 3 definitions and usage examples (Debian package wordnet-base), labelled by part of speech; a seeded sample with header.limit",
+                WordNetGlossesSourceOptions.Schema, o => _ => new WordNetGlossesSource(WordNetGlossesSourceOptions.From(o))),
         ]);
 
     /// <summary>The option a source's suffix ("name:SUFFIX") sets: "id" for a source that takes one, else "split".</summary>
@@ -41,7 +45,7 @@ public static class DatasetSources
     /// The source <paramref name="source"/> names, built with its options parsed once (errors name
     /// <c>header.options.&lt;option&gt;</c>). An unknown name or split is NOT_FOUND naming header.source.
     /// </summary>
-    public static IDatasetSource Create(string source, IReadOnlyDictionary<string, string> options, ArtifactStore store)
+    public static IDataSource Create(string source, IReadOnlyDictionary<string, string> options, ArtifactStore store)
     {
         int colon = source.IndexOf(':');
         var entry = Family.Find(colon < 0 ? source : source[..colon]);

@@ -27,11 +27,12 @@ public sealed class ModelRegistry : IAsyncDisposable
     readonly ArtifactStore _store;
     readonly torch.Device _device;
     readonly LeasedLruCache<string, LoadedModel> _loaded;
-    readonly MiniLmEncoder _minilm = new();
+    readonly MiniLmEncoder _minilm;
 
     public ModelRegistry(IOptions<EmbeddingOptions> options, IOptions<SuiteOptions> suite, ArtifactStore store, torch.Device device)
     {
         _options = options.Value;
+        _minilm = new MiniLmEncoder(_options.MaxTextTokens, _options.OnnxThreads);
         _modelDir = Path.GetFullPath(string.IsNullOrEmpty(_options.ModelDir) ? Path.Combine(suite.Value.DataDir, "models") : _options.ModelDir);
         _store = store;
         _device = device;
@@ -137,6 +138,15 @@ public sealed class ModelRegistry : IAsyncDisposable
             var tap = new TapDescriptor { Name = "sentence", Layout = "vector", Source = "mean pooling + L2 norm" };
             tap.Shape.Add(t.Dimension);
             d.Taps.Add(tap);
+            // Token-level taps (EmbedTextRequest.token_tap): the residual stream, one row per real token.
+            foreach (var name2 in MiniLmTokenModel.Taps)
+            {
+                var tt = new TapDescriptor { Name = name2, Layout = "tokens",
+                    Source = name2 == "embeddings" ? "residual stream after the embedding LayerNorm" : $"residual stream after transformer block {name2[5..]}" };
+                tt.Shape.Add(-1);
+                tt.Shape.Add(t.Dimension);
+                d.Taps.Add(tt);
+            }
             return d;
         }
         if (name.StartsWith(BackboneArtifacts.Prefix, StringComparison.Ordinal))

@@ -34,7 +34,7 @@ public static class AtlasBuilder
 
         var outputs = w.Steps.Where(s => s.State == WorkflowState.Succeeded).SelectMany(s => s.Outputs.Values).ToList();
         var datasetId = outputs.LastOrDefault(r => r.Kind == "dataset")?.Id;
-        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null, importance = null;
+        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null, importance = null, textFeatures = null;
         var fidelity = new Dictionary<string, IReadOnlyList<(double, double)>>();
         foreach (var r in outputs.Where(r => r.Kind == "report").DistinctBy(r => r.Id))
         {
@@ -48,6 +48,9 @@ public static class AtlasBuilder
                     break;
                 case "class-importance":
                     importance = e;
+                    break;
+                case "text-features":
+                    textFeatures = e;
                     break;
                 case "fidelity":
                     foreach (var curve in new[] { "deletion", "insertion" })
@@ -76,6 +79,7 @@ public static class AtlasBuilder
             Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity,
             KeyNumbers = KeyNumbers(w, models),
         };
+        if (textFeatures is { } tf) return AtlasTextFeatures.Apply(model, tf.Info, tf.Tensors);
         if (datasetId is null) return model;
 
         var data = await ArtifactTransfer.ReadSmallAsync(store, datasetId, null, ct);

@@ -12,4 +12,6 @@ public sealed record AtlasConcept(string Name, double Score, string ScoreName, I
     public IReadOnlyList<(double Log10, long Count)> Density { get; init; } = [];
     /// <summary>Mean positive importance over classes in the concept model; NaN when not explained.</summary>
     public double Importance { get; init; } = double.NaN;
+    /// <summary>For a text feature: its top-activating tokens in their texts, best first.</summary>
+    public IReadOnlyList<AtlasText> TopTexts { get; init; } = [];
 }

@@ -34,7 +34,9 @@ public static class AtlasHtml
         "th{background:#f3f3f3}.concept{border:1px solid #ddd;border-radius:8px;padding:1em;margin:1em 0}.concept h3{margin-top:0}" +
         ".alts{color:#555;font-size:90%}.facts{font-size:90%;color:#333}.imgs img{margin:2px;image-rendering:pixelated}" +
         "figure{margin:0}figcaption{font-size:85%;color:#555;max-width:420px}.failed{color:#b00}.warning{color:#a60}" +
-        ".plot{max-width:100%}.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}details{margin:1em 0}summary{cursor:pointer}";
+        ".plot{max-width:100%}.texts{margin:.5em 0}.tokctx{font-family:ui-monospace,monospace;font-size:90%;margin:.2em 0;line-height:1.6}" +
+        ".tok{padding:1px 1px;border-radius:3px}.tok.top{outline:2px solid #c40;font-weight:bold}.tok.special{color:#999}.val{color:#666;display:inline-block;min-width:4em}" +
+        ".row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}details{margin:1em 0}summary{cursor:pointer}";
 
     public static string Render(AtlasModel m)
     {
@@ -74,6 +76,9 @@ public static class AtlasHtml
         if (m.Concepts.Count == 0) return;
         h.Append($"<h2>Concepts</h2><p class=\"sub\">{E(m.ConceptSource)}</p>");
         if (AtlasFonts.File is null) h.Append($"<p class=\"warning\">{E(AtlasFonts.Missing)}</p>");
+        if (m.FiringDensity.Count > 0)
+            h.Append(Figure(AtlasPlots.FiringDensity(m.FiringDensity, m.FiringBinLog10), "latent firing density histogram",
+                "How many latents fire at each rate: log10 of the share of scanned tokens where a latent is active (dead latents, never active, are not shown)."));
         foreach (var c in m.Concepts)
         {
             h.Append($"<section class=\"concept\"><h3>{E(c.Name)} <span class=\"sub\">{E(c.ScoreName)} {N(c.Score)}</span></h3>");
@@ -83,6 +88,7 @@ public static class AtlasHtml
             if (double.IsFinite(c.Importance)) facts.Add($"importance {N(c.Importance)}");
             if (double.IsFinite(c.Prevalence) && c.ScoreName != "prevalence") facts.Add($"present in {Pct(c.Prevalence)} of the samples");
             if (facts.Count > 0) h.Append($"<p class=\"facts\">{string.Join(" · ", facts)}</p>");
+            if (c.TopTexts.Count > 0) Texts(h, c);
             h.Append("<div class=\"row\"><div>");
             h.Append($"<div class=\"imgs\">{string.Concat(c.TopImages.Select((i, r) => Img(i, $"{c.Name}: top image {r + 1}")))}</div>");
             if (c.Heatmaps.Count > 0) h.Append($"<div class=\"imgs\">{string.Concat(c.Heatmaps.Select((i, r) => Img(i, $"{c.Name}: where it is, image {r + 1}")))}</div>");
@@ -95,6 +101,36 @@ public static class AtlasHtml
                     c.ScoreName == "prevalence" ? "Share of each class's samples showing the concept." : "Mean importance of the concept for each class's score."));
             h.Append("</div></section>");
         }
+    }
+
+    /// <summary>
+    /// A text feature's top tokens in context: one line per text, WordPiece continuations ("##")
+    /// joined to their word, each token's background as strong as its activation relative to the
+    /// top token's, the top token outlined; the activation is the token's tooltip.
+    /// </summary>
+    static void Texts(StringBuilder h, AtlasConcept c)
+    {
+        h.Append("<div class=\"texts\">");
+        foreach (var (t, r) in c.TopTexts.Select((t, r) => (t, r)))
+        {
+            double max = Math.Max(t.Value, t.Activations.DefaultIfEmpty(0).Max());
+            h.Append($"<p class=\"tokctx\" aria-label=\"{E(c.Name)}: top text {r + 1}, activation {N(t.Value)}\"><span class=\"val\">{N(t.Value)}</span> ");
+            if (t.CutBefore) h.Append("… ");
+            for (int i = 0; i < t.Tokens.Count; i++)
+            {
+                var tok = t.Tokens[i];
+                bool piece = tok.StartsWith("##", StringComparison.Ordinal);
+                if (i > 0 && !piece) h.Append(' ');
+                double a = i < t.Activations.Count && max > 0 ? Math.Clamp(t.Activations[i] / max, 0, 1) : 0;
+                var style = a > 0 ? $" style=\"background:rgba(255,120,0,{a.ToString("0.##", CultureInfo.InvariantCulture)})\"" : "";
+                var cls = i == t.Highlight ? "tok top" : tok is "[CLS]" or "[SEP]" ? "tok special" : "tok";
+                var act = i < t.Activations.Count ? t.Activations[i] : 0;
+                h.Append($"<span class=\"{cls}\"{style} title=\"{N(act)}\">{E(piece ? tok[2..] : tok)}</span>");
+            }
+            if (t.CutAfter) h.Append(" …");
+            h.Append("</p>");
+        }
+        h.Append("</div>");
     }
 
     static void Models(StringBuilder h, AtlasModel m)

@@ -23,6 +23,10 @@ public sealed record AtlasModel
     /// <summary>Where the concepts come from ("discovered by topk-sae", "ground truth of concept-shapes").</summary>
     public string ConceptSource { get; init; } = "";
     public IReadOnlyList<string> ClassNames { get; init; } = [];
+    /// <summary>Text features: how many latents fire at each log10 rate (lower bin edge, count); empty otherwise.</summary>
+    public IReadOnlyList<(double Log10, long Count)> FiringDensity { get; init; } = [];
+    /// <summary>Width of the firing-density bins, in log10 units.</summary>
+    public double FiringBinLog10 { get; init; } = 0.25;
     /// <summary>Width of the concepts' density bins, in log10 units.</summary>
     public double DensityBinLog10 { get; init; } = 0.25;
 }

@@ -60,15 +60,25 @@ public static class AtlasPlots
     }
 
     /// <summary>A concept's coefficient distribution where it is active, over log10 bins.</summary>
-    public static byte[] Density(IReadOnlyList<(double Log10, long Count)> bins, double binWidth)
+    public static byte[] Density(IReadOnlyList<(double Log10, long Count)> bins, double binWidth) =>
+        Histogram(bins, binWidth, "Activation where present", "log10 coefficient", "samples", 320, 220);
+
+    /// <summary>
+    /// The firing-density histogram of a dictionary's latents: how many latents fire at each
+    /// log10 rate (share of the scanned tokens where they are active).
+    /// </summary>
+    public static byte[] FiringDensity(IReadOnlyList<(double Log10, long Count)> bins, double binWidth) =>
+        Histogram(bins, binWidth, "Latent firing density", "log10 firing rate (share of tokens)", "latents", 420, 260);
+
+    static byte[] Histogram(IReadOnlyList<(double Log10, long Count)> bins, double binWidth, string title, string x, string y, int width, int height)
     {
         var plt = NewPlot();
         var bars = plt.Add.Bars(bins.Select(b => new Bar { Position = b.Log10 + binWidth / 2, Value = b.Count, Size = binWidth * 0.9 }).ToList());
         bars.Color = Colors.SlateGray;
         plt.Axes.Margins(bottom: 0);
-        plt.Title("Activation where present", size: 12);
-        plt.XLabel("log10 coefficient");
-        plt.YLabel("samples");
-        return plt.GetImageBytes(320, 220, ImageFormat.Png);
+        plt.Title(title, size: 12);
+        plt.XLabel(x);
+        plt.YLabel(y);
+        return plt.GetImageBytes(width, height, ImageFormat.Png);
     }
 }

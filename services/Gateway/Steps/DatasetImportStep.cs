@@ -24,7 +24,7 @@ public sealed class DatasetImportStep(DatasetImportStep.Options options) : IStep
     {
         public static readonly IReadOnlyList<OptionSpec> Schema =
         [
-            OptionSpec.Text("source", "fashion-mnist:train", "the embedding stage's source (fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes, artifact:ID)"),
+            OptionSpec.Text("source", "fashion-mnist:train", "the embedding stage's source (fashion-mnist:train, fashion-mnist:test, mnist:test, concept-shapes, artifact:ID; wordnet-glosses, a text corpus stored as a \"texts\" artifact)"),
             OptionSpec.Text("split", "", "the source's split (train, test; artifact:ID also all); empty: the source's default or its \":split\" suffix"),
             OptionSpec.Int("limit", 0, "rows to take (0: all; concept-shapes: the number of images, required)", 0),
             OptionSpec.Int("seed", 0, "seed of generated sources", 0),
@@ -64,7 +64,8 @@ public sealed class DatasetImportStep(DatasetImportStep.Options options) : IStep
             throw new InvalidInputException(ctx.OptionField(option), e.Status.Detail);
         }
         ctx.Progress(1, 1, "data sets", "import");
-        var images = info.Tensors.FirstOrDefault(t => t.Name == "images");
+        // Image sets count their images; text corpora (kind "texts") their labels.
+        var images = info.Tensors.FirstOrDefault(t => t.Name == "images") ?? info.Tensors.FirstOrDefault(t => t.Name == "labels");
         long rows = images is { Shape.Count: > 0 } ? images.Shape[0] : 0;
         return new StepResult(new Dictionary<string, ArtifactRef> { ["dataset"] = info.Ref },
             new Dictionary<string, double> { ["rows"] = rows, ["classes"] = StepMetadata.Strings(info.MetadataJson, "class_names").Count, ["bytes"] = info.SizeBytes });

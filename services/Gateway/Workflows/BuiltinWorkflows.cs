@@ -14,6 +14,7 @@ public static class BuiltinWorkflows
         ["craft-explain"] = CraftExplain,
         ["compare-models"] = CompareModels,
         ["erase-concept"] = EraseConcept,
+        ["text-features"] = TextFeatures,
     };
 
     /// <summary>
@@ -130,6 +131,26 @@ public static class BuiltinWorkflows
     static WorkflowStep ImportData(string name, string split, string limit) =>
         Step(name, "dataset.import", options: [("source", "$params.dataset"), ("split", split), ("limit", limit), ("seed", "$params.seed"),
             ("source_options", "$params.dataset_options")]);
+
+    /// <summary>
+    /// Language-model features, as SAELens and dictionary_learning do them: WordNet's glosses
+    /// (definitions and usage examples, a seeded sample of <c>texts</c>) → MiniLM's residual stream
+    /// at <c>tap</c>, one row per real token → a TopK sparse autoencoder → per latent the
+    /// top-activating tokens in their text and a proposed name, explained variance, L0, dead and
+    /// dense latents, the firing-density histogram and the sentence-embedding cosine with the
+    /// reconstruction spliced in → the atlas with text cards.
+    /// </summary>
+    static WorkflowSpec TextFeatures() => Spec("text-features",
+        [("texts", "3000"), ("source_options", "parts=both"), ("model", "minilm"), ("tap", "layer2"), ("concepts", "1536"),
+         ("sae_options", "k=24;epochs=20;batch_size=512"), ("splice_texts", "256"), ("seed", "0")],
+        Step("import", "dataset.import", options: [("source", "wordnet-glosses"), ("limit", "$params.texts"), ("seed", "$params.seed"),
+            ("source_options", "$params.source_options")]),
+        Step("tokens", "embedding.tokens", [("texts", "$steps.import.dataset")], [("model", "$params.model"), ("tap", "$params.tap")]),
+        Step("discover", "discovery.fit", [("activations", "$steps.tokens.activations")],
+            [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
+        Step("features", "text.features", [("dictionary", "$steps.discover.dictionary"), ("tokens", "$steps.tokens.activations")],
+            [("splice_texts", "$params.splice_texts")]),
+        Step("atlas", "atlas.render"));
 
     public static IReadOnlyCollection<string> Names => Specs.Keys;
 

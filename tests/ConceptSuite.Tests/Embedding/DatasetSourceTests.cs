@@ -24,9 +24,11 @@ public class DatasetSourceTests
         var client = new EmbeddingService.EmbeddingServiceClient(server.Channel);
         var family = Assert.Single((await client.ListMethodsAsync(new ListMethodsRequest { Family = "dataset_source" })).Families);
         Assert.Equal("embedding", family.Stage);
-        Assert.Equal(["mnist", "fashion-mnist", "concept-shapes", "artifact"], family.Methods.Select(m => m.Name));
+        Assert.Equal(["mnist", "fashion-mnist", "concept-shapes", "artifact", "wordnet-glosses"], family.Methods.Select(m => m.Name));
         var id = family.Methods.Single(m => m.Name == "artifact").Options.Select(o => o.Name);
         Assert.Equal(["id", "split", "test_fraction"], id);
+        var parts = family.Methods.Single(m => m.Name == "wordnet-glosses").Options.Single(o => o.Name == "parts");
+        Assert.Equal(["both", "definitions", "examples"], parts.Choices);
         var split = family.Methods.Single(m => m.Name == "fashion-mnist").Options.Single(o => o.Name == "split");
         Assert.Equal(["train", "test"], split.Choices);
         var size = family.Methods.Single(m => m.Name == "concept-shapes").Options.Single(o => o.Name == "size");

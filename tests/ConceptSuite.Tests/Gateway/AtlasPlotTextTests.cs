@@ -73,4 +73,13 @@ public class AtlasPlotTextTests(Xunit.Abstractions.ITestOutputHelper output)
         Report("density", title, left, bottom);
         Assert.True(title > 50 && left > 50 && bottom > 50);
     }
+
+    [Fact]
+    public void TheFiringDensityPlotDrawsItsTitleAndAxisLabels()
+    {
+        var png = AtlasPlots.FiringDensity([(-4.0, 12), (-3.75, 40), (-3.5, 90), (-3.25, 30), (-1.0, 2)], 0.25);
+        int title = Dark(png, 0, 0, 420, 20), left = Dark(png, 0, 0, 18, 260), bottom = Dark(png, 0, 245, 420, 260);
+        Report("firing density", title, left, bottom);
+        Assert.True(title > 50 && left > 50 && bottom > 50);
+    }
 }

@@ -16,7 +16,7 @@ public sealed class AtlasTests
         throw new InvalidOperationException("headless Chromium is required: install the Debian package 'chromium' (scripts/prereqs.sh does)");
     }
 
-    static async Task<(int Exit, string Out)> Browse(string profile, params string[] args)
+    internal static async Task<(int Exit, string Out)> Browse(string profile, params string[] args)
     {
         var psi = new ProcessStartInfo(Chromium()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -101,6 +101,50 @@ public sealed class PythonClientTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PythonClientImportsTextsFromListsAndFilesAndRefusesInvalidUtf8BeforeSending()
+    {
+        var work = Work();
+        try
+        {
+            var python = await InstallAsync(work);
+            using var server = await ServerProcess.StartAsync(Path.Combine(work, "data"));
+            var script = Path.Combine(work, "texts.py");
+            File.WriteAllText(script, $$"""
+                from conceptsuite import Suite, SuiteError
+                suite = Suite("{{server.Address.Replace("http://", "")}}")
+                a = suite.import_text(["a cat sat on the mat", "the car would not start"], labels=[0, 1], class_names=["animal", "vehicle"])
+                print("list", a.ref.kind, a.metadata["class_names"])
+                with open("bad.txt", "wb") as f:
+                    f.write(b"fine\nf\xc3(\n")
+                try:
+                    suite.import_text("bad.txt")
+                    print("bad accepted")
+                except ValueError as e:
+                    print("refused:", e)
+                with open("c.jsonl", "w") as f:
+                    f.write('{"text": "a dog", "label": "animal"}\n{"text": "a bus", "label": "vehicle"}\n')
+                b = suite.import_text("c.jsonl")
+                print("file", b.ref.kind, b.ref.id == a.ref.id, suite.arrays(b, "labels")["labels"].tolist())
+                try:
+                    suite.import_text(["ok", " "])
+                except SuiteError as e:
+                    print("error", e.status, e.field)
+                """);
+            var (exit, log) = await Run(python, work, 300, script);
+            output.WriteLine(log);
+            Assert.True(exit == 0, log + "\nserver log:\n" + server.Output);
+            Assert.Contains("list texts ['animal', 'vehicle']", log);
+            Assert.Contains("refused: bad.txt:2: not valid UTF-8", log);
+            Assert.Contains("file texts False [0, 1]", log);
+            Assert.Contains("error INVALID_ARGUMENT texts[1].text", log);
+        }
+        finally
+        {
+            try { Directory.Delete(work, true); } catch (IOException) { }
+        }
+    }
+
+    [Fact]
     public async Task TheReadmeExampleRunsAsWrittenAndItsReconstructionMatchesTheServersR2()
     {
         var root = Deploy.DeployAssets.RepoRoot;
