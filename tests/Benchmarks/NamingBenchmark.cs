@@ -90,8 +90,7 @@ public static class NamingBenchmark
                 using var captions = distinctEmb.index_select(0, rows);
                 // A value is named right by its word, any word of a several-word value ("ankle boot": "boot";
                 // "t-shirt/top": "top"), or a WordNet synonym of either.
-                var accepted = problem.Values.Select(v => (IReadOnlySet<string>)v.Split(['/', ' '], StringSplitOptions.RemoveEmptyEntries).Append(v)
-                    .SelectMany(synsets.Synonyms).ToHashSet(StringComparer.Ordinal)).ToList();
+                var accepted = problem.Values.Select(v => (IReadOnlySet<string>)synsets.Accepted(v)).ToList();
                 foreach (var method in new[] { "topk_sae", "nmf", "pca" })
                 {
                     using var dict = DictionaryMethods.Create(method, concepts, method == "topk_sae" ? new Dictionary<string, string> { ["k"] = saeK.ToString(CultureInfo.InvariantCulture), ["epochs"] = "60", ["batch_size"] = "128" } : null);

@@ -79,6 +79,13 @@ public sealed class WordNetSynsets
         return set;
     }
 
+    /// <summary>
+    /// The words that name a ground-truth value right: the value, each word of a several-word value
+    /// ("ankle boot": "boot"; "t-shirt/top": "top"), and their synonyms.
+    /// </summary>
+    public HashSet<string> Accepted(string value) =>
+        value.Split(['/', ' '], StringSplitOptions.RemoveEmptyEntries).Append(value).SelectMany(Synonyms).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>The definition of the word's most frequent sense (of part of speech <paramref name="pos"/> 'n' or 'a' when it has one), or null.</summary>
     public string? Gloss(string word, char pos = ' ')
     {

@@ -58,7 +58,8 @@ public class NamingAccuracyTests
         Assert.Contains("checkered", s.Synonyms("Checkered"));
         Assert.Equal(["checkered"], s.Synonyms("checkered").Where(w => w == "checkered"));
         Assert.Equal("patterned with alternating squares of color", s.Senses("chequered")[0].Gloss);
-        Assert.Equal("a piece of furniture with tableware for a meal laid out on it", s.Gloss("table", 'n'));
+        Assert.Equal("a set of data arranged in rows and columns", s.Gloss("table", 'n'));      // sense 1 of the noun in index.noun
+        Assert.Equal("marked or decorated with stripes", s.Gloss("striped", 'a'));
         Assert.Null(s.Gloss("qwertyuiop"));
         Assert.Equal(["qwertyuiop"], s.Synonyms("qwertyuiop"));
     }
