@@ -20,9 +20,9 @@ public sealed class NamingGroundTruthTests(ITestOutputHelper output)
     [Fact]
     public async Task ConceptShapesConceptsAreNamedByTheFactorValueTheyDetect()
     {
-        using var scope = NewDisposeScope();
         var (train, trainData) = await BackboneFeatures.ConceptShapesAsync(600, 1);
         var (test, testData) = await BackboneFeatures.ConceptShapesAsync(300, 2);
+        using var scope = NewDisposeScope();      // opened after the awaits: a scope belongs to one thread
         using var _ = trainData;
         using var __ = testData;
         using var text = new MiniLmEncoder();
