@@ -142,7 +142,7 @@ public static class BottleneckBenchmark
     /// The cached features, or: store the images as a dataset artifact, run the embedding stage's
     /// EmbedDataset job (ResNet18; "pool" for Fashion-MNIST, "pool" + "layer4" for concept-shapes) and cache its result.
     /// </summary>
-    static async Task<Dictionary<string, Tensor>> Features(EmbeddingService.EmbeddingServiceClient embedder, ArtifactStore store, ImageDataset d, string cacheName)
+    internal static async Task<Dictionary<string, Tensor>> Features(EmbeddingService.EmbeddingServiceClient embedder, ArtifactStore store, ImageDataset d, string cacheName)
     {
         if (ActivationCache.TryLoad(cacheName) is { } cached) return cached;
         bool shapes = d.ConceptLabels is not null;

@@ -16,6 +16,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
     ["bottleneck"] = BottleneckBenchmark.RunAsync,
     ["explain"] = ExplainBenchmark.RunAsync,
     ["load"] = LoadBenchmark.RunAsync,
+    ["naming"] = NamingBenchmark.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

@@ -114,9 +114,10 @@ class Dictionary:
         return self._map(self._suite._discovery.Decode, discovery_pb2.DecodeRequest, discovery_pb2.DecodeConfig, codes, "codes")
 
     def name(self, words, images=None, captions=None, bridge=None, alternatives=4, activations=None, top_examples=8):
-        """Names every concept by the nearest word of `words` (embedded with MiniLM) after mapping its atom into
-        text space through a ridge bridge, fitted on pairs (image activations [N, D] and N caption texts) or a
-        stored bridge artifact. Returns [ConceptName], also kept in .names (and the bridge's R² in .bridge_r2)."""
+        """Names every concept by the nearest word of `words` (embedded with MiniLM) to its text direction: with
+        pairs (image activations [N, D] and N caption texts), the covariance of the concept's code with the caption
+        embeddings (a ridge bridge is fitted and stored beside); with a stored bridge artifact, the atom mapped
+        through it. Returns [ConceptName], also kept in .names (and the bridge's R² in .bridge_r2)."""
         s = self._suite
         words = list(words)
         vocab = s.put("embeddings", {"embeddings": s.embed_text(words)}, metadata={"words": words})

@@ -59,9 +59,9 @@ public static class ConceptShapes
     public static int BackgroundOffset => 11;
     public static int PositionOffset => 14;
 
-    /// <summary>"a small striped red square on the left, dotted background".</summary>
+    /// <summary>"a small striped red square on the left, dotted background": every factor's value word, so each is nameable.</summary>
     public static string Caption(ShapeFactors f) =>
-        $"a {Sizes[f.Size]}{(f.Texture == 1 ? " striped" : "")} {Colours[f.Colour]} {Shapes[f.Shape]} on the {Positions[f.Position]}, {Backgrounds[f.Background]} background";
+        $"a {Sizes[f.Size]} {Textures[f.Texture]} {Colours[f.Colour]} {Shapes[f.Shape]} on the {Positions[f.Position]}, {Backgrounds[f.Background]} background";
 
     /// <summary>Bytes one generated row holds: RGB pixels, one mask per concept, the concept labels (float32) and the label.</summary>
     public static long BytesPerRow(int size) => (3L + ConceptNames.Count) * size * size + 4L * ConceptNames.Count + 8;

@@ -32,9 +32,12 @@ public static class FashionMnist
         var labels = Idx.Read(Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz"), limit).to(torch.ScalarType.Int64);
         if (images.shape[0] != labels.shape[0]) throw new InvalidDataException("Fashion-MNIST images and labels differ in count");
         var n = images.shape[0];
+        // Captions say what is visible: the pixel attributes of each image before its class name.
         var captions = new List<string>((int)n);
         var l = labels.data<long>().ToArray();
-        foreach (var c in l) captions.Add($"a photo of a {ClassNames[(int)c]}");
+        var pixels = images.data<byte>().ToArray();
+        for (int i = 0; i < n; i++)
+            captions.Add(FashionPixelAttributes.Caption(FashionPixelAttributes.Describe(pixels.AsSpan(i * 28 * 28, 28 * 28), (int)l[i]), ClassNames[(int)l[i]]));
         return new ImageDataset($"fashion-mnist-{split}", images.unsqueeze(1), labels, ClassNames, Captions: captions);
     }
 }

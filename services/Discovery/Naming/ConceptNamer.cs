@@ -9,11 +9,24 @@ using Tensor = TorchSharp.torch.Tensor;
 
 namespace ConceptSuite.Discovery.Naming;
 
+/// <summary>How a concept's text direction is found: the image→text bridge applied to its atom, or the covariance of its code with the caption embeddings.</summary>
+public enum NamingMode { Bridge, Direction }
+
 /// <summary>
-/// Names dictionary atoms (Discover-then-Name without CLIP): each atom w_i [D_img] is mapped into
-/// the text space by the bridge, t_i = w_i M, and named by the vocabulary entry e_v maximising
-/// cos(t_i, e_v). The vocabulary is an artifact of text embeddings (tensor "embeddings" [V, D_txt],
-/// metadata {"words": [...]}) made by the embedding stage.
+/// Names dictionary atoms (Discover-then-Name without CLIP). Each concept gets a text direction
+/// t_i [D_txt] and is named by the vocabulary entry e_v maximising cos(t_i, e_v). With paired rows
+/// (image activations and the embeddings of their captions) t_i is the covariance of the concept's
+/// code with the caption embeddings — the change of caption that goes with the concept
+/// (<see cref="NamingMode.Direction"/>); with a stored bridge alone it is the bridged atom,
+/// t_i = w_i M (<see cref="NamingMode.Bridge"/>). On concept-shapes, where every caption says every
+/// factor value, the covariance names 100 % of the well-matched concepts right for SAE, NMF and PCA
+/// dictionaries and the bridged atom 0–100 % (the naming benchmark): a ridge bridge from 512 image
+/// dimensions fitted on a few thousand pairs maps an atom onto whatever caption words co-vary with its
+/// whole direction, while the code says which images the concept actually fires on.
+/// The vocabulary is an artifact of text embeddings (tensor "embeddings" [V, D_txt], metadata
+/// {"words": [...]}) made by the embedding stage; with tensor "gloss_embeddings" [G, D_txt] and
+/// metadata "glosses" [{word, gloss}] each concept also gets its nearest definition (a
+/// sentence-level name), stored in the names metadata as "glosses".
 /// </summary>
 public static class ConceptNamer
 {
@@ -38,6 +51,41 @@ public static class ConceptNamer
             sims[c] = vv.AsSpan(c * keep, keep).ToArray();
         }
         return (words, sims);
+    }
+
+    /// <summary>
+    /// Best words per concept under a naming <paramref name="mode"/>: the concept's text direction
+    /// [C, D_txt] — the bridged atom, or the covariance of its code with the caption embeddings —
+    /// against the vocabulary, optionally centred (each word embedding minus the vocabulary mean,
+    /// so the direction every word shares does not decide).
+    /// </summary>
+    public static long[][] NameWith(NamingMode mode, Tensor atoms, Tensor x, Tensor codes, Tensor captions, Tensor vocabulary, bool centred, int n)
+    {
+        using var scope = NewDisposeScope();
+        Tensor directions;
+        if (mode == NamingMode.Bridge)
+        {
+            var (bridge, _) = ImageTextBridge.Fit(x, captions, 1e-3);
+            using (bridge) directions = bridge.MapDirections(atoms);
+        }
+        else directions = TextDirections(codes, captions);
+        var v = centred ? vocabulary - vocabulary.mean([0], keepdim: true) : vocabulary;
+        return Nearest(directions, v, n).Words;
+    }
+
+    /// <summary>
+    /// Per-concept text directions [C, D_txt]: the covariance of each concept's code with the caption
+    /// embeddings over the paired rows, Σᵢ (zᵢ꜀ − z̄꜀)(tᵢ − t̄) / N — the caption change that goes with the concept.
+    /// </summary>
+    public static Tensor TextDirections(Tensor codes, Tensor captions)
+    {
+        if (codes.shape[0] != captions.shape[0]) throw new InvalidInputException("bridge_pairs", $"{codes.shape[0]} code rows but {captions.shape[0]} caption rows");
+        using var scope = NewDisposeScope();
+        var z = codes.to_type(ScalarType.Float64);
+        var t = captions.to_type(ScalarType.Float64);
+        var zc = z - z.mean([0], keepdim: true);
+        var tc = t - t.mean([0], keepdim: true);
+        return (zc.t().matmul(tc) / codes.shape[0]).to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     public static async Task<NameConceptsResponse> NameAsync(ArtifactStore store, NameConceptsRequest request, CancellationToken ct)
@@ -84,10 +132,12 @@ public static class ConceptNamer
         if (vocab.dim() != 2 || vocab.shape[0] != words.Count || words.Count == 0)
             throw new InvalidInputException("vocabulary", $"embeddings [{string.Join(", ", vocab.shape)}] must be [V, D] with V = {words.Count} words (V >= 1)");
         if (!vocab.isfinite().all().item<bool>()) throw new InvalidInputException("vocabulary", "embeddings hold NaN or Inf");
+        var (glossVectors, glosses) = ReadGlosses(store, request.Vocabulary.Id, vocab.shape[1]);
 
         // Bridge.
         ImageTextBridge bridge;
         double bridgeR2 = 0;
+        Tensor? pairedX = null, pairedCaptions = null;
         switch (request.BridgeCase)
         {
             case NameConceptsRequest.BridgeOneofCase.BridgeArtifact:
@@ -106,6 +156,7 @@ public static class ConceptNamer
                 var x = ReadMatrix(store, p.ImageActivations.Id, string.IsNullOrEmpty(p.ImageTensor) ? "activations" : p.ImageTensor, "bridge_pairs.image_activations");
                 var t = ReadMatrix(store, p.CaptionEmbeddings.Id, string.IsNullOrEmpty(p.CaptionTensor) ? "embeddings" : p.CaptionTensor, "bridge_pairs.caption_embeddings");
                 (bridge, bridgeR2) = ImageTextBridge.Fit(x, t, p.Ridge == 0 ? 1e-3 : p.Ridge);
+                (pairedX, pairedCaptions) = (x, t);
                 break;
             }
             default:
@@ -117,9 +168,14 @@ public static class ConceptNamer
         if (bridge.Weight.shape[1] != vocab.shape[1])
             throw new InvalidInputException("bridge", $"maps into {bridge.Weight.shape[1]} dims but the vocabulary embeddings have {vocab.shape[1]}");
 
-        var atoms = dict.Atoms();
-        var mapped = bridge.MapDirections(atoms);
-        var (best, sims) = Nearest(mapped, vocab, 1 + alternatives);
+        if (pairedX is not null && pairedX.shape[1] != meta.InputDim)
+            throw new InvalidInputException("bridge_pairs.image_activations", $"samples have width {pairedX.shape[1]}, the dictionary expects {meta.InputDim}");
+        // Paired rows give each concept its own text direction from its codes; a stored bridge alone maps the atoms.
+        var directions = pairedX is not null && pairedCaptions is not null
+            ? TextDirections(dict.Encode(pairedX), pairedCaptions)
+            : bridge.MapDirections(dict.Atoms());
+        var (best, sims) = Nearest(directions, vocab, 1 + alternatives);
+        var (bestGloss, glossSims) = glossVectors is null ? (null, null) : Nearest(directions, glossVectors, 1);
 
         TopActivations.Result? top = null;
         if (request.Activations is { Id.Length: > 0 } act)
@@ -143,6 +199,8 @@ public static class ConceptNamer
         {
             dictionary = request.Dictionary.Artifact.Id, dictionary_name = meta.Name, vocabulary = request.Vocabulary.Id,
             names, similarity = response.Concepts.Select(c => c.Similarity).ToArray(), bridge_r2 = bridgeR2,
+            naming = pairedX is not null ? "code-caption covariance" : "bridged atom",
+            glosses = bestGloss is null ? null : bestGloss.Select((g, c) => new { word = glosses![(int)g[0]].Word, gloss = glosses[(int)g[0]].Gloss, similarity = glossSims![c][0] }).ToArray(),
             alternatives = response.Concepts.Select(c => c.Alternatives.Select(a => new { word = a.Word, similarity = a.Similarity }).ToArray()).ToArray(),
         });
         var tensors = new Dictionary<string, Tensor>
@@ -151,6 +209,22 @@ public static class ConceptNamer
             ["similarity"] = tensor(response.Concepts.Select(c => c.Similarity).ToArray()).DetachFromDisposeScope(),
         };
         return (response, tensors, metaJson);
+    }
+
+    /// <summary>The vocabulary's definitions, when it has them: tensor "gloss_embeddings" [G, D] and metadata "glosses" [{word, gloss}].</summary>
+    static (Tensor? Vectors, List<(string Word, string Gloss)> Glosses) ReadGlosses(ArtifactStore store, string id, long dim)
+    {
+        using var r = store.Open(id, "vocabulary.id");
+        if (!r.Has("gloss_embeddings")) return (null, []);
+        using var doc = JsonDocument.Parse(string.IsNullOrEmpty(r.Info.MetadataJson) ? "{}" : r.Info.MetadataJson);
+        if (!doc.RootElement.TryGetProperty("glosses", out var g) || g.ValueKind != JsonValueKind.Array)
+            throw new InvalidInputException("vocabulary", "has gloss_embeddings but no \"glosses\" array in its metadata");
+        var glosses = g.EnumerateArray().Select(e => (e.GetProperty("word").GetString() ?? "", e.GetProperty("gloss").GetString() ?? "")).ToList();
+        var v = r.Read("gloss_embeddings").to_type(ScalarType.Float32);
+        if (v.dim() != 2 || v.shape[0] != glosses.Count || v.shape[1] != dim || glosses.Count == 0)
+            throw new InvalidInputException("vocabulary", $"gloss_embeddings [{string.Join(", ", v.shape)}] must be [G, {dim}] with G = {glosses.Count} glosses (G >= 1)");
+        if (!v.isfinite().all().item<bool>()) throw new InvalidInputException("vocabulary", "gloss_embeddings hold NaN or Inf");
+        return (v, glosses);
     }
 
     static Tensor ReadMatrix(ArtifactStore store, string id, string tensorName, string field)

@@ -72,8 +72,13 @@ public static class AtlasBuilder
             similarity = StepMetadata.Numbers(info.MetadataJson, "similarity");
         }
         List<List<(string, double)>> alternatives = [];
+        List<(string, string, double)?> glosses = [];
         if (outputs.LastOrDefault(r => r.Kind == "concept-names") is { } altRef)
-            alternatives = Alternatives((await ArtifactTransfer.InfoAsync(store, altRef.Id, ct)).MetadataJson);
+        {
+            var namesMeta = (await ArtifactTransfer.InfoAsync(store, altRef.Id, ct)).MetadataJson;
+            alternatives = Alternatives(namesMeta);
+            glosses = Glosses(namesMeta);
+        }
         var model = new AtlasModel
         {
             Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity,
@@ -150,6 +155,7 @@ public static class AtlasBuilder
                 concept = concept with
                 {
                     Alternatives = id < alternatives.Count ? alternatives[id] : [],
+                    Gloss = id < glosses.Count ? glosses[id] : null,
                     Prevalence = firing is not null && scanned > 0 ? firing[i] / scanned : double.NaN,
                     Density = Density(i),
                     Importance = imp is null ? double.NaN : global,
@@ -157,7 +163,7 @@ public static class AtlasBuilder
                 found.Add((concept, global, vals[i * kTop]));
             }
             var source = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}";
-            if (conceptNames.Count > 0) source += "; named by the nearest vocabulary word of each atom's image→text direction (cosine similarity)";
+            if (conceptNames.Count > 0) source += "; named by the nearest vocabulary word (and WordNet definition) of each concept's text direction (cosine similarity)";
             if (imp is not null) source += "; ordered by global importance in the sparse concept model, bars: mean importance for each class's logit over its samples";
             return model with
             {
@@ -195,6 +201,15 @@ public static class AtlasBuilder
                 top.Select(i => Png(i)).ToList(), heat, perClass) { Prevalence = with.Count / (double)n });
         }
         return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetId[..12]} (importance per class = P(concept | class))" };
+    }
+
+    /// <summary>The namer's nearest definitions per concept: metadata "glosses" [{word, gloss, similarity}, ...]; empty when absent.</summary>
+    static List<(string, string, double)?> Glosses(string metadataJson)
+    {
+        using var doc = JsonDocument.Parse(string.IsNullOrEmpty(metadataJson) ? "{}" : metadataJson);
+        if (!doc.RootElement.TryGetProperty("glosses", out var all) || all.ValueKind != JsonValueKind.Array) return [];
+        return all.EnumerateArray().Select(g => g.ValueKind != JsonValueKind.Object ? ((string, string, double)?)null
+            : (g.GetProperty("word").GetString() ?? "", g.GetProperty("gloss").GetString() ?? "", g.GetProperty("similarity").GetDouble())).ToList();
     }
 
     /// <summary>The namer's alternatives per concept: metadata "alternatives" [[{word, similarity}, ...], ...].</summary>

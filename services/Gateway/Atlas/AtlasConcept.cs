@@ -6,6 +6,8 @@ public sealed record AtlasConcept(string Name, double Score, string ScoreName, I
 {
     /// <summary>Other words the namer found, with their cosine similarity, best first.</summary>
     public IReadOnlyList<(string Word, double Similarity)> Alternatives { get; init; } = [];
+    /// <summary>The nearest WordNet definition (a sentence-level name): its word, the definition and its cosine similarity; null when the vocabulary has none.</summary>
+    public (string Word, string Gloss, double Similarity)? Gloss { get; init; }
     /// <summary>Share of the scanned samples where the concept is present (coefficient &gt; 0); NaN when unknown.</summary>
     public double Prevalence { get; init; } = double.NaN;
     /// <summary>Distribution of the concept's positive coefficients: (log10 lower bin edge, count).</summary>

@@ -84,6 +84,8 @@ public static class AtlasHtml
             h.Append($"<section class=\"concept\"><h3>{E(c.Name)} <span class=\"sub\">{E(c.ScoreName)} {N(c.Score)}</span></h3>");
             if (c.Alternatives.Count > 0)
                 h.Append($"<p class=\"alts\">also: {string.Join(", ", c.Alternatives.Select(a => $"{E(a.Word)} ({N(a.Similarity)})"))}</p>");
+            if (c.Gloss is { } g)
+                h.Append($"<p class=\"gloss\">in a sentence: <i>{E(g.Word)}</i> — {E(g.Gloss)} ({N(g.Similarity)})</p>");
             var facts = new List<string>();
             if (double.IsFinite(c.Importance)) facts.Add($"importance {N(c.Importance)}");
             if (double.IsFinite(c.Prevalence) && c.ScoreName != "prevalence") facts.Add($"present in {Pct(c.Prevalence)} of the samples");

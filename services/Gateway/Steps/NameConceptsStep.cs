@@ -4,11 +4,13 @@ using ConceptSuite.Core.Methods;
 namespace ConceptSuite.Gateway.Steps;
 
 /// <summary>
-/// DiscoveryService.NameConcepts: fits the image→text bridge on paired rows (image activations,
-/// caption embeddings of the same images), maps every dictionary atom into the text space and
-/// names it by the nearest vocabulary word (Discover-then-Name, Rao et al. 2024, with a ridge
-/// bridge instead of CLIP). The stage stores the names as a "concept-names" artifact (metadata
-/// names, similarity, bridge_r2). Options: alternatives (words kept besides the best).
+/// DiscoveryService.NameConcepts on paired rows (image activations, caption embeddings of the same
+/// images): each concept's text direction is the covariance of its code with the caption
+/// embeddings, named by the nearest vocabulary word and, when the vocabulary carries WordNet
+/// definitions, the nearest definition (Discover-then-Name, Rao et al. 2024, with the captions
+/// standing in for CLIP's image–text alignment); the ridge image→text bridge is fitted and stored
+/// beside them. The stage stores the names as a "concept-names" artifact (metadata names,
+/// similarity, alternatives, glosses, bridge_r2). Options: alternatives (words kept besides the best).
 /// </summary>
 public sealed class NameConceptsStep(NameConceptsStep.Options options) : IStepExecutor
 {

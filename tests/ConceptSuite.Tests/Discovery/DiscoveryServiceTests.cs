@@ -235,6 +235,52 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
     }
 
     [Fact]
+    public async Task GlossesNameEachConceptByTheNearestDefinitionAndMisshapenGlossesAreRejected()
+    {
+        // As above: k-means centroids equal to the first three of five 8-d word embeddings, an identity
+        // bridge; the definitions' embeddings are the word embeddings in reverse order.
+        using var g = new Generator(27);
+        using var vocab = randn([5, 8], generator: g);
+        var words = new[] { "stripes", "collar", "heel", "sleeve", "zipper" };
+        using var labels = tensor(Enumerable.Range(0, 90).Select(i => (long)(i % 3)).ToArray());
+        using var x = vocab.narrow(0, 0, 3).index_select(0, labels);
+        var acts = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["activations"] = x });
+        var glosses = words.Reverse().Select(w => new { word = w, gloss = "the definition of " + w }).ToArray();
+        using var glossVectors = vocab.flip(0).contiguous();
+        var voc = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = vocab, ["gloss_embeddings"] = glossVectors },
+            System.Text.Json.JsonSerializer.Serialize(new { words, glosses }));
+        using var eye8 = eye(8);
+        var bridge = await fx.Store.PutAsync("concept-names", new Dictionary<string, Tensor> { ["weight"] = eye8 });
+        var config = new FitConfig { Activations = acts.Ref, SkipStability = true };
+        config.Dictionaries.Add(Spec("kmeans", 3));
+        var dict = (await FitAsync(config, null)).Last().Result;
+        var request = new NameConceptsRequest { Dictionary = new DictionaryRef { Artifact = dict.Artifact.Ref }, Vocabulary = voc.Ref, BridgeArtifact = bridge.Ref };
+        var r = await fx.Client.NameConceptsAsync(request);
+        using (var names = fx.Store.Open(r.Names.Id))
+        using (var meta = System.Text.Json.JsonDocument.Parse(names.Info.MetadataJson))
+        {
+            var named = meta.RootElement.GetProperty("glosses").EnumerateArray().ToList();
+            Assert.Equal(3, named.Count);
+            for (int c = 0; c < 3; c++)
+            {
+                Assert.Equal(r.Concepts[c].Name, named[c].GetProperty("word").GetString());          // its own word's definition
+                Assert.Equal("the definition of " + r.Concepts[c].Name, named[c].GetProperty("gloss").GetString());
+                Assert.Equal(1.0, named[c].GetProperty("similarity").GetDouble(), 5);
+            }
+        }
+
+        // Definitions of another width: INVALID_ARGUMENT naming the vocabulary; the service keeps answering.
+        using var narrow = randn([5, 4], generator: g);
+        var bad = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = vocab, ["gloss_embeddings"] = narrow },
+            System.Text.Json.JsonSerializer.Serialize(new { words, glosses }));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await fx.Client.NameConceptsAsync(new NameConceptsRequest(request) { Vocabulary = bad.Ref }));
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.StartsWith("vocabulary:", e.Status.Detail);
+        Assert.Contains("gloss_embeddings", e.Status.Detail);
+        Assert.Equal(3, (await fx.Client.NameConceptsAsync(request)).Concepts.Count);
+    }
+
+    [Fact]
     public async Task NamingFitsARidgeBridgeFromPairs()
     {
         using var g = new Generator(26);
@@ -256,7 +302,9 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
             BridgePairs = new BridgePairs { ImageActivations = ia.Ref, CaptionEmbeddings = ca.Ref, Ridge = 1e-9 },
         });
         Assert.True(r.BridgeR2 > 0.999999, $"bridge R² {r.BridgeR2}");
-        // The fitted bridge is M itself, so each concept's best word is the argmax |cos| of atom·M.
+        // With pairs, a concept's text direction is the covariance of its code with the captions,
+        // atom·Σₓ·M = λ·atom·M for a principal component: the same direction as the bridged atom
+        // (the fitted bridge is M itself), so each concept's best word is the argmax cos of atom·M.
         using var reader = fx.Store.Open(dict.Artifact.Ref.Id);
         using var atoms = reader.Read("pca_3/components");
         using var mapped = atoms.matmul(m);
