@@ -175,6 +175,7 @@ public sealed class ArtifactStore
         }
         DurableFiles.WriteNew(Path.Combine(tmpDir, "meta.json"), Encoding.UTF8.GetBytes(JsonFormatter.Format(info)));
         DurableFiles.SyncDirectory(tmpDir);
+        FaultPoints.Reach("artifact.commit", info.Ref.Kind);
         try { Directory.Move(tmpDir, final); }
         catch (IOException) when (Directory.Exists(final))
         {
