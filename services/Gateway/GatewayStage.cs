@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
@@ -26,6 +27,7 @@ public static class GatewayStage
             .ValidateOnStart();
         services.AddSingleton<StageClients>();
         services.AddSingleton<WorkflowStore>();
+        services.AddSingleton<IArtifactRoots, WorkflowArtifactRoots>();
         services.AddSingleton<WorkflowEngine>();
         services.AddHostedService<WorkflowRecovery>();
         services.AddSingleton<StageMethods>();

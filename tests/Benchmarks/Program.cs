@@ -15,6 +15,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
     ["bottleneck"] = BottleneckBenchmark.RunAsync,
     ["explain"] = ExplainBenchmark.RunAsync,
     ["load"] = LoadBenchmark.RunAsync,
+    ["finalizer-stress"] = FinalizerStress.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

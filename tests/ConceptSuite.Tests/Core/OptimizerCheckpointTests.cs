@@ -13,9 +13,9 @@ namespace ConceptSuite.Tests.Core;
 /// </summary>
 public sealed class OptimizerCheckpointTests
 {
-    const int Steps = 6, StopAt = 3;
+    const int Steps = 4, StopAt = 2;
 
-    static Tensor Batch(int step, long rows = 16)
+    static Tensor Batch(int step, long rows = 8)
     {
         using var g = new Generator((ulong)(100 + step));
         return randn([rows, 1, 28, 28], generator: g);
@@ -24,7 +24,7 @@ public sealed class OptimizerCheckpointTests
     static Tensor Labels(int step)
     {
         using var g = new Generator((ulong)(200 + step));
-        return randint(0, 10, [16], generator: g);
+        return randint(0, 10, [8], generator: g);
     }
 
     static void Train(SmallCnn model, OptimizerHelper opt, int from, int to)

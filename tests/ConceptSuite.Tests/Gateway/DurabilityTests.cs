@@ -141,11 +141,11 @@ public sealed class DurabilityTests
     {
         var spec = new WorkflowSpec { Name = "durable-embed-fit" };
         var shapes = GatewayHarness.Step("shapes", "dataset.import", "");
-        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "96"; shapes.Options["seed"] = "5";
+        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "64"; shapes.Options["seed"] = "5";
         var embed = GatewayHarness.Step("embed", "embedding.embed", "", ("dataset", "$steps.shapes.dataset"));
         var sae = GatewayHarness.Step("sae", "discovery.fit", "", ("activations", "$steps.embed.activations"));
         sae.Options["concepts"] = "32"; sae.Options["seed"] = "3";
-        sae.Options["method_options"] = "k=4;epochs=1500;batch_size=32";
+        sae.Options["method_options"] = "k=4;epochs=800;batch_size=32";
         var top = GatewayHarness.Step("top", "discovery.top-examples", "",
             ("dictionary", "$steps.sae.dictionary"), ("activations", "$steps.embed.activations"), ("dataset", "$steps.shapes.dataset"));
         top.Options["k"] = "2";
