@@ -39,6 +39,7 @@ public sealed class ArtifactStore
     readonly StoreOptions _options;
     long _committed = -1;   // bytes of the committed artifacts; < 0: not counted yet
     long _inFlight;         // bytes written by uploads not yet committed
+    long _countedAt;        // Environment.TickCount64 of the last count
 
     public ArtifactStore(string dataDir, ILogger? logger = null, StoreOptions? options = null)
     {
@@ -94,13 +95,20 @@ public sealed class ArtifactStore
         return newest;
     }
 
-    /// <summary>Bytes the committed artifacts take on disk.</summary>
+    /// <summary>
+    /// Bytes the committed artifacts take on disk: counted on first use, kept up to date by this
+    /// store's commits and deletes, and counted again every 30 s so that the artifacts other
+    /// processes commit to a shared data directory are seen too.
+    /// </summary>
     public long UsedBytes
     {
         get
         {
+            long now = Environment.TickCount64;
+            if (now - Volatile.Read(ref _countedAt) > 30_000) Volatile.Write(ref _committed, -1);
             var v = Volatile.Read(ref _committed);
             if (v >= 0) return v;
+            Volatile.Write(ref _countedAt, now);
             long sum = 0;
             foreach (var d in Directory.EnumerateDirectories(_root))
                 if (ArtifactId.IsValid(Path.GetFileName(d)))
