@@ -16,15 +16,15 @@ namespace ConceptSuite.Tests.Generate;
 /// </summary>
 public class GeneratorResumeTests
 {
-    const int Steps = 8, StopAt = 3;
+    const int Steps = 5, StopAt = 2;
 
     [Fact]
     public void TrainingResumedFromItsCheckpointEndsBitForBitWhereTheUninterruptedOneDoes()
     {
         torch.set_num_threads(1);
-        using var data = ConceptImages.FromConceptShapes(128, 11, ConceptImages.ColourOnly(8));
+        using var data = ConceptImages.FromConceptShapes(64, 11, ConceptImages.ColourOnly(8));
         var vocab = new ConceptVocabulary(data.ConceptNames);
-        var options = new TrainingOptions { Steps = Steps, BatchSize = 16, LearningRate = 4e-3, Seed = 5 };
+        var options = new TrainingOptions { Steps = Steps, BatchSize = 8, LearningRate = 4e-3, Seed = 5 };
         ConceptGenerator New()
         {
             var g = new ConceptGenerator(GeneratorConfig.Preset("tiny") with { ImageSize = 8 }, vocab);
