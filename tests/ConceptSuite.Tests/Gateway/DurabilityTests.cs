@@ -165,10 +165,10 @@ public sealed class DurabilityTests
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-crash3-" + Guid.NewGuid().ToString("N"));
         var env = new Dictionary<string, string?> { ["ConceptSuite__Discovery__CheckpointSeconds"] = "1" };
-        ServerProcess Launch(string? killAt = null)
+        ServerProcess Launch(string? killAt = null, bool elsewhere = false)
         {
             var e = new Dictionary<string, string?>(env) { [ConceptSuite.Core.Artifacts.FaultPoints.Variable] = killAt };
-            return ServerProcess.Launch(["--stages", "all"], e, dataDir, metrics: false);
+            return ServerProcess.Launch(["--stages", "all"], e, elsewhere ? null : dataDir, metrics: false);
         }
         bool Any(string stage, string pattern) =>
             Directory.Exists(Path.Combine(dataDir, "jobs", stage)) && Directory.EnumerateFileSystemEntries(Path.Combine(dataDir, "jobs", stage), pattern, SearchOption.AllDirectories).Any();
@@ -218,7 +218,11 @@ public sealed class DurabilityTests
             }
             var crashed = sw.Elapsed.TotalSeconds;
 
-            await using var clean = await GatewayHarness.StartAsync();
+            // The undisturbed run: the same binary in a process of its own on a fresh data directory
+            // (an in-process server shares libtorch's process-wide settings, its thread count
+            // among them, with every other test, and float sums follow the thread count).
+            using var clean = Launch(elsewhere: true);
+            await clean.WaitServingAsync("gateway");
             var undisturbed = (await GatewayHarness.RunAsync(clean.Channel, EmbedFitWorkflow(), TimeSpan.FromMinutes(3))).Last().Finished;
             Assert.True(undisturbed.State == WorkflowState.Succeeded, undisturbed.Error);
             Assert.Equal(undisturbed.Id, resumed.Id);
