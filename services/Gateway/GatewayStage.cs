@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
@@ -34,6 +35,7 @@ public static class GatewayStage
                 ? new PostgresWorkflowStore(gateway.PostgresConnectionString)
                 : new SqliteWorkflowStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value);
         });
+        services.AddSingleton<IArtifactRoots, WorkflowArtifactRoots>();
         services.AddSingleton<WorkflowEngine>();
         services.AddHostedService<WorkflowRecovery>();
         services.AddSingleton<StageMethods>();

@@ -17,6 +17,7 @@ var benchmarks = new Dictionary<string, Func<string[], Task<int>>>(StringCompare
     ["explain"] = ExplainBenchmark.RunAsync,
     ["load"] = LoadBenchmark.RunAsync,
     ["naming"] = NamingBenchmark.RunAsync,
+    ["finalizer-stress"] = FinalizerStress.RunAsync,
 };
 
 if (args.Length == 0 || !benchmarks.TryGetValue(args[0], out var run))

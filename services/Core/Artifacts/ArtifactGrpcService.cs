@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace ConceptSuite.Core.Artifacts;
 
 /// <summary>The artifact store over gRPC (artifact.proto), served by every stage.</summary>
-public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptions> options) : ArtifactService.ArtifactServiceBase
+public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptions> options, ArtifactGarbageCollector collector) : ArtifactService.ArtifactServiceBase
 {
     public override Task<ArtifactInfo> GetArtifactInfo(GetArtifactInfoRequest request, ServerCallContext context) =>
         Task.FromResult(store.GetInfo(request.Id));
@@ -51,7 +51,28 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
     public override Task<DeleteArtifactResponse> DeleteArtifact(DeleteArtifactRequest request, ServerCallContext context)
     {
         ArtifactId.Check(request.Id);
+        if (store.IsPinned(request.Id))
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"id: artifact '{request.Id}' is pinned; unpin it first (PinArtifact)"));
         return Task.FromResult(new DeleteArtifactResponse { Deleted = store.Delete(request.Id) });
+    }
+
+    public override Task<ArtifactInfo> PinArtifact(PinArtifactRequest request, ServerCallContext context) =>
+        Task.FromResult(store.Pin(request.Id, request.Pinned));
+
+    public override async Task<CollectGarbageResponse> CollectGarbage(CollectGarbageRequest request, ServerCallContext context)
+    {
+        if (request.MinAgeSeconds < 0) throw new InvalidInputException("min_age_seconds", "must be >= 0");
+        if (request.WorkflowRetentionSeconds < 0) throw new InvalidInputException("workflow_retention_seconds", "must be >= 0");
+        if (!collector.CanCollect)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                "this process holds no workflows, so it cannot tell their artifacts from garbage; call CollectGarbage on the gateway's process"));
+        var (report, released) = await collector.CollectAsync(request.DryRun,
+            request.MinAgeSeconds > 0 ? TimeSpan.FromSeconds(request.MinAgeSeconds) : null,
+            request.WorkflowRetentionSeconds > 0 ? TimeSpan.FromSeconds(request.WorkflowRetentionSeconds) : null,
+            context.CancellationToken);
+        var r = new CollectGarbageResponse { FreedBytes = report.FreedBytes, Kept = report.Kept, ReleasedWorkflows = released, SweptTemporary = report.SweptTemporary };
+        r.Deleted.AddRange(report.Deleted);
+        return r;
     }
 
     public override async Task<ArtifactInfo> PutArtifact(IAsyncStreamReader<PutArtifactRequest> requestStream, ServerCallContext context)

@@ -14,7 +14,7 @@ namespace ConceptSuite.Core.Artifacts;
 
 /// <summary>
 /// Artifacts on the filesystem under a data directory: artifacts/{id}/tensors.safetensors plus
-/// artifacts/{id}/meta.json. Writes go to artifacts/.tmp/{random}/, are flushed to the disk
+/// artifacts/{id}/meta.json. Writes go to artifacts/.tmp/{process}/{random}/, are flushed to the disk
 /// (each file and the folder) and renamed into place in one step, and the parent folder is
 /// flushed after the rename, so a failed, cancelled or crashed write leaves nothing behind and a
 /// committed one survives a power cut. Ids are content-derived (see <see cref="ArtifactWriter"/>);
@@ -22,26 +22,206 @@ namespace ConceptSuite.Core.Artifacts;
 /// is unreadable, or whose tensors file is shorter or longer than meta.json says, is moved to
 /// artifacts/.quarantine/ with a logged warning when it is next read: it is then absent (NOT_FOUND,
 /// left out of <see cref="List"/>), and committing the same content again stores it anew.
+/// Each store instance (one per process) writes under a temporary folder of its own, so starting a
+/// process never touches another's uploads; folders left by crashed processes are swept once
+/// untouched for <see cref="StoreOptions.TemporaryMaxAgeHours"/>. Writes beyond the quota or the
+/// free-space floor (<see cref="StoreOptions"/>) are RESOURCE_EXHAUSTED, as is a full disk, and
+/// leave nothing behind. Pinned artifacts (artifacts/.pins/{id}) are never deleted or collected.
 /// </summary>
 public sealed class ArtifactStore
 {
     const string QuarantineFolder = ".quarantine";
+    const string PinFolder = ".pins";
     readonly string _root;
+    readonly string _tmpRoot;
     readonly string _tmp;
     readonly ILogger _logger;
+    readonly StoreOptions _options;
+    long _committed = -1;   // bytes of the committed artifacts; < 0: not counted yet
+    long _inFlight;         // bytes written by uploads not yet committed
+    long _countedAt;        // Environment.TickCount64 of the last count
 
-    public ArtifactStore(string dataDir, ILogger? logger = null)
+    public ArtifactStore(string dataDir, ILogger? logger = null, StoreOptions? options = null)
     {
         _root = Path.GetFullPath(Path.Combine(dataDir, "artifacts"));
-        _tmp = Path.Combine(_root, ".tmp");
+        _tmpRoot = Path.Combine(_root, ".tmp");
+        _tmp = Path.Combine(_tmpRoot, $"p{Environment.ProcessId}-{Guid.NewGuid():N}");
         _logger = logger ?? NullLogger.Instance;
+        _options = options ?? new StoreOptions();
         Directory.CreateDirectory(_tmp);
-        // Leftovers of writes interrupted by a crash are never visible; clear them at start.
-        foreach (var d in Directory.EnumerateDirectories(_tmp))
-            try { Directory.Delete(d, true); } catch (IOException) { }
+        SweepTemporary();
     }
 
     public string Root => _root;
+
+    /// <summary>This store's own temporary folder (artifacts/.tmp/p{pid}-{random}).</summary>
+    public string TemporaryFolder => _tmp;
+
+    public StoreOptions Options => _options;
+
+    /// <summary>
+    /// Removes the temporary folders of other store instances (crashed processes) whose newest
+    /// entry is older than <see cref="StoreOptions.TemporaryMaxAgeHours"/>; a live upload writes
+    /// continuously and is left alone. Returns how many were removed.
+    /// </summary>
+    public int SweepTemporary()
+    {
+        var cutoff = DateTime.UtcNow - TimeSpan.FromHours(Math.Max(0, _options.TemporaryMaxAgeHours));
+        int swept = 0;
+        foreach (var entry in Directory.EnumerateFileSystemEntries(_tmpRoot))
+        {
+            if (Path.GetFullPath(entry) == _tmp) continue;
+            try
+            {
+                if (NewestWrite(entry) >= cutoff) continue;
+                if (Directory.Exists(entry)) Directory.Delete(entry, true); else File.Delete(entry);
+                swept++;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
+        if (swept > 0) _logger.LogInformation("Swept {Count} stale temporary upload folders under {Root}", swept, _tmpRoot);
+        return swept;
+    }
+
+    static DateTime NewestWrite(string entry)
+    {
+        if (!Directory.Exists(entry)) return File.GetLastWriteTimeUtc(entry);
+        var newest = Directory.GetLastWriteTimeUtc(entry);
+        foreach (var e in Directory.EnumerateFileSystemEntries(entry, "*", SearchOption.AllDirectories))
+        {
+            var t = File.GetLastWriteTimeUtc(e);
+            if (t > newest) newest = t;
+        }
+        return newest;
+    }
+
+    /// <summary>
+    /// Bytes the committed artifacts take on disk: counted on first use, kept up to date by this
+    /// store's commits and deletes, and counted again every 30 s so that the artifacts other
+    /// processes commit to a shared data directory are seen too.
+    /// </summary>
+    public long UsedBytes
+    {
+        get
+        {
+            long now = Environment.TickCount64;
+            if (now - Volatile.Read(ref _countedAt) > 30_000) Volatile.Write(ref _committed, -1);
+            var v = Volatile.Read(ref _committed);
+            if (v >= 0) return v;
+            Volatile.Write(ref _countedAt, now);
+            long sum = 0;
+            foreach (var d in Directory.EnumerateDirectories(_root))
+                if (ArtifactId.IsValid(Path.GetFileName(d)))
+                    try { sum += Directory.EnumerateFiles(d).Sum(f => new FileInfo(f).Length); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            Interlocked.CompareExchange(ref _committed, sum, -1);
+            return Volatile.Read(ref _committed);
+        }
+    }
+
+    /// <summary>Free bytes of the file system that holds the store.</summary>
+    public long FreeBytes => new DriveInfo(_root).AvailableFreeSpace;
+
+    /// <summary>
+    /// Accounts <paramref name="bytes"/> about to be written by an upload: RESOURCE_EXHAUSTED when
+    /// they would take the store past its quota or the disk below its free-space floor.
+    /// </summary>
+    internal void Reserve(long bytes)
+    {
+        long inFlight = Interlocked.Add(ref _inFlight, bytes);
+        try
+        {
+            if (_options.QuotaBytes > 0 && UsedBytes + inFlight > _options.QuotaBytes)
+                throw new ResourceExhaustedException(
+                    $"artifact store quota: {UsedBytes} bytes stored and {inFlight - bytes} being written of {_options.QuotaBytes}; " +
+                    $"{bytes} more do not fit (delete artifacts or run CollectGarbage)");
+            CheckFree(bytes);
+        }
+        catch
+        {
+            Interlocked.Add(ref _inFlight, -bytes);
+            throw;
+        }
+    }
+
+    internal void Release(long bytes) => Interlocked.Add(ref _inFlight, -bytes);
+
+    /// <summary>RESOURCE_EXHAUSTED when writing <paramref name="bytes"/> would leave less than the free-space floor.</summary>
+    internal void CheckFree(long bytes)
+    {
+        if (_options.MinFreeBytes <= 0) return;
+        long free = FreeBytes;
+        if (free - bytes < _options.MinFreeBytes)
+            throw new ResourceExhaustedException(
+                $"artifact store: {free} bytes free on its disk; writing {bytes} more would go below the floor of {_options.MinFreeBytes}");
+    }
+
+    /// <summary>A full disk (ENOSPC, or ERROR_DISK_FULL / ERROR_HANDLE_DISK_FULL) as RESOURCE_EXHAUSTED.</summary>
+    internal static Exception DiskFull(IOException e) =>
+        e.HResult is 28 or 112 or 39 || (e.HResult & 0xFFFF) is 112 or 39 || e.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase)
+            ? new ResourceExhaustedException($"artifact store: the disk is full ({e.Message})")
+            : e;
+
+    string PinFile(string id) => Path.Combine(_root, PinFolder, ArtifactId.Check(id));
+
+    /// <summary>True when the artifact is pinned: never deleted by <see cref="Delete"/> nor collected.</summary>
+    public bool IsPinned(string id) => File.Exists(PinFile(id));
+
+    /// <summary>Pins or unpins a stored artifact (NOT_FOUND when absent); returns its info.</summary>
+    public ArtifactInfo Pin(string id, bool pinned, string field = "id")
+    {
+        var info = GetInfo(id, field);
+        var file = PinFile(id);
+        if (pinned)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            DurableFiles.WriteAllText(file, id);
+        }
+        else if (File.Exists(file))
+        {
+            File.Delete(file);
+            DurableFiles.SyncDirectory(Path.GetDirectoryName(file)!);
+        }
+        info.Pinned = pinned;
+        return info;
+    }
+
+    /// <summary>
+    /// Deletes every artifact that nothing keeps: kept are <paramref name="roots"/> (the outputs and
+    /// inputs of the workflows), pinned artifacts, artifacts younger than <paramref name="minAge"/>,
+    /// and, transitively, every artifact a kept one references (any stored id in its metadata or
+    /// labels: its inputs). Stale temporary folders are swept too. A dry run deletes nothing and
+    /// reports what it would.
+    /// </summary>
+    public GarbageReport CollectGarbage(IEnumerable<string> roots, TimeSpan minAge, bool dryRun)
+    {
+        var all = List().ToDictionary(a => a.Ref.Id);
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        var queue = new Queue<string>();
+        void Mark(string id) { if (all.ContainsKey(id) && keep.Add(id)) queue.Enqueue(id); }
+        foreach (var r in roots) Mark(r);
+        var cutoff = DateTime.UtcNow - minAge;
+        foreach (var a in all.Values)
+            if (a.Pinned || a.Created is null || a.Created.ToDateTime() > cutoff) Mark(a.Ref.Id);
+        while (queue.TryDequeue(out var id))
+            foreach (var r in References(all[id])) Mark(r);
+        var deleted = new List<string>();
+        long freed = 0;
+        foreach (var a in all.Values.Where(a => !keep.Contains(a.Ref.Id)).OrderBy(a => a.Ref.Id, StringComparer.Ordinal))
+            if (dryRun || Delete(a.Ref.Id)) { deleted.Add(a.Ref.Id); freed += a.SizeBytes; }
+        int swept = dryRun ? 0 : SweepTemporary();
+        if (!dryRun && deleted.Count > 0) _logger.LogInformation("Collected {Count} unreferenced artifacts ({Bytes} bytes)", deleted.Count, freed);
+        return new GarbageReport(deleted, freed, keep.Count, swept);
+    }
+
+    static readonly System.Text.RegularExpressions.Regex IdPattern = new("(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])", System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    /// <summary>Every artifact id mentioned in <paramref name="text"/> (64 lowercase hex characters).</summary>
+    public static IEnumerable<string> IdsIn(string text) => IdPattern.Matches(text).Select(m => m.Value);
+
+    /// <summary>The ids an artifact references: its inputs, named in its metadata or labels.</summary>
+    public static IEnumerable<string> References(ArtifactInfo info) =>
+        IdsIn(info.MetadataJson).Concat(info.Labels.Values.SelectMany(IdsIn));
 
     /// <summary>Where unreadable artifacts are moved (artifacts/.quarantine/{id}.{random}).</summary>
     public string QuarantineRoot => Path.Combine(_root, QuarantineFolder);
@@ -51,7 +231,9 @@ public sealed class ArtifactStore
     {
         if (string.IsNullOrWhiteSpace(kind)) throw new InvalidInputException("kind", "is required");
         var dir = Path.Combine(_tmp, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        // Recreated if something removed it (a sweep by a process whose clock runs ahead).
+        try { Directory.CreateDirectory(dir); }
+        catch (IOException e) { throw DiskFull(e); }
         return new ArtifactWriter(this, kind, dir);
     }
 
@@ -111,7 +293,11 @@ public sealed class ArtifactStore
             if (info.Ref?.Id != id) why = $"meta.json names artifact '{info.Ref?.Id}'";
             else if (!tensors.Exists) why = "tensors.safetensors is missing";
             else if (tensors.Length != info.SizeBytes) why = $"tensors.safetensors holds {tensors.Length} bytes, meta.json says {info.SizeBytes}";
-            else return info;
+            else
+            {
+                info.Pinned = IsPinned(id);
+                return info;
+            }
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -136,6 +322,7 @@ public sealed class ArtifactStore
             Directory.CreateDirectory(QuarantineRoot);
             Directory.Move(dir, target);
             DurableFiles.SyncDirectory(_root);
+            Volatile.Write(ref _committed, -1);
             _logger.LogWarning("Artifact {Id} is corrupt ({Why}); moved to {Target}", id, why, target);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -145,14 +332,19 @@ public sealed class ArtifactStore
         }
     }
 
-    /// <summary>Removes an artifact (renamed away first, so readers never see half of it).</summary>
+    /// <summary>
+    /// Removes an artifact (renamed away first, so readers never see half of it). False when it is
+    /// absent or pinned (a pinned artifact stays until unpinned).
+    /// </summary>
     public bool Delete(string id)
     {
         var dir = Dir(id);
-        if (!Directory.Exists(dir)) return false;
+        if (!Directory.Exists(dir) || IsPinned(id)) return false;
         var trash = Path.Combine(_tmp, "del-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_tmp);
         Directory.Move(dir, trash);
         DurableFiles.SyncDirectory(_root);
+        Volatile.Write(ref _committed, -1);
         Directory.Delete(trash, true);
         return true;
     }
@@ -173,15 +365,31 @@ public sealed class ArtifactStore
             Directory.Delete(tmpDir, true);
             return existing;
         }
-        DurableFiles.WriteNew(Path.Combine(tmpDir, "meta.json"), Encoding.UTF8.GetBytes(JsonFormatter.Format(info)));
-        DurableFiles.SyncDirectory(tmpDir);
-        try { Directory.Move(tmpDir, final); }
-        catch (IOException) when (Directory.Exists(final))
+        try
         {
-            // A concurrent writer of the same content won the rename; the content is identical.
-            Directory.Delete(tmpDir, true);
+            var meta = Encoding.UTF8.GetBytes(JsonFormatter.Format(info));
+            CheckFree(meta.Length);
+            DurableFiles.WriteNew(Path.Combine(tmpDir, "meta.json"), meta);
+            DurableFiles.SyncDirectory(tmpDir);
+            FaultPoints.Reach("artifact.commit", info.Ref.Kind);
+            bool moved = true;
+            try { Directory.Move(tmpDir, final); }
+            catch (IOException) when (Directory.Exists(final))
+            {
+                // A concurrent writer of the same content won the rename; the content is identical.
+                Directory.Delete(tmpDir, true);
+                moved = false;
+            }
+            DurableFiles.SyncDirectory(_root);
+            if (moved && Volatile.Read(ref _committed) >= 0) Interlocked.Add(ref _committed, info.SizeBytes + meta.Length);
         }
-        DurableFiles.SyncDirectory(_root);
+        catch (Exception e)
+        {
+            // Nothing half-written stays: the temporary folder goes with the failure.
+            try { if (Directory.Exists(tmpDir)) Directory.Delete(tmpDir, true); } catch (IOException) { }
+            if (e is IOException io) throw DiskFull(io);
+            throw;
+        }
         return GetInfo(id);
     }
 
@@ -199,6 +407,7 @@ public sealed class ArtifactWriter : IDisposable
     readonly string _kind;
     readonly string _dir;
     readonly Dictionary<string, Part> _parts = new();
+    long _reserved;
     bool _done;
 
     sealed class Part
@@ -245,7 +454,10 @@ public sealed class ArtifactWriter : IDisposable
         {
             throw new InvalidInputException(name, "dtype or trailing dims changed between blocks");
         }
-        p.File.Write(data);
+        _store.Reserve(data.Length);
+        _reserved += data.Length;
+        try { p.File.Write(data); }
+        catch (IOException e) { throw ArtifactStore.DiskFull(e); }
         p.Hash.AppendData(data);
         p.Rows += blockShape.Count == 0 ? 1 : blockShape[0];
     }
@@ -280,9 +492,13 @@ public sealed class ArtifactWriter : IDisposable
         var id = ArtifactId.Of(idParts.ToArray());
         info.Ref.Id = id;
         var path = Path.Combine(_dir, "tensors.safetensors");
-        using (var outFile = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+        // The parts are copied into one file: for a moment the artifact takes twice its size.
+        var headerBytes = Safetensors.Header(header);
+        _store.CheckFree(headerBytes.Length + _parts.Values.Sum(p => p.File.Length));
+        try
         {
-            outFile.Write(Safetensors.Header(header));
+            using var outFile = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+            outFile.Write(headerBytes);
             foreach (var n in names)
             {
                 ct.ThrowIfCancellationRequested();
@@ -293,10 +509,18 @@ public sealed class ArtifactWriter : IDisposable
             outFile.Flush(true);
             info.SizeBytes = outFile.Length;
         }
+        catch (IOException e) { throw ArtifactStore.DiskFull(e); }
         foreach (var p in _parts.Values) { p.File.Dispose(); File.Delete(p.File.Name); p.Hash.Dispose(); }
         _parts.Clear();
         _done = true;
-        return Task.FromResult(_store.Commit(_dir, id, info));
+        try { return Task.FromResult(_store.Commit(_dir, id, info)); }
+        finally { ReleaseReservation(); }
+    }
+
+    void ReleaseReservation()
+    {
+        _store.Release(_reserved);
+        _reserved = 0;
     }
 
     public void Dispose()
@@ -305,6 +529,7 @@ public sealed class ArtifactWriter : IDisposable
         _parts.Clear();
         if (!_done && Directory.Exists(_dir)) Directory.Delete(_dir, true);
         _done = true;
+        ReleaseReservation();
     }
 }
 
@@ -376,3 +601,6 @@ public sealed class ArtifactReader : IDisposable
 
     public void Dispose() => _file.Dispose();
 }
+
+/// <summary>What a garbage collection did (or, in a dry run, would do).</summary>
+public sealed record GarbageReport(IReadOnlyList<string> Deleted, long FreedBytes, int Kept, int SweptTemporary);

@@ -63,8 +63,14 @@ public static class SuiteHosting
             .ValidateOnStart();
         services.AddSingleton<SharedRegions>();
         services.AddSingleton<SharedSliceInterceptor>();
+        services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.Section)
+            .Validate(o => o.QuotaBytes >= 0 && o.MinFreeBytes >= 0 && o.TemporaryMaxAgeHours >= 0 && o.GcMinAgeMinutes >= 0
+                && o.WorkflowRetentionDays >= 0 && o.GcIntervalMinutes >= 0, "ConceptSuite:Store values must be >= 0")
+            .ValidateOnStart();
         services.AddSingleton(sp => new ArtifactStore(sp.GetRequiredService<IOptions<SuiteOptions>>().Value.DataDir,
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>()));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ArtifactStore>(), sp.GetRequiredService<IOptions<StoreOptions>>().Value));
+        services.AddSingleton<ArtifactGarbageCollector>();
+        services.AddHostedService<PeriodicGarbageCollection>();
         services.AddSingleton<JobRunners>();
         services.AddSingleton(sp => RequestBudget.From(sp.GetRequiredService<IOptions<SuiteOptions>>().Value));
         services.AddSingleton<SuiteMetrics>();

@@ -140,7 +140,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 var sw = Stopwatch.StartNew();
                 m.Dictionary.Fit(data, new FitContext { Seed = m.Seed, CancellationToken = ct, Progress = fitCtx.Progress, Metrics = fitCtx.Metrics });
                 m.Seconds = sw.Elapsed.TotalSeconds;
-                m.Done = true;
+                Settle(m);
                 Checkpoint(force: true);
             }
 
@@ -157,13 +157,25 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 int start = 0;
                 if (resumedTensors is not null && list.All(m => resumedEpochs.ContainsKey(m.Key)))
                 {
-                    for (int i = 0; i < list.Count; i++)
-                        models[i].RestoreTrainingState(Slice(resumedTensors, "train/" + list[i].Key + "/"));
-                    start = list.Min(m => resumedEpochs[m.Key]) + 1;
-                    job.Message($"resumed training of {string.Join(", ", list.Select(m => m.Key))} at epoch {start}");
+                    try
+                    {
+                        // Parameters, optimiser moments, dead-latent counters and steps; the data order
+                        // of each epoch derives from (seed, epoch), so the rest of the fit is the one
+                        // the uninterrupted run makes, bit for bit.
+                        for (int i = 0; i < list.Count; i++)
+                            models[i].RestoreTrainingState(Slice(resumedTensors, "train/" + list[i].Key + "/"));
+                        start = list.Min(m => resumedEpochs[m.Key]) + 1;
+                        job.Message($"resumed training of {string.Join(", ", list.Select(m => m.Key))} at epoch {start}");
+                    }
+                    catch (Exception e) when (e is InvalidDataException or KeyNotFoundException)
+                    {
+                        job.Message($"the checkpointed training state is unusable ({e.Message}); training starts over", JobMessage.Types.Level.Warning);
+                        for (int i = 0; i < list.Count; i++)
+                            models[i].Begin(data, new FitContext { Seed = list[i].Seed, CancellationToken = ct });
+                    }
                 }
                 IncrementalTrainer.Train(models, data, fitCtx, epoch => Checkpoint(force: false, list, epoch), start, begin: false);
-                foreach (var m in list) { m.Done = true; m.Seconds = sw.Elapsed.TotalSeconds; }
+                foreach (var m in list) { m.Seconds = sw.Elapsed.TotalSeconds; Settle(m); }
                 Checkpoint(force: true);
             }
             if (resumedTensors is not null) foreach (var t in resumedTensors.Values) t.Dispose();
@@ -209,6 +221,24 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
         {
             foreach (var m in members) m.Dictionary.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Marks a trained member done and replaces its dictionary by one loaded from its saved state:
+    /// the metrics and the artifact then come from exactly the tensors a checkpoint holds, so a fit
+    /// that resumes with this member done (after a crash) evaluates the same numbers, and its
+    /// artifact has the same id, as the run that never stopped.
+    /// </summary>
+    static void Settle(Member m)
+    {
+        var state = m.Dictionary.SaveState();
+        var loaded = m.Plan.Create();
+        try { loaded.LoadState(state); }
+        catch { loaded.Dispose(); throw; }
+        finally { foreach (var t in state.Values) t.Dispose(); }
+        m.Dictionary.Dispose();
+        m.Dictionary = loaded;
+        m.Done = true;
     }
 
     static Dictionary<string, torch.Tensor> Slice(Dictionary<string, torch.Tensor> all, string prefix) =>

@@ -1,6 +1,7 @@
 using ConceptSuite.Contracts;
 using ConceptSuite.Discovery.Numerics;
 using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Discovery.Abstractions;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -341,6 +342,8 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             ["train.W_dec"] = WDec!.detach().clone(), ["train.b_dec"] = BDec!.detach().clone(),
             ["train.mu"] = Mu!.clone(), ["train.scale"] = tensor(new[] { Scale }),
             ["train.since_fired"] = _sinceFired!.clone(), ["train.steps"] = tensor(new[] { Steps }),
+            // Adam's moments and step counts: without them a resumed fit restarts the bias correction and differs.
+            ["train." + OptimizerCheckpoint.Key] = OptimizerCheckpoint.Save(_opt!),
         };
         foreach (var (k, v) in TrainingExtra()) s["train." + k] = v;
         return s;
@@ -361,6 +364,10 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         Steps = state["train.steps"].item<long>();
         RestoreTrainingExtra(state.Where(kv => kv.Key.StartsWith("train.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key["train.".Length..], kv => kv.Value));
+        // After the variant's parameters: the optimiser's moments are copied onto every trained parameter.
+        if (!state.TryGetValue("train." + OptimizerCheckpoint.Key, out var opt))
+            throw new InvalidDataException("the training state has no optimizer state (a checkpoint written before it had one)");
+        OptimizerCheckpoint.Restore(_opt!, opt);
     }
 
     protected static InvalidOperationException NotFitted() => new("the dictionary is not fitted");

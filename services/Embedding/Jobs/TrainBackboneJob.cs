@@ -16,7 +16,7 @@ namespace ConceptSuite.Embedding.Jobs;
 /// <summary>
 /// TrainBackbone: trains a built-in network (SmallCnn or SmallVit) on a dataset artifact's images
 /// and labels with cross-entropy and Adam (Kingma &amp; Ba 2015), seeded shuffling, one progress and
-/// metrics event per epoch, a checkpoint (weights + optimizer-free state: epoch) after each epoch,
+/// metrics event per epoch, a checkpoint (weights, Adam's state and the epoch) after each epoch,
 /// and resume from it under the same job key. The result is a "backbone" artifact.
 /// </summary>
 public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, RequestBudget budget, torch.Device device)
@@ -50,15 +50,24 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, Re
 
         using var model = TorchRandom.Initialize(Backbones.Create(request.Architecture, new BackboneShape(channels, height, width, classes)), request.Seed);
         model.to(device);
+        using var optimizer = torch.optim.Adam(model.parameters(), lr);
         int startEpoch = 0;
         if (ctx.LoadCheckpoint() is { } ckpt)
         {
-            using (torch.no_grad())
-                foreach (var (name, t) in model.state_dict()) t.copy_(ckpt.Tensors[name]);
-            startEpoch = JsonSerializer.Deserialize<Dictionary<string, int>>(ckpt.StateJson)!["epoch"];
-            ctx.Message($"resuming at epoch {startEpoch}");
+            // Weights, Adam's moments and the epoch: each epoch's order derives from (seed, epoch), so
+            // the resumed run trains exactly as the uninterrupted one.
+            if (ckpt.Tensors.TryGetValue(OptimizerCheckpoint.Key, out var opt))
+            {
+                using (torch.no_grad())
+                    foreach (var (name, t) in model.state_dict()) t.copy_(ckpt.Tensors[name]);
+                OptimizerCheckpoint.Restore(optimizer, opt);
+                startEpoch = JsonSerializer.Deserialize<Dictionary<string, int>>(ckpt.StateJson)!["epoch"];
+                ctx.Message($"resuming at epoch {startEpoch}");
+            }
+            else ctx.Message("the checkpoint has no optimizer state (written before checkpoints had one); training starts over",
+                JobMessage.Types.Level.Warning);
+            foreach (var t in ckpt.Tensors.Values) t.Dispose();
         }
-        using var optimizer = torch.optim.Adam(model.parameters(), lr);
         double loss = 0, accuracy = 0;
         for (int epoch = startEpoch; epoch < request.Epochs; epoch++)
         {
@@ -83,8 +92,12 @@ public sealed class TrainBackboneJob(ArtifactStore store, JobRunners runners, Re
             }
             loss = sum / n; accuracy = (double)correct / n;
             if (epoch + 1 < request.Epochs)
-                ctx.SaveCheckpoint(model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu()),
-                    JsonSerializer.Serialize(new Dictionary<string, int> { ["epoch"] = epoch + 1 }));
+            {
+                var tensors = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.cpu());
+                tensors[OptimizerCheckpoint.Key] = OptimizerCheckpoint.Save(optimizer);
+                ctx.SaveCheckpoint(tensors, JsonSerializer.Serialize(new Dictionary<string, int> { ["epoch"] = epoch + 1 }));
+                tensors[OptimizerCheckpoint.Key].Dispose();
+            }
             ctx.Progress(epoch + 1, request.Epochs, "epochs", "train");
             ctx.Metrics(epoch + 1, new Dictionary<string, double> { ["loss"] = loss, ["train_accuracy"] = accuracy });
         }

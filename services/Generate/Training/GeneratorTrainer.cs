@@ -1,4 +1,5 @@
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Tensors;
 using ConceptSuite.Generate.Data;
 using ConceptSuite.Generate.Model;
 using ConceptSuite.Generate.Text;
@@ -11,10 +12,13 @@ namespace ConceptSuite.Generate.Training;
 /// Trains ε_θ with the simple DDPM objective (Ho et al., 2020) E‖ε − ε_θ(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t, c)‖²,
 /// t ~ U{0..T−1}, with condition dropout for classifier-free guidance and per-word dropout.
 /// AdamW, 5% linear warm-up, cosine decay to 10% of the rate. Deterministic in the seed; a
-/// resumed run replays the same batch sequence from its step (the optimiser's moments restart).
+/// resumed run replays the same batch sequence from its step with the optimiser's moments and the
+/// smoothed loss of the checkpoint, so it ends bit for bit where the uninterrupted run does.
 /// </summary>
 public static class GeneratorTrainer
 {
+    const string SmoothedLossKey = "smoothed_loss";
+
     /// <summary>Per-sample token ids [N, T] from concept labels (concept words in prompt order).</summary>
     public static long[][] PromptTokens(ConceptImages data, ConceptVocabulary vocab)
     {
@@ -30,9 +34,10 @@ public static class GeneratorTrainer
         return result;
     }
 
-    /// <param name="onStep">(step, loss) after every step; checkpointing and progress live there.</param>
+    /// <param name="onStep">(step, smoothed loss) after every step; progress lives there.</param>
+    /// <param name="checkpoints">Resume state from a checkpoint and when to capture it (null: none).</param>
     public static double Train(ConceptGenerator generator, ConceptImages data, TrainingOptions options, int startStep = 0,
-        Action<int, double>? onStep = null, CancellationToken ct = default)
+        Action<int, double>? onStep = null, CancellationToken ct = default, TrainerCheckpoints? checkpoints = null)
     {
         options.Validate();
         if (data.ImageSize != generator.Config.ImageSize)
@@ -46,6 +51,11 @@ public static class GeneratorTrainer
         using var opt = optim.AdamW(parameters, options.LearningRate, weight_decay: 0.0);
         int warm = Math.Max(1, options.Steps / 20);
         double lastLoss = double.NaN, smoothed = double.NaN;
+        if (checkpoints?.Resume is { } resume)
+        {
+            OptimizerCheckpoint.Restore(opt, resume[OptimizerCheckpoint.Key]);
+            smoothed = resume[SmoothedLossKey].to_type(ScalarType.Float64).item<double>();
+        }
         model.train();
         for (int step = startStep; step < options.Steps; step++)
         {
@@ -86,8 +96,32 @@ public static class GeneratorTrainer
             lastLoss = loss.item<float>();
             smoothed = double.IsNaN(smoothed) ? lastLoss : 0.95 * smoothed + 0.05 * lastLoss;
             onStep?.Invoke(step + 1, smoothed);
+            if (checkpoints is not null && step + 1 < options.Steps && checkpoints.Due(step + 1))
+            {
+                var state = new Dictionary<string, torch.Tensor>
+                {
+                    [OptimizerCheckpoint.Key] = OptimizerCheckpoint.Save(opt),
+                    [SmoothedLossKey] = tensor(new[] { smoothed }),
+                };
+                checkpoints.Save(step + 1, state);
+            }
         }
         model.eval();
         return smoothed;
     }
+}
+
+/// <summary>
+/// Checkpoints of a <see cref="GeneratorTrainer.Train"/> run: the trainer's own state (the
+/// optimiser's moments and the smoothed loss, as tensors) to resume from, and, after each step the
+/// caller says is due, that state for the caller to save with the weights and the step.
+/// </summary>
+public sealed class TrainerCheckpoints
+{
+    /// <summary>The trainer state of the checkpoint being resumed (null: a fresh run).</summary>
+    public IReadOnlyDictionary<string, torch.Tensor>? Resume { get; init; }
+    /// <summary>Whether to capture the state after this many steps.</summary>
+    public required Func<int, bool> Due { get; init; }
+    /// <summary>(steps done, trainer state); the tensors are the callee's to dispose once saved.</summary>
+    public required Action<int, Dictionary<string, torch.Tensor>> Save { get; init; }
 }

@@ -32,26 +32,42 @@ public static class GeneratorTrainingJob
         TorchRandom.Initialize(gen.Model, plan.Training.Seed);
         if (plan.TokenEmbeddings is not null) gen.FreezeTokenEmbeddings(plan.TokenEmbeddings, plan.Training.Seed);
         int start = 0;
+        Dictionary<string, torch.Tensor>? trainer = null;
         if (job.LoadCheckpoint() is { } ckpt)
         {
-            var state = ckpt.Tensors.Where(kv => kv.Key.StartsWith("unet.", StringComparison.Ordinal))
-                .ToDictionary(kv => kv.Key["unet.".Length..], kv => kv.Value.to(device));
-            gen.Model.load_state_dict(state, strict: true);
-            start = JsonNode.Parse(ckpt.StateJson)!["step"]!.GetValue<int>();
-            job.Message($"resumed at step {start}");
+            if (ckpt.Tensors.ContainsKey("trainer." + OptimizerCheckpoint.Key))
+            {
+                var state = ckpt.Tensors.Where(kv => kv.Key.StartsWith("unet.", StringComparison.Ordinal))
+                    .ToDictionary(kv => kv.Key["unet.".Length..], kv => kv.Value.to(device));
+                gen.Model.load_state_dict(state, strict: true);
+                trainer = ckpt.Tensors.Where(kv => kv.Key.StartsWith("trainer.", StringComparison.Ordinal))
+                    .ToDictionary(kv => kv.Key["trainer.".Length..], kv => kv.Value);
+                start = JsonNode.Parse(ckpt.StateJson)!["step"]!.GetValue<int>();
+                job.Message($"resumed at step {start}");
+            }
+            else job.Message("the checkpoint has no optimizer state (written before checkpoints had one); training starts over",
+                JobMessage.Types.Level.Warning);
         }
         var lastSave = Stopwatch.StartNew();
+        var checkpoints = new TrainerCheckpoints
+        {
+            Resume = trainer,
+            Due = _ => lastSave.Elapsed.TotalSeconds >= ckptSeconds,
+            Save = (step, state) =>
+            {
+                // The weights, the optimiser's moments and the smoothed loss, at the step they were taken.
+                var tensors = gen.Model.state_dict().ToDictionary(kv => "unet." + kv.Key, kv => kv.Value.detach().cpu());
+                foreach (var (k, v) in state) tensors["trainer." + k] = v;
+                job.SaveCheckpoint(tensors, new JsonObject { ["step"] = step }.ToJsonString());
+                foreach (var v in state.Values) v.Dispose();
+                lastSave.Restart();
+            },
+        };
         double loss = GeneratorTrainer.Train(gen, data, plan.Training, start, (step, l) =>
         {
             if (step % 10 == 0 || step == plan.Training.Steps) job.Progress(step, plan.Training.Steps, "steps", "fit");
             if (step % 50 == 0) job.Metrics(step, new Dictionary<string, double> { ["loss"] = l });
-            if (lastSave.Elapsed.TotalSeconds >= ckptSeconds && step < plan.Training.Steps)
-            {
-                var tensors = gen.Model.state_dict().ToDictionary(kv => "unet." + kv.Key, kv => kv.Value.detach().cpu());
-                job.SaveCheckpoint(tensors, new JsonObject { ["step"] = step }.ToJsonString());
-                lastSave.Restart();
-            }
-        }, job.CancellationToken);
+        }, job.CancellationToken, checkpoints);
         double trainSeconds = sw.Elapsed.TotalSeconds;
         job.Progress(plan.Training.Steps, plan.Training.Steps, "steps", "classifier");
         using var heldOut = plan.Data.Load(heldOut: true);

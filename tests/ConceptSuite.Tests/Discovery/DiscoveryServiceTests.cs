@@ -594,6 +594,67 @@ public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<Di
         Console.WriteLine($"sae fit cancelled after checkpointed epoch {saved}; the rerun resumed at epoch {saved + 1}");
     }
 
+    /// <summary>
+    /// An SAE fit stopped right after a checkpoint taken mid-training and run again under its key
+    /// resumes (parameters, Adam's moments and step counts, dead-latent counters, data order of the
+    /// next epoch) and stores exactly the dictionary of the fit that never stopped: the same id, so
+    /// the same tensors and metadata (metrics included) bit for bit. Before the checkpoint carried
+    /// the optimizer, the resumed fit restarted Adam's moments and gave another dictionary.
+    /// </summary>
+    [Fact]
+    public async Task AnSaeFitInterruptedAtACheckpointAndResumedEqualsTheUninterruptedFitBitForBit()
+    {
+        var (x, _) = DiscoveryTestData.PlantedSparse(2048, 32, 64, 4, seed: 37);
+        using var _x = x;
+        FitConfig Config(JobOptions? job)
+        {
+            var c = new FitConfig { Seed = 9, Job = job };
+            c.Dictionaries.Add(Spec("topk_sae", 64, ("k", "4"), ("epochs", "120"), ("batch_size", "256"), ("auxk", "8"), ("dead_tokens", "2048")));
+            return c;
+        }
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var whole = (await FitAsync(Config(null), Host(x))).Last().Result;
+        Assert.NotNull(whole);
+        Assert.False(whole.Resumed);
+        var wholeSeconds = sw.Elapsed.TotalSeconds;
+
+        const string key = "sae-bitwise-resume";
+        var job = new JobOptions { JobKey = key, CheckpointSeconds = 1 };
+        var state = Path.Combine(fx.Server.DataDir, "jobs", "discovery", key, "checkpoint", "state.json");
+        var runner = fx.Server.Services.GetRequiredService<JobRunners>().For("discovery");
+        using (var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3)))
+        using (var call = fx.Client.Fit(cancellationToken: cts.Token))
+        {
+            await call.RequestStream.WriteAsync(new FitRequest { Config = Config(job) });
+            foreach (var b in Host(x).ToBlocks("", 64 << 10)) await call.RequestStream.WriteAsync(new FitRequest { Block = b });
+            await call.RequestStream.CompleteAsync();
+            try
+            {
+                while (await call.ResponseStream.MoveNext(cts.Token))
+                {
+                    Assert.Null(call.ResponseStream.Current.Result);
+                    // Stopped at the first checkpoint that holds training state (both the fit and its stability twin mid-training).
+                    if (File.Exists(state) && File.ReadAllText(state).Contains("\"Epochs\":{\"")) { cts.Cancel(); break; }
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled) { }
+        }
+        for (int i = 0; i < 600 && runner.Admitted > 0; i++) await Task.Delay(50);
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(state));
+        int saved = doc.RootElement.GetProperty("Epochs").GetProperty("topk_sae_64").GetInt32();
+        Assert.InRange(saved, 0, 118);
+
+        var events = await FitAsync(Config(job), Host(x));
+        var resumed = events.Last().Result;
+        Assert.NotNull(resumed);
+        Assert.True(resumed.Resumed);
+        Assert.Contains(events, e => e.Message?.Text.StartsWith("resumed training of topk_sae_64", StringComparison.Ordinal) == true);
+        Assert.Equal(whole.Artifact.Ref.Id, resumed.Artifact.Ref.Id);
+        Assert.Equal(whole.Artifact.MetadataJson, resumed.Artifact.MetadataJson);
+        Assert.Equal(whole.Metrics, resumed.Metrics);
+        Console.WriteLine($"sae fit of {wholeSeconds:F1} s stopped after checkpointed epoch {saved} of 120 and resumed: id {resumed.Artifact.Ref.Id[..12]} both ways");
+    }
+
     [Fact]
     public async Task AFailedStreamedFitLeavesNoUploadedActivationsBehind()
     {

@@ -134,6 +134,109 @@ public sealed class DurabilityTests
     }
 
     /// <summary>
+    /// Concept-shapes images embedded by ResNet18, a TopK SAE fit on the embeddings (long enough
+    /// for checkpoints every second) and its top examples.
+    /// </summary>
+    static RunWorkflowRequest EmbedFitWorkflow()
+    {
+        var spec = new WorkflowSpec { Name = "durable-embed-fit" };
+        var shapes = GatewayHarness.Step("shapes", "dataset.import", "");
+        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "64"; shapes.Options["seed"] = "5";
+        var embed = GatewayHarness.Step("embed", "embedding.embed", "", ("dataset", "$steps.shapes.dataset"));
+        var sae = GatewayHarness.Step("sae", "discovery.fit", "", ("activations", "$steps.embed.activations"));
+        sae.Options["concepts"] = "32"; sae.Options["seed"] = "3";
+        sae.Options["method_options"] = "k=4;epochs=800;batch_size=32";
+        var top = GatewayHarness.Step("top", "discovery.top-examples", "",
+            ("dictionary", "$steps.sae.dictionary"), ("activations", "$steps.embed.activations"), ("dataset", "$steps.shapes.dataset"));
+        top.Options["k"] = "2";
+        spec.Steps.Add([shapes, embed, sae, top]);
+        return new RunWorkflowRequest { Spec = spec, Detach = true };
+    }
+
+    /// <summary>
+    /// kill -9 at three points of one workflow — mid-embed, mid-fit (after a checkpoint) and inside
+    /// the commit of the fit's dictionary artifact (the process kills itself there through
+    /// <see cref="ConceptSuite.Core.Artifacts.FaultPoints"/>) — each followed by a restart on the same
+    /// data directory, and the workflow finishes with the artifact ids of an undisturbed run at every step.
+    /// </summary>
+    [Fact]
+    public async Task KillingTheServerMidEmbedMidFitAndInsideACommitGivesTheIdsOfAnUndisturbedRun()
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var dataDir = Path.Combine(Path.GetTempPath(), "cs-crash3-" + Guid.NewGuid().ToString("N"));
+        var env = new Dictionary<string, string?> { ["ConceptSuite__Discovery__CheckpointSeconds"] = "1" };
+        ServerProcess Launch(string? killAt = null, bool elsewhere = false)
+        {
+            var e = new Dictionary<string, string?>(env) { [ConceptSuite.Core.Artifacts.FaultPoints.Variable] = killAt };
+            return ServerProcess.Launch(["--stages", "all"], e, elsewhere ? null : dataDir, metrics: false);
+        }
+        bool Any(string stage, string pattern) =>
+            Directory.Exists(Path.Combine(dataDir, "jobs", stage)) && Directory.EnumerateFileSystemEntries(Path.Combine(dataDir, "jobs", stage), pattern, SearchOption.AllDirectories).Any();
+        async Task KillWhen(ServerProcess server, Func<bool> condition, string what)
+        {
+            for (var t = System.Diagnostics.Stopwatch.StartNew(); !condition(); await Task.Delay(50))
+            {
+                Assert.False(server.HasExited, $"the server exited before {what}:\n{server.Output}");
+                Assert.True(t.Elapsed < TimeSpan.FromMinutes(3), $"no {what} after 3 minutes:\n{server.Output}");
+            }
+            server.Kill();
+        }
+        try
+        {
+            string id;
+            // 1. Killed mid-embed: once the embedding job is bound to its folder and running.
+            using (var server = Launch())
+            {
+                await server.WaitServingAsync("gateway");
+                using var call = new GatewayClient(server.Channel).RunWorkflow(EmbedFitWorkflow());
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None), server.Output);
+                id = call.ResponseStream.Current.WorkflowId;
+                await KillWhen(server, () => Any("embedding", "content"), "an embedding job");
+            }
+            Assert.False(Any("discovery", "content"));
+            // 2. Restarted (startup continues the workflow); killed mid-fit, after the fit's first checkpoint.
+            using (var server = Launch())
+                await KillWhen(server, () => Any("discovery", "state.json"), "a fit checkpoint");
+            // 3. Restarted with the crash hook: the fit resumes from its checkpoint, and the process
+            //    kills itself inside the commit of the dictionary, its files written but not yet renamed into place.
+            using (var server = Launch("artifact.commit:dictionary"))
+            {
+                Assert.True(server.WaitForExit(180), "the server did not reach the dictionary commit:\n" + server.Output);
+                Assert.Contains("killing the process at artifact.commit:dictionary", server.Output);
+            }
+            // 4. Restarted once more: the workflow finishes.
+            WorkflowInfo resumed;
+            using (var server = Launch())
+            {
+                await server.WaitServingAsync("gateway");
+                using var call = new GatewayClient(server.Channel).ResumeWorkflow(new ResumeWorkflowRequest { Id = id });
+                WorkflowInfo? end = null;
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                    if (call.ResponseStream.Current.Finished is { } f) end = f;
+                resumed = end ?? throw new InvalidOperationException("no finished event:\n" + server.Output);
+                Assert.True(resumed.State == WorkflowState.Succeeded, resumed.Error + "\n" + server.Output);
+            }
+            var crashed = sw.Elapsed.TotalSeconds;
+
+            // The undisturbed run: the same binary in a process of its own on a fresh data directory
+            // (an in-process server shares libtorch's process-wide settings, its thread count
+            // among them, with every other test, and float sums follow the thread count).
+            using var clean = Launch(elsewhere: true);
+            await clean.WaitServingAsync("gateway");
+            var undisturbed = (await GatewayHarness.RunAsync(clean.Channel, EmbedFitWorkflow(), TimeSpan.FromMinutes(3))).Last().Finished;
+            Assert.True(undisturbed.State == WorkflowState.Succeeded, undisturbed.Error);
+            Assert.Equal(undisturbed.Id, resumed.Id);
+            Assert.Equal(undisturbed.Steps.Select(Output), resumed.Steps.Select(Output));
+            Console.WriteLine($"three kills and restarts in {crashed:F0} s, undisturbed run in {sw.Elapsed.TotalSeconds - crashed:F0} s; ids: "
+                + string.Join(", ", resumed.Steps.Select(s => $"{s.Name} {Output(s)[..12]}")));
+        }
+        finally
+        {
+            try { Directory.Delete(dataDir, true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
     /// A workflow accepted but not yet started when the server stopped (pending: it waited for a
     /// slot) is continued by the recovery at start, as a running one is.
     /// </summary>
