@@ -39,11 +39,18 @@ public sealed record TextDataset(string Name, IReadOnlyList<string> Texts, long[
     /// <summary>Stores the corpus as one "texts" artifact.</summary>
     public async Task<Contracts.ArtifactInfo> SaveAsync(ArtifactStore store, CancellationToken ct = default)
     {
-        using var scope = torch.NewDisposeScope();
-        var (utf8, offsets, labels) = ToTensors();
-        var tensors = new Dictionary<string, torch.Tensor> { ["utf8"] = utf8, ["offsets"] = offsets, ["labels"] = labels };
-        var meta = JsonSerializer.Serialize(new Meta("texts", Name, ClassNames));
-        return await store.PutAsync(Kind, tensors, meta, new Dictionary<string, string> { ["name"] = Name }, ct);
+        // Made outside any dispose scope (the store's write awaits), owned and freed here.
+        var (utf8, offsets, labels) = Streaming.TensorScope.Run(() =>
+        {
+            var (u, o, l) = ToTensors();
+            return (u.DetachFromDisposeScope(), o.DetachFromDisposeScope(), l.DetachFromDisposeScope());
+        });
+        using (utf8) using (offsets) using (labels)
+        {
+            var tensors = new Dictionary<string, torch.Tensor> { ["utf8"] = utf8, ["offsets"] = offsets, ["labels"] = labels };
+            var meta = JsonSerializer.Serialize(new Meta("texts", Name, ClassNames));
+            return await store.PutAsync(Kind, tensors, meta, new Dictionary<string, string> { ["name"] = Name }, ct);
+        }
     }
 
     /// <summary>The texts of the stored form: UTF-8 bytes cut at the offsets.</summary>

@@ -218,7 +218,7 @@ public class RegisterModelTests
             // Nothing stored, nothing left in the store's scratch folder; the server still registers a good model.
             var store = server.Services.GetRequiredService<ArtifactStore>();
             Assert.Empty(store.List(RegisteredModels.Kind));
-            Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(store.Root, ".tmp")));
+            Assert.Empty(Directory.EnumerateFiles(Path.Combine(store.Root, ".tmp"), "*", SearchOption.AllDirectories));
             var good = CnnSpec();
             good.SizeBytes = cnn.Length;
             var reg = await RegisterAsync(channel, good, cnn);
