@@ -4,7 +4,7 @@
 # progress and the key numbers (`concept report ID` prints them again), and writing the concept
 # atlas: the workflow's last step renders it in the gateway as an "atlas" artifact, which the
 # command fetches (`concept atlas ID -o FILE` does the same later).
-#   scripts/main-job.sh                      # default sizes (fits in about 5 minutes on 2 cores)
+#   scripts/main-job.sh                      # default sizes (about 2 minutes on 2 idle cores, build included)
 #   scripts/main-job.sh -p train_rows=2000   # any workflow parameter
 set -euo pipefail
 cd "$(dirname "$0")/.."
