@@ -53,9 +53,9 @@ public sealed class ConcurrentSeededJobTests
         for (int i = 0; i < jobs.Length; i++)
         {
             Assert.Equal(alone[i].Keys.Order(), together[i].Keys.Order());
-            // Bitwise when the job threads' OpenMP teams are the same size (the test alone: measured 0);
-            // other test classes set torch.set_num_threads(1) on pool threads, which changes only the
-            // order of float sums, by far less than this bound.
+            // Bitwise when the job threads' OpenMP teams are the same size (the test alone: measured 0).
+            // Tests that train with one OpenMP thread give their pool thread its count back; a team
+            // size changed under a job changes only the order of float sums, by far less than this bound.
             foreach (var (name, w) in alone[i])
                 Assert.True(MaxDifference(w, together[i][name]) <= 1e-4, $"{jobs[i]}: tensor {name} differs by {MaxDifference(w, together[i][name])} when trained alongside the others");
         }

@@ -11,9 +11,10 @@ namespace ConceptSuite.Tests.Gateway;
 public sealed class DurabilityTests
 {
     /// <summary>Import Fashion-MNIST train and test, then stream both through a stage and back.</summary>
-    static RunWorkflowRequest Workflow()
+    /// <summary>Imports Fashion-MNIST train and test and concept-shapes, then streams two of them through a stage and back (detached).</summary>
+    internal static RunWorkflowRequest Workflow(string name = "durable")
     {
-        var spec = new WorkflowSpec { Name = "durable" };
+        var spec = new WorkflowSpec { Name = name };
         spec.Defaults["train_rows"] = "10000";
         var train = GatewayHarness.Step("train", "dataset.import", "");
         train.Options["source"] = "fashion-mnist:train"; train.Options["limit"] = "$params.train_rows";

@@ -134,21 +134,7 @@ public sealed class ReplicaTests
         Assert.Equal(13, a.List(WorkflowState.Succeeded, 100).Count);
     }
 
-    /// <summary>Import Fashion-MNIST train and test, then stream both through a stage and back.</summary>
-    static RunWorkflowRequest Workflow()
-    {
-        var spec = new WorkflowSpec { Name = "replicated" };
-        var train = GatewayHarness.Step("train", "dataset.import", "");
-        train.Options["source"] = "fashion-mnist:train"; train.Options["limit"] = "10000";
-        var test = GatewayHarness.Step("test", "dataset.import", "");
-        test.Options["source"] = "fashion-mnist:test"; test.Options["limit"] = "5000";
-        var shapes = GatewayHarness.Step("shapes", "dataset.import", "");
-        shapes.Options["source"] = "concept-shapes"; shapes.Options["limit"] = "600"; shapes.Options["seed"] = "7";
-        spec.Steps.Add([train, test, shapes,
-            GatewayHarness.Step("echo-train", "transport.echo", "gateway", ("artifact", "$steps.train.dataset")),
-            GatewayHarness.Step("echo-shapes", "transport.echo", "gateway", ("artifact", "$steps.shapes.dataset"))]);
-        return new RunWorkflowRequest { Spec = spec, Detach = true };
-    }
+    static RunWorkflowRequest Workflow() => DurabilityTests.Workflow("replicated");
 
     /// <summary>
     /// Two real gateway processes on one PostgreSQL database and one data directory; the one

@@ -20,15 +20,23 @@ public sealed class TinyColourGenerator : IDisposable
     public const int SamplingSteps = 10;
     public const double Guidance = 3.0;
 
-    public ConceptGenerator Generator { get; }
-    public ConceptClassifier Classifier { get; }
-    public Dictionary<string, double> ClassifierAccuracy { get; }
+    public ConceptGenerator Generator { get; private set; } = null!;
+    public ConceptClassifier Classifier { get; private set; } = null!;
+    public Dictionary<string, double> ClassifierAccuracy { get; private set; } = null!;
 
     public TinyColourGenerator()
     {
         // One intra-op thread: on a shared two-core machine two OpenMP threads spend most of their
-        // time in barriers (measured 3 s vs 0.17 s per training step here).
+        // time in barriers (measured 3 s vs 0.17 s per training step here). The pool thread gets its
+        // own count back afterwards, for the tests that run on it next.
+        int threads = torch.get_num_threads();
         torch.set_num_threads(1);
+        try { Train(); }
+        finally { torch.set_num_threads(threads); }
+    }
+
+    void Train()
+    {
         var scenes = ConceptImages.ColourOnly(8);
         using var data = ConceptImages.FromConceptShapes(512, 11, scenes);
         using var heldOut = ConceptImages.FromConceptShapes(256, 12, scenes);
