@@ -396,33 +396,27 @@ class Suite:
                 f.write(html)
         return html
 
+    def _pages(self, rpc, request, field):
+        """The items of a paged listing (`field` of each response), page after page as the caller iterates."""
+        while True:
+            with translated():
+                r = rpc(request, timeout=self.timeout)
+            yield from getattr(r, field)
+            if not r.next_page_token:
+                return
+            request.page_token = r.next_page_token
+
     def workflows(self, state=0, page_size=0):
         """Every workflow (or those in `state`, a WorkflowState number), newest first: Workflow objects,
         read page by page (ListWorkflows page_size, 0 for the server's default) as the caller iterates."""
-        token = ""
-        while True:
-            with translated():
-                r = self._gateway.ListWorkflows(gateway_pb2.ListWorkflowsRequest(state=state, page_size=page_size, page_token=token),
-                                                timeout=self.timeout)
-            for w in r.workflows:
-                yield Workflow(self, w)
-            token = r.next_page_token
-            if not token:
-                return
+        request = gateway_pb2.ListWorkflowsRequest(state=state, page_size=page_size)
+        return (Workflow(self, w) for w in self._pages(self._gateway.ListWorkflows, request, "workflows"))
 
     def artifacts(self, kind="", page_size=0):
         """Every artifact the gateway reaches (or those of `kind`), oldest first: Artifact objects with
         their info, read page by page (ListArtifacts page_size, 0 for the server's default)."""
-        token = ""
-        while True:
-            with translated():
-                r = self._gateway.ListArtifacts(artifact_pb2.ListArtifactsRequest(kind=kind, page_size=page_size, page_token=token),
-                                                timeout=self.timeout)
-            for a in r.artifacts:
-                yield Artifact(self, a.ref, a)
-            token = r.next_page_token
-            if not token:
-                return
+        request = artifact_pb2.ListArtifactsRequest(kind=kind, page_size=page_size)
+        return (Artifact(self, a.ref, a) for a in self._pages(self._gateway.ListArtifacts, request, "artifacts"))
 
     # ---- catalogue ---------------------------------------------------------------------------------
 
