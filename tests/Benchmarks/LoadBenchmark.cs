@@ -23,21 +23,13 @@ public static class LoadBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         int clients = Opt(args, "--clients", 32), seconds = Opt(args, "--seconds", 60);
-        var server = Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll");
         var dataDir = Path.Combine(Path.GetTempPath(), "cs-load-" + Guid.NewGuid().ToString("N"));
-        int port = Loopback.FreePort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { server, "--stages", "all", "--listen", $"http://127.0.0.1:{port}", "--metrics", "", "--data-dir", dataDir, "--Logging:LogLevel:Default=Warning" })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine("server: " + line); };
-        process.BeginOutputReadLine(); process.BeginErrorReadLine();
+        var (process, address) = StartServer("all", dataDir, []);
         try
         {
-            using var channel = SuiteChannel.Create($"http://127.0.0.1:{port}");
+            using var channel = SuiteChannel.Create(address);
             await WaitServingAsync(channel, TimeSpan.FromSeconds(120));
-            var report = await LoadRun.RunAsync($"http://127.0.0.1:{port}", process.Id, clients, TimeSpan.FromSeconds(seconds), Console.Out);
+            var report = await LoadRun.RunAsync(address, process.Id, clients, TimeSpan.FromSeconds(seconds), Console.Out);
             report.Print(Console.Out);
             return report.OnlyOkOrResourceExhausted && report.HealthyAfter ? 0 : 1;
         }
@@ -45,8 +37,27 @@ public static class LoadBenchmark
         {
             process.Kill(entireProcessTree: true);
             await process.WaitForExitAsync();
+            process.Dispose();
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// Starts the server binary beside this one as a child process on a free loopback port (its
+    /// stderr echoed with the stages as prefix); returns it and its address.
+    /// </summary>
+    internal static (Process Process, string Address) StartServer(string stages, string dataDir, IEnumerable<string> extra)
+    {
+        int port = Loopback.FreePort();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll"), "--stages", stages, "--listen", $"http://127.0.0.1:{port}",
+                     "--metrics", "", "--data-dir", dataDir, "--Logging:LogLevel:Default=Warning" }.Concat(extra))
+            psi.ArgumentList.Add(a);
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"{stages}: {line}"); };
+        process.BeginOutputReadLine(); process.BeginErrorReadLine();
+        return (process, $"http://127.0.0.1:{port}");
     }
 
     internal static async Task WaitServingAsync(GrpcChannel channel, TimeSpan timeout)

@@ -70,17 +70,9 @@ public static class TransportWorkflowBenchmark
 
     static string Launch(List<Process> processes, string stages, string dataDir, string[] extra)
     {
-        int port = Loopback.FreePort();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "conceptsuite-server.dll"), "--stages", stages, "--listen", $"http://127.0.0.1:{port}",
-                     "--metrics", "", "--data-dir", dataDir, "--Logging:LogLevel:Default=Warning" }.Concat(extra))
-            psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        processes.Add(p);
-        p.OutputDataReceived += (_, _) => { };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is { } line) Console.Error.WriteLine($"{stages}: {line}"); };
-        p.BeginOutputReadLine(); p.BeginErrorReadLine();
-        return $"http://127.0.0.1:{port}";
+        var (process, address) = LoadBenchmark.StartServer(stages, dataDir, extra);
+        processes.Add(process);
+        return address;
     }
 
     static async Task WaitServingAsync(string address)
