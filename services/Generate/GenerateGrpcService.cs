@@ -37,7 +37,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         var plan = TrainingPlan.From(request, _o);
         var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "train-generator", JobRunner.ContentOf(request));
         int ckptSeconds = request.Job?.CheckpointSeconds > 0 ? request.Job.CheckpointSeconds : _o.CheckpointSeconds;
-        return Runner.RunAsync(key, job => Task.Run(() => GeneratorTrainingJob.RunAsync(job, plan, ckptSeconds, store, device)), responseStream, context.CancellationToken);
+        return Runner.RunAsync(key, job => GeneratorTrainingJob.RunAsync(job, plan, ckptSeconds, store, device), responseStream, context.CancellationToken);
     }
 
     public override async Task Generate(GenerateRequest request, IServerStreamWriter<GeneratedImage> responseStream, ServerCallContext context)
@@ -84,7 +84,7 @@ public sealed class GenerateGrpcService(ArtifactStore store, JobRunners runners,
         using (var probe = Load(request.Generator)) ConceptErasers.Validate(probe.Generator, spec);
         var job = new EraseJob(store, device, request.Generator.Id, method, eraser, spec, samples, steps, guidance);
         var key = JobRunner.KeyFor(request.Job?.JobKey ?? "", "erase", JobRunner.ContentOf(request));
-        return Runner.RunAsync(key, j => Task.Run(() => job.RunAsync(j)), responseStream, context.CancellationToken);
+        return Runner.RunAsync(key, job.RunAsync, responseStream, context.CancellationToken);
     }
 
     public override Task<ComposeResponse> Compose(ComposeRequest request, ServerCallContext context)

@@ -5,10 +5,15 @@ namespace ConceptSuite.Core.Artifacts;
 /// <summary>
 /// A test-only crash hook. With CONCEPTSUITE_KILL_AT=POINT (or POINT:DETAIL) in its environment
 /// the process kills itself with SIGKILL, exactly as <c>kill -9</c> would, when it reaches that
-/// point, so crash tests can stop it at a place no outside signal can time. One point exists:
-/// <c>artifact.commit</c> (DETAIL: the artifact kind), reached inside <see cref="ArtifactStore"/>'s
+/// point, so crash tests can stop it at a place no outside signal can time. The points:
+/// <list type="bullet">
+/// <item><c>artifact.commit</c> (DETAIL: the artifact kind), reached inside <see cref="ArtifactStore"/>'s
 /// commit after the artifact's files are written and flushed in its temporary folder and before
-/// the rename that publishes it. Unset (always, outside tests) it does nothing.
+/// the rename that publishes it;</item>
+/// <item><c>workflow.step</c> (DETAIL: the step's name), reached by the gateway when a step has
+/// started and its Running state is stored, before any of its work.</item>
+/// </list>
+/// Unset (always, outside tests) it does nothing.
 /// </summary>
 public static class FaultPoints
 {

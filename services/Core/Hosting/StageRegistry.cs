@@ -19,7 +19,7 @@ public sealed class JobRunners(IOptions<SuiteOptions> options, ArtifactStore sto
             {
                 var o = options.Value;
                 _runners[stage] = r = new JobRunner(stage, o.DataDir, o.MaxConcurrentJobs, o.MaxQueuedJobs, store,
-                    loggers.CreateLogger($"ConceptSuite.Jobs.{stage}"));
+                    loggers.CreateLogger($"ConceptSuite.Jobs.{stage}"), OpenMpThreads.Resolve(o.TorchThreads));
             }
             return r;
         }

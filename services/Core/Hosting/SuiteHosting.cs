@@ -132,7 +132,8 @@ public static class SuiteHosting
         // Resolve the device now, so a bad ConceptSuite:Device fails the start, not the first request.
         endpoints.ServiceProvider.GetRequiredService<torch.Device>();
         var threads = endpoints.ServiceProvider.GetRequiredService<IOptions<SuiteOptions>>().Value.TorchThreads;
-        if (threads > 0) torch.set_num_threads(threads);
+        // The process-wide count: threads that have not run a parallel operation yet take it up (jobs pin theirs).
+        torch.set_num_threads(OpenMpThreads.Resolve(threads));
         endpoints.MapGrpcHealthChecksService();
         endpoints.MapGrpcReflectionService();
         endpoints.MapGrpcService<TensorTransportService>();

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Threading.Channels;
 using ConceptSuite.Contracts;
 using ConceptSuite.Core.Artifacts;
+using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Errors;
 using ConceptSuite.Core.Tensors;
 using Google.Protobuf;
@@ -194,10 +195,13 @@ public sealed class JobRunner
     readonly ArtifactStore _store;
     readonly ILogger _logger;
     readonly Dictionary<string, string> _running = new();
+    readonly int _torchThreads;
     int _admitted;
 
-    public JobRunner(string stage, string dataDir, int maxConcurrent, int maxQueued, ArtifactStore store, ILogger logger)
+    /// <param name="torchThreads">The OpenMP team size every piece of a job's code runs with (<see cref="OpenMpThreads.RunPinned{T}"/>).</param>
+    public JobRunner(string stage, string dataDir, int maxConcurrent, int maxQueued, ArtifactStore store, ILogger logger, int torchThreads)
     {
+        _torchThreads = torchThreads;
         _stage = stage;
         _root = Path.Combine(Path.GetFullPath(dataDir), "jobs", stage);
         _slots = new SemaphoreSlim(Math.Max(1, maxConcurrent));
@@ -310,8 +314,9 @@ public sealed class JobRunner
             using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var ctx = new JobContext(key, dir, channel.Writer, _store, _logger, jobCts.Token);
             // Not Task.Run(…, ct): a token cancelled before the start would skip the body, and
-            // with it the completion of the event channel the loop below waits on.
-            var task = Task.Run(async () =>
+            // with it the completion of the event channel the loop below waits on. Pinned: the
+            // job's tensor code gets one team size however its awaits hop between threads.
+            var task = OpenMpThreads.RunPinned(_torchThreads, async () =>
             {
                 try { return await work(ctx); }
                 finally { channel.Writer.TryComplete(); }

@@ -78,10 +78,10 @@ public sealed class IntrinsicDimensionJob
         }
     }
 
-    /// <summary>Trains the sweep off the request thread and stores the report.</summary>
+    /// <summary>Trains the sweep (on the job's pinned threads) and stores the report.</summary>
     public async Task<JobOutcome> RunAsync(JobContext ctx)
     {
-        var result = await Task.Run(() => _trainer.Sweep(_problem, _cfg.Dims.ToArray(), (done, total) => ctx.Progress(done, total, "training runs", "sweep"), ctx.CancellationToken), ctx.CancellationToken);
+        var result = _trainer.Sweep(_problem, _cfg.Dims.ToArray(), (done, total) => ctx.Progress(done, total, "training runs", "sweep"), ctx.CancellationToken);
         var tensors = new Dictionary<string, Tensor>
         {
             ["dims"] = torch.tensor(result.Dims),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using ConceptSuite.Contracts;
+using ConceptSuite.Core.Artifacts;
 using ConceptSuite.Core.Hosting;
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Gateway.Stages;
@@ -468,6 +469,7 @@ public sealed class WorkflowEngine : IDisposable
                 s.State = WorkflowState.Running;
                 s.Started = Timestamp.FromDateTime(DateTime.UtcNow);
             }, _ => new WorkflowEvent { StepStarted = new StepStarted { Step = def.Name, Stage = stage, Method = def.Method, Attempt = 1 } });
+            FaultPoints.Reach("workflow.step", def.Name);
 
             try
             {

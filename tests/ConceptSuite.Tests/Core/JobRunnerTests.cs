@@ -22,12 +22,41 @@ public sealed class JobRunnerTests : IDisposable
         public Task WriteAsync(JobEvent message) { lock (All) All.Add(message); return Task.CompletedTask; }
     }
 
-    JobRunner Runner(int concurrent = 1, int queued = 0) => new("test", _dir, concurrent, queued, _store, NullLogger.Instance);
+    JobRunner Runner(int concurrent = 1, int queued = 0) => new("test", _dir, concurrent, queued, _store, NullLogger.Instance, Team);
+
+    static readonly int Team = ConceptSuite.Core.Hosting.OpenMpThreads.Resolve(0);
 
     /// <summary>A client's key for a request of the given content (by default the key's own name).</summary>
     static JobKey Key(string name, string content = "") => JobRunner.KeyFor(name, content.Length > 0 ? content : name);
 
     string JobDir(string name) => Path.Combine(_dir, "jobs", "test", name);
+
+    /// <summary>
+    /// A job's code runs with the runner's OpenMP team size at its start and after every await,
+    /// wherever the continuation lands; a thread the job left pinned keeps that count only until the
+    /// next pinned code runs there. Without the pinning a continuation took the team of whichever
+    /// pool thread ran it (1 on a thread an in-process server with TorchThreads=1 had configured),
+    /// and the bit-for-bit SAE resume check failed on a CI machine.
+    /// </summary>
+    [Fact]
+    public async Task EveryPieceOfAJobRunsWithTheRunnersTeamSize()
+    {
+        var seen = new List<(int Team, int Thread, bool Pinned)>();
+        Func<JobContext, Task<JobOutcome>> work = async ctx =>
+        {
+            for (int i = 0; i < 40; i++)
+            {
+                seen.Add((torch.get_num_threads(), Environment.CurrentManagedThreadId, SynchronizationContext.Current is not null));
+                if (i % 2 == 0) await Task.Delay(1); else await Task.Yield();
+            }
+            return new JobOutcome(await ctx.Store.PutAsync("report", new Dictionary<string, torch.Tensor> { ["x"] = torch.ones(1) }, "{}", null, ctx.CancellationToken), new Dictionary<string, double>());
+        };
+        await Runner().RunAsync(Key("pinned"), work, new Events(), CancellationToken.None);
+        Assert.Equal(40, seen.Count);
+        Assert.All(seen, s => Assert.Equal(Team, s.Team));
+        Assert.All(seen, s => Assert.True(s.Pinned));
+        Console.WriteLine($"a pinned job's 40 pieces ran on {seen.Select(s => s.Thread).Distinct().Count()} pool threads, each with a team of {Team}");
+    }
 
     // Sums 1..steps into a tensor, one step at a time, checkpointing every step; stops (cancels)
     // after `stopAfter` steps of this run when given.

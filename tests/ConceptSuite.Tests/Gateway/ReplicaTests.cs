@@ -3,6 +3,7 @@ using ConceptSuite.Core.Hosting;
 using ConceptSuite.Gateway.Workflows;
 using ConceptSuite.Tests.Infrastructure;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
 using GatewayClient = ConceptSuite.Contracts.GatewayService.GatewayServiceClient;
 
 namespace ConceptSuite.Tests.Gateway;
@@ -138,7 +139,8 @@ public sealed class ReplicaTests
 
     /// <summary>
     /// Two real gateway processes on one PostgreSQL database and one data directory; the one
-    /// running the workflow is killed (SIGKILL) after its first step. The other takes the workflow
+    /// running the workflow kills itself (SIGKILL, by its fault hook) the moment its third step has
+    /// started and that is stored, so the kill lands at the same step on any machine. The other takes the workflow
     /// over only after the dead one's lease expired, never runs a step the dead one finished, and
     /// finishes every step exactly once; the step log shows no moment when both ran it.
     /// </summary>
@@ -156,24 +158,32 @@ public sealed class ReplicaTests
         };
         try
         {
-            using var a = ServerProcess.Launch(["--stages", "all"], env, dataDir, metrics: false);
+            var envA = new Dictionary<string, string?>(env) { [ConceptSuite.Core.Artifacts.FaultPoints.Variable] = "workflow.step:shapes" };
+            using var a = ServerProcess.Launch(["--stages", "all"], envA, dataDir, metrics: false);
             await a.WaitServingAsync("gateway");
             using var b = ServerProcess.Launch(["--stages", "all"], env, dataDir, metrics: false);
             await b.WaitServingAsync("gateway");
 
-            // 1. A runs the workflow; kill -9 once its first step has finished.
-            string id;
+            // 1. A runs the workflow and dies when "shapes" starts ("train" and "test" finished).
+            string id = "";
+            int finishedByA = 0;
             using (var call = new GatewayClient(a.Channel).RunWorkflow(Workflow()))
             {
-                WorkflowEvent e;
-                do
+                try
                 {
-                    Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None), "stream ended before any step finished:\n" + a.Output);
-                    e = call.ResponseStream.Current;
-                } while (e.StepFinished is null);
-                id = e.WorkflowId;
+                    while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                    {
+                        var e = call.ResponseStream.Current;
+                        id = e.WorkflowId;
+                        if (e.StepFinished is not null) finishedByA++;
+                        Assert.Null(e.Finished);
+                    }
+                }
+                catch (RpcException x) when (x.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Cancelled) { }
             }
-            a.Kill();
+            Assert.True(a.WaitForExit(30), "gateway A did not kill itself at the start of step shapes:\n" + a.Output);
+            Assert.Contains("killing the process at workflow.step:shapes", a.Output);
+            Assert.Equal(2, finishedByA);
 
             // 2. B, asked about it while A's lease is live, follows it through the store and takes it
             //    over when the lease expires; the stream ends with the finished workflow.
