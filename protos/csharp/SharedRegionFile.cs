@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.MemoryMappedFiles;
 
 namespace ConceptSuite.Contracts;
@@ -105,6 +106,24 @@ public sealed unsafe class SharedRegionFile : IDisposable
     {
         Check(offset, destination.Length);
         new ReadOnlySpan<byte>(_base + offset, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>
+    /// The bytes [offset, offset + length) in place, as memory (no copy). Valid only while this
+    /// file is open: whoever hands it out keeps the file open until every reader is done.
+    /// </summary>
+    public ReadOnlyMemory<byte> Slice(long offset, int length)
+    {
+        Check(offset, length);
+        return new View(_base + offset, length).Memory;
+    }
+
+    sealed class View(byte* start, int length) : MemoryManager<byte>
+    {
+        public override Span<byte> GetSpan() => new(start, length);
+        public override MemoryHandle Pin(int elementIndex = 0) => new(start + elementIndex);
+        public override void Unpin() { }
+        protected override void Dispose(bool disposing) { }
     }
 
     void Check(long offset, long length)

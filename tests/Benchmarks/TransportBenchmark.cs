@@ -10,6 +10,7 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace ConceptSuite.Benchmarks;
 
@@ -22,7 +23,8 @@ namespace ConceptSuite.Benchmarks;
 /// HttpClient on the suite channel's handler settings: no gRPC framing, no protobuf).
 /// Options: --gib N (default 1), --block-bytes B (default 1 MiB; a comma list sweeps).
 /// Then the shared-memory path (SharedMemory regions, slices in the messages) into a Sink that reads
-/// every byte, best of three passes (--shm-block-bytes, default 4 MiB).
+/// every byte, best of three passes (--shm-block-bytes, default 4 MiB), the server reading the
+/// slices in place; then two passes with the server copying each slice out first, as the same-run baseline.
 /// Last lines: transport one-way-MBps=x echo-MBps=y memcpy-MBps=z ratio=x/z, then
 /// transport grpc-MBps=G shm-MBps=S tcp-MBps=T memcpy-MBps=M.
 /// </summary>
@@ -95,6 +97,19 @@ public static class TransportBenchmark
                 bestShm = Math.Max(bestShm, shm);
             }
             if (link.SharedBytes == 0) throw new InvalidOperationException($"the shared-memory path was not taken: {link.InlineReason}");
+            // The same path with the server copying each slice out of the region first (ReadInPlace off).
+            var shmOptions = app.Services.GetRequiredService<ConceptSuite.Core.Transport.SharedRegions>().Options;
+            shmOptions.ReadInPlace = false;
+            double bestCopied = 0;
+            for (int pass = 1; pass <= 2; pass++)
+            {
+                var cost = CpuCost.Start();
+                double copied = await OneWay(shmClient, bytes, totalBytes, shmBlock, touch);
+                Console.WriteLine($"shared memory copied out on receipt (ReadInPlace off), pass {pass}: {copied:F0} MB/s ({cost.Stop(totalBytes)})");
+                bestCopied = Math.Max(bestCopied, copied);
+            }
+            shmOptions.ReadInPlace = true;
+            Console.WriteLine($"shared memory read in place against copied out: {bestShm / bestCopied:F2}x");
             touchedGrpc = await OneWay(client, bytes, totalBytes, blockSizes[0], touch);
             Console.WriteLine($"gRPC inline, block {blockSizes[0] >> 10} KiB, consumer reads every byte: {touchedGrpc:F0} MB/s");
             Console.WriteLine($"transport grpc-MBps={bestOneWay:F0} shm-MBps={bestShm:F0} tcp-MBps={tcp:F0} memcpy-MBps={memcpy:F0}");

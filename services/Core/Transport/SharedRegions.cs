@@ -19,6 +19,12 @@ public sealed class SharedMemoryOptions
     public string Directory { get; set; } = "/dev/shm";
     /// <summary>Bytes of all live regions of this process together; 0: 1/8 of memory, within [64 MiB, 4 GiB].</summary>
     public long MaxBytes { get; set; }
+    /// <summary>
+    /// A request's shared blocks are read where they lie, without a copy, and their regions stay
+    /// mapped until the call ends (the caller must not change a slice until then). Off: every
+    /// block is first copied out of the region, as an inline block arrives.
+    /// </summary>
+    public bool ReadInPlace { get; set; } = true;
     /// <summary>Largest single region.</summary>
     public long MaxRegionBytes { get; set; } = 1L << 30;
     /// <summary>Live regions per caller key.</summary>
@@ -150,15 +156,7 @@ public sealed class SharedRegions : IDisposable
     /// </summary>
     public byte[] Read(string owner, SharedSlice slice, long maxLength, string field)
     {
-        if (slice.Offset < 0 || slice.Length < 0)
-            throw new InvalidInputException(field, "offset and length must be >= 0");
-        if (slice.Length > maxLength)
-            throw new InvalidInputException(field + ".length", $"{slice.Length} bytes; a block is at most {maxLength} bytes (the largest message), shared or not");
-        var r = Hold(owner, slice.Region, field + ".region", r =>
-        {
-            if (slice.Offset > r.File.Bytes - slice.Length)
-                throw new InvalidInputException(field, $"[{slice.Offset}, {slice.Offset + slice.Length}) is outside the region's {r.File.Bytes} bytes");
-        });
+        var r = HoldSlice(owner, slice, maxLength, field);
         try
         {
             var bytes = GC.AllocateUninitializedArray<byte>(checked((int)slice.Length));
@@ -166,6 +164,39 @@ public sealed class SharedRegions : IDisposable
             return bytes;
         }
         finally { Unhold(r); }
+    }
+
+    /// <summary>
+    /// A slice of one of the caller's regions in place (no copy). The region stays mapped, even
+    /// when released or expired meanwhile, until <paramref name="holds"/> is disposed.
+    /// </summary>
+    public ReadOnlyMemory<byte> Borrow(string owner, SharedSlice slice, long maxLength, string field, SliceHolds holds)
+    {
+        var r = HoldSlice(owner, slice, maxLength, field);
+        try
+        {
+            var memory = r.File.Slice(slice.Offset, (int)slice.Length);
+            holds.Add(() => Unhold(r));
+            return memory;
+        }
+        catch
+        {
+            Unhold(r);
+            throw;
+        }
+    }
+
+    Region HoldSlice(string owner, SharedSlice slice, long maxLength, string field)
+    {
+        if (slice.Offset < 0 || slice.Length < 0)
+            throw new InvalidInputException(field, "offset and length must be >= 0");
+        if (slice.Length > maxLength)
+            throw new InvalidInputException(field + ".length", $"{slice.Length} bytes; a block is at most {maxLength} bytes (the largest message), shared or not");
+        return Hold(owner, slice.Region, field + ".region", r =>
+        {
+            if (slice.Offset > r.File.Bytes - slice.Length)
+                throw new InvalidInputException(field, $"[{slice.Offset}, {slice.Offset + slice.Length}) is outside the region's {r.File.Bytes} bytes");
+        });
     }
 
     /// <summary>Copies <paramref name="data"/> into one of the owner's regions (a reply for the caller to read).</summary>
@@ -278,5 +309,34 @@ public sealed class SharedRegions : IDisposable
         {
             foreach (var r in _regions.Values.ToList()) Kill(r);
         }
+    }
+}
+
+/// <summary>The regions one call reads in place (<see cref="SharedRegions.Borrow"/>); disposing lets them go.</summary>
+public sealed class SliceHolds : IDisposable
+{
+    readonly List<Action> _release = [];
+    bool _disposed;
+
+    internal void Add(Action release)
+    {
+        lock (_release)
+        {
+            if (!_disposed) { _release.Add(release); return; }
+        }
+        release();
+    }
+
+    public void Dispose()
+    {
+        Action[] all;
+        lock (_release)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            all = _release.ToArray();
+            _release.Clear();
+        }
+        foreach (var a in all) a();
     }
 }

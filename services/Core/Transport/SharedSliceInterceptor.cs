@@ -10,9 +10,14 @@ namespace ConceptSuite.Core.Transport;
 /// <summary>
 /// Puts the bytes of shared-memory blocks back into the request messages before any service sees
 /// them: every TensorBlock of a request (the message itself, or any of its TensorBlock fields) that
-/// carries a <see cref="SharedSlice"/> gets the slice's bytes, copied out of the caller's region, as
-/// its tensor.data. Services, validators and budgets therefore handle one kind of block whatever
-/// path it took, and a block from shared memory is held to the size of an inline one.
+/// carries a <see cref="SharedSlice"/> gets the slice's bytes as its tensor.data, in place in the
+/// caller's mapped region (<see cref="SharedMemoryOptions.ReadInPlace"/>, the default; the region
+/// stays mapped until the call ends) or copied out of it. Services, validators and budgets
+/// therefore handle one kind of block whatever path it took, and a block from shared memory is
+/// held to the size of an inline one. Read in place, the bytes are the caller's until the call
+/// ends: a caller that writes a slice it has sent changes only what its own call computes (shapes
+/// and sizes come from the message, never from the slice), and a service never keeps a request's
+/// bytes past its call.
 /// The other direction: a caller that announces <see cref="AcceptHeader"/> with this host's boot id
 /// gets the large blocks of its reply stream as slices of regions created for its key (it copies
 /// them out and releases the regions); once the process's shared-memory limit is reached the rest
@@ -25,29 +30,46 @@ public sealed class SharedSliceInterceptor(SharedRegions regions, IOptions<Suite
     public const int MinSharedBytes = 64 << 10;
     const long ReplyRegionBytes = 64L << 20;
 
-    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
-        UnaryServerMethod<TRequest, TResponse> continuation) => continuation(Resolve(request, context), context);
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        using var holds = new SliceHolds();
+        return await continuation(Resolve(request, context, holds), context);
+    }
 
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
-        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation) =>
-        continuation(Resolve(request, context), Replies(responseStream, context), context);
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        using var holds = new SliceHolds();
+        await continuation(Resolve(request, context, holds), Replies(responseStream, context), context);
+    }
 
-    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation) =>
-        continuation(new Reader<TRequest>(requestStream, m => Resolve(m, context)), context);
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        using var holds = new SliceHolds();
+        return await continuation(new Reader<TRequest>(requestStream, m => Resolve(m, context, holds)), context);
+    }
 
-    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
-        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation) =>
-        continuation(new Reader<TRequest>(requestStream, m => Resolve(m, context)), Replies(responseStream, context), context);
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        using var holds = new SliceHolds();
+        await continuation(new Reader<TRequest>(requestStream, m => Resolve(m, context, holds)), Replies(responseStream, context), context);
+    }
 
-    T Resolve<T>(T message, ServerCallContext context) => TensorBlockFields.Rewrite(message, b => Resolve(b, context));
+    T Resolve<T>(T message, ServerCallContext context, SliceHolds holds) => TensorBlockFields.Rewrite(message, b => Resolve(b, context, holds));
 
-    TensorBlock Resolve(TensorBlock block, ServerCallContext context)
+    TensorBlock Resolve(TensorBlock block, ServerCallContext context, SliceHolds holds)
     {
         if (block.Shared is null) return block;
         if (block.Tensor is null) throw new InvalidInputException("block.tensor", "a shared block still needs tensor.dtype and tensor.shape");
         if (!block.Tensor.Data.IsEmpty) throw new InvalidInputException("block.shared", "set together with tensor.data: send the bytes one way");
-        var bytes = regions.Read(SharedRegions.OwnerOf(context), block.Shared, options.Value.MaxMessageBytes, "block.shared");
+        var owner = SharedRegions.OwnerOf(context);
+        long max = options.Value.MaxMessageBytes;
+        var bytes = regions.Options.ReadInPlace
+            ? regions.Borrow(owner, block.Shared, max, "block.shared", holds)
+            : regions.Read(owner, block.Shared, max, "block.shared");
         var resolved = block.Clone();
         resolved.Tensor.Data = UnsafeByteOperations.UnsafeWrap(bytes);
         resolved.Shared = null;

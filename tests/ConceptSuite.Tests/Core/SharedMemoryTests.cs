@@ -52,10 +52,12 @@ public sealed class SharedMemoryTests
         return (summary, call.GetTrailers().GetValue("x-checksum") ?? "");
     }
 
-    [Fact]
-    public async Task SharedAndInlineBlocksDeliverIdenticalBytes()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SharedAndInlineBlocksDeliverIdenticalBytes(bool readInPlace)
     {
-        await using var server = await ServerAsync();
+        await using var server = await ServerAsync(("ConceptSuite:SharedMemory:ReadInPlace", readInPlace ? "true" : "false"));
         using var channel = server.ChannelWithKey(KeyA);
         await using var link = new SharedMemoryLink(channel.CreateCallInvoker());
         var shared = new TensorTransport.TensorTransportClient(channel.Intercept(link.Interceptor));
@@ -90,6 +92,36 @@ public sealed class SharedMemoryTests
         int before = regions.Count;
         await SinkAsync(shared, Blocks());
         Assert.Equal(before, regions.Count);
+    }
+
+    /// <summary>
+    /// A slice read in place keeps its region mapped while the call that read it runs: released
+    /// meanwhile, the region is gone for every new use (NOT_FOUND) but the bytes already handed
+    /// out stay readable, and its file goes when the call lets go.
+    /// </summary>
+    [Fact]
+    public async Task ASliceReadInPlaceOutlivesTheReleaseOfItsRegionUntilTheCallEnds()
+    {
+        await using var server = await ServerAsync();
+        var regions = server.Services.GetRequiredService<SharedRegions>();
+        var region = regions.Create("owner", 1 << 20, 30);
+        var data = Payload(4096, 5);
+        regions.Write("owner", region.Region, 8192, data);
+        var slice = new SharedSlice { Region = region.Region, Offset = 8192, Length = data.Length };
+        var holds = new SliceHolds();
+        var bytes = regions.Borrow("owner", slice, 1 << 20, "block.shared", holds);
+        Assert.Equal(data, bytes.ToArray());
+        // Another key, and a slice past the end, are refused before anything is held.
+        Assert.Throws<NotFoundException>(() => regions.Borrow("thief", slice, 1 << 20, "block.shared", holds));
+        Assert.Throws<InvalidInputException>(() => regions.Borrow("owner", new SharedSlice { Region = region.Region, Offset = (1 << 20) - 10, Length = 11 }, 1 << 20, "block.shared", holds));
+
+        regions.Release("owner", region.Region);
+        Assert.Equal(0, regions.LiveBytes);
+        Assert.Throws<NotFoundException>(() => regions.Borrow("owner", slice, 1 << 20, "block.shared", holds));
+        Assert.True(File.Exists(region.Path)); // still mapped for the call
+        Assert.Equal(data, bytes.ToArray());
+        holds.Dispose();
+        Assert.False(File.Exists(region.Path));
     }
 
     [Fact]
