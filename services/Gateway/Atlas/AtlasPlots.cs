@@ -51,8 +51,11 @@ public static class AtlasPlots
         plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plt.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        // Below the tick marks: anchored at the axis, a rotated label's first letter lay under its tick.
+        plt.Axes.Bottom.TickLabelStyle.OffsetX = 3;
+        plt.Axes.Bottom.TickLabelStyle.OffsetY = 6;
         // Room for the longest rotated class name (the layout does not measure rotated labels).
-        plt.Axes.Bottom.MinimumSize = 14 + 0.72f * 7 * Math.Min(24, classes.Select(c => c.Length).DefaultIfEmpty(6).Max());
+        plt.Axes.Bottom.MinimumSize = 20 + 0.72f * 7 * Math.Min(24, classes.Select(c => c.Length).DefaultIfEmpty(6).Max());
         plt.Axes.Margins(bottom: 0);
         plt.Title("Importance per class", size: 12);
         plt.YLabel("importance");
