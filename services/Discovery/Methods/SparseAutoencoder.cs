@@ -28,7 +28,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     protected Tensor? Mu;
     protected float Scale = 1;
     Tensor? _sinceFired;
-    Adam? _opt;
+    FusedAdam? _opt;
 
     protected SparseAutoencoder(int concepts, SparseAutoencoderOptions options) { Concepts = concepts; O = options; }
 
@@ -76,14 +76,18 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     protected virtual void AfterStep()
     {
         using var _ = no_grad();
-        WDec!.div_(WDec.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f));
+        var w = WDec!;
+        if (UnitRows.Fits(w)) UnitRows.Normalize(w);
+        else w.div_(w.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f));
     }
 
     /// <summary>Before each optimiser step: remove the gradient component along each unit atom.</summary>
     protected virtual void BeforeStep()
     {
         using var _ = no_grad();
-        if (WDec!.grad is { } g) g.sub_((g * WDec).sum(1, keepdim: true) * WDec);
+        if (WDec!.grad is not { } g) return;
+        if (UnitRows.Fits(g) && UnitRows.Fits(WDec)) UnitRows.RemoveComponents(g, WDec);
+        else g.sub_((g * WDec).sum(1, keepdim: true) * WDec);
     }
 
     /// <summary>Extra tensors of a variant's state (saved and loaded with the weights).</summary>
@@ -119,7 +123,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             InitExtra(xn, g);
         }
         _sinceFired = zeros(Concepts, ScalarType.Float64);
-        _opt = optim.Adam(TrainedParameters(), lr: O.Lr);
+        _opt = new FusedAdam(TrainedParameters(), O.Lr);
         Steps = 0;
     }
 
@@ -127,14 +131,30 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
 
     protected Tensor PreActivation(Tensor xn) => (xn - BDec!).matmul(WEnc!) + BEnc!;
 
+    /// <summary>When set, each step charges its phases' wall time and its temporaries to it.</summary>
+    public StepProfile? Profile { get; set; }
+
     public double Step(Tensor batch)
     {
-        using var scope = NewDisposeScope();
-        var xn = StartGradients(batch);
-        double loss = SparseGradients(xn) ?? AutogradStep(xn);
-        BeforeStep();
-        _opt!.step();
-        AfterStep();
+        var prof = Profile;
+        prof?.Start();
+        double loss;
+        using (var scope = NewDisposeScope())
+        {
+            var xn = StartGradients(batch);
+            prof?.Lap("normalize");
+            loss = SparseGradients(xn) ?? AutogradStep(xn);
+            prof?.Lap(SelectsActive ? "gradients (other)" : "gradients");
+            BeforeStep();
+            prof?.Lap("atom projection");
+            _opt!.step();
+            prof?.Lap("adam");
+            AfterStep();
+            prof?.Lap("atom renormalisation");
+            prof?.EndStep(scope);
+            prof?.Start();
+        }
+        prof?.Lap("release temporaries");
         Steps++;
         return loss;
     }
@@ -191,27 +211,33 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         if (!SelectsActive || WDec is not { } wdec || wdec.device_type != DeviceType.CPU || wdec.dtype != ScalarType.Float32) return null;
         using var _ = no_grad();
         var xc = (xn - BDec!).contiguous();
+        var prof = Profile;
+        prof?.Lap("normalize");
         var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
+        prof?.Lap("encoder GEMM");
         if (SelectActive(pre) is not { } selection) return null;
+        prof?.Lap("topk");
         var (values, idx, active) = selection;
         long b = xn.shape[0], d = xn.shape[1];
         var r = SparseRows.Combine(values, idx, wdec).add_(BDec!).sub_(xn);
         double loss = r.square().sum().item<float>() / (b * d);
         var g = r.mul(2f / (b * d));
+        prof?.Lap("sparse decode + loss");
         var gradPre = SparseRows.Dots(g, idx, wdec).mul_(active);
         var gradDec = zeros_like(wdec);
         SparseRows.ScatterAdd(gradDec, values, idx, g);
         var gradBDec = g.sum(0, keepdim: false);
+        prof?.Lap("decoder gradients (sparse)");
 
         var fired = zeros(Concepts, ScalarType.Bool).index_fill_(0, idx.masked_select(values > 0), true);
         var (dead, nDead) = TrackFiring(fired, b);
         int auxk = AuxK(nDead);
+        prof?.Lap("dead-latent tracking");
         if (auxk > 0)
         {
             // e = x̃ − x̂ (a constant), ê from the dead latents' selection; loss += c·||ê − e||²/||e||².
             var e = r.neg();
-            var (va, ia) = pre.masked_fill(dead.logical_not().unsqueeze(0), float.NegativeInfinity).topk(auxk, dim: 1, sorted: false);
-            ia = ia.contiguous();
+            var (va, ia) = SparseRows.TopK(pre.masked_fill_(dead.logical_not().unsqueeze(0), float.NegativeInfinity), auxk);
             var vaz = va.relu().contiguous();
             var diff = SparseRows.Combine(vaz, ia, wdec).sub_(e);
             double coef = O.AuxCoef, energy = Math.Max(e.square().sum().item<float>(), 1e-12);
@@ -221,13 +247,17 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             SparseRows.ScatterAdd(gradDec, vaz, ia, ga);
             gradPre = cat([gradPre, gradAux], 1).contiguous();
             idx = cat([idx, ia], 1).contiguous();
+            prof?.Lap("auxk");
         }
 
-        var gradEncT = zeros(Concepts, d);
-        SparseRows.ScatterAdd(gradEncT, gradPre, idx, xc);
-        var gradBEnc = zeros(Concepts).index_add_(0, idx.reshape(-1), gradPre.reshape(-1), 1);
+        // ∂W_enc [D, C] and ∂b_enc in one pass over the selected entries, written in W_enc's layout.
+        var gradEnc = empty(d, Concepts);
+        var gradBEnc = empty(Concepts);
+        SparseRows.ScatterTransposed(gradEnc, gradPre, idx, xc, gradBEnc);
+        prof?.Lap("encoder gradient (sparse)");
         gradBDec.sub_(WEnc!.mv(gradBEnc));
-        WEnc.grad = gradEncT.t().contiguous();
+        WEnc.grad = gradEnc;
+        prof?.Lap("bias gradients");
         wdec.grad = gradDec;
         BEnc!.grad = gradBEnc;
         BDec!.grad = gradBDec;
