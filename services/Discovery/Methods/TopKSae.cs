@@ -32,7 +32,7 @@ public sealed class TopKSae(int concepts, TopKSaeOptions options) : SparseAutoen
     protected override ActiveLatents? SelectActive(Tensor pre)
     {
         var (vals, idx) = SparseRows.TopK(pre, _v.K);
-        return new ActiveLatents(vals.relu(), idx, vals > 0);
+        return new ActiveLatents(vals.relu(), idx);
     }
 
     /// <summary>ReLU of each row's k largest entries, zeros elsewhere.</summary>

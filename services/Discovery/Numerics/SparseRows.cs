@@ -43,24 +43,56 @@ public static class SparseRows
         return output;
     }
 
-    /// <summary>R·Tᵀ at the selected entries: [b, k] with D[i,j] = rows[i]·table[indices[i,j]].</summary>
-    public static Tensor Dots(Tensor rows, Tensor indices, Tensor table)
+    /// <summary>R·Tᵀ at the selected entries: [b, k] with D[i,j] = rows[i]·table[indices[i,j]]; with
+    /// <paramref name="gate"/> [b, k], entries whose gate is not positive are 0 (a ReLU's backward pass).</summary>
+    public static Tensor Dots(Tensor rows, Tensor indices, Tensor table, Tensor? gate = null)
     {
-        var (b, k, c, d) = Check(null, indices, table, rows);
+        var (b, k, c, d) = Check(gate, indices, table, rows);
         var output = zeros([b, k], ScalarType.Float32);
         if (b == 0 || k == 0) return output;
         unsafe
         {
             float* pr = NativeData.Floats(rows), pt = NativeData.Floats(table), po = NativeData.Floats(output);
+            float* pg = gate is null ? null : NativeData.Floats(gate);
             long* pi = NativeData.Longs(indices);
             NativeData.Bands(b, NativeData.Threads(b / 16), (lo, hi) =>
             {
                 for (long i = lo; i < hi; i++)
                     for (int j = 0; j < k; j++)
-                        po[i * k + j] = Dot(pr + i * d, pt + pi[i * k + j] * d, d);
+                        if (pg == null || pg[i * k + j] > 0) po[i * k + j] = Dot(pr + i * d, pt + pi[i * k + j] * d, d);
             });
         }
         return output;
+    }
+
+    /// <summary>
+    /// The residual Z·T − target [b, D] (row i = Σ_j values[i,j]·table[indices[i,j]] − target[i]) and
+    /// its squared norm, summed per row and then over rows in order (the same sum on any thread count).
+    /// </summary>
+    public static (Tensor Residual, double SumSquares) Residual(Tensor values, Tensor indices, Tensor table, Tensor target)
+    {
+        var (b, k, c, d) = Check(values, indices, table, target);
+        var output = empty([b, d], ScalarType.Float32);
+        var rowSums = new double[b];
+        if (b == 0 || d == 0) return (output, 0);
+        unsafe
+        {
+            float* pv = NativeData.Floats(values), pt = NativeData.Floats(table), po = NativeData.Floats(output), px = NativeData.Floats(target);
+            long* pi = NativeData.Longs(indices);
+            NativeData.Bands(b, NativeData.Threads(b / 16), (lo, hi) =>
+            {
+                for (long i = lo; i < hi; i++)
+                {
+                    float* row = po + i * d, x = px + i * d;
+                    for (long e = 0; e < d; e++) row[e] = -x[e];
+                    for (int j = 0; j < k; j++) Axpy(pv[i * k + j], pt + pi[i * k + j] * d, row, d);
+                    rowSums[i] = Dot(row, row, d);
+                }
+            });
+        }
+        double sum = 0;
+        foreach (var r in rowSums) sum += r;
+        return (output, sum);
     }
 
     /// <summary>into += Zᵀ·R: for every (i, j), into[indices[i,j]] += values[i,j]·rows[i]. into is [C, D].</summary>
@@ -104,12 +136,60 @@ public static class SparseRows
         {
             float* px = NativeData.Floats(dense), pv = NativeData.Floats(values);
             long* pi = NativeData.Longs(indices);
+            long w = Vector<float>.Count;
+            // Rows split into k blocks of whole vectors: each block's maximum is an entry, so at least k
+            // entries are ≥ the smallest block maximum, and only entries ≥ it can be among the k largest.
+            long blockVectors = c / w / k;
             NativeData.Bands(b, NativeData.Threads(b * c / (1 << 16)), (lo, hi) =>
             {
-                for (long i = lo; i < hi; i++) RowTopK(px + i * c, c, k, pv + i * k, pi + i * k);
+                var candidates = blockVectors >= 2 ? new long[c] : null;
+                for (long i = lo; i < hi; i++)
+                {
+                    float* row = px + i * c;
+                    if (candidates is null) { RowTopK(row, c, k, pv + i * k, pi + i * k); continue; }
+                    float bound = float.PositiveInfinity;
+                    for (long q = 0; q < k; q++)
+                    {
+                        float* block = row + q * blockVectors * w;
+                        var m = Unsafe.ReadUnaligned<Vector<float>>(block);
+                        for (long v = 1; v < blockVectors; v++) m = Vector.Max(m, Unsafe.ReadUnaligned<Vector<float>>(block + v * w));
+                        float bm = float.NegativeInfinity;
+                        for (int l = 0; l < w; l++) bm = MathF.Max(bm, m[l]);
+                        bound = MathF.Min(bound, bm);
+                    }
+                    // NaN or −∞ rows fall back to the plain heap scan.
+                    if (!float.IsFinite(bound)) { RowTopK(row, c, k, pv + i * k, pi + i * k); continue; }
+                    int n = 0;
+                    var vb = new Vector<float>(bound);
+                    long col = 0;
+                    for (; col + w <= c; col += w)
+                        if (Vector.GreaterThanOrEqualAny(Unsafe.ReadUnaligned<Vector<float>>(row + col), vb))
+                            for (long e = col; e < col + w; e++) if (row[e] >= bound) candidates[n++] = e;
+                    for (; col < c; col++) if (row[col] >= bound) candidates[n++] = col;
+                    fixed (long* pc = candidates) SelectTopK(row, pc, n, k, pv + i * k, pi + i * k);
+                }
             });
         }
         return (values, indices);
+    }
+
+    /// <summary>The k largest of row[cols[0..n)] (n ≥ k, cols ascending, no NaN among them) by the same heap as <see cref="RowTopK"/>.</summary>
+    static unsafe void SelectTopK(float* row, long* cols, int n, int k, float* hv, long* hi)
+    {
+        for (int q = 0; q < k; q++)
+        {
+            long col = cols[q];
+            float x = row[col];
+            long at = q;
+            while (at > 0)
+            {
+                long parent = (at - 1) / 2;
+                if (!Before(x, col, hv[parent], hi[parent])) break;
+                hv[at] = hv[parent]; hi[at] = hi[parent]; at = parent;
+            }
+            hv[at] = x; hi[at] = col;
+        }
+        for (int q = k; q < n; q++) Offer(row[cols[q]], cols[q], k, hv, hi);
     }
 
     /// <summary>The k largest of row[0..c) into a min-heap (hv, hi) of k entries (hv[0] the smallest kept).</summary>
@@ -194,16 +274,9 @@ public static class SparseRows
             long max = indices.max().item<long>(), min = indices.min().item<long>();
             if (min < 0 || max >= c) throw new ArgumentOutOfRangeException(nameof(indices), $"indices must lie in [0, {c}), got [{min}, {max}]");
         }
-        // Counting sort of the entries by column: start[c]..start[c+1] in order[] are column c's entries.
-        var start = new long[c + 1];
-        var order = new long[entries];
+        var (start, order) = ByColumn(indices, c);
         unsafe
         {
-            long* pi = NativeData.Longs(indices);
-            for (long e = 0; e < entries; e++) start[pi[e] + 1]++;
-            for (long j = 0; j < c; j++) start[j + 1] += start[j];
-            var fill = (long[])start.Clone();
-            for (long e = 0; e < entries; e++) order[fill[pi[e]]++] = e;
             float* pv = NativeData.Floats(values), pr = NativeData.Floats(rows), po = NativeData.Floats(into);
             float* ps = sums is null ? null : NativeData.Floats(sums);
             const int Tile = 16;
@@ -235,6 +308,44 @@ public static class SparseRows
                     }
             });
         }
+    }
+
+    /// <summary>
+    /// into = Zᵀ·R, [C, D]: row c is Σ over (i, j) with indices[i,j] = c of values[i,j]·rows[i] (every row
+    /// written, so into needs no zeroing). Each thread owns a band of rows and visits only their entries.
+    /// </summary>
+    public static void ScatterRows(Tensor into, Tensor values, Tensor indices, Tensor rows)
+    {
+        var (b, k, c, d) = Check(values, indices, into, rows);
+        var (start, order) = ByColumn(indices, c);
+        unsafe
+        {
+            float* pv = NativeData.Floats(values), pr = NativeData.Floats(rows), pg = NativeData.Floats(into);
+            NativeData.Bands(c, NativeData.Threads(Math.Max(c / 64, b * k * d / (1 << 16))), (lo, hi) =>
+            {
+                for (long row = lo; row < hi; row++)
+                {
+                    float* dst = pg + row * d;
+                    new Span<float>(dst, (int)d).Clear();
+                    for (long q = start[row]; q < start[row + 1]; q++) Axpy(pv[order[q]], pr + order[q] / k * d, dst, d);
+                }
+            });
+        }
+    }
+
+    /// <summary>Counting sort of the entries of indices [b, k] (in [0, c), checked by the caller) by value:
+    /// order[start[j]..start[j+1]) are the flat positions of the entries equal to j, ascending.</summary>
+    static unsafe (long[] Start, long[] Order) ByColumn(Tensor indices, long c)
+    {
+        long entries = indices.numel();
+        var start = new long[c + 1];
+        var order = new long[entries];
+        long* pi = NativeData.Longs(indices);
+        for (long e = 0; e < entries; e++) start[pi[e] + 1]++;
+        for (long j = 0; j < c; j++) start[j + 1] += start[j];
+        var fill = (long[])start.Clone();
+        for (long e = 0; e < entries; e++) order[fill[pi[e]]++] = e;
+        return (start, order);
     }
 
     /// <summary>Validates shapes, dtypes and index range; returns (b, k, C, D).</summary>
