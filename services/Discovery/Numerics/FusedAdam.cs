@@ -17,9 +17,9 @@ namespace ConceptSuite.Discovery.Numerics;
 /// kernel does not implement (amsgrad, maximize, weight decay), take the base class's step.
 /// The result differs from the base class's in the last bits (rounding order), not in the method.
 /// </summary>
-public sealed class FusedAdam(IEnumerable<Parameter> parameters, double lr) : Adam(parameters, lr, beta1: 0.9, beta2: 0.99)
+public sealed class FusedAdam(IEnumerable<Parameter> parameters, double lr, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8)
+    : Adam(parameters, lr, beta1, beta2, eps)
 {
-    // β₂ = 0.99 is what torch.optim.Adam(parameters, lr) of TorchSharp uses by default; kept so the method is unchanged.
 
     public override Tensor step(Func<Tensor>? closure = null)
     {
