@@ -14,7 +14,11 @@ namespace ConceptSuite.Discovery.Numerics;
 /// <list type="bullet">
 /// <item><see cref="Combine"/>: Z·T, row i = Σ_j V[i,j]·T[I[i,j]];</item>
 /// <item><see cref="Dots"/>: the entries of R·Tᵀ at Z's pattern, D[i,j] = R[i]·T[I[i,j]];</item>
-/// <item><see cref="ScatterAdd"/>: G += Zᵀ·R, row c of G gets Σ over (i,j) with I[i,j] = c of V[i,j]·R[i].</item>
+/// <item><see cref="ScatterAdd"/>: G += Zᵀ·R, row c of G gets Σ over (i,j) with I[i,j] = c of V[i,j]·R[i];</item>
+/// <item><see cref="ScatterRows"/> (G = Zᵀ·R) and <see cref="ScatterTransposed"/> (G = RᵀZ, [D, C], with Z's column
+/// sums): the same over the entries grouped by column, every entry of G written once;</item>
+/// <item><see cref="Residual"/>: Z·T − X and its squared norm in one pass;</item>
+/// <item><see cref="TopK"/>: the selection itself, each row's k largest entries of a dense matrix.</item>
 /// </list>
 /// These three are the forward pass and both weight gradients of a decoder (and the weight gradient of
 /// an encoder) whose codes are a TopK selection. Float32, contiguous, CPU; rows run in parallel on
