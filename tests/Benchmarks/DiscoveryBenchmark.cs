@@ -20,7 +20,10 @@ namespace ConceptSuite.Benchmarks;
 /// &gt; 1 = faster here). With --fmnist N it also fits a TopK SAE on N Fashion-MNIST images
 /// (pixels, 784-d) and prints its R² and L0.
 /// Options: --n rows (20000), --d width (256), --k components (32), --threads (2), --peers dir,
-/// --sae-steps (20), --fmnist N (0: skip). Each line also gives both sides' CPU time (process
+/// --sae-steps (20), --fmnist N (0: skip), --sae-only (only the SAE step: its time, profile, roofline
+/// ratio and the PyTorch peer; the other methods print NaN). The SAE step also prints where its time
+/// goes (phases, temporaries) and "sae-roofline=R": the step's FLOPs per second over the same-run
+/// GFLOP/s of the encoder's matmul alone. Each line also gives both sides' CPU time (process
 /// user + system over the timed region; the peer's from time.process_time), and a
 /// "discovery-cpu ..." line before the last gives the ratios of CPU time, which a loaded machine
 /// disturbs less than wall time.
@@ -50,37 +53,28 @@ public static class DiscoveryBenchmark
             var src = new TensorRowSource(x);
             Console.WriteLine($"discovery data: N={n} D={d} components={k} threads={threads}");
 
-            var nmfRatio = Compare("nmf", k, src, x, xPath, peers, threads,
-                new() { ["max_iter"] = "200" }, (dict, t) => Frobenius(dict, t), "frobenius_error");
-            var pcaRatio = Compare("pca", k, src, x, xPath, peers, threads, new(), (dict, t) => Frobenius(dict, t), "frobenius_error");
-            var kmRatio = Compare("kmeans", k, src, x, xPath, peers, threads,
-                new() { ["max_iter"] = "200" }, (dict, t) => ((KMeans)dict).Inertia, "inertia");
+            bool saeOnly = args.Contains("--sae-only");
+            (double Wall, double Cpu) nmfRatio = (double.NaN, double.NaN), pcaRatio = nmfRatio, kmRatio = nmfRatio;
+            if (!saeOnly)
+            {
+                nmfRatio = Compare("nmf", k, src, x, xPath, peers, threads,
+                    new() { ["max_iter"] = "200" }, (dict, t) => Frobenius(dict, t), "frobenius_error");
+                pcaRatio = Compare("pca", k, src, x, xPath, peers, threads, new(), (dict, t) => Frobenius(dict, t), "frobenius_error");
+                kmRatio = Compare("kmeans", k, src, x, xPath, peers, threads,
+                    new() { ["max_iter"] = "200" }, (dict, t) => ((KMeans)dict).Inertia, "inertia");
+            }
 
             // TopK SAE step: 512 → 4096, k = 32, batch 1024 (same shapes as the PyTorch peer).
             using var xs = randn([16384, 512], generator: g).contiguous();
             var sPath = Path.Combine(dir, "sae.npy");
             WriteNpy(sPath, xs);
-            using var sae = (SparseAutoencoder)DictionaryMethods.Create("topk_sae", 4096,
-                new Dictionary<string, string> { ["k"] = "32", ["batch_size"] = "1024", ["normalize"] = "false", ["auxk"] = "0" });
             var ssrc = new TensorRowSource(xs);
-            sae.Begin(ssrc, FitContext.Default());
             using var perm = randperm(16384, generator: g);
-            for (int i = 0; i < 3; i++) using (var b = xs.index_select(0, perm.narrow(0, i * 1024, 1024))) sae.Step(b);
-            var cpu0 = CpuSeconds();
-            var sw = Stopwatch.StartNew();
-            double loss = 0;
-            for (int i = 0; i < saeSteps; i++)
-                using (var b = xs.index_select(0, perm.narrow(0, (i % 16) * 1024, 1024))) loss = sae.Step(b);
-            double ours = sw.Elapsed.TotalSeconds / saeSteps, oursCpu = (CpuSeconds() - cpu0) / saeSteps;
-            var peer = RunPeer(Path.Combine(peers, "torch_sae.py"), $"--input {sPath} --latents 4096 --k 32 --batch 1024 --steps {saeSteps} --threads {threads}");
-            double theirs = peer.GetProperty("seconds_per_step").GetDouble(), theirsCpu = peer.GetProperty("cpu_seconds").GetDouble() / saeSteps;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"discovery topk_sae step 512->4096 k=32 batch=1024: suite {ours * 1000:F1} ms (cpu {oursCpu * 1000:F1} ms, loss {loss:G4}) torch {theirs * 1000:F1} ms (cpu {theirsCpu * 1000:F1} ms, mse {peer.GetProperty("final_mse").GetDouble():G4})"));
-            var saeRatio = (theirs / ours, theirsCpu / oursCpu);
+            var saeRatio = SaeStep(xs, ssrc, perm, saeSteps, threads, sPath, peers);
 
             // The sparse step against autograd on the dense graph, same batches, same run: loss and
             // gradients only (no optimiser step), for both variants that have a sparse path.
-            foreach (var method in new[] { "topk_sae", "batchtopk_sae" })
+            foreach (var method in saeOnly ? [] : new[] { "topk_sae", "batchtopk_sae" })
             {
                 double Gradients(bool sparse)
                 {
@@ -104,12 +98,67 @@ public static class DiscoveryBenchmark
             if (fmnist > 0) FashionMnistSae(fmnist);
 
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"discovery-cpu sae-vs-torch={saeRatio.Item2:F2} nmf-vs-sklearn={nmfRatio.Cpu:F2} pca-vs-sklearn={pcaRatio.Cpu:F2} kmeans-vs-sklearn={kmRatio.Cpu:F2}"));
+                $"discovery-cpu sae-vs-torch={saeRatio.Cpu:F2} nmf-vs-sklearn={nmfRatio.Cpu:F2} pca-vs-sklearn={pcaRatio.Cpu:F2} kmeans-vs-sklearn={kmRatio.Cpu:F2}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"discovery sae-vs-torch={saeRatio.Item1:F2} nmf-vs-sklearn={nmfRatio.Wall:F2} pca-vs-sklearn={pcaRatio.Wall:F2} kmeans-vs-sklearn={kmRatio.Wall:F2}"));
+                $"discovery sae-vs-torch={saeRatio.Wall:F2} sae-roofline={saeRatio.Roofline:F2} nmf-vs-sklearn={nmfRatio.Wall:F2} pca-vs-sklearn={pcaRatio.Wall:F2} kmeans-vs-sklearn={kmRatio.Wall:F2}"));
             return 0;
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    /// <summary>
+    /// The TopK SAE training step (512 → 4096, k = 32, batch 1024): its wall and CPU time per step,
+    /// where the time goes (a <see cref="StepProfile"/> over the same steps), and its roofline ratio
+    /// R = (the step's FLOPs ÷ step time) ÷ (GFLOP/s of the encoder's B×D by D×F product alone), the
+    /// product timed in the same process right after each step (the same bias-add GEMM call the step
+    /// makes), so both see the same machine load. The step's FLOPs count what it computes: the encoder
+    /// GEMM 2·B·D·F, the four sparse products over the k selected atoms per row (decode, the dots of
+    /// the decoder's input gradient, the decoder and encoder weight gradients: 8·B·k·D) and the
+    /// product W_enc·∂b_enc of the bias gradient (2·D·F); element-wise work (TopK, Adam, the atom
+    /// projection and renormalisation) is counted as none. Then the PyTorch peer on the same data.
+    /// </summary>
+    static (double Wall, double Cpu, double Roofline) SaeStep(Tensor xs, IRowSource ssrc, Tensor perm, int saeSteps, int threads, string sPath, string peers)
+    {
+        const int B = 1024, D = 512, F = 4096, K = 32;
+        using var sae = (SparseAutoencoder)DictionaryMethods.Create("topk_sae", F,
+            new Dictionary<string, string> { ["k"] = $"{K}", ["batch_size"] = $"{B}", ["normalize"] = "false", ["auxk"] = "0" });
+        sae.Begin(ssrc, FitContext.Default());
+        for (int i = 0; i < 3; i++) using (var b = xs.index_select(0, perm.narrow(0, i * B, B))) sae.Step(b);
+        using var gx = randn([B, D]);
+        using var gw = randn([D, F]);
+        using var gb = randn([F]);
+        for (int i = 0; i < 3; i++) addmm(gb, gx, gw, beta: 1, alpha: 1).Dispose();
+        var profile = new StepProfile();
+        sae.Profile = profile;
+        double loss = 0, stepSeconds = 0, stepCpu = 0, gemmSeconds = 0;
+        for (int i = 0; i < saeSteps; i++)
+        {
+            using var b = xs.index_select(0, perm.narrow(0, (i % 16) * B, B));
+            var cpu0 = CpuSeconds();
+            long t0 = Stopwatch.GetTimestamp();
+            loss = sae.Step(b);
+            stepSeconds += Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            stepCpu += CpuSeconds() - cpu0;
+            long t1 = Stopwatch.GetTimestamp();
+            addmm(gb, gx, gw, beta: 1, alpha: 1).Dispose();
+            gemmSeconds += Stopwatch.GetElapsedTime(t1).TotalSeconds;
+        }
+        sae.Profile = null;
+        double ours = stepSeconds / saeSteps, oursCpu = stepCpu / saeSteps, gemm = gemmSeconds / saeSteps;
+        double gemmFlops = 2.0 * B * D * F, stepFlops = gemmFlops + 8.0 * B * K * D + 2.0 * D * F;
+        double roofline = stepFlops / ours / (gemmFlops / gemm);
+        var peer = RunPeer(Path.Combine(peers, "torch_sae.py"), $"--input {sPath} --latents {F} --k {K} --batch {B} --steps {saeSteps} --threads {threads}");
+        double theirs = peer.GetProperty("seconds_per_step").GetDouble(), theirsCpu = peer.GetProperty("cpu_seconds").GetDouble() / saeSteps;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"discovery topk_sae step 512->4096 k=32 batch=1024: suite {ours * 1000:F1} ms (cpu {oursCpu * 1000:F1} ms, loss {loss:G4}) torch {theirs * 1000:F1} ms (cpu {theirsCpu * 1000:F1} ms, mse {peer.GetProperty("final_mse").GetDouble():G4})"));
+        double total = profile.Phases.Sum(p => p.Seconds);
+        Console.WriteLine("discovery topk_sae step profile (ms per step, share): " + string.Join("; ", profile.Phases.Select(p =>
+            string.Create(CultureInfo.InvariantCulture, $"{p.Phase} {p.Seconds / profile.Steps * 1000:F2} ({p.Seconds / total:P0})"))) +
+            string.Create(CultureInfo.InvariantCulture,
+                $"; temporaries {(double)profile.Temporaries / profile.Steps:F0} tensors, {profile.TemporaryBytes / (double)profile.Steps / (1 << 20):F1} MiB per step"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"discovery topk_sae roofline: step {stepFlops / 1e9:F3} GFLOP in {ours * 1000:F1} ms = {stepFlops / ours / 1e9:F1} GFLOP/s; same-run matmul {B}x{D} by {D}x{F} {gemm * 1000:F1} ms = {gemmFlops / gemm / 1e9:F1} GFLOP/s; sae-roofline={roofline:F2}"));
+        return (theirs / ours, theirsCpu / oursCpu, roofline);
     }
 
     static (double Wall, double Cpu) Compare(string method, int k, IRowSource src, Tensor x, string xPath, string peers, int threads,

@@ -71,7 +71,7 @@ public sealed class BatchTopKSae(int concepts, BatchTopKSaeOptions options) : Sp
         var slot = sortedRows * width + (arange(keep, ScalarType.Int64) - starts.index_select(0, sortedRows));
         var indices = zeros(b * width, ScalarType.Int64).scatter_(0, slot, idx.remainder(c).index_select(0, order)).view(b, width);
         var values = zeros(b * width, ScalarType.Float32).scatter_(0, slot, vals.index_select(0, order)).view(b, width);
-        return new ActiveLatents(values, indices, values > 0);
+        return new ActiveLatents(values, indices);
     }
 
     /// <summary>The k·B largest entries of ReLU(pre) over the whole batch [B, C], zeros elsewhere.</summary>

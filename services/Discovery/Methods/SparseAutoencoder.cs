@@ -28,7 +28,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     protected Tensor? Mu;
     protected float Scale = 1;
     Tensor? _sinceFired;
-    Adam? _opt;
+    FusedAdam? _opt;
 
     protected SparseAutoencoder(int concepts, SparseAutoencoderOptions options) { Concepts = concepts; O = options; }
 
@@ -76,14 +76,18 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     protected virtual void AfterStep()
     {
         using var _ = no_grad();
-        WDec!.div_(WDec.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f));
+        var w = WDec!;
+        if (UnitRows.Fits(w)) UnitRows.Normalize(w);
+        else w.div_(w.square().sum(1, keepdim: true).sqrt().clamp_min(1e-12f));
     }
 
     /// <summary>Before each optimiser step: remove the gradient component along each unit atom.</summary>
     protected virtual void BeforeStep()
     {
         using var _ = no_grad();
-        if (WDec!.grad is { } g) g.sub_((g * WDec).sum(1, keepdim: true) * WDec);
+        if (WDec!.grad is not { } g) return;
+        if (UnitRows.Fits(g) && UnitRows.Fits(WDec)) UnitRows.RemoveComponents(g, WDec);
+        else g.sub_((g * WDec).sum(1, keepdim: true) * WDec);
     }
 
     /// <summary>Extra tensors of a variant's state (saved and loaded with the weights).</summary>
@@ -119,7 +123,7 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
             InitExtra(xn, g);
         }
         _sinceFired = zeros(Concepts, ScalarType.Float64);
-        _opt = optim.Adam(TrainedParameters(), lr: O.Lr);
+        _opt = new FusedAdam(TrainedParameters(), O.Lr);
         Steps = 0;
     }
 
@@ -127,14 +131,29 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
 
     protected Tensor PreActivation(Tensor xn) => (xn - BDec!).matmul(WEnc!) + BEnc!;
 
+    /// <summary>When set, each step charges its phases' wall time and its temporaries to it.</summary>
+    public StepProfile? Profile { get; set; }
+
     public double Step(Tensor batch)
     {
-        using var scope = NewDisposeScope();
-        var xn = StartGradients(batch);
-        double loss = SparseGradients(xn) ?? AutogradStep(xn);
-        BeforeStep();
-        _opt!.step();
-        AfterStep();
+        var prof = Profile;
+        prof?.Start();
+        double loss;
+        using (var scope = NewDisposeScope())
+        {
+            CheckBegun();
+            loss = SparseGradients(batch) ?? Autograd(batch);
+            prof?.Lap(SelectsActive ? "gradients (other)" : "gradients");
+            BeforeStep();
+            prof?.Lap("atom projection");
+            _opt!.step();
+            prof?.Lap("adam");
+            AfterStep();
+            prof?.Lap("atom renormalisation");
+            prof?.EndStep(scope);
+            prof?.Start();
+        }
+        prof?.Lap("release temporaries");
         Steps++;
         return loss;
     }
@@ -146,8 +165,8 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     internal (double Loss, Dictionary<string, Tensor> Gradients) LossAndGradients(Tensor batch, bool sparse)
     {
         using var scope = NewDisposeScope();
-        var xn = StartGradients(batch);
-        double loss = sparse ? SparseGradients(xn) ?? throw new InvalidOperationException($"{Method} has no sparse step here") : AutogradStep(xn);
+        CheckBegun();
+        double loss = sparse ? SparseGradients(batch) ?? throw new InvalidOperationException($"{Method} has no sparse step here") : Autograd(batch);
         var grads = new Dictionary<string, Tensor>
         {
             ["W_enc"] = WEnc!.grad!.clone(), ["b_enc"] = BEnc!.grad!.clone(), ["W_dec"] = WDec!.grad!.clone(), ["b_dec"] = BDec!.grad!.clone(),
@@ -156,16 +175,21 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
         return (loss, grads);
     }
 
-    /// <summary>The normalised batch, with every gradient zeroed.</summary>
-    Tensor StartGradients(Tensor batch)
+    void CheckBegun()
     {
         if (_opt is null) throw new InvalidOperationException("Begin was not called");
-        _opt.zero_grad();
-        return Normalize(batch);
     }
 
-    /// <summary>The active latents of a batch for the sparse path: values [b, m] (ReLU'd, 0 in padding) at latents indices [b, m], and where the ReLU passes gradient (false in padding).</summary>
-    protected readonly record struct ActiveLatents(Tensor Values, Tensor Indices, Tensor Active);
+    /// <summary>Every gradient zeroed, then the loss and gradients of the normalised batch by autograd.</summary>
+    double Autograd(Tensor batch)
+    {
+        _opt!.zero_grad();
+        return AutogradStep(Normalize(batch));
+    }
+
+    /// <summary>The active latents of a batch for the sparse path: values [b, m] (ReLU'd, 0 in padding) at latents
+    /// indices [b, m]; the ReLU passes gradient where a value is positive (never in padding).</summary>
+    protected readonly record struct ActiveLatents(Tensor Values, Tensor Indices);
 
     /// <summary>Whether the variant's codes are a selection of a few latents per row (<see cref="SelectActive"/>).</summary>
     protected virtual bool SelectsActive => false;
@@ -186,53 +210,70 @@ public abstract class SparseAutoencoder : IIncrementalDictionary
     /// against the residual. Sets the parameters' gradients and returns the loss;
     /// <see cref="AutogradStep"/> computes the same on the dense graph (a test holds them equal).
     /// </summary>
-    double? SparseGradients(Tensor xn)
+    double? SparseGradients(Tensor batch)
     {
         if (!SelectsActive || WDec is not { } wdec || wdec.device_type != DeviceType.CPU || wdec.dtype != ScalarType.Float32) return null;
         using var _ = no_grad();
-        var xc = (xn - BDec!).contiguous();
+        // x̃_c = (x − μ)/s − b_dec, one temporary; x̃ itself is never needed (r = zW_dec − x̃_c).
+        var xc = batch.sub(Mu!).div_(Scale).sub_(BDec!);
+        var prof = Profile;
+        prof?.Lap("normalize");
         var pre = addmm(BEnc!, xc, WEnc!, beta: 1, alpha: 1);
+        prof?.Lap("encoder GEMM");
         if (SelectActive(pre) is not { } selection) return null;
-        var (values, idx, active) = selection;
-        long b = xn.shape[0], d = xn.shape[1];
-        var r = SparseRows.Combine(values, idx, wdec).add_(BDec!).sub_(xn);
-        double loss = r.square().sum().item<float>() / (b * d);
-        var g = r.mul(2f / (b * d));
-        var gradPre = SparseRows.Dots(g, idx, wdec).mul_(active);
-        var gradDec = zeros_like(wdec);
-        SparseRows.ScatterAdd(gradDec, values, idx, g);
-        var gradBDec = g.sum(0, keepdim: false);
+        prof?.Lap("topk");
+        var (values, idx) = selection;
+        long b = batch.shape[0], d = batch.shape[1];
+        var (r, sumSquares) = SparseRows.Residual(values, idx, wdec, xc);
+        double loss = sumSquares / (b * d);
+        prof?.Lap("sparse decode + loss");
 
         var fired = zeros(Concepts, ScalarType.Bool).index_fill_(0, idx.masked_select(values > 0), true);
         var (dead, nDead) = TrackFiring(fired, b);
         int auxk = AuxK(nDead);
-        if (auxk > 0)
+        // e = x̃ − x̂, the AuxK target, before r is scaled into g in place.
+        var e = auxk > 0 ? r.neg() : null;
+        var g = r.mul_(2f / (b * d));
+        prof?.Lap("dead-latent tracking");
+        var gradPre = SparseRows.Dots(g, idx, wdec, gate: values);
+        // The gradients' storage is reused from step to step: every kernel below writes every entry.
+        var gradDec = Reusable(wdec);
+        SparseRows.ScatterRows(gradDec, values, idx, g);
+        var gradBDec = g.sum(0, keepdim: false);
+        prof?.Lap("decoder gradients (sparse)");
+        if (e is not null)
         {
-            // e = x̃ − x̂ (a constant), ê from the dead latents' selection; loss += c·||ê − e||²/||e||².
-            var e = r.neg();
-            var (va, ia) = pre.masked_fill(dead.logical_not().unsqueeze(0), float.NegativeInfinity).topk(auxk, dim: 1, sorted: false);
-            ia = ia.contiguous();
-            var vaz = va.relu().contiguous();
-            var diff = SparseRows.Combine(vaz, ia, wdec).sub_(e);
-            double coef = O.AuxCoef, energy = Math.Max(e.square().sum().item<float>(), 1e-12);
-            loss += coef * diff.square().sum().item<float>() / energy;
+            // ê from the dead latents' selection; loss += c·||ê − e||²/||e||².
+            var (va, ia) = SparseRows.TopK(pre.masked_fill_(dead.logical_not().unsqueeze(0), float.NegativeInfinity), auxk);
+            var vaz = va.relu();
+            var (diff, diffSquares) = SparseRows.Residual(vaz, ia, wdec, e);
+            double coef = O.AuxCoef, energy = Math.Max(sumSquares, 1e-12);
+            loss += coef * diffSquares / energy;
             var ga = diff.mul_((float)(2 * coef / energy));
-            var gradAux = SparseRows.Dots(ga, ia, wdec).mul_(va > 0);
+            var gradAux = SparseRows.Dots(ga, ia, wdec, gate: vaz);
             SparseRows.ScatterAdd(gradDec, vaz, ia, ga);
             gradPre = cat([gradPre, gradAux], 1).contiguous();
             idx = cat([idx, ia], 1).contiguous();
+            prof?.Lap("auxk");
         }
 
-        var gradEncT = zeros(Concepts, d);
-        SparseRows.ScatterAdd(gradEncT, gradPre, idx, xc);
-        var gradBEnc = zeros(Concepts).index_add_(0, idx.reshape(-1), gradPre.reshape(-1), 1);
+        // ∂W_enc [D, C] and ∂b_enc in one pass over the selected entries, written in W_enc's layout.
+        var gradEnc = Reusable(WEnc!);
+        var gradBEnc = Reusable(BEnc!);
+        SparseRows.ScatterTransposed(gradEnc, gradPre, idx, xc, gradBEnc);
+        prof?.Lap("encoder gradient (sparse)");
         gradBDec.sub_(WEnc!.mv(gradBEnc));
-        WEnc.grad = gradEncT.t().contiguous();
+        WEnc.grad = gradEnc;
+        prof?.Lap("bias gradients");
         wdec.grad = gradDec;
         BEnc!.grad = gradBEnc;
         BDec!.grad = gradBDec;
         return loss;
     }
+
+    /// <summary>The parameter's gradient tensor when it is a contiguous float32 tensor of its shape (to be overwritten), else a new one.</summary>
+    static Tensor Reusable(Parameter p) =>
+        p.grad is { } g && g.dtype == ScalarType.Float32 && g.is_contiguous() && g.shape.SequenceEqual(p.shape) ? g : empty(p.shape);
 
     /// <summary>Loss (reconstruction, penalty, AuxK) and its gradients by autograd.</summary>
     protected double AutogradStep(Tensor xn)

@@ -1,5 +1,6 @@
 using ConceptSuite.Core.Methods;
 using ConceptSuite.Discovery.Abstractions;
+using ConceptSuite.Discovery.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,11 +28,11 @@ public sealed class TopKSae(int concepts, TopKSaeOptions options) : SparseAutoen
 
     protected override bool SelectsActive => true;
 
-    /// <summary>Each row's k largest pre-activations are its active latents.</summary>
+    /// <summary>Each row's k largest pre-activations are its active latents (selected by the C# kernel; the sparse path runs on the CPU only).</summary>
     protected override ActiveLatents? SelectActive(Tensor pre)
     {
-        var (vals, idx) = pre.topk(_v.K, dim: 1, sorted: false);
-        return new ActiveLatents(vals.relu().contiguous(), idx.contiguous(), vals > 0);
+        var (vals, idx) = SparseRows.TopK(pre, _v.K);
+        return new ActiveLatents(vals.relu(), idx);
     }
 
     /// <summary>ReLU of each row's k largest entries, zeros elsewhere.</summary>
