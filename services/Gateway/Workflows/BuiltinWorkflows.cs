@@ -126,7 +126,8 @@ public static class BuiltinWorkflows
     /// <summary>
     /// Can the concepts be trusted? Discover-then-Name with a concept bottleneck on concept-shapes,
     /// whose images carry ground truth (a label and a pixel mask per factor value): train and test
-    /// scenes (two seeds) → ResNet18 pooled features, and the test scenes' spatial features at
+    /// scenes (two seeds; train_options and test_options are the generator's, e.g. "spurious=1" ties
+    /// the training scenes' background to the class) → ResNet18 pooled features, and the test scenes' spatial features at
     /// <c>tap</c> (layer4: the channels the pool averages, so the dictionary's atoms apply to each
     /// patch) → a dictionary (TopK SAE; <c>method</c> nmf works too) → top examples → names from the
     /// captions' words ("a small striped red square on the left, dotted background") through the
@@ -137,14 +138,14 @@ public static class BuiltinWorkflows
     /// show the heatmaps and the trust figures.
     /// </summary>
     static WorkflowSpec ConceptShapesTrust() => Spec("concept-shapes-trust",
-        [("train_rows", "300"), ("test_rows", "150"), ("train_seed", "1"), ("test_seed", "2"), ("dataset_options", ""), ("model", "resnet18"), ("tap", "layer4"),
+        [("train_rows", "300"), ("test_rows", "150"), ("train_seed", "1"), ("test_seed", "2"), ("train_options", ""), ("test_options", ""), ("model", "resnet18"), ("tap", "layer4"),
          ("method", "topk_sae"), ("concepts", "16"), ("dictionary_options", "k=4;epochs=60;batch_size=64"), ("vocabulary_size", "0"),
          ("cbm_options", "max_concepts_per_class=4"), ("top_k", "2"), ("class_level", "true"), ("location_all_relied", "false"),
          ("location_chance_corrected", "false"), ("seed", "0")],
         Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
-            ("source_options", "$params.dataset_options")]),
+            ("source_options", "$params.train_options")]),
         Step("import-test", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.test_rows"), ("seed", "$params.test_seed"),
-            ("source_options", "$params.dataset_options")]),
+            ("source_options", "$params.test_options")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("embed-test-spatial", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model"), ("taps", "$params.tap")]),
