@@ -140,7 +140,7 @@ public static class BuiltinWorkflows
     static WorkflowSpec ConceptShapesTrust() => Spec("concept-shapes-trust",
         [("train_rows", "300"), ("test_rows", "150"), ("train_seed", "1"), ("test_seed", "2"), ("train_options", ""), ("test_options", ""), ("model", "resnet18"), ("tap", "layer4"),
          ("method", "topk_sae"), ("concepts", "16"), ("dictionary_options", "k=4;epochs=60;batch_size=64"), ("vocabulary_size", "0"),
-         ("cbm_options", "max_concepts_per_class=4"), ("top_k", "2"), ("class_level", "true"), ("location_all_relied", "false"),
+         ("cbm_options", "max_concepts_per_class=4"), ("top_k", "1"), ("class_level", "true"), ("location_all_relied", "false"),
          ("location_chance_corrected", "false"), ("seed", "0")],
         Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
             ("source_options", "$params.train_options")]),
