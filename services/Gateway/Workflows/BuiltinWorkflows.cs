@@ -126,10 +126,11 @@ public static class BuiltinWorkflows
     /// <summary>
     /// Can the concepts be trusted? Discover-then-Name with a concept bottleneck on concept-shapes,
     /// whose images carry ground truth (a label and a pixel mask per factor value): train and test
-    /// scenes (two seeds; train_options and test_options are the generator's, e.g. "spurious=1" ties
-    /// the training scenes' background to the class) → ResNet18 pooled features, and the test scenes' spatial features at
-    /// <c>tap</c> (layer4: the channels the pool averages, so the dictionary's atoms apply to each
-    /// patch) → a dictionary (TopK SAE; <c>method</c> nmf works too) → top examples → names from the
+    /// scenes (two seeds; train_options and test_options are the generator's, e.g. "spurious=1"
+    /// ties the training scenes' background to the class) → ResNet18 pooled features, and the test
+    /// scenes' spatial features at <c>tap</c> (layer4: the channels the pool averages, so the
+    /// dictionary's atoms apply to each patch) → a dictionary (NMF; method topk_sae with
+    /// dictionary_options "k=4;epochs=60;batch_size=64" works too) → top examples → names from the
     /// captions' words ("a small striped red square on the left, dotted background") through the
     /// code–caption directions → codes → the sparse concept bottleneck → class importance → trust:
     /// each concept matched to the factor value it detects best (AUC), existence (are the concepts
@@ -139,7 +140,7 @@ public static class BuiltinWorkflows
     /// </summary>
     static WorkflowSpec ConceptShapesTrust() => Spec("concept-shapes-trust",
         [("train_rows", "300"), ("test_rows", "150"), ("train_seed", "1"), ("test_seed", "2"), ("train_options", ""), ("test_options", ""), ("model", "resnet18"), ("tap", "layer4"),
-         ("method", "topk_sae"), ("concepts", "16"), ("dictionary_options", "k=4;epochs=60;batch_size=64"), ("vocabulary_size", "0"),
+         ("method", "nmf"), ("concepts", "16"), ("dictionary_options", ""), ("vocabulary_size", "0"),
          ("cbm_options", "max_concepts_per_class=4"), ("top_k", "1"), ("class_level", "true"), ("location_all_relied", "false"),
          ("location_chance_corrected", "false"), ("seed", "0")],
         Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
