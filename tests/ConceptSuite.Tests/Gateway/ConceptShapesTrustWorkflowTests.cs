@@ -94,6 +94,18 @@ public sealed class ConceptShapesTrustWorkflowTests(ITestOutputHelper output)
         Assert.Equal(16, Regex.Count(html, @"trust \(ground truth\)"));
         Assert.Contains("<b>1</b>existence", html);
         Assert.Contains("detects best</td><td>" + matched[0], html);
+        // Every image of the page, heatmaps included, decodes in a browser.
+        var dir = Path.Combine(server.DataDir, "trust-atlas");
+        Directory.CreateDirectory(dir);
+        var page = Path.Combine(dir, "atlas.html");
+        await File.WriteAllTextAsync(page, html);
+        var (exit, dom) = await AtlasTests.Browse(Path.Combine(dir, "profile"), "--virtual-time-budget=10000", "--dump-dom", new Uri(page).AbsoluteUri);
+        Assert.True(exit == 0, dom);
+        var check = Regex.Match(dom, @"images=(\d+) broken=(\d+)");
+        Assert.True(check.Success, "the page's check did not run");
+        Assert.Equal(Regex.Count(html, "<img "), int.Parse(check.Groups[1].Value));
+        Assert.True(int.Parse(check.Groups[1].Value) >= 96 + 96);   // top images and heatmaps
+        Assert.Equal("0", check.Groups[2].Value);
 
         // Same concepts, a second bottleneck trained where the background is tied to the class
         // (spurious = 1), tested on the clean scenes; and both under the chance-corrected location
