@@ -88,7 +88,7 @@ public static class AtlasBuilder
         var model = new AtlasModel
         {
             Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity,
-            KeyNumbers = [.. KeyNumbers(w, models), .. TrustNumbers(w)],
+            KeyNumbers = [.. KeyNumbers(w, models), .. TrustNumbers(w, trust?.Info.MetadataJson)],
         };
         if (textFeatures is { } tf) return AtlasTextFeatures.Apply(model, tf.Info, tf.Tensors);
         if (datasetId is null) return model;
@@ -256,18 +256,23 @@ public static class AtlasBuilder
         var located = StepMetadata.Numbers(json, "located");
         var existence = existenceT.ToFloats();
         var location = r.Tensors.TryGetValue("location", out var locationT) ? locationT.ToFloats() : [];
+        bool corrected = StepMetadata.Bool(json, "location_chance_corrected");
         for (int k = 0; k < existence.Length; k++)
             result[k] = new AtlasTrust(k < matched.Count ? matched[k] : "", k < auc.Count ? auc[k] : double.NaN, k < relied.Count ? (long)relied[k] : 0,
-                existence[k], k < located.Count ? (long)located[k] : 0, k < location.Length ? location[k] : double.NaN);
+                existence[k], k < located.Count ? (long)located[k] : 0, k < location.Length ? location[k] : double.NaN) { ChanceCorrected = corrected };
         return result;
     }
 
     /// <summary>The trust step's summary figures, when the workflow has one.</summary>
-    static IEnumerable<(string, double, string)> TrustNumbers(WorkflowInfo w)
+    static IEnumerable<(string, double, string)> TrustNumbers(WorkflowInfo w, string? reportMetadata)
     {
         if (w.Steps.LastOrDefault(s => s.Method == "explain.trust" && s.State == WorkflowState.Succeeded) is not { } t) yield break;
         if (t.Metrics.TryGetValue("existence", out var e)) yield return ("existence", e, "share of the concepts the model relies on that are in the image (ground truth)");
-        if (t.Metrics.TryGetValue("location", out var l)) yield return ("location", l, "share of those concepts' activation maps inside their ground-truth masks");
+        bool Flag(string name) => StepMetadata.Bool(reportMetadata ?? "", name);
+        var note = (Flag("location_all_relied") ? "over every relied-on concept (absent: 0), " : "over those present, ")
+            + (Flag("location_chance_corrected") ? "the share of each activation map inside its ground-truth mask beyond the mask's area share (0: a uniform map, 1: all inside)"
+                : "the share of each activation map inside its ground-truth mask");
+        if (t.Metrics.TryGetValue("location", out var l)) yield return ("location", l, note);
         if (t.Metrics.TryGetValue("well_matched", out var m)) yield return ("well-matched concepts", m, "concepts detecting one ground-truth value with AUC ≥ 0.9");
     }
 

@@ -27,4 +27,8 @@ public sealed record AtlasConcept(string Name, double Score, string ScoreName, I
 /// (existence), and how much of its activation map falls inside the value's mask (location, over
 /// <paramref name="Located"/> image–concept pairs; NaN without masks).
 /// </summary>
-public sealed record AtlasTrust(string Matched, double Auc, long Relied, double Existence, long Located, double Location);
+public sealed record AtlasTrust(string Matched, double Auc, long Relied, double Existence, long Located, double Location)
+{
+    /// <summary>Location is chance-corrected: (s − a)/(1 − a) per image, a the mask's share of the image (0: a uniform map).</summary>
+    public bool ChanceCorrected { get; init; }
+}

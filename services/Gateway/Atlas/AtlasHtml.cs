@@ -114,7 +114,7 @@ public static class AtlasHtml
         h.Append($"<tr><td>relied on</td><td>in {t.Relied} evaluated images</td></tr>");
         h.Append($"<tr><td>existence</td><td>{(t.Relied > 0 ? $"{Pct(t.Existence)} of them show {E(t.Matched)}" : "–")}</td></tr>");
         if (double.IsFinite(t.Location))
-            h.Append($"<tr><td>location</td><td>{(t.Located > 0 ? $"{N(t.Location)} of its map inside the mask ({t.Located} images)" : "–")}</td></tr>");
+            h.Append($"<tr><td>location</td><td>{(t.Located > 0 ? $"{N(t.Location)} {(t.ChanceCorrected ? "of its map inside the mask beyond the mask's area share (0: a uniform map)" : "of its map inside the mask")} ({t.Located} images)" : "–")}</td></tr>");
         h.Append("</table>");
     }
 

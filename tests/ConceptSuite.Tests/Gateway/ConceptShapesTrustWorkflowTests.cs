@@ -107,6 +107,19 @@ public sealed class ConceptShapesTrustWorkflowTests(ITestOutputHelper output)
         Assert.True(int.Parse(check.Groups[1].Value) >= 96 + 96);   // top images and heatmaps
         Assert.Equal("0", check.Groups[2].Value);
 
+        // Asked for the chance-corrected location over every relied-on pair, only trust and the
+        // atlas run again, and the atlas says which location it shows.
+        var corrected = await RunBuiltinAsync(server.Channel, "concept-shapes-trust", TimeSpan.FromMinutes(4),
+            ("location_all_relied", "true"), ("location_chance_corrected", "true"));
+        Assert.True(corrected.State == WorkflowState.Succeeded, corrected.Error);
+        Assert.True(S(corrected, "embed-train").Reused && !S(corrected, "trust").Reused);
+        Assert.Equal(0.148, S(corrected, "trust").Metrics["location"], 0.05);
+        var (_, correctedAtlas) = await ArtifactTransfer.ReadSmallAsync(store, Out(corrected, "atlas", "atlas"), ["html"]);
+        var correctedHtml = Encoding.UTF8.GetString(correctedAtlas["html"].Data);
+        Assert.Contains("over every relied-on concept (absent: 0), the share of each activation map inside its ground-truth mask beyond the mask", correctedHtml);
+        Assert.Contains("of its map inside the mask beyond the mask's area share (0: a uniform map)", correctedHtml);
+        Assert.DoesNotContain("beyond the mask", html);
+
         // Same concepts, a second bottleneck trained where the background is tied to the class
         // (spurious = 1), tested on the clean scenes; and both under the chance-corrected location
         // over every relied-on pair. Measured: the spurious model scores 0.947 on its training
