@@ -159,21 +159,39 @@ public sealed class ExplainGrpcService(ArtifactStore store, JobRunners runners, 
             var phi = ImportanceOf(inputs, cfg.Importance);
             var labels = inputs.Indices("labels", phi.shape[0]);
             var conceptLabels = inputs.Require("concept_labels");
+            var response = new ConceptTrustResponse();
+            Tensor? matched = null;
+            if (cfg.MatchGroundTruth)
+            {
+                var (value, auc) = Metrics.ConceptTrust.MatchGroundTruth(inputs.Coefficients(), conceptLabels);
+                response.MatchedValue.AddRange(value);
+                response.MatchedAuc.AddRange(auc);
+                matched = torch.tensor(value);
+                conceptLabels = conceptLabels.index_select(1, matched);
+            }
             int topK = cfg.TopK > 0 ? cfg.TopK : Math.Min(3, (int)phi.shape[1]);
             int classes = cfg.Classes > 0 ? budget.Classes("config.classes", cfg.Classes - 1L) : budget.Classes("labels", labels.DefaultIfEmpty(0).Max(), labels.DefaultIfEmpty(0).Min());
             var gi = Metrics.ConceptTrust.GlobalImportance(phi, labels, classes);
             var top = cfg.ClassLevel ? Metrics.ConceptTrust.ClassTopConcepts(gi, labels, topK) : null;
-            var response = new ConceptTrustResponse
+            response.GlobalImportance = TensorCodec.ToMessageCopy(ExplainTensors.FromArray2D(gi));
+            response.Existence = Metrics.ConceptTrust.Existence(phi, conceptLabels, topK, top);
+            Tensor? maps = null, masks = null;
+            if (inputs.Has("concept_masks"))
             {
-                GlobalImportance = TensorCodec.ToMessageCopy(ExplainTensors.FromArray2D(gi)),
-                Existence = Metrics.ConceptTrust.Existence(phi, conceptLabels, topK, top),
-            };
-            if (!inputs.Has("concept_masks")) return response;
-            var masks = inputs.Require("concept_masks");
-            if (masks.dim() != 4) throw new InvalidInputException("concept_masks", $"expected [N, K, H, W], got rank {masks.dim()}");
-            var maps = inputs.Optional("maps")
-                ?? ConceptActivationMaps.Compute(inputs.Require("activations"), inputs.Require("dictionary"), [], masks.shape[2], masks.shape[3]);
-            response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top, cfg.LocationAllRelied, cfg.LocationChanceCorrected);
+                masks = inputs.Require("concept_masks");
+                if (masks.dim() != 4) throw new InvalidInputException("concept_masks", $"expected [N, K, H, W], got rank {masks.dim()}");
+                // Maps, masks (matched to the concepts) and their product in float64, before any is built.
+                budget.Bytes("concept_masks", Core.Limits.RequestBudget.Product(phi.shape[0], phi.shape[1], masks.shape[2], masks.shape[3], 8 * 4));
+                if (matched is not null) masks = masks.index_select(1, matched);
+                maps = inputs.Optional("maps")
+                    ?? ConceptActivationMaps.Compute(inputs.Require("activations"), inputs.Require("dictionary"), [], masks.shape[2], masks.shape[3]);
+                response.Location = Metrics.ConceptTrust.Location(phi, conceptLabels, maps, masks, topK, top, cfg.LocationAllRelied, cfg.LocationChanceCorrected);
+            }
+            var perConcept = Metrics.ConceptTrust.PerConcept(phi, conceptLabels, topK, top, maps, masks, cfg.LocationAllRelied, cfg.LocationChanceCorrected);
+            response.ConceptRelied.AddRange(perConcept.Relied);
+            response.ConceptExistence.AddRange(perConcept.Existence);
+            response.ConceptLocated.AddRange(perConcept.Located);
+            response.ConceptLocation.AddRange(perConcept.Location);
             return response;
         }, context.CancellationToken);
 

@@ -1,12 +1,14 @@
+using ConceptSuite.Core.Numerics;
+
 namespace ConceptSuite.Discovery.Naming;
 
 /// <summary>
 /// Whether concept names are right, against ground truth: each concept is matched to the
 /// ground-truth value (a binary attribute of every sample, e.g. "red" or "striped") that its
-/// activation detects best — the largest ROC AUC of the activation for the value's presence —
-/// and counts as well matched when that AUC reaches a threshold (0.9). Naming accuracy is the
-/// share of well-matched concepts whose name is an accepted word of the matched value (the
-/// value's word or a WordNet synonym).
+/// activation detects best (the largest ROC AUC, <see cref="GroundTruthMatch"/>) and counts as
+/// well matched when that AUC reaches a threshold (0.9). Naming accuracy is the share of
+/// well-matched concepts whose name is an accepted word of the matched value (the value's word or
+/// a WordNet synonym).
 /// </summary>
 public static class NamingAccuracy
 {
@@ -18,35 +20,6 @@ public static class NamingAccuracy
     /// <param name="Accuracy">Share of well-matched concepts named right (0 when none is well matched).</param>
     /// <param name="Matched">Share of concepts that are well matched.</param>
     public sealed record Result(double Accuracy, double Matched, int WellMatched, int NamedRight, IReadOnlyList<Match> Concepts);
-
-    /// <summary>
-    /// ROC AUC of <paramref name="score"/> for <paramref name="positive"/> (Mann–Whitney U with
-    /// average ranks for ties): the probability that a random positive scores above a random
-    /// negative. 0.5 when one class is empty.
-    /// </summary>
-    public static double Auc(ReadOnlySpan<float> score, ReadOnlySpan<bool> positive)
-    {
-        if (score.Length != positive.Length) throw new ArgumentException("score and positive differ in length");
-        int n = score.Length;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
-        var s = score.ToArray();
-        Array.Sort(s.ToArray(), order);
-        long pos = 0;
-        double rankSum = 0;
-        for (int i = 0; i < n;)
-        {
-            int j = i;
-            while (j + 1 < n && s[order[j + 1]] == s[order[i]]) j++;
-            double rank = (i + j) / 2.0 + 1;                       // average 1-based rank of the tie group
-            for (int t = i; t <= j; t++)
-                if (positive[order[t]]) { rankSum += rank; pos++; }
-            i = j + 1;
-        }
-        long neg = n - pos;
-        if (pos == 0 || neg == 0) return 0.5;
-        return (rankSum - pos * (pos + 1) / 2.0) / ((double)pos * neg);
-    }
 
     /// <summary>
     /// Scores names against ground truth.
@@ -64,13 +37,7 @@ public static class NamingAccuracy
         var matches = new List<Match>(activations.Count);
         for (int c = 0; c < activations.Count; c++)
         {
-            int best = -1;
-            double bestAuc = double.NegativeInfinity;
-            for (int v = 0; v < truth.Count; v++)
-            {
-                double auc = Auc(activations[c], truth[v]);
-                if (auc > bestAuc) (best, bestAuc) = (v, auc);
-            }
+            var (best, bestAuc) = GroundTruthMatch.Best(activations[c], truth);
             bool correct = best >= 0 && accepted[best].Contains(names[c]);
             matches.Add(new Match(c, names[c], best, bestAuc, correct));
         }

@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -85,7 +86,68 @@ public static class ConceptTrust
     {
         using var scope = torch.NewDisposeScope();
         var g = CheckLabels(importance, conceptLabels);
-        long n = importance.shape[0], k = importance.shape[1];
+        var share = PairScores(maps, masks, g, chanceCorrected);
+        top ??= TopConcepts(importance, topK);
+        double total = 0; int pairs = 0;
+        foreach (var (i, c, score) in LocatedPairs(g, share, top, allRelied)) { total += score; pairs++; }
+        return pairs > 0 ? total / pairs : 0.0;
+    }
+
+    /// <summary>
+    /// Existence and location per concept k: the samples whose top-k concepts include k
+    /// (<c>Relied</c>), the share of them where k is present (<c>Existence</c>), and, when maps and
+    /// masks are given, the pairs location averages over for k (<c>Located</c>) with their mean
+    /// score (<c>Location</c>), under the same options as <see cref="Location"/>. A concept never
+    /// relied on scores 0 with a count of 0.
+    /// </summary>
+    public static ConceptBreakdown PerConcept(Tensor importance, Tensor conceptLabels, int topK, long[][]? top = null,
+        Tensor? maps = null, Tensor? masks = null, bool allRelied = false, bool chanceCorrected = false)
+    {
+        using var scope = torch.NewDisposeScope();
+        var g = CheckLabels(importance, conceptLabels);
+        int k = g.GetLength(1);
+        top ??= TopConcepts(importance, topK);
+        var relied = new long[k];
+        var present = new long[k];
+        for (int i = 0; i < top.Length; i++)
+            foreach (var c in top[i]) { relied[c]++; if (g[i, c] > 0.5) present[c]++; }
+        var existence = Enumerable.Range(0, k).Select(c => relied[c] > 0 ? present[c] / (double)relied[c] : 0.0).ToArray();
+        if (maps is null || masks is null) return new ConceptBreakdown(relied, existence, [], []);
+        var located = new long[k];
+        var sum = new double[k];
+        foreach (var (_, c, score) in LocatedPairs(g, PairScores(maps, masks, g, chanceCorrected), top, allRelied)) { located[c]++; sum[c] += score; }
+        return new ConceptBreakdown(relied, existence, located, Enumerable.Range(0, k).Select(c => located[c] > 0 ? sum[c] / located[c] : 0.0).ToArray());
+    }
+
+    /// <summary>
+    /// Discovered concepts against ground-truth values: each concept (a column of the coefficients
+    /// [N, K]) is matched to the value (a column of <paramref name="valueLabels"/> [N, V], 1 =
+    /// present) its coefficient detects best by ROC AUC (<see cref="GroundTruthMatch"/>).
+    /// </summary>
+    public static (long[] Value, double[] Auc) MatchGroundTruth(Tensor coefficients, Tensor valueLabels)
+    {
+        using var scope = torch.NewDisposeScope();
+        var u = ExplainTensors.Matrix(coefficients, "coefficients");
+        if (valueLabels.dim() != 2 || valueLabels.shape[0] != u.shape[0] || valueLabels.shape[1] < 1)
+            throw new Contracts.InvalidInputException("concept_labels", $"expected ground-truth values [{u.shape[0]}, V] (one row per sample), got [{string.Join(", ", valueLabels.shape)}]");
+        var columns = u.t().to_type(ScalarType.Float32).contiguous();
+        var truthT = (valueLabels.t().to_type(ScalarType.Float64) > 0.5).contiguous();
+        var truth = Enumerable.Range(0, (int)truthT.shape[0]).Select(v => truthT[v].data<bool>().ToArray()).ToArray();
+        int k = (int)u.shape[1];
+        var value = new long[k];
+        var auc = new double[k];
+        for (int c = 0; c < k; c++)
+        {
+            var (v, a) = GroundTruthMatch.Best(columns[c].data<float>().ToArray(), truth);
+            (value[c], auc[c]) = (v, a);
+        }
+        return (value, auc);
+    }
+
+    /// <summary>Per (sample, concept) the location score: the map's mass share inside the mask, chance-corrected if asked.</summary>
+    static double[,] PairScores(Tensor maps, Tensor masks, double[,] present, bool chanceCorrected)
+    {
+        long n = present.GetLength(0), k = present.GetLength(1);
         if (maps.dim() != 4 || maps.shape[0] != n || maps.shape[1] != k)
             throw new Contracts.InvalidInputException("maps", $"expected [{n}, {k}, H, W], got [{string.Join(", ", maps.shape)}]");
         if (!masks.shape.SequenceEqual(maps.shape))
@@ -100,13 +162,15 @@ public static class ConceptTrust
             var area = gt.mean([2, 3]);
             score = torch.where(area < 1, (score - area) / (1 - area).clamp_min(1e-300), torch.zeros_like(score));
         }
-        var share = ExplainTensors.ToArray2D(score);
-        top ??= TopConcepts(importance, topK);
-        double total = 0; int pairs = 0;
-        for (int i = 0; i < n; i++)
+        return ExplainTensors.ToArray2D(score);
+    }
+
+    /// <summary>The (sample, top-k concept) pairs location averages over, with their scores (an absent concept scores 0).</summary>
+    static IEnumerable<(int Sample, long Concept, double Score)> LocatedPairs(double[,] present, double[,] share, long[][] top, bool allRelied)
+    {
+        for (int i = 0; i < top.Length; i++)
             foreach (var c in top[i])
-                if (allRelied || g[i, c] > 0.5) { total += g[i, c] > 0.5 ? share[i, c] : 0.0; pairs++; }
-        return pairs > 0 ? total / pairs : 0.0;
+                if (allRelied || present[i, c] > 0.5) yield return (i, c, present[i, c] > 0.5 ? share[i, c] : 0.0);
     }
 
     static double[,] CheckLabels(Tensor importance, Tensor conceptLabels)
@@ -117,6 +181,9 @@ public static class ConceptTrust
         return ExplainTensors.ToArray2D(conceptLabels.to_type(ScalarType.Float64));
     }
 }
+
+/// <summary>Existence and location of each concept [K] (see <see cref="ConceptTrust.PerConcept"/>); Located and Location are empty without masks.</summary>
+public sealed record ConceptBreakdown(long[] Relied, double[] Existence, long[] Located, double[] Location);
 
 /// <summary>Options of the global importance (config field classes).</summary>
 public sealed record GlobalImportanceOptions(int Classes) : MetricOptions

@@ -34,7 +34,7 @@ public static class AtlasBuilder
 
         var outputs = w.Steps.Where(s => s.State == WorkflowState.Succeeded).SelectMany(s => s.Outputs.Values).ToList();
         var datasetId = outputs.LastOrDefault(r => r.Kind == "dataset")?.Id;
-        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null, importance = null, textFeatures = null;
+        (ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? examples = null, importance = null, textFeatures = null, maps = null, trust = null;
         var fidelity = new Dictionary<string, IReadOnlyList<(double, double)>>();
         foreach (var r in outputs.Where(r => r.Kind == "report").DistinctBy(r => r.Id))
         {
@@ -51,6 +51,12 @@ public static class AtlasBuilder
                     break;
                 case "text-features":
                     textFeatures = e;
+                    break;
+                case "attribution-maps":
+                    maps = e;
+                    break;
+                case "concept-trust":
+                    trust = e;
                     break;
                 case "fidelity":
                     foreach (var curve in new[] { "deletion", "insertion" })
@@ -82,7 +88,7 @@ public static class AtlasBuilder
         var model = new AtlasModel
         {
             Title = w.Name, WorkflowId = w.Id, Steps = steps, Models = models, SparsityPath = path, FidelityCurves = fidelity,
-            KeyNumbers = KeyNumbers(w, models),
+            KeyNumbers = [.. KeyNumbers(w, models), .. TrustNumbers(w, trust?.Info.MetadataJson)],
         };
         if (textFeatures is { } tf) return AtlasTextFeatures.Apply(model, tf.Info, tf.Tensors);
         if (datasetId is null) return model;
@@ -141,6 +147,8 @@ public static class AtlasBuilder
                 return first < 0 ? [] : Enumerable.Range(first, last - first + 1).Select(j => (dMin + j * dBin, row[j])).ToList();
             }
             model = model with { DensityBinLog10 = dBin };
+            var heatmaps = Heatmaps(maps, images, hgt, wid, labels.Length);
+            var trusted = Trust(trust);
             var found = new List<(AtlasConcept Concept, double Global, double Top)>();
             for (int i = 0; i < nc; i++)
             {
@@ -159,12 +167,16 @@ public static class AtlasBuilder
                     Prevalence = firing is not null && scanned > 0 ? firing[i] / scanned : double.NaN,
                     Density = Density(i),
                     Importance = imp is null ? double.NaN : global,
+                    Trust = trusted.GetValueOrDefault(id),
                 };
+                if (heatmaps.TryGetValue(id, out var heat)) concept = concept with { Heatmaps = heat };
                 found.Add((concept, global, vals[i * kTop]));
             }
             var source = $"discovered by dictionary {meta2.RootElement.GetProperty("dictionary").GetString()![..12]}; top-activating images of data set {datasetId[..12]}";
             if (conceptNames.Count > 0) source += "; named by the nearest vocabulary word (and WordNet definition) of each concept's text direction (cosine similarity)";
             if (imp is not null) source += "; ordered by global importance in the sparse concept model, bars: mean importance for each class's logit over its samples";
+            if (heatmaps.Count > 0) source += "; heatmaps: where each concept is in its top images (its atom's activation map on the spatial tap)";
+            if (trusted.Count > 0) source += "; trust: each concept against the ground-truth value it detects best";
             return model with
             {
                 Concepts = found.OrderByDescending(c => c.Global).ThenByDescending(c => c.Top).Select(c => c.Concept).ToList(),
@@ -201,6 +213,67 @@ public static class AtlasBuilder
                 top.Select(i => Png(i)).ToList(), heat, perClass) { Prevalence = with.Count / (double)n });
         }
         return model with { Concepts = concepts, ConceptSource = $"ground-truth concepts of data set {datasetId[..12]} (importance per class = P(concept | class))" };
+    }
+
+    /// <summary>
+    /// Per concept id, the heatmaps of an attribution-maps report over its top images (the report's
+    /// rows of the data set, in order): each image in grey with the concept's map laid over it.
+    /// </summary>
+    static Dictionary<int, IReadOnlyList<byte[]>> Heatmaps((ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? report, HostTensor images,
+        int height, int width, int rows)
+    {
+        var result = new Dictionary<int, IReadOnlyList<byte[]>>();
+        if (report is not { } r || !r.Tensors.TryGetValue("maps", out var mapsT) || !r.Tensors.TryGetValue("samples", out var samplesT) || mapsT.Shape.Length != 4) return result;
+        var ids = StepMetadata.Numbers(r.Info.MetadataJson, "concepts");
+        var samples = samplesT.Span<long>().ToArray();
+        var all = mapsT.ToFloats();
+        int concepts = (int)mapsT.Shape[0], k = (int)mapsT.Shape[1], mh = (int)mapsT.Shape[2], mw = (int)mapsT.Shape[3], plane = mh * mw;
+        int c = (int)images.Shape[1], per = c * height * width;
+        for (int i = 0; i < Math.Min(concepts, ids.Count); i++)
+        {
+            var heat = new List<byte[]>();
+            for (int j = 0; j < k; j++)
+            {
+                long row = samples[i * k + j];
+                if (row < 0 || row >= rows) continue;
+                heat.Add(AtlasImages.Heatmap(images.Data.AsSpan((int)(row * per), per), c, height, width,
+                    all.AsSpan((i * k + j) * plane, plane), mh, mw, height <= 32 ? 4 : 2));
+            }
+            if (heat.Count > 0) result[(int)ids[i]] = heat;
+        }
+        return result;
+    }
+
+    /// <summary>Per concept id (a column of the trusted model's inputs), its figures in a concept-trust report.</summary>
+    static Dictionary<int, AtlasTrust> Trust((ArtifactInfo Info, Dictionary<string, HostTensor> Tensors)? report)
+    {
+        var result = new Dictionary<int, AtlasTrust>();
+        if (report is not { } r || !r.Tensors.TryGetValue("existence", out var existenceT)) return result;
+        var json = r.Info.MetadataJson;
+        var matched = StepMetadata.Strings(json, "matched");
+        var auc = StepMetadata.Numbers(json, "auc");
+        var relied = StepMetadata.Numbers(json, "relied");
+        var located = StepMetadata.Numbers(json, "located");
+        var existence = existenceT.ToFloats();
+        var location = r.Tensors.TryGetValue("location", out var locationT) ? locationT.ToFloats() : [];
+        bool corrected = StepMetadata.Bool(json, "location_chance_corrected");
+        for (int k = 0; k < existence.Length; k++)
+            result[k] = new AtlasTrust(k < matched.Count ? matched[k] : "", k < auc.Count ? auc[k] : double.NaN, k < relied.Count ? (long)relied[k] : 0,
+                existence[k], k < located.Count ? (long)located[k] : 0, k < location.Length ? location[k] : double.NaN) { ChanceCorrected = corrected };
+        return result;
+    }
+
+    /// <summary>The trust step's summary figures, when the workflow has one.</summary>
+    static IEnumerable<(string, double, string)> TrustNumbers(WorkflowInfo w, string? reportMetadata)
+    {
+        if (w.Steps.LastOrDefault(s => s.Method == "explain.trust" && s.State == WorkflowState.Succeeded) is not { } t) yield break;
+        if (t.Metrics.TryGetValue("existence", out var e)) yield return ("existence", e, "share of the concepts the model relies on that are in the image (ground truth)");
+        bool Flag(string name) => StepMetadata.Bool(reportMetadata ?? "", name);
+        var note = (Flag("location_all_relied") ? "over every relied-on concept (absent: 0), " : "over those present, ")
+            + (Flag("location_chance_corrected") ? "the share of each activation map inside its ground-truth mask beyond the mask's area share (0: a uniform map, 1: all inside)"
+                : "the share of each activation map inside its ground-truth mask");
+        if (t.Metrics.TryGetValue("location", out var l)) yield return ("location", l, note);
+        if (t.Metrics.TryGetValue("well_matched", out var m)) yield return ("well-matched concepts", m, "concepts detecting one ground-truth value with AUC ≥ 0.9");
     }
 
     /// <summary>The namer's nearest definitions per concept: metadata "glosses" [{word, gloss, similarity}, ...]; empty when absent.</summary>

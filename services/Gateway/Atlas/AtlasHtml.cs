@@ -36,7 +36,7 @@ public static class AtlasHtml
         "figure{margin:0}figcaption{font-size:85%;color:#555;max-width:420px}.failed{color:#b00}.warning{color:#a60}" +
         ".plot{max-width:100%}.texts{margin:.5em 0}.tokctx{font-family:ui-monospace,monospace;font-size:90%;margin:.2em 0;line-height:1.6}" +
         ".tok{padding:1px 1px;border-radius:3px}.tok.top{outline:2px solid #c40;font-weight:bold}.tok.special{color:#999}.val{color:#666;display:inline-block;min-width:4em}" +
-        ".row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}details{margin:1em 0}summary{cursor:pointer}";
+        ".trust td:first-child{color:#555}.row{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}details{margin:1em 0}summary{cursor:pointer}";
 
     public static string Render(AtlasModel m)
     {
@@ -90,6 +90,7 @@ public static class AtlasHtml
             if (double.IsFinite(c.Importance)) facts.Add($"importance {N(c.Importance)}");
             if (double.IsFinite(c.Prevalence) && c.ScoreName != "prevalence") facts.Add($"present in {Pct(c.Prevalence)} of the samples");
             if (facts.Count > 0) h.Append($"<p class=\"facts\">{string.Join(" · ", facts)}</p>");
+            if (c.Trust is { } t) Trust(h, t);
             if (c.TopTexts.Count > 0) Texts(h, c);
             h.Append("<div class=\"row\"><div>");
             h.Append($"<div class=\"imgs\">{string.Concat(c.TopImages.Select((i, r) => Img(i, $"{c.Name}: top image {r + 1}")))}</div>");
@@ -103,6 +104,18 @@ public static class AtlasHtml
                     c.ScoreName == "prevalence" ? "Share of each class's samples showing the concept." : "Mean importance of the concept for each class's score."));
             h.Append("</div></section>");
         }
+    }
+
+    /// <summary>A concept's trust figures against ground truth, labelled, as a small table.</summary>
+    static void Trust(StringBuilder h, AtlasTrust t)
+    {
+        h.Append("<table class=\"trust\" aria-label=\"trust\"><tr><th colspan=\"2\">trust (ground truth)</th></tr>");
+        h.Append($"<tr><td>detects best</td><td>{E(t.Matched)} (AUC {N(t.Auc)})</td></tr>");
+        h.Append($"<tr><td>relied on</td><td>in {t.Relied} evaluated images</td></tr>");
+        h.Append($"<tr><td>existence</td><td>{(t.Relied > 0 ? $"{Pct(t.Existence)} of them show {E(t.Matched)}" : "–")}</td></tr>");
+        if (double.IsFinite(t.Location))
+            h.Append($"<tr><td>location</td><td>{(t.Located > 0 ? $"{N(t.Location)} {(t.ChanceCorrected ? "of its map inside the mask beyond the mask's area share (0: a uniform map)" : "of its map inside the mask")} ({t.Located} images)" : "–")}</td></tr>");
+        h.Append("</table>");
     }
 
     /// <summary>

@@ -94,6 +94,20 @@ public static class ArtifactTransfer
         IEnumerable<string>? tensors = null, CancellationToken ct = default) =>
         ArtifactStreams.ReadAllAsync(new ArtifactService.ArtifactServiceClient(store).GetArtifact(Request(id, tensors), cancellationToken: ct), id, ct);
 
+    /// <summary>A stored dictionary's atoms [C, D] (DiscoveryService.GetDictionary on <paramref name="discovery"/>) as blocks named <paramref name="name"/>.</summary>
+    public static async IAsyncEnumerable<TensorBlock> AtomsAsync(CallInvoker discovery, string dictionary, string name,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        using var atoms = new DiscoveryService.DiscoveryServiceClient(discovery).GetDictionary(
+            new GetDictionaryRequest { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = dictionary, Kind = "dictionary" } } }, cancellationToken: ct);
+        while (await atoms.ResponseStream.MoveNext(ct))
+            if (atoms.ResponseStream.Current.Block is { } b)
+            {
+                b.Name = name;
+                yield return b;
+            }
+    }
+
     /// <summary>Adapts in-memory blocks to the async form <see cref="PutAsync"/> takes.</summary>
     public static async IAsyncEnumerable<TensorBlock> AsAsync(IEnumerable<TensorBlock> blocks, [EnumeratorCancellation] CancellationToken ct = default)
     {

@@ -53,16 +53,8 @@ public sealed class BottleneckTrainStep(BottleneckTrainStep.Options options) : I
         using var call = new BottleneckService.BottleneckServiceClient(ctx.Channel).Train(cancellationToken: ct);
         await call.RequestStream.WriteAsync(new TrainRequest { Config = config }, ct);
         if (ctx.OptionalInput("dictionary") is { } dictionary)
-        {
-            using var atoms = new DiscoveryService.DiscoveryServiceClient(ctx.Stages.Channel("discovery")).GetDictionary(
-                new GetDictionaryRequest { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = dictionary, Kind = "dictionary" } } }, cancellationToken: ct);
-            while (await atoms.ResponseStream.MoveNext(ct))
-                if (atoms.ResponseStream.Current.Block is { } b)
-                {
-                    b.Name = "concept_bank";
-                    await call.RequestStream.WriteAsync(new TrainRequest { Block = b }, ct);
-                }
-        }
+            await ArtifactTransfer.WriteAsync(call.RequestStream, ArtifactTransfer.AtomsAsync(ctx.Stages.Invoker("discovery"), dictionary, "concept_bank", ct),
+                b => new TrainRequest { Block = b }, ct);
         var eval = ctx.OptionalInput("eval") is { } e
             ? ArtifactTransfer.RenamedAsync(ctx.StoreChannel, e, [(tensor, "eval_features"), ("labels", "eval_labels")], ct)
             : ArtifactTransfer.AsAsync([], ct);

@@ -14,7 +14,24 @@ public static class StepMetadata
             ? a.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString() ?? "" : e.ToString()).ToList() : [];
     }
 
-    /// <summary>A number array field, e.g. "similarity".</summary>
+    /// <summary>A string field, e.g. "dataset"; empty when absent or not a string.</summary>
+    public static string Text(string json, string field)
+    {
+        if (string.IsNullOrEmpty(json)) return "";
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString() ?? "" : "";
+    }
+
+        /// <summary>A boolean field; false when absent or not a boolean.</summary>
+    public static bool Bool(string json, string field)
+    {
+        if (string.IsNullOrEmpty(json)) return false;
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.True;
+    }
+
+        /// <summary>A number array field, e.g. "similarity".</summary>
     public static List<double> Numbers(string json, string field) =>
         Strings(json, field).Select(s => double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : double.NaN).ToList();
 

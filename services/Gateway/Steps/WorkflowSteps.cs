@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Hosting;
+using ConceptSuite.Core.Limits;
 using ConceptSuite.Core.Methods;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -47,6 +48,11 @@ public static class WorkflowSteps
             ClassImportanceStep.Options.Schema, (o, _) => new ClassImportanceStep(ClassImportanceStep.Options.From(o)), new("explain", ["model", "activations"], [], ["importance"])),
         Entry("explain.fidelity", "Deletion/insertion curves, MuFidelity, sparsity and completeness of a bottleneck model's concepts (ExplainService.Fidelity).",
             FidelityStep.Options.Schema, (o, _) => new FidelityStep(FidelityStep.Options.From(o)), new("explain", ["model", "activations"], ["reference"], ["fidelity"])),
+        Entry("explain.trust", "Existence and location of a concept bottleneck's discovered concepts against a data set's ground truth (ExplainService.ConceptTrust): each concept matched to the factor value it detects best (AUC), its activation maps on a spatial tap against that value's masks.",
+            ConceptTrustStep.Options.Schema, (o, _) => new ConceptTrustStep(ConceptTrustStep.Options.From(o)), new("explain", ["model", "codes", "dataset", "spatial", "dictionary"], [], ["report"])),
+        Entry("explain.attribution-maps", "Where each concept is in its top-activating images: its atom's activation map on a spatial tap, upsampled to the image (ExplainService.AttributionMaps), stored for the atlas's heatmaps.",
+            AttributionMapsStep.Options.Schema, (o, services) => new AttributionMapsStep(AttributionMapsStep.Options.From(o), services.GetRequiredService<RequestBudget>()),
+            new("explain", ["dictionary", "spatial", "examples"], ["dataset"], ["maps"])),
         Entry("explain.compare", "Compares two activation artifacts: CKA family, unit matching (ExplainService.CompareRepresentations).",
             CompareRepresentationsStep.Options.Schema, (o, _) => new CompareRepresentationsStep(CompareRepresentationsStep.Options.From(o)), new("explain", ["a", "b"], [], ["report"])),
         Entry("generate.train", "Trains a concept diffusion generator (GenerateService.TrainGenerator), or loads a stored one (option generator).",

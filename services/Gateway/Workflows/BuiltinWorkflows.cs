@@ -15,6 +15,7 @@ public static class BuiltinWorkflows
         ["compare-models"] = CompareModels,
         ["erase-concept"] = EraseConcept,
         ["text-features"] = TextFeatures,
+        ["concept-shapes-trust"] = ConceptShapesTrust,
     };
 
     /// <summary>
@@ -121,6 +122,55 @@ public static class BuiltinWorkflows
              ("report_steps", "$params.sample_steps"), ("seed", "$params.seed")]),
         Step("evaluate", "generate.evaluate", [("generator", "$steps.erase.generator"), ("classifier", "$steps.train.generator")],
             [("prompts", "$params.eval_prompts"), ("samples", "$params.eval_samples"), ("steps", "$params.sample_steps"), ("seed", "$params.seed")]));
+
+    /// <summary>
+    /// Can the concepts be trusted? Discover-then-Name with a concept bottleneck on concept-shapes,
+    /// whose images carry ground truth (a label and a pixel mask per factor value): train and test
+    /// scenes (two seeds; train_options and test_options are the generator's, e.g. "spurious=1"
+    /// ties the training scenes' background to the class) → ResNet18 pooled features, and the test
+    /// scenes' spatial features at <c>tap</c> (layer4: the channels the pool averages, so the
+    /// dictionary's atoms apply to each patch) → a dictionary (NMF; method topk_sae with
+    /// dictionary_options "k=4;epochs=60;batch_size=64" works too) → top examples → names from the
+    /// captions' words ("a small striped red square on the left, dotted background") through the
+    /// code–caption directions → codes → the sparse concept bottleneck → class importance → trust:
+    /// each concept matched to the factor value it detects best (AUC), existence (are the concepts
+    /// the model relies on for a class in the image?) and location (do their activation maps fall on
+    /// the value's mask?) → attribution maps over each concept's top images → the atlas, whose cards
+    /// show the heatmaps and the trust figures.
+    /// </summary>
+    static WorkflowSpec ConceptShapesTrust() => Spec("concept-shapes-trust",
+        [("train_rows", "300"), ("test_rows", "150"), ("train_seed", "1"), ("test_seed", "2"), ("train_options", ""), ("test_options", ""), ("model", "resnet18"), ("tap", "layer4"),
+         ("method", "nmf"), ("concepts", "16"), ("dictionary_options", ""), ("vocabulary_size", "0"),
+         ("cbm_options", "max_concepts_per_class=4"), ("top_k", "1"), ("class_level", "true"), ("location_all_relied", "false"),
+         ("location_chance_corrected", "false"), ("seed", "0")],
+        Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
+            ("source_options", "$params.train_options")]),
+        Step("import-test", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.test_rows"), ("seed", "$params.test_seed"),
+            ("source_options", "$params.test_options")]),
+        Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
+        Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
+        Step("embed-test-spatial", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model"), ("taps", "$params.tap")]),
+        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
+            [("method", "$params.method"), ("concepts", "$params.concepts"), ("method_options", "$params.dictionary_options"), ("seed", "$params.seed")]),
+        Step("top-examples", "discovery.top-examples",
+            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),
+        Step("vocabulary", "embedding.vocabulary", [("dataset", "$steps.import-train.dataset")], [("size", "$params.vocabulary_size")]),
+        Step("captions", "embedding.captions", [("dataset", "$steps.import-train.dataset")]),
+        Step("name", "discovery.name", [("dictionary", "$steps.discover.dictionary"), ("vocabulary", "$steps.vocabulary.vocabulary"),
+            ("activations", "$steps.embed-train.activations"), ("captions", "$steps.captions.captions")]),
+        Step("encode-train", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-train.activations")]),
+        Step("encode-test", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations")]),
+        Step("cbm", "bottleneck.train", [("features", "$steps.encode-train.codes"), ("eval", "$steps.encode-test.codes"), ("names", "$steps.name.names")],
+            [("model_type", "sparse_probe"), ("options", "$params.cbm_options"), ("seed", "$params.seed")]),
+        Step("importance", "explain.class-importance", [("model", "$steps.cbm.model"), ("activations", "$steps.encode-test.codes")],
+            [("method", "gradient_input"), ("clusters", "0"), ("seed", "$params.seed")]),
+        Step("trust", "explain.trust", [("model", "$steps.cbm.model"), ("codes", "$steps.encode-test.codes"), ("dataset", "$steps.import-test.dataset"),
+            ("spatial", "$steps.embed-test-spatial.activations"), ("dictionary", "$steps.discover.dictionary")],
+            [("top_k", "$params.top_k"), ("class_level", "$params.class_level"), ("location_all_relied", "$params.location_all_relied"),
+             ("location_chance_corrected", "$params.location_chance_corrected"), ("seed", "$params.seed")]),
+        Step("attribution-maps", "explain.attribution-maps", [("dictionary", "$steps.discover.dictionary"), ("spatial", "$steps.embed-test-spatial.activations"),
+            ("examples", "$steps.top-examples.examples"), ("dataset", "$steps.import-test.dataset")]),
+        Step("atlas", "atlas.render"));
 
     /// <summary>
     /// An import step of an image workflow: the train or test split of the source the parameter

@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Numerics;
 using ConceptSuite.Core.Data;
 using ConceptSuite.Discovery.Naming;
 
@@ -9,14 +10,14 @@ public class NamingAccuracyTests
     public void AucIsTheMannWhitneyProbabilityWithTiesCountingHalf()
     {
         // Perfect separation, reversed separation, and chance.
-        Assert.Equal(1.0, NamingAccuracy.Auc([0.1f, 0.2f, 0.8f, 0.9f], [false, false, true, true]), 12);
-        Assert.Equal(0.0, NamingAccuracy.Auc([0.9f, 0.8f, 0.2f, 0.1f], [false, false, true, true]), 12);
+        Assert.Equal(1.0, GroundTruthMatch.Auc([0.1f, 0.2f, 0.8f, 0.9f], [false, false, true, true]), 12);
+        Assert.Equal(0.0, GroundTruthMatch.Auc([0.9f, 0.8f, 0.2f, 0.1f], [false, false, true, true]), 12);
         // Positives {3, 1}, negatives {2, 0}: pairs (3>2, 3>0, 1<2, 1>0) → 3 of 4.
-        Assert.Equal(0.75, NamingAccuracy.Auc([3f, 2f, 1f, 0f], [true, false, true, false]), 12);
+        Assert.Equal(0.75, GroundTruthMatch.Auc([3f, 2f, 1f, 0f], [true, false, true, false]), 12);
         // All scores tied: every pair counts half.
-        Assert.Equal(0.5, NamingAccuracy.Auc([1f, 1f, 1f, 1f, 1f], [true, false, true, false, false]), 12);
+        Assert.Equal(0.5, GroundTruthMatch.Auc([1f, 1f, 1f, 1f, 1f], [true, false, true, false, false]), 12);
         // One class absent: no ranking to judge.
-        Assert.Equal(0.5, NamingAccuracy.Auc([1f, 2f], [true, true]), 12);
+        Assert.Equal(0.5, GroundTruthMatch.Auc([1f, 2f], [true, true]), 12);
     }
 
     [Fact]

@@ -144,4 +144,52 @@ public sealed class ConceptShapesTrustTests(ITestOutputHelper output)
         Assert.Equal(0.5, ConceptTrust.Location(phi, present, left, masks, 2, allRelied: true), 12);
         Assert.Equal(0.25, ConceptTrust.Location(phi, present, uniform, masks, 2, allRelied: true), 12);
     }
+
+    /// <summary>
+    /// Per concept, on the closed-form case above with two samples: concept 0 relied on by both
+    /// (present in the first only), concept 1 by the second (absent). Existence per concept: 1/2 and
+    /// 0; location over present pairs: concept 0 has one pair (its left-half map inside its
+    /// left-half mask: 1), concept 1 none; over all relied-on pairs concept 0 averages 1 and 0.
+    /// </summary>
+    [Fact]
+    public void PerConceptExistenceAndLocationHaveTheirClosedForms()
+    {
+        using var scope = torch.NewDisposeScope();
+        var phi = torch.tensor(new double[] { 2, 1, 2, 1 }, [2, 2]);
+        var present = torch.tensor(new double[] { 1, 0, 0, 0 }, [2, 2]);
+        var masks = torch.zeros([2, 2, 4, 4], ScalarType.Float64);
+        masks[0, 0, .., TensorIndex.Slice(0, 2)] = torch.tensor(1.0);
+        var maps = torch.zeros([2, 2, 4, 4], ScalarType.Float64);
+        maps[.., .., .., TensorIndex.Slice(0, 2)] = torch.tensor(1.0);
+        var top = new long[][] { [0], [0, 1] };
+        var b = ConceptTrust.PerConcept(phi, present, 1, top, maps, masks);
+        Assert.Equal([2L, 1], b.Relied);
+        Assert.Equal([0.5, 0.0], b.Existence);
+        Assert.Equal([1L, 0], b.Located);
+        Assert.Equal([1.0, 0.0], b.Location);
+        var all = ConceptTrust.PerConcept(phi, present, 1, top, maps, masks, allRelied: true);
+        Assert.Equal([2L, 1], all.Located);
+        Assert.Equal([0.5, 0.0], all.Location);
+        // Without maps, no location.
+        Assert.Empty(ConceptTrust.PerConcept(phi, present, 1, top).Location);
+    }
+
+    /// <summary>
+    /// Matching discovered concepts to ground-truth values by AUC: value 0 is present in rows 0 and
+    /// 2, value 1 in rows 1 and 3 (the complement). A coefficient that is value 1's indicator plus a
+    /// small ramp, and one that is the indicator itself, both rank every value-1 row above every
+    /// value-0 row: matched to value 1 with AUC 1 (value 0 would score 0).
+    /// </summary>
+    [Fact]
+    public void DiscoveredConceptsMatchTheValueTheyDetectBest()
+    {
+        using var scope = torch.NewDisposeScope();
+        var truth = torch.tensor(new double[] { 1, 0, 0, 1, 1, 0, 0, 1 }, [4, 2]);   // value 0 on rows 0, 2; value 1 on rows 1, 3
+        var u = torch.tensor(new double[] { 0.0, 0, 1.1, 1, 0.2, 0, 1.3, 1 }, [4, 2]);
+        var (value, auc) = ConceptTrust.MatchGroundTruth(u, truth);
+        Assert.Equal([1L, 1], value);
+        Assert.Equal(1.0, auc[0], 12);
+        Assert.Equal(1.0, auc[1], 12);
+        Assert.Throws<ConceptSuite.Contracts.InvalidInputException>(() => ConceptTrust.MatchGroundTruth(u, truth.narrow(0, 0, 3)));
+    }
 }

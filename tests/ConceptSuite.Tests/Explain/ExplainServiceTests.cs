@@ -304,6 +304,69 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConceptTrustMatchesDiscoveredConceptsToGroundTruthValuesAndReportsEachConcept()
+    {
+        // Two discovered concepts, three ground-truth values: A on samples 0 and 2 (mask: the
+        // top-left quadrant), B on sample 0 only (top-left), C on samples 1 and 3 (bottom-right).
+        // Concept 0 fires on samples 0 and 2 (AUC 1 for A, 5/6 for B), concept 1 on 1 and 3 (AUC 1
+        // for C); the head relies on concept 0 for class 0 and concept 1 for class 1. Each relied-on
+        // concept is present where it is relied on, and its map, one patch of a 2×2 grid upsampled
+        // ×4, puts (3.5/4)² of its mass in its quadrant.
+        var act = torch.zeros(4, 2, 2, 2, ScalarType.Float64);
+        act[TensorIndex.Colon, 0, 0, 0] = 1.0;
+        act[TensorIndex.Colon, 1, 1, 1] = 1.0;
+        var u = torch.tensor(new double[] { 1, 0, 0, 1, 1, 0, 0, 1 }, [4, 2], ScalarType.Float64);
+        var w = torch.tensor(new double[] { 2, 0, 0, 3 }, [2, 2], ScalarType.Float64);
+        var labels = torch.tensor(new long[] { 0, 1, 0, 1 });
+        var values = torch.tensor(new double[] { 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1 }, [4, 3], ScalarType.Float64);
+        var masks = torch.zeros(4, 3, 8, 8, ScalarType.Byte);
+        masks[TensorIndex.Colon, 0, TensorIndex.Slice(0, 4), TensorIndex.Slice(0, 4)] = 1;
+        masks[TensorIndex.Colon, 1, TensorIndex.Slice(0, 4), TensorIndex.Slice(0, 4)] = 1;
+        masks[TensorIndex.Colon, 2, TensorIndex.Slice(4, 8), TensorIndex.Slice(4, 8)] = 1;
+        var config = new ConceptTrustConfig { TopK = 1, ClassLevel = true, MatchGroundTruth = true, Importance = new() { Method = "gradient_input" } };
+        using var call = _client.ConceptTrust();
+        await SendAsync(call.RequestStream, new ConceptTrustRequest { Config = config }, b => new ConceptTrustRequest { Block = b },
+            ("coefficients", u), ("targets", labels), ("head_weight", w), ("labels", labels), ("concept_labels", values),
+            ("activations", act), ("dictionary", torch.eye(2, dtype: ScalarType.Float64)), ("concept_masks", masks));
+        var r = await call.ResponseAsync;
+        Assert.Equal([0L, 2], r.MatchedValue);
+        Assert.Equal([1.0, 1.0], r.MatchedAuc);
+        Assert.Equal([2L, 2], r.ConceptRelied);
+        Assert.Equal([1.0, 1.0], r.ConceptExistence);
+        Assert.Equal([2L, 2], r.ConceptLocated);
+        Assert.All(r.ConceptLocation, l => Assert.Equal(0.765625, l, 9));
+        Assert.Equal(1.0, r.Existence, 12);
+        Assert.Equal(0.765625, r.Location!.Value, 9);
+
+        // 50 000 concepts matched to one 64×64 mask: the matched masks, maps and their product would
+        // take 6.5 GB, over any per-call budget; refused before they are built, and the stage keeps serving.
+        const int many = 50_000;
+        var huge = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c2 = _client.ConceptTrust();
+            await SendAsync(c2.RequestStream, new ConceptTrustRequest { Config = config }, b => new ConceptTrustRequest { Block = b },
+                ("coefficients", torch.ones(1, many, ScalarType.Float64)), ("targets", torch.tensor(new long[] { 0 })), ("head_weight", torch.ones(2, many, ScalarType.Float64)),
+                ("labels", torch.tensor(new long[] { 0 })), ("concept_labels", torch.ones(1, 1, ScalarType.Float64)), ("concept_masks", torch.ones(1, 1, 64, 64, ScalarType.Byte)));
+            await c2.ResponseAsync;
+        });
+        Assert.Equal(StatusCode.ResourceExhausted, huge.StatusCode);
+        Assert.Contains("concept_masks", huge.Status.Detail);
+        // Ground-truth values for other samples than the coefficients': INVALID_ARGUMENT naming them.
+        var rows = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var c3 = _client.ConceptTrust();
+            await SendAsync(c3.RequestStream, new ConceptTrustRequest { Config = config }, b => new ConceptTrustRequest { Block = b },
+                ("coefficients", u), ("targets", labels), ("head_weight", w), ("labels", labels), ("concept_labels", values.narrow(0, 0, 3)));
+            await c3.ResponseAsync;
+        });
+        AssertInvalid(rows, "concept_labels");
+        using var again = _client.ConceptTrust();
+        await SendAsync(again.RequestStream, new ConceptTrustRequest { Config = config }, b => new ConceptTrustRequest { Block = b },
+            ("coefficients", u), ("targets", labels), ("head_weight", w), ("labels", labels), ("concept_labels", values));
+        Assert.Equal(1.0, (await again.ResponseAsync).Existence, 12);
+    }
+
+    [Fact]
     public async Task IntrinsicDimensionJobFindsTheConstraintCountAndStoresAReport()
     {
         var cfg = new IntrinsicDimensionConfig { Problem = "linear_constraints", Parameters = 200, Constraints = 4, Seed = 1 };
