@@ -166,7 +166,6 @@ public sealed class ReplicaTests
 
             // 1. A runs the workflow and dies when "shapes" starts ("train" and "test" finished).
             string id = "";
-            int finishedByA = 0;
             using (var call = new GatewayClient(a.Channel).RunWorkflow(Workflow()))
             {
                 try
@@ -175,7 +174,6 @@ public sealed class ReplicaTests
                     {
                         var e = call.ResponseStream.Current;
                         id = e.WorkflowId;
-                        if (e.StepFinished is not null) finishedByA++;
                         Assert.Null(e.Finished);
                     }
                 }
@@ -183,7 +181,6 @@ public sealed class ReplicaTests
             }
             Assert.True(a.WaitForExit(30), "gateway A did not kill itself at the start of step shapes:\n" + a.Output);
             Assert.Contains("killing the process at workflow.step:shapes", a.Output);
-            Assert.Equal(2, finishedByA);
 
             // 2. B, asked about it while A's lease is live, follows it through the store and takes it
             //    over when the lease expires; the stream ends with the finished workflow.
@@ -219,6 +216,9 @@ public sealed class ReplicaTests
                 if (finishes[0].Owner == ownerA) Assert.DoesNotContain(byB, l => l.Step == step.Name);
                 else Assert.Single(byB, l => l.Step == step.Name && l.Event == "started");
             }
+            // A finished the first two steps and died having started the third (its last events may
+            // never have reached the caller's stream, so the step log is the record).
+            Assert.Equal(["train:started", "train:succeeded", "test:started", "test:succeeded", "shapes:started"], byA.Select(l => $"{l.Step}:{l.Event}"));
             Assert.Contains(byA, l => l.Event == "succeeded");
             Assert.Contains(byB, l => l.Event == "succeeded");
             // Nobody holds the finished workflow, and nothing is left to take over.
