@@ -26,26 +26,6 @@ public sealed unsafe class SharedRegionFile : IDisposable
         byte* p = null;
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + view.PointerOffset;
-        if (Prefault) Populate(_base, bytes);
-    }
-
-    /// <summary>
-    /// Map every page of a region when it is created or opened (Linux 5.14+ MADV_POPULATE_READ, one
-    /// call) instead of taking a page fault per 4 KiB page on its first use. On by default; the
-    /// transport benchmark turns it off for its same-run comparison.
-    /// </summary>
-    public static bool Prefault { get; set; } = true;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
-    static extern int MAdvise(byte* address, nuint length, int advice);
-
-    static void Populate(byte* start, long bytes)
-    {
-        if (!OperatingSystem.IsLinux()) return;
-        const int PopulateRead = 22; // MADV_POPULATE_READ; older kernels answer EINVAL and the pages fault in as before
-        long page = Environment.SystemPageSize;
-        var aligned = (byte*)((long)start & ~(page - 1));
-        MAdvise(aligned, (nuint)(bytes + (start - aligned)), PopulateRead);
     }
 
     public string Path { get; }
