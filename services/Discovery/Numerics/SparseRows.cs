@@ -180,19 +180,7 @@ public static class SparseRows
     /// <summary>The k largest of row[cols[0..n)] (n ≥ k, cols ascending, no NaN among them) by the same heap as <see cref="RowTopK"/>.</summary>
     static unsafe void SelectTopK(float* row, long* cols, int n, int k, float* hv, long* hi)
     {
-        for (int q = 0; q < k; q++)
-        {
-            long col = cols[q];
-            float x = row[col];
-            long at = q;
-            while (at > 0)
-            {
-                long parent = (at - 1) / 2;
-                if (!Before(x, col, hv[parent], hi[parent])) break;
-                hv[at] = hv[parent]; hi[at] = hi[parent]; at = parent;
-            }
-            hv[at] = x; hi[at] = col;
-        }
+        for (int q = 0; q < k; q++) Push(row[cols[q]], cols[q], q, hv, hi);
         for (int q = k; q < n; q++) Offer(row[cols[q]], cols[q], k, hv, hi);
     }
 
@@ -202,19 +190,7 @@ public static class SparseRows
         // The heap holds keys (NaN as −∞, so a NaN is kept only when fewer than k entries are numbers);
         // the values are read back from the row at the end.
         long col = 0;
-        for (; col < k; col++)
-        {
-            float x = float.IsNaN(row[col]) ? float.NegativeInfinity : row[col];
-            long at = col;
-            // Sift up: parents hold smaller keys (ties: the later column is the smaller, so it leaves first).
-            while (at > 0)
-            {
-                long parent = (at - 1) / 2;
-                if (!Before(x, col, hv[parent], hi[parent])) break;
-                hv[at] = hv[parent]; hi[at] = hi[parent]; at = parent;
-            }
-            hv[at] = x; hi[at] = col;
-        }
+        for (; col < k; col++) Push(float.IsNaN(row[col]) ? float.NegativeInfinity : row[col], col, col, hv, hi);
         long w = Vector<float>.Count;
         while (col < c)
         {
@@ -227,6 +203,23 @@ public static class SparseRows
             else { Offer(row[col], col, k, hv, hi); col++; }
         }
         for (int j = 0; j < k; j++) hv[j] = row[hi[j]];
+    }
+
+    /// <summary>
+    /// Adds (x, col) as the heap's entry number <paramref name="size"/> and sifts it up: parents hold
+    /// smaller keys (ties: the later column is the smaller, so it leaves first).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static unsafe void Push(float x, long col, long size, float* hv, long* hi)
+    {
+        long at = size;
+        while (at > 0)
+        {
+            long parent = (at - 1) / 2;
+            if (!Before(x, col, hv[parent], hi[parent])) break;
+            hv[at] = hv[parent]; hi[at] = hi[parent]; at = parent;
+        }
+        hv[at] = x; hi[at] = col;
     }
 
     /// <summary>Whether (a, ia) sorts below (b, ib) in the heap: smaller value, or equal value and later column.</summary>

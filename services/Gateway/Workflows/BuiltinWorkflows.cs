@@ -31,20 +31,11 @@ public static class BuiltinWorkflows
     static WorkflowSpec DiscoverNameCbm() => Spec("discover-name-cbm",
         [("dataset", "fashion-mnist"), ("dataset_options", ""), ("train_rows", "2000"), ("test_rows", "500"), ("model", "resnet18"), ("concepts", "128"), ("sae_options", "k=32;epochs=60;batch_size=128"),
          ("seed", "0"), ("vocabulary_size", "1000"), ("sparse_options", "max_concepts_per_class=8"), ("pcbm_options", ""), ("importance", "gradient_input")],
-        ImportData("import-train", "train", "$params.train_rows"),
+        [ImportData("import-train", "train", "$params.train_rows"),
         ImportData("import-test", "test", "$params.test_rows"),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
-        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
-            [("method", "topk_sae"), ("concepts", "$params.concepts"), ("method_options", "$params.sae_options"), ("seed", "$params.seed")]),
-        Step("top-examples", "discovery.top-examples",
-            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),
-        Step("vocabulary", "embedding.vocabulary", [("dataset", "$steps.import-train.dataset")], [("size", "$params.vocabulary_size")]),
-        Step("captions", "embedding.captions", [("dataset", "$steps.import-train.dataset")]),
-        Step("name", "discovery.name", [("dictionary", "$steps.discover.dictionary"), ("vocabulary", "$steps.vocabulary.vocabulary"),
-            ("activations", "$steps.embed-train.activations"), ("captions", "$steps.captions.captions")]),
-        Step("encode-train", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-train.activations")]),
-        Step("encode-test", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations")]),
+        .. DiscoverThenName("topk_sae", "$params.sae_options"),
         Step("probe", "bottleneck.train", [("features", "$steps.embed-train.activations"), ("eval", "$steps.embed-test.activations")],
             [("model_type", "linear_probe"), ("seed", "$params.seed")]),
         Step("sparse-probe", "bottleneck.train", [("features", "$steps.encode-train.codes"), ("eval", "$steps.encode-test.codes"), ("names", "$steps.name.names")],
@@ -59,7 +50,7 @@ public static class BuiltinWorkflows
             [("method", "$params.importance"), ("seed", "$params.seed")]),
         Step("report", "gateway.report", [("dictionary", "$steps.discover.dictionary"), ("names", "$steps.name.names"), ("importance", "$steps.importance.importance"),
             ("probe", "$steps.probe.model"), ("sparse_probe", "$steps.sparse-probe.model"), ("pcbm_h", "$steps.pcbm-h.model"), ("fidelity", "$steps.fidelity.fidelity")]),
-        Step("atlas", "atlas.render"));
+        Step("atlas", "atlas.render")]);
 
     /// <summary>
     /// CRAFT-style explanation (Fel et al., "CRAFT: Concept Recursive Activation FacTorization"):
@@ -143,23 +134,14 @@ public static class BuiltinWorkflows
          ("method", "nmf"), ("concepts", "16"), ("dictionary_options", ""), ("vocabulary_size", "0"),
          ("cbm_options", "max_concepts_per_class=4"), ("top_k", "1"), ("class_level", "true"), ("location_all_relied", "false"),
          ("location_chance_corrected", "false"), ("seed", "0")],
-        Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
+        [Step("import-train", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.train_rows"), ("seed", "$params.train_seed"),
             ("source_options", "$params.train_options")]),
         Step("import-test", "dataset.import", options: [("source", "concept-shapes"), ("limit", "$params.test_rows"), ("seed", "$params.test_seed"),
             ("source_options", "$params.test_options")]),
         Step("embed-train", "embedding.embed", [("dataset", "$steps.import-train.dataset")], [("model", "$params.model")]),
         Step("embed-test", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model")]),
         Step("embed-test-spatial", "embedding.embed", [("dataset", "$steps.import-test.dataset")], [("model", "$params.model"), ("taps", "$params.tap")]),
-        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
-            [("method", "$params.method"), ("concepts", "$params.concepts"), ("method_options", "$params.dictionary_options"), ("seed", "$params.seed")]),
-        Step("top-examples", "discovery.top-examples",
-            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),
-        Step("vocabulary", "embedding.vocabulary", [("dataset", "$steps.import-train.dataset")], [("size", "$params.vocabulary_size")]),
-        Step("captions", "embedding.captions", [("dataset", "$steps.import-train.dataset")]),
-        Step("name", "discovery.name", [("dictionary", "$steps.discover.dictionary"), ("vocabulary", "$steps.vocabulary.vocabulary"),
-            ("activations", "$steps.embed-train.activations"), ("captions", "$steps.captions.captions")]),
-        Step("encode-train", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-train.activations")]),
-        Step("encode-test", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations")]),
+        .. DiscoverThenName("$params.method", "$params.dictionary_options"),
         Step("cbm", "bottleneck.train", [("features", "$steps.encode-train.codes"), ("eval", "$steps.encode-test.codes"), ("names", "$steps.name.names")],
             [("model_type", "sparse_probe"), ("options", "$params.cbm_options"), ("seed", "$params.seed")]),
         Step("importance", "explain.class-importance", [("model", "$steps.cbm.model"), ("activations", "$steps.encode-test.codes")],
@@ -170,7 +152,7 @@ public static class BuiltinWorkflows
              ("location_chance_corrected", "$params.location_chance_corrected"), ("seed", "$params.seed")]),
         Step("attribution-maps", "explain.attribution-maps", [("dictionary", "$steps.discover.dictionary"), ("spatial", "$steps.embed-test-spatial.activations"),
             ("examples", "$steps.top-examples.examples"), ("dataset", "$steps.import-test.dataset")]),
-        Step("atlas", "atlas.render"));
+        Step("atlas", "atlas.render")]);
 
     /// <summary>
     /// An import step of an image workflow: the train or test split of the source the parameter
@@ -178,6 +160,26 @@ public static class BuiltinWorkflows
     /// ("artifact:ID", from `concept import` or the Python client), split by a permutation drawn from
     /// the workflow's seed, its test share set by "dataset_options" ("test_fraction=0.2").
     /// </summary>
+    /// <summary>
+    /// Discover-then-Name on the embedded splits ("embed-train", "embed-test" of "import-train",
+    /// "import-test"): a dictionary of <paramref name="method"/> fitted on the train activations
+    /// (validated on the test ones), its top examples among the test images, the vocabulary and the
+    /// captions of the train images, the concepts' names, and the codes of both splits.
+    /// </summary>
+    static WorkflowStep[] DiscoverThenName(string method, string methodOptions) =>
+    [
+        Step("discover", "discovery.fit", [("activations", "$steps.embed-train.activations"), ("validation", "$steps.embed-test.activations")],
+            [("method", method), ("concepts", "$params.concepts"), ("method_options", methodOptions), ("seed", "$params.seed")]),
+        Step("top-examples", "discovery.top-examples",
+            [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations"), ("dataset", "$steps.import-test.dataset")], [("k", "6")]),
+        Step("vocabulary", "embedding.vocabulary", [("dataset", "$steps.import-train.dataset")], [("size", "$params.vocabulary_size")]),
+        Step("captions", "embedding.captions", [("dataset", "$steps.import-train.dataset")]),
+        Step("name", "discovery.name", [("dictionary", "$steps.discover.dictionary"), ("vocabulary", "$steps.vocabulary.vocabulary"),
+            ("activations", "$steps.embed-train.activations"), ("captions", "$steps.captions.captions")]),
+        Step("encode-train", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-train.activations")]),
+        Step("encode-test", "discovery.encode", [("dictionary", "$steps.discover.dictionary"), ("activations", "$steps.embed-test.activations")]),
+    ];
+
     static WorkflowStep ImportData(string name, string split, string limit) =>
         Step(name, "dataset.import", options: [("source", "$params.dataset"), ("split", split), ("limit", limit), ("seed", "$params.seed"),
             ("source_options", "$params.dataset_options")]);
