@@ -85,6 +85,19 @@ public static class ArtifactTransfer
         return (info, t.Shape.Count > 0 ? t.Shape[0] : 0);
     }
 
+    /// <summary>
+    /// A step input of spatial activations [N, D, h, w] (an embedding with a spatial tap): its
+    /// tensor's info and its rows; INVALID_ARGUMENT naming <paramref name="field"/> for another rank.
+    /// </summary>
+    public static async Task<(TensorInfo Tap, long Rows)> SpatialSourceAsync(CallInvoker store, string id, string tensor, string field, CancellationToken ct)
+    {
+        var (info, rows) = await SourceAsync(store, id, tensor, field, ct);
+        var tap = info.Tensors.First(t => t.Name == tensor);
+        if (tap.Shape.Count != 4)
+            throw new InvalidInputException(field, $"expected spatial activations [N, D, h, w], got rank {tap.Shape.Count} (embed with a spatial tap, e.g. taps=layer4)");
+        return (tap, rows);
+    }
+
     /// <summary>An artifact's info (id, kind, tensors, metadata).</summary>
     public static async Task<ArtifactInfo> InfoAsync(CallInvoker store, string id, CancellationToken ct = default) =>
         await new ArtifactService.ArtifactServiceClient(store).GetArtifactInfoAsync(new GetArtifactInfoRequest { Id = id }, cancellationToken: ct);

@@ -38,10 +38,7 @@ public sealed class AttributionMapsStep(AttributionMapsStep.Options options, Req
     {
         var ct = ctx.CancellationToken;
         string spatial = ctx.Input("spatial"), dictionary = ctx.Input("dictionary"), examplesId = ctx.Input("examples");
-        var (spatialInfo, n) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, spatial, options.Tensor, $"steps.{ctx.Step}.inputs.spatial", ct);
-        var tap = spatialInfo.Tensors.First(t => t.Name == options.Tensor);
-        if (tap.Shape.Count != 4)
-            throw new InvalidInputException($"steps.{ctx.Step}.inputs.spatial", $"expected spatial activations [N, D, h, w], got rank {tap.Shape.Count} (embed with a spatial tap, e.g. taps=layer4)");
+        var (tap, n) = await ArtifactTransfer.SpatialSourceAsync(ctx.StoreChannel, spatial, options.Tensor, $"steps.{ctx.Step}.inputs.spatial", ct);
         var examplesInfo = await ArtifactTransfer.InfoAsync(ctx.StoreChannel, examplesId, ct);
         var samplesInfo = examplesInfo.Tensors.FirstOrDefault(t => t.Name == "samples");
         if (!examplesInfo.MetadataJson.Contains("\"top-examples\"", StringComparison.Ordinal) || samplesInfo is not { Shape.Count: 2 })

@@ -55,10 +55,7 @@ public sealed class ConceptTrustStep(ConceptTrustStep.Options options) : IStepEx
             throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", $"data set {dataset[..12]} has no ground-truth concept_labels and concept_masks (concept-shapes has them)");
         if (truth.Shape[0] != rows)
             throw new InvalidInputException($"steps.{ctx.Step}.inputs.dataset", $"has {truth.Shape[0]} images, the codes {rows} rows: give the images the codes were computed on");
-        var (spatialInfo, spatialRows) = await ArtifactTransfer.SourceAsync(ctx.StoreChannel, spatial, options.Tensor, $"steps.{ctx.Step}.inputs.spatial", ct);
-        var tap = spatialInfo.Tensors.First(t => t.Name == options.Tensor);
-        if (tap.Shape.Count != 4)
-            throw new InvalidInputException($"steps.{ctx.Step}.inputs.spatial", $"expected spatial activations [N, D, h, w], got rank {tap.Shape.Count} (embed with a spatial tap, e.g. taps=layer4)");
+        var (_, spatialRows) = await ArtifactTransfer.SpatialSourceAsync(ctx.StoreChannel, spatial, options.Tensor, $"steps.{ctx.Step}.inputs.spatial", ct);
         if (spatialRows != rows)
             throw new InvalidInputException($"steps.{ctx.Step}.inputs.spatial", $"has {spatialRows} rows, the codes {rows}");
         int k = model.ConceptNames.Count;
