@@ -40,6 +40,7 @@ public static class TensorStreamClient
             if (!parts.TryGetValue(b.Name, out var p))
                 parts[b.Name] = p = (b.Tensor.Dtype, b.Tensor.Shape.Skip(1).ToArray(), new MemoryStream(), new List<string>(), 0);
             b.Tensor.Data.WriteTo(p.Bytes);
+            ReceivedBlocks.Release(b); // copied: a pooled payload can go back
             p.Ids.AddRange(b.Ids);
             parts[b.Name] = p with { Rows = p.Rows + b.Tensor.Shape[0] };
         }

@@ -124,6 +124,7 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
                 }
                 return o;
             });
+            ReceivedBlocks.Release(b); // the tensor mapped from it is gone with the scope
             await responseStream.WriteAsync(output, ct);
             index++;
         }

@@ -92,6 +92,7 @@ public sealed class ArtifactGrpcService(ArtifactStore store, IOptions<SuiteOptio
             var block = requestStream.Current.Block ?? throw new InvalidInputException("block", "only the first message may be a header");
             validator.Accept(block);
             writer.AppendRows(block.Name, block.Tensor.Dtype, block.Tensor.Shape, block.Tensor.Data.Span);
+            ReceivedBlocks.Release(block);
         }
         validator.Complete();
         return await writer.CommitAsync(ct);

@@ -37,6 +37,7 @@ public sealed class RequestParsingMethodProvider<TService> : IServiceMethodProvi
     public static Method<TRequest, TResponse> Guarded<TRequest, TResponse>(Method<TRequest, TResponse> method)
         where TRequest : class where TResponse : class
     {
+        method = ReceivedBlocks.Pooled(method); // large tensor payloads parse into pooled buffers
         var inner = method.RequestMarshaller;
         var request = new Marshaller<TRequest>(inner.ContextualSerializer, ctx =>
         {

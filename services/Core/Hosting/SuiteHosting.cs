@@ -131,7 +131,9 @@ public static class SuiteHosting
             foreach (var s in d.GrpcServices) names.Add(d.Stage, s);
         // Resolve the device now, so a bad ConceptSuite:Device fails the start, not the first request.
         endpoints.ServiceProvider.GetRequiredService<torch.Device>();
-        var threads = endpoints.ServiceProvider.GetRequiredService<IOptions<SuiteOptions>>().Value.TorchThreads;
+        var suite = endpoints.ServiceProvider.GetRequiredService<IOptions<SuiteOptions>>().Value;
+        ConceptSuite.Contracts.ReceivedBlocks.Enabled = suite.PooledReceive;
+        var threads = suite.TorchThreads;
         // The process-wide count: threads that have not run a parallel operation yet take it up (jobs pin theirs).
         torch.set_num_threads(OpenMpThreads.Resolve(threads));
         endpoints.MapGrpcHealthChecksService();

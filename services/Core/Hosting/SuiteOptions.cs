@@ -30,6 +30,12 @@ public sealed class SuiteOptions
     /// <summary>Upper bound on one tensor stream's payload, bytes.</summary>
     public long MaxStreamBytes { get; set; } = 64L << 30;
 
+    /// <summary>
+    /// Parse large received tensor payloads into pooled buffers (<see cref="Contracts.ReceivedBlocks"/>)
+    /// instead of a new array per message. Process-wide.
+    /// </summary>
+    public bool PooledReceive { get; set; } = true;
+
     /// <summary>Intra-op threads for libtorch; 0 = all cores.</summary>
     public int TorchThreads { get; set; }
 

@@ -27,7 +27,9 @@ internal static class PinnedBuffers
 
     /// <param name="byteOffset">Start of the tensor in the array (aligned to the element size).</param>
     /// <param name="count">Number of elements of <paramref name="type"/>.</param>
-    public static torch.Tensor Wrap(byte[] array, int byteOffset, long count, torch.ScalarType type)
+    /// <param name="freed">Called once after libtorch frees the tensor's storage and the array is unpinned
+    /// (not called when this throws).</param>
+    public static torch.Tensor Wrap(byte[] array, int byteOffset, long count, torch.ScalarType type, Action? freed = null)
     {
         var pin = GCHandle.Alloc(array, GCHandleType.Pinned);
         Deleter? deleter = null;
@@ -35,6 +37,7 @@ internal static class PinnedBuffers
         {
             pin.Free();
             Live.TryRemove(deleter!, out byte _);
+            freed?.Invoke();
         };
         Live[deleter] = 0;
         var handle = THSTensor_frombuffer(pin.AddrOfPinnedObject(), deleter, count, byteOffset, (sbyte)type, (sbyte)type, 0, -1, false);

@@ -68,6 +68,30 @@ public static class TensorCodec
     }
 
     /// <summary>
+    /// The tensor of a received block (not validated). A payload parsed into a pooled buffer
+    /// (<see cref="ReceivedBlocks"/>) moves into the tensor without a copy and goes back to the
+    /// pool when the tensor is freed; the block's data is empty afterwards. Other payloads map as
+    /// <see cref="FromBytes"/> does.
+    /// </summary>
+    public static torch.Tensor TakeTensor(TensorBlock block)
+    {
+        var wire = block.Tensor;
+        var shape = wire.Shape.ToArray();
+        if (!ReceivedBlocks.TakeLease(block, out var array, out int length)) return FromBytes(wire.Dtype, shape, wire.Data.Memory);
+        torch.Tensor flat;
+        try
+        {
+            flat = PinnedBuffers.Wrap(array, 0, length / DTypes.ElementSize(wire.Dtype), ToScalarType(wire.Dtype), () => ReceivedBlocks.Return(array));
+        }
+        catch
+        {
+            ReceivedBlocks.Return(array); // the tensor never existed; once it does, only its deleter returns the array
+            throw;
+        }
+        using (flat) return flat.view(shape);
+    }
+
+    /// <summary>
     /// CPU tensor → wire tensor. The message shares the tensor's storage: keep the tensor alive
     /// and unchanged until the message is written. Non-contiguous or non-CPU tensors are copied
     /// to a contiguous CPU tensor first.

@@ -46,7 +46,7 @@ public static class TensorStreams
             torch.Tensor t;
             using (torch.NewDisposeScope())
             {
-                t = TensorCodec.FromBytes(block.Tensor.Dtype, block.Tensor.Shape.ToArray(), block.Tensor.Data.Memory).DetachFromDisposeScope();
+                t = TensorCodec.TakeTensor(block).DetachFromDisposeScope();
             }
             yield return new TensorBlockView(block.Name, block.RowOffset, t, block.Ids);
         }

@@ -18,7 +18,8 @@ public sealed class TensorTransportService(IOptions<SuiteOptions> options) : Ten
         while (await requestStream.MoveNext(ct))
         {
             validator.Accept(requestStream.Current);
-            await responseStream.WriteAsync(requestStream.Current, ct);
+            await responseStream.WriteAsync(requestStream.Current, ct); // serialized into the response by now
+            ReceivedBlocks.Release(requestStream.Current);
         }
         validator.Complete();
     }
@@ -39,6 +40,7 @@ public sealed class TensorTransportService(IOptions<SuiteOptions> options) : Ten
             validator.Accept(b);
             sha?.AppendData(b.Tensor.Data.Span);
             if (touch) sum += Checksum(b.Tensor.Data.Span);
+            ReceivedBlocks.Release(b);
             blocks++;
         }
         validator.Complete();

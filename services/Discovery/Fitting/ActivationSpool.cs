@@ -37,6 +37,7 @@ public static class ActivationSpool
             writer.AppendRows(ActivationSpool.Tensor, b.Tensor.Dtype, b.Tensor.Shape, b.Tensor.Data.Span);
             var v = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(b.Tensor.Data.Span);
             foreach (var x in v) { if (x < min) min = x; if (x > max) max = x; }
+            ReceivedBlocks.Release(b);
         }
         validator.Complete();
         if (trailing is null) throw new InvalidInputException("blocks", "no activation rows were sent");

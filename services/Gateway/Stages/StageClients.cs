@@ -92,13 +92,16 @@ public sealed class StageClients : IDisposable
     /// Calls to a stage: its channel, with the shared-memory path (<see cref="SharedMemoryLink"/>)
     /// on request streams when <see cref="GatewayOptions.SharedMemory"/> is on. Whether a stage
     /// shares this host is found at the first large block (its regions' boot id and path); a stage
-    /// elsewhere gets the bytes inline.
+    /// elsewhere gets the bytes inline. Answers parse large tensor payloads into pooled buffers
+    /// (<see cref="PooledReceiveInvoker"/>).
     /// </summary>
     public CallInvoker Invoker(string stage)
     {
         var channel = Channel(stage);
-        if (!_options.SharedMemory || (IsSelf(stage) && SelfHandler is not null)) return channel.CreateCallInvoker();
-        return _invokers.GetOrAdd(channel, c => c.Intercept(_links.GetOrAdd(c, k => new SharedMemoryLink(k.CreateCallInvoker())).Interceptor));
+        bool shared = _options.SharedMemory && !(IsSelf(stage) && SelfHandler is not null);
+        return _invokers.GetOrAdd(channel, c => new PooledReceiveInvoker(shared
+            ? c.Intercept(_links.GetOrAdd(c, k => new SharedMemoryLink(k.CreateCallInvoker())).Interceptor)
+            : c.CreateCallInvoker()));
     }
 
     readonly ConcurrentDictionary<GrpcChannel, CallInvoker> _invokers = new();

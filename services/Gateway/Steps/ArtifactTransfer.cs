@@ -45,7 +45,10 @@ public static class ArtifactTransfer
         if (labels is not null) foreach (var (k, v) in labels) header.Labels[k] = v;
         await call.RequestStream.WriteAsync(new PutArtifactRequest { Header = header }, ct);
         await foreach (var b in blocks.WithCancellation(ct))
+        {
             await call.RequestStream.WriteAsync(new PutArtifactRequest { Block = b }, ct);
+            ReceivedBlocks.Release(b); // written (serialized, or copied into a shared region) by now
+        }
         await call.RequestStream.CompleteAsync();
         return await call.ResponseAsync;
     }
@@ -73,7 +76,11 @@ public static class ArtifactTransfer
     public static async Task WriteAsync<T>(IClientStreamWriter<T> writer, IAsyncEnumerable<TensorBlock> blocks, Func<TensorBlock, T> wrap,
         CancellationToken ct, bool complete = false)
     {
-        await foreach (var b in blocks.WithCancellation(ct)) await writer.WriteAsync(wrap(b), ct);
+        await foreach (var b in blocks.WithCancellation(ct))
+        {
+            await writer.WriteAsync(wrap(b), ct);
+            ReceivedBlocks.Release(b); // written (serialized, or copied into a shared region) by now
+        }
         if (complete) await writer.CompleteAsync();
     }
 

@@ -31,6 +31,7 @@ public sealed class TransportEchoStep : IStepExecutor
                 sent += b.Tensor.Shape.Count == 0 ? 1 : b.Tensor.Shape[0];
                 bytes += b.Tensor.Data.Length;
                 count++;
+                ReceivedBlocks.Release(b);
                 if (count % 16 == 0) ctx.Progress(sent, total, "rows", "echo");
             }
             await echo.RequestStream.CompleteAsync();
