@@ -1,6 +1,7 @@
 using System.Net.Http;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using ConceptSuite.Contracts;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
@@ -11,7 +12,8 @@ namespace ConceptSuite.Client;
 /// <summary>
 /// Channels to ConceptSuite servers with sane limits: explicit message sizes, large HTTP/2
 /// windows, keep-alive pings, a retry policy for UNAVAILABLE on unary calls (all of the suite's
-/// unary calls are idempotent), and round-robin balancing for "dns:///host:port" addresses that
+/// unary calls are idempotent) and on calls that do not stream tensors to the server
+/// (<see cref="SuiteChannelOptions.RetryTensorStreams"/>), and round-robin balancing for "dns:///host:port" addresses that
 /// resolve to several stage replicas.
 /// </summary>
 public static class SuiteChannel
@@ -80,6 +82,13 @@ public static class SuiteChannel
             },
         };
         var config = new ServiceConfig { MethodConfigs = { retry } };
+        if (!o.RetryTensorStreams)
+        {
+            // Named methods take their own config over the default one: these have no retry policy.
+            var streams = new MethodConfig();
+            foreach (var (service, method) in TensorBlocks.RequestStreamMethods) streams.Names.Add(new MethodName { Service = service, Method = method });
+            config.MethodConfigs.Add(streams);
+        }
         bool dns = address.StartsWith("dns:", StringComparison.OrdinalIgnoreCase);
         if (dns) config.LoadBalancingConfigs.Add(new RoundRobinConfig());
 

@@ -11,6 +11,13 @@ public sealed record SuiteChannelOptions
     public int StreamWindowBytes { get; init; } = 16 << 20;
     /// <summary>Retry policy for idempotent unary calls (UNAVAILABLE only).</summary>
     public int MaxRetryAttempts { get; init; } = 4;
+    /// <summary>
+    /// Whether calls that stream tensor blocks to the server (uploads, Encode, Fit, ...) take the
+    /// retry policy too. Off by default: a call with a retry policy copies every message it sends
+    /// into a replay buffer (one extra copy of the payload), and a tensor stream outgrows that
+    /// buffer (1 MB per call) at its first block, after which it is not retried anyway.
+    /// </summary>
+    public bool RetryTensorStreams { get; init; }
     /// <summary>API key sent as "x-api-key" metadata on every call, when set.</summary>
     public string? ApiKey { get; init; }
     /// <summary>How often "dns:///" addresses are re-resolved to pick up new replicas.</summary>

@@ -1,4 +1,6 @@
+using System.Reflection;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 
 namespace ConceptSuite.Contracts;
 
@@ -10,6 +12,26 @@ namespace ConceptSuite.Contracts;
 /// </summary>
 public static class TensorBlocks
 {
+    /// <summary>
+    /// Every method of the contract whose request stream carries tensor blocks (a
+    /// <see cref="TensorBlock"/>, or a message with a TensorBlock field), as (service full name,
+    /// method name).
+    /// </summary>
+    public static IReadOnlyList<(string Service, string Method)> RequestStreamMethods { get; } = FindRequestStreamMethods();
+
+    static List<(string, string)> FindRequestStreamMethods()
+    {
+        var found = new List<(string, string)>();
+        foreach (var type in typeof(TensorBlock).Assembly.GetTypes())
+            if (type.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) is FileDescriptor file)
+                foreach (var service in file.Services)
+                    foreach (var method in service.Methods)
+                        if (method.IsClientStreaming && (method.InputType == TensorBlock.Descriptor || method.InputType.Fields.InFieldNumberOrder()
+                                .Any(f => f.FieldType == FieldType.Message && !f.IsRepeated && f.MessageType == TensorBlock.Descriptor)))
+                            found.Add((service.FullName, method.Name));
+        return found;
+    }
+
     /// <summary>Default payload budget per block: 1 MiB, well under gRPC's 4 MB default limit.</summary>
     public const int DefaultMaxBlockBytes = 1 << 20;
 

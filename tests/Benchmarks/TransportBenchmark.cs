@@ -16,12 +16,15 @@ namespace ConceptSuite.Benchmarks;
 
 /// <summary>
 /// Streams float32 tensors through the server's TensorTransport over loopback HTTP/2 (Kestrel,
-/// sockets): one way (client stream into Sink) and round trip (Echo, both directions at once),
+/// sockets): one way (client stream into Sink) and round trip (Echo, both directions at once; the client parses replies into pooled buffers too),
 /// and copies the same bytes with memcpy in the same run as the ceiling. Two more ceilings bound what
 /// any protocol above them can reach on the machine: raw TCP (a loopback socket pair, 1 MiB sends) and
 /// raw HTTP/2 (one request body streamed into a plain endpoint on the same Kestrel server, from an
 /// HttpClient on the suite channel's handler settings: no gRPC framing, no protobuf).
-/// Options: --gib N (default 1), --block-bytes B (default 1 MiB; a comma list sweeps).
+/// Options: --gib N (default 1), --block-bytes B (default 1 MiB; a comma list sweeps). Per block
+/// size, three rounds of three senders/receivers, interleaved: the default, the receiver on the
+/// generated protobuf parser (no pooled receive buffers), and a sender whose channel buffers tensor
+/// streams for retries (a copy of every message); best of each.
 /// Then the shared-memory path (SharedMemory regions, slices in the messages) into a Sink that reads
 /// every byte (--shm-block-bytes, default 4 MiB): after a warm-up pass, three rounds of two
 /// variants, interleaved — the default (the server reads the slices in place) and the server
@@ -69,9 +72,16 @@ public static class TransportBenchmark
                 }
             }
             double bestOneWay = 0, bestEcho = 0;
-            // Receive parsing, interleaved round by round: payloads into pooled buffers (the
-            // default) and the generated parser's new array per message.
-            (string Name, bool Pooled)[] parsers = [("pooled receive", true), ("generated parser", false)];
+            // Interleaved round by round: the default (the server parses payloads into pooled
+            // buffers; the sender's channel has no retry policy for tensor streams), the server on
+            // the generated parser (a new array per message), and a sender whose channel retries
+            // tensor streams too (gRPC then copies every message it sends into a replay buffer).
+            using var replayChannel = SuiteChannel.Create($"http://127.0.0.1:{port}", new SuiteChannelOptions { RetryTensorStreams = true });
+            (string Name, bool Pooled, TensorTransport.TensorTransportClient Client)[] parsers =
+            [
+                ("pooled receive", true, client), ("generated parser", false, client),
+                ("pooled receive, sender with replay buffer", true, new TensorTransport.TensorTransportClient(replayChannel)),
+            ];
             foreach (var block in blockSizes)
             {
                 await OneWay(client, bytes, Math.Min(totalBytes, 256L << 20), block); // warm up (tiered JIT reaches its optimized code)
@@ -82,17 +92,19 @@ public static class TransportBenchmark
                     {
                         ReceivedBlocks.Enabled = parsers[v].Pooled;
                         var cost = CpuCost.Start();
-                        double mbps = await OneWay(client, bytes, totalBytes, block);
+                        double mbps = await OneWay(parsers[v].Client, bytes, totalBytes, block);
                         var spent = cost.Stop(totalBytes, out double cpu);
                         Console.WriteLine($"block {block >> 10} KiB, one-way, {parsers[v].Name}, round {round}: {mbps:F0} MB/s ({spent})");
                         bestOf[v] = Math.Max(bestOf[v], mbps);
                         cpuOf[v] += cpu / 3;
                     }
                 ReceivedBlocks.Enabled = true;
-                Console.WriteLine($"block {block >> 10} KiB one-way best of three: pooled {bestOf[0]:F0}, generated parser {bestOf[1]:F0} MB/s ({bestOf[0] / bestOf[1]:F2}x); " +
-                                  $"mean CPU {cpuOf[0]:F2} vs {cpuOf[1]:F2} s/GiB");
+                var (pooledBytes, returnedBytes) = ReceivedBlocks.Counters;
+                Console.WriteLine($"pooled receive so far: {pooledBytes / 1e6:F0} MB parsed into pooled buffers, {returnedBytes / 1e6:F0} MB returned");
+                Console.WriteLine($"block {block >> 10} KiB one-way best of three: pooled {bestOf[0]:F0}, generated parser {bestOf[1]:F0} MB/s ({bestOf[0] / bestOf[1]:F2}x), " +
+                                  $"sender with replay buffer {bestOf[2]:F0} MB/s ({bestOf[0] / bestOf[2]:F2}x); mean CPU {cpuOf[0]:F2}, {cpuOf[1]:F2}, {cpuOf[2]:F2} s/GiB");
                 var echoCost = CpuCost.Start();
-                double echo = await Echo(client, bytes, totalBytes, block);
+                double echo = await Echo(new TensorTransport.TensorTransportClient(new PooledReceiveInvoker(channel.CreateCallInvoker())), bytes, totalBytes, block);
                 Console.WriteLine($"block {block >> 10} KiB: echo {echo:F0} MB/s ({echoCost.Stop(totalBytes)}) (payload each way)");
                 if (bestOf[0] > bestOneWay) { bestOneWay = bestOf[0]; bestEcho = echo; }
             }
@@ -176,7 +188,11 @@ public static class TransportBenchmark
             await call.RequestStream.CompleteAsync();
         });
         long received = 0;
-        while (await call.ResponseStream.MoveNext(CancellationToken.None)) received += call.ResponseStream.Current.Tensor.Data.Length;
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            received += call.ResponseStream.Current.Tensor.Data.Length;
+            ReceivedBlocks.Release(call.ResponseStream.Current);
+        }
         await send;
         sw.Stop();
         return received / sw.Elapsed.TotalSeconds / 1e6;
@@ -250,16 +266,18 @@ public static class TransportBenchmark
     /// Process CPU seconds (user + system, both sides of the connection) per GiB moved and the
     /// garbage collections it took: unlike MB/s, this changes little when the machine is shared.
     /// </summary>
-    readonly record struct CpuCost(TimeSpan Cpu, int Gen0, int Gen1, int Gen2)
+    readonly record struct CpuCost(TimeSpan Cpu, int Gen0, int Gen1, int Gen2, long Allocated)
     {
-        public static CpuCost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2));
+        public static CpuCost Start() => new(Process.GetCurrentProcess().TotalProcessorTime, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2),
+            GC.GetTotalAllocatedBytes());
 
         public string Stop(long bytes) => Stop(bytes, out _);
 
         public string Stop(long bytes, out double cpuSecondsPerGiB)
         {
             var cpu = cpuSecondsPerGiB = (Process.GetCurrentProcess().TotalProcessorTime - Cpu).TotalSeconds / (bytes / (double)(1L << 30));
-            return $"cpu {cpu:F2} s/GiB, gc {GC.CollectionCount(0) - Gen0}/{GC.CollectionCount(1) - Gen1}/{GC.CollectionCount(2) - Gen2}";
+            double allocated = (GC.GetTotalAllocatedBytes() - Allocated) / (double)bytes;
+            return $"cpu {cpu:F2} s/GiB, gc {GC.CollectionCount(0) - Gen0}/{GC.CollectionCount(1) - Gen1}/{GC.CollectionCount(2) - Gen2}, allocated {allocated:F2} B/B";
         }
     }
 

@@ -226,4 +226,16 @@ public class ReceivedBlocksTests
         Assert.InRange(ReceivedBlocks.Counters.Pooled - pooled0, 2L * 6 * (128 << 10), long.MaxValue);
         foreach (var b in back) ReceivedBlocks.Release(b);
     }
+
+    [Fact]
+    public void TheTensorRequestStreamsOfTheContractAreTheClientStreamsThatCarryBlocks()
+    {
+        var methods = TensorBlocks.RequestStreamMethods;
+        Assert.Contains(("conceptsuite.v1.TensorTransport", "Sink"), methods);
+        Assert.Contains(("conceptsuite.v1.TensorTransport", "Echo"), methods);
+        Assert.Contains(("conceptsuite.v1.ArtifactService", "PutArtifact"), methods);
+        Assert.Contains(("conceptsuite.v1.DiscoveryService", "Encode"), methods);
+        Assert.DoesNotContain(methods, m => m.Method is "GetArtifact" or "ListArtifacts" or "CreateRegion");
+        Assert.Equal(methods.Count, methods.Distinct().Count());
+    }
 }
