@@ -17,12 +17,20 @@ public sealed class Connection : IAsyncDisposable
 {
     readonly WebApplication? _embedded;
 
-    Connection(GrpcChannel channel, string address, WebApplication? embedded) { Channel = channel; Address = address; _embedded = embedded; }
+    Connection(GrpcChannel channel, string address, WebApplication? embedded)
+    {
+        Channel = channel;
+        Invoker = new PooledReceiveInvoker(channel.CreateCallInvoker());
+        Address = address;
+        _embedded = embedded;
+    }
 
     public GrpcChannel Channel { get; }
+    /// <summary>Calls on <see cref="Channel"/>, received tensor payloads parsed into pooled buffers.</summary>
+    public CallInvoker Invoker { get; }
     public string Address { get; }
     public bool Embedded => _embedded is not null;
-    public Contracts.GatewayService.GatewayServiceClient Gateway => new(Channel);
+    public Contracts.GatewayService.GatewayServiceClient Gateway => new(Invoker);
 
     public static async Task<Connection> OpenAsync(ParseResult parse, CancellationToken ct)
     {

@@ -33,7 +33,7 @@ public static class DictionaryCommand
         cmd.SetAction((parse, ct) => Connection.WithAsync(parse, ct, async c =>
         {
             var request = new ExportDictionaryRequest { Dictionary = new DictionaryRef { Artifact = new ArtifactRef { Id = parse.GetValue(artifact)! }, Name = parse.GetValue(name) ?? "" } };
-            using var call = new DiscoveryService.DiscoveryServiceClient(c.Channel).ExportDictionary(request, cancellationToken: ct);
+            using var call = new DiscoveryService.DiscoveryServiceClient(c.Invoker).ExportDictionary(request, cancellationToken: ct);
             string cfg = "";
             var bytes = new MemoryStream();
             while (await call.ResponseStream.MoveNext(ct))
@@ -64,7 +64,7 @@ public static class DictionaryCommand
             var weights = Directory.Exists(p) ? Path.Combine(p, Weights) : p;
             var cfg = parse.GetValue(cfgFile)?.FullName ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weights))!, Cfg);
             var data = await File.ReadAllBytesAsync(weights, ct);
-            using var call = new DiscoveryService.DiscoveryServiceClient(c.Channel).ImportDictionary(cancellationToken: ct);
+            using var call = new DiscoveryService.DiscoveryServiceClient(c.Invoker).ImportDictionary(cancellationToken: ct);
             await call.RequestStream.WriteAsync(new ImportDictionaryRequest
             {
                 Header = new ImportDictionaryHeader { CfgJson = await File.ReadAllTextAsync(cfg, ct), SizeBytes = data.Length, Name = parse.GetValue(name) ?? "" },

@@ -65,7 +65,7 @@ public static class ImportCommand
                     {
                         var task = ctx.AddTask("rows sent", maxValue: data.Rows);
                         var progress = new Progress<long>(n => task.Value = n);
-                        try { info = await DatasetFiles.ImportAsync(new EmbeddingService.EmbeddingServiceClient(c.Channel), data, header, progress, ct: ct); }
+                        try { info = await DatasetFiles.ImportAsync(new EmbeddingService.EmbeddingServiceClient(c.Invoker), data, header, progress, ct: ct); }
                         catch (RpcException e) when (e.Status.Detail.Contains("header.height/width", StringComparison.Ordinal))
                         {
                             throw new RpcException(new Grpc.Core.Status(e.StatusCode, e.Status.Detail + "; here: --size HEIGHTxWIDTH"));

@@ -27,7 +27,7 @@ public static class ImportTextCommand
         var name = corpusName ?? Path.GetFileNameWithoutExtension(path);
         return await Connection.WithAsync(parse, ct, async c =>
         {
-            var info = await SendAsync(new EmbeddingService.EmbeddingServiceClient(c.Channel), corpus, name, ct);
+            var info = await SendAsync(new EmbeddingService.EmbeddingServiceClient(c.Invoker), corpus, name, ct);
             AnsiConsole.MarkupLineInterpolated($"[green]texts:[/] {info.Ref.Id} ({corpus.Texts.Count} texts, {corpus.ClassNames.Count} classes)");
             return ExitCodes.Ok;
         });

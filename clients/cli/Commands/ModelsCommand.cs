@@ -20,7 +20,7 @@ public static class ModelsCommand
         var cmd = new Command("models", "List the models the embedding stage serves, with their taps.") { kind };
         cmd.SetAction((parse, ct) => Connection.WithAsync(parse, ct, async c =>
         {
-            var r = await new EmbeddingService.EmbeddingServiceClient(c.Channel).ListModelsAsync(new ListModelsRequest { Kind = parse.GetValue(kind) ?? "" }, cancellationToken: ct);
+            var r = await new EmbeddingService.EmbeddingServiceClient(c.Invoker).ListModelsAsync(new ListModelsRequest { Kind = parse.GetValue(kind) ?? "" }, cancellationToken: ct);
             var t = new Table().AddColumns("name", "kind", "input", "taps", "source");
             foreach (var m in r.Models)
                 t.AddRow(Markup.Escape(m.Name), m.Kind, m.Input is null ? "text" : $"{m.Input.Channels}×{m.Input.Height}×{m.Input.Width}",
@@ -77,7 +77,7 @@ public static class ModelsCommand
             spec.SizeBytes = model.Length;
             spec.PreprocessSizeBytes = preprocess.Length;
 
-            using var call = new EmbeddingService.EmbeddingServiceClient(c.Channel).RegisterModel(cancellationToken: ct);
+            using var call = new EmbeddingService.EmbeddingServiceClient(c.Invoker).RegisterModel(cancellationToken: ct);
             await call.RequestStream.WriteAsync(new RegisterModelRequest { Spec = spec }, ct);
             await AnsiConsole.Progress().StartAsync(async progress =>
             {
