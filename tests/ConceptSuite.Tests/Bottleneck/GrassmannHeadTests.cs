@@ -46,7 +46,7 @@ public class GrassmannHeadTests
         einsum("nk,ckr->ncr", z.to(ScalarType.Float64), m.HeadSubspaces.to(ScalarType.Float64)).norm(2) * Scale + m.HeadBias.to(ScalarType.Float64);
 
     [Fact]
-    public void LinearSpecsSerializeAsBeforeHeadKindsSoStoredIdsAreUnchanged()
+    public async Task LinearSpecsSerializeAsBeforeHeadKindsSoStoredIdsAreUnchanged()
     {
         // The metadata of a linear model, byte for byte as written before head kinds existed:
         // no head_kind, no head_scale (also when "linear" is set explicitly).
@@ -56,6 +56,22 @@ public class GrassmannHeadTests
             + "\"has_residual\":false,\"edits\":{},\"options\":{},\"metrics\":{}}";
         Assert.Equal(expected, spec.ToJson());
         Assert.Equal(HeadKinds.Linear, ConceptModelSpec.FromJson(expected).HeadKind);
+        // A linear model's artifact id, pinned: the same as before head kinds (seven models stored by the earlier code
+        // reloaded and re-saved to their own ids).
+        var dir = Path.Combine(Path.GetTempPath(), "cs-gcr-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            using var m = new ConceptModel(spec, new Dictionary<string, Tensor>
+            {
+                [N.InputMean] = zeros(2), [N.InputScale] = ones(2),
+                [N.ConceptWeight] = tensor(new float[] { 3, 4, 0, 2 }).reshape(2, 2), [N.ConceptBias] = tensor(new float[] { -5, 1 }),
+                [N.ConceptMean] = zeros(2), [N.ConceptScale] = ones(2),
+                [N.HeadWeight] = tensor(new float[] { 1, -1, 0, 2 }).reshape(2, 2), [N.HeadBias] = tensor(new float[] { 0.5f, 0 }),
+            });
+            var info = await m.SaveAsync(new ArtifactStore(dir));
+            Assert.Equal("46317adcbbe93d0aec1f25bcac2029891f81f6af61834deb12beaca1bf65c2e3", info.Ref.Id);
+        }
+        finally { Directory.Delete(dir, true); }
         var g = spec with { HeadKind = HeadKinds.Grassmann, HeadScale = 16 };
         Assert.Contains("\"head_kind\":\"grassmann\",\"head_scale\":16", g.ToJson());
         var back = ConceptModelSpec.FromJson(g.ToJson());
