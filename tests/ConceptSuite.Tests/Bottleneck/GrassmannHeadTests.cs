@@ -82,7 +82,6 @@ public class GrassmannHeadTests
     [Fact]
     public async Task GrassmannLogitsContributionsAndInterventionsAreExactAndSurviveStorage()
     {
-        using var scope = NewDisposeScope();
         using var m = Tiny(l2: true);
         var x = randn(7, 4, generator: new Generator(9));
         var f = m.Forward(x);
@@ -141,7 +140,6 @@ public class GrassmannHeadTests
     [Fact]
     public async Task AGlobalEditZeroesTheConceptsHeadInputAndKeepsTheSubspaces()
     {
-        using var scope = NewDisposeScope();
         using var m = Tiny(l2: true);
         using var edited = m.Edit(new Dictionary<int, double> { [1] = 0, [2] = 0.5 });
         var x = randn(6, 4, generator: new Generator(13));
