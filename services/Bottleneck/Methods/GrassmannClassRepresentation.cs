@@ -42,8 +42,15 @@ public sealed class GrassmannClassRepresentation(GrassmannOptions options) : IBo
 
     public string Name => TypeName;
 
-    /// <summary>Bytes the head's training state needs: S, its gradient, momentum, the step and QR temporaries (float32).</summary>
-    public static long StateBytes(long classes, long concepts, long r) => RequestBudget.Product(classes, concepts, r, 4 * 8);
+    /// <summary>
+    /// Bytes the head's training needs at once (float32): S, its gradient, momentum, the step and QR
+    /// temporaries (8 × C·K·r), and a minibatch's projections, norms and their gradients (4 × B·C·r).
+    /// </summary>
+    public static long StateBytes(long classes, long concepts, long r, long batch)
+    {
+        long state = RequestBudget.Product(classes, concepts, r, 4 * 8), projections = RequestBudget.Product(batch, classes, r, 4 * 4);
+        return state > long.MaxValue - projections ? long.MaxValue : state + projections;
+    }
 
     /// <summary>r ≤ K (INVALID_ARGUMENT naming config.options.subspace_dim) and the head's training state within the per-call budget.</summary>
     public void CheckRequest(BottleneckData d, RequestBudget budget)
@@ -53,7 +60,7 @@ public sealed class GrassmannClassRepresentation(GrassmannOptions options) : IBo
             throw new InvalidInputException("config.options.subspace_dim", $"must be <= K = {k} (the head input's width), got {options.SubspaceDim}");
         if (options.Representation == "vector" && options.SubspaceDim != 1)
             throw new InvalidInputException("config.options.subspace_dim", $"representation=vector is one unit vector per class: subspace_dim must be 1, got {options.SubspaceDim}");
-        budget.Bytes("config.options.subspace_dim", StateBytes(d.Classes, k, options.SubspaceDim));
+        budget.Bytes("config.options.subspace_dim", StateBytes(d.Classes, k, options.SubspaceDim, Math.Min(options.BatchSize, d.Features.shape[0])));
     }
 
     string ConceptLayer(BottleneckData d) => options.ConceptLayer == "auto" ? (d.ConceptLabels is not null ? "cbm" : "features") : options.ConceptLayer;
