@@ -85,6 +85,9 @@ public static class BottleneckBenchmark
                     ("sparse probe (64 NMF atoms, ≤5/class)", "sparse_probe", new() { ["max_concepts_per_class"] = "5" }, false, atoms, atomNames),
                     ("Sparse-CBM (gumbel, K=32)", "sparse_cbm", new() { ["objective"] = "gumbel", ["concepts"] = "32", ["epochs"] = "10" }, false, null, null),
                     ("Concept Matrix Search (64 NMF atoms)", "concept_matrix_search", new(), false, atoms, atomNames),
+                    ("GCR vector head (cosine softmax, r=1)", "grassmann", new() { ["concept_layer"] = "features", ["representation"] = "vector", ["subspace_dim"] = "1" }, false, null, null),
+                    ("GCR subspaces (r=4)", "grassmann", new() { ["concept_layer"] = "features", ["subspace_dim"] = "4" }, false, null, null),
+                    ("GCR subspaces (r=4) on CBM concepts", "grassmann", new() { ["concept_layer"] = "cbm", ["subspace_dim"] = "4" }, true, null, null),
                 };
                 foreach (var r in runs)
                 {
@@ -111,7 +114,7 @@ public static class BottleneckBenchmark
                     var perClass = result.Metrics["concepts_per_class_max"];
                     Console.WriteLine($"{r.Label,-40} {acc,9:F4} {conceptAcc,12} {perClass,15:F0} {sw.Elapsed.TotalSeconds,8:F1}");
                     rows.Add($"| {task.Name} | {r.Label} | {acc:F4} | {conceptAcc} | {perClass:F0} | {sw.Elapsed.TotalSeconds:F1} |");
-                    summary[$"{task.Key}_{r.Type}{(r.Label.Contains("joint") ? "_joint" : "")}"] = acc;
+                    summary[$"{task.Key}_{r.Type}{(r.Label.Contains("joint") ? "_joint" : "")}{(r.Type == "grassmann" ? "_" + r.Label : "")}"] = acc;
                     if (r.Type == "cbm" && !r.Label.Contains("joint")) summary[$"{task.Key}_cbm_concepts"] = double.Parse(conceptAcc, System.Globalization.CultureInfo.InvariantCulture);
                     if (r.Type == "sparse_probe")
                         for (int i = 0; i < 20; i++)

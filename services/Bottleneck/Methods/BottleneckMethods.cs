@@ -36,6 +36,9 @@ public static class BottleneckMethods
         new(ConceptMatrixSearch.TypeName, "Semenov et al. 2024, Sparse Concept Bottleneck Models: Gumbel Tricks in Contrastive Learning",
             "Concept Matrix Search (training-free): cosine between the input's concept profile xT̂ᵀ and each class row of M (class text embeddings × concepts, or class-mean profiles).",
             ConceptMatrixSearchOptions.Schema, o => new ConceptMatrixSearch(ConceptMatrixSearchOptions.From(o)), Needs("concept_bank")),
+        new(GrassmannClassRepresentation.TypeName, "Wang, Li & Zhang 2023, Get the Best of Both Worlds: Improving Accuracy and Transferability by Grassmann Class Representation (ICCV)",
+            "Grassmann class representation on a frozen concept layer (the features, or a CBM concept predictor): class j is the span of orthonormal S_j [K, r], logit_j = s·‖S_jᵀz‖ + b_j on the ℓ2-normalized head input, trained by Riemannian SGD (tangent projection, momentum transported by projection, QR retraction).",
+            GrassmannOptions.Schema, o => new GrassmannClassRepresentation(GrassmannOptions.From(o))),
     ]);
 
     static Dictionary<string, string> Needs(string block) => new() { [Requires] = block };

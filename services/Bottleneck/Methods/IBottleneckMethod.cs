@@ -13,4 +13,11 @@ public interface IBottleneckMethod
     /// <summary>Fits the model. Throws <see cref="Contracts.InvalidInputException"/> for unusable input. The
     /// model's spec carries only the options the fit resolved (e.g. "auto" choices); the job adds the rest.</summary>
     BottleneckFit Fit(BottleneckData data, FitProgress progress, CancellationToken ct);
+
+    /// <summary>
+    /// Checks, before the job starts and before the fit allocates, what the options would expand to
+    /// on this data (INVALID_ARGUMENT naming config.options.*; RESOURCE_EXHAUSTED through
+    /// <paramref name="budget"/>). Most types have nothing to check beyond their option bounds.
+    /// </summary>
+    void CheckRequest(BottleneckData data, Core.Limits.RequestBudget budget) { }
 }

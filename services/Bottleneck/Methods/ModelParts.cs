@@ -32,7 +32,7 @@ public static class ModelParts
         using (inference_mode())
         {
             metrics["train_accuracy"] = Fitting.LinearFits.Accuracy(model.Forward(d.Features).Logits, d.Labels);
-            var nz = model.HeadWeight.ne(0).sum(1).to(ScalarType.Float32);
+            var nz = model.ConceptsPerClass();
             metrics["concepts_per_class_mean"] = nz.mean().item<float>();
             metrics["concepts_per_class_max"] = nz.max().item<float>();
         }

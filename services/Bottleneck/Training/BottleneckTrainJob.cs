@@ -51,7 +51,9 @@ public sealed class BottleneckTrainJob
             if (!Tensors.Contains(name)) throw new InvalidInputException("blocks", $"unknown tensor '{name}'; expected one of {string.Join(", ", Tensors)}");
         if (config.Features is { Id.Length: > 0 }) ReadFeaturesArtifact(config, raw);
         var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", [stage, "train", JobRunner.ContentOf(config), .. raw.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Hash(kv.Value))]);
-        return (key, Validate(config, raw, budget));
+        var data = Validate(config, raw, budget);
+        _entry.Create(_options).CheckRequest(data, budget);
+        return (key, data);
     }
 
     /// <summary>The job: fits the model, scores the held-out rows, stores the model with its options and metrics.</summary>

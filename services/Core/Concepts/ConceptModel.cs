@@ -23,6 +23,27 @@ public static class ConceptActivations
     public static readonly IReadOnlyList<string> All = [Linear, Sigmoid, SignedDistance, Softmax];
 }
 
+/// <summary>How the head input z [N, K] becomes logits [N, C].</summary>
+public static class HeadKinds
+{
+    /// <summary>logits = z W_hᵀ + b_h (tensor "head_weight" [C, K]).</summary>
+    public const string Linear = "linear";
+    /// <summary>
+    /// Grassmann class representation: class j is the subspace spanned by the orthonormal columns of
+    /// S_j [K, r] (tensor "head_subspaces" [C, K, r]); logit_j = s·‖S_jᵀ z‖ + b_j with the scale s
+    /// in the spec's head_scale.
+    /// </summary>
+    public const string Grassmann = "grassmann";
+
+    public static readonly IReadOnlyList<string> All = [Linear, Grassmann];
+
+    /// <summary>Largest ‖S_jᵀS_j − I‖ (max entry) a stored Grassmann head may show.</summary>
+    public const double OrthonormalityTolerance = 1e-3;
+
+    /// <summary>Largest head scale s a stored Grassmann head may carry.</summary>
+    public const double MaxScale = 1e4;
+}
+
 /// <summary>
 /// What a bottleneck model is, besides its tensors: stored as the artifact's metadata JSON and
 /// exported next to the safetensors file so that the model can be loaded anywhere.
@@ -47,7 +68,20 @@ public sealed record ConceptModelSpec
     [JsonPropertyName("l2_normalize_concepts")] public bool L2NormalizeConcepts { get; init; }
     /// <summary>True for PCBM-h: logits add a residual linear map of the input.</summary>
     [JsonPropertyName("has_residual")] public bool HasResidual { get; init; }
-    /// <summary>Concepts removed or down-weighted by global edits, with the factor applied to their head column.</summary>
+    /// <summary>
+    /// One of <see cref="HeadKinds.All"/>. Written only when it is not the linear default, so every
+    /// linear model's metadata (and artifact id) is what it was before head kinds existed.
+    /// </summary>
+    [JsonIgnore] public string HeadKind { get => _headKind ?? HeadKinds.Linear; init => _headKind = value == HeadKinds.Linear ? null : value; }
+    [JsonPropertyName("head_kind"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? HeadKindStored { get => _headKind; init => _headKind = value == HeadKinds.Linear ? null : value; }
+    string? _headKind;
+    /// <summary>The scale s of a Grassmann head (logit_j = s·‖S_jᵀ z‖ + b_j); absent for a linear head.</summary>
+    [JsonPropertyName("head_scale"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? HeadScale { get; init; }
+    /// <summary>
+    /// Concepts removed or down-weighted by global edits, with their factor. A linear head applies it
+    /// to the concept's head column; a Grassmann head multiplies the concept's head input z_k by it.
+    /// </summary>
     [JsonPropertyName("edits")] public Dictionary<string, double> Edits { get; init; } = new();
     /// <summary>Training options as given (for provenance).</summary>
     [JsonPropertyName("options")] public Dictionary<string, string> Options { get; init; } = new();
@@ -74,11 +108,17 @@ public sealed record ConceptForward(Tensor Concepts, Tensor Logits, Tensor? Resi
 ///   a = x̃ W_cᵀ + b_c                                     concept layer (identity for a probe: a = x̃)
 ///   c = act(a)   act ∈ {linear, sigmoid, a_k/‖W_c,k‖, softmax}
 ///   z = (c − μ_c) / σ_c,   z ← z/‖z‖ when l2-normalized   head input
-///   logits = z W_hᵀ + b_h  (+ x̃ W_rᵀ + b_r for PCBM-h)   sparse/linear head (+ residual)
-///   contribution[n, j, k] = W_h[j, k] · z[n, k]           per-concept share of logit j
+///   linear head:    logits = z W_hᵀ + b_h  (+ x̃ W_rᵀ + b_r for PCBM-h)   sparse/linear head (+ residual)
+///                   contribution[n, j, k] = W_h[j, k] · z[n, k]
+///   grassmann head: p_j = S_jᵀ z,  logit_j = s·‖p_j‖ + b_j    S_j [K, r] orthonormal columns
+///                   contribution[n, j, k] = s · z[n, k] · (S_j p̂_j)[k],  p̂ = p/‖p‖
 /// </code>
-/// Interventions replace columns of c and recompute logits (the residual term is unchanged);
-/// global edits scale a concept's head column (0 removes it). Artifacts of kind "bottleneck"
+/// The Grassmann decomposition is exact: Σ_k z_k (S_j p̂)_k = zᵀS_j p̂ = p·p̂ = ‖p‖, so for both kinds
+/// the contributions sum to the logit minus the bias (and the residual). Interventions replace
+/// columns of c and recompute logits through the head (the residual term is unchanged). Global
+/// edits: a linear head scales the concept's head column (0 removes it); a Grassmann head scales
+/// the concept's head input z_k (0: the head sees z_k = 0), which is the same operation for a
+/// linear head and keeps every S_j orthonormal. Artifacts of kind "bottleneck"
 /// hold the tensors named in <see cref="TensorNames"/> and the <see cref="ConceptModelSpec"/> as
 /// metadata JSON. The explain stage loads the same artifacts with <see cref="Load"/>.
 /// </summary>
@@ -101,6 +141,7 @@ public sealed class ConceptModel : IDisposable
         public const string ResidualWeight = "residual_weight"; // [C, D] (PCBM-h only)
         public const string ResidualBias = "residual_bias";     // [C]    (PCBM-h only)
         public const string ConceptMargin = "concept_margin";   // [K]    (optional: PCBM CAV margins 1/‖w_k‖; not used by inference)
+        public const string HeadSubspaces = "head_subspaces";   // [C, K, r] (grassmann head, instead of head_weight)
     }
 
     readonly Dictionary<string, Tensor> _t;
@@ -111,12 +152,15 @@ public sealed class ConceptModel : IDisposable
         Spec = spec;
         _t = new Dictionary<string, Tensor>();
         foreach (var (k, v) in tensors) _t[k] = v.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope();
-        Validate();
         _conceptIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < spec.ConceptNames.Count; i++) _conceptIndex[spec.ConceptNames[i]] = i;
+        try { Validate(); }
+        catch { Dispose(); throw; }
     }
 
     readonly Dictionary<string, int> _conceptIndex;
+    // The Grassmann head's input gate [K] from the spec's edits (null: no edits, or a linear head).
+    Tensor? _gate;
 
     public ConceptModelSpec Spec { get; }
     public int InputDim => Spec.InputDim;
@@ -125,13 +169,24 @@ public sealed class ConceptModel : IDisposable
     public IReadOnlyList<string> ConceptNames => Spec.ConceptNames;
     public IReadOnlyList<string> ClassNames => Spec.ClassNames;
     public bool HasResidual => Spec.HasResidual;
-    public Device Device => _t[TensorNames.HeadWeight].device;
+    public Device Device => HeadBias.device;
+    /// <summary>True for a Grassmann head (<see cref="HeadKinds.Grassmann"/>).</summary>
+    public bool IsGrassmann => Spec.HeadKind == HeadKinds.Grassmann;
 
     /// <summary>The model's tensors by <see cref="TensorNames"/> (owned by the model; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Tensors => _t;
 
-    public Tensor HeadWeight => _t[TensorNames.HeadWeight];
+    /// <summary>W_h [C, K] of a linear head (a Grassmann head has none: see <see cref="HeadSubspaces"/>).</summary>
+    public Tensor HeadWeight => IsGrassmann
+        ? throw new InvalidOperationException("a grassmann head has no head_weight; its classes are the subspaces in head_subspaces")
+        : _t[TensorNames.HeadWeight];
     public Tensor HeadBias => _t[TensorNames.HeadBias];
+    /// <summary>S [C, K, r] of a Grassmann head (orthonormal columns per class).</summary>
+    public Tensor HeadSubspaces => IsGrassmann
+        ? _t[TensorNames.HeadSubspaces]
+        : throw new InvalidOperationException("a linear head has no head_subspaces");
+    /// <summary>The Grassmann head's scale s.</summary>
+    public float HeadScale => (float)(Spec.HeadScale ?? 1);
 
     /// <summary>Loads a bottleneck artifact; INVALID_ARGUMENT naming <paramref name="field"/> when it is not one.</summary>
     public static ConceptModel Load(ArtifactReader reader, Device? device, string field)
@@ -171,6 +226,12 @@ public sealed class ConceptModel : IDisposable
             _t[k].Dispose();
             _t[k] = moved;
         }
+        if (_gate is not null && _gate.device != device)
+        {
+            var moved = _gate.to(device).DetachFromDisposeScope();
+            _gate.Dispose();
+            _gate = moved;
+        }
         return this;
     }
 
@@ -207,14 +268,72 @@ public sealed class ConceptModel : IDisposable
         return c.MoveToOuterDisposeScope();
     }
 
-    /// <summary>z, the head's input: standardized (and optionally ℓ2-normalized) concept scores.</summary>
+    /// <summary>
+    /// z, the head's input: standardized (and optionally ℓ2-normalized) concept scores; for a
+    /// Grassmann head with global edits, each edited z_k multiplied by its factor (after the
+    /// normalization, so the other coordinates are what the unedited head sees).
+    /// </summary>
     public Tensor HeadInput(Tensor concepts)
     {
         CheckConcepts(concepts);
         using var scope = NewDisposeScope();
         var z = (concepts.to(ScalarType.Float32) - _t[TensorNames.ConceptMean]) / _t[TensorNames.ConceptScale];
         if (Spec.L2NormalizeConcepts) z = z / z.norm(1, keepdim: true).clamp_min(1e-12f);
+        if (_gate is not null) z = z * _gate;
         return z.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The head itself, z [N, K] → logits [N, C] (no residual): z W_hᵀ + b_h, or s·‖S_jᵀ z‖ + b_j.
+    /// Differentiable in z (the explain stage takes gradients through it).
+    /// </summary>
+    public Tensor HeadLogits(Tensor z)
+    {
+        using var scope = NewDisposeScope();
+        var logits = IsGrassmann
+            ? GrassmannLogits(HeadSubspaces, HeadScale, HeadBias, z)
+            : nn.functional.linear(z, HeadWeight, HeadBias);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>s·‖S_jᵀ z‖ + b_j for every class j: S [C, K, r], z [N, K] → [N, C] (also the training forward pass).</summary>
+    public static Tensor GrassmannLogits(Tensor subspaces, float scale, Tensor? bias, Tensor z)
+    {
+        var norms = einsum("nk,ckr->ncr", z, subspaces).norm(2);
+        var logits = norms * scale;
+        return bias is null ? logits : logits + bias;
+    }
+
+    /// <summary>
+    /// u_j = S_j p̂_j with p_j = S_jᵀ z, p̂ = p/‖p‖ (0 when p = 0), the gradient of ‖p_j‖ in z:
+    /// for every class [N, C, K], or for class classes[n] of each row [N, K] (one class's
+    /// subspace at a time, so nothing of size N·K·r is formed).
+    /// </summary>
+    Tensor GrassmannDirections(Tensor z, Tensor? classes)
+    {
+        using var scope = NewDisposeScope();
+        var s = HeadSubspaces;
+        var p = einsum("nk,ckr->ncr", z, s);
+        var unit = p / p.norm(-1, keepdim: true).clamp_min(1e-12f);
+        if (classes is null) return einsum("ckr,ncr->nck", s, unit).MoveToOuterDisposeScope();
+        long r = s.shape[2];
+        var picked = unit.gather(1, classes.view(-1, 1, 1).expand(-1, 1, r)).squeeze(1);   // [N, r]
+        var u = zeros(z.shape[0], z.shape[1], device: z.device);
+        foreach (var j in classes.unique().Item1.cpu().data<long>().ToArray())
+        {
+            var rows = classes.eq(j).nonzero().squeeze(1);
+            u.index_copy_(0, rows, picked.index_select(0, rows).matmul(s[j].t()));
+        }
+        return u.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Classes × concepts the head reads, counted per class ([C], float): non-zero head entries of each class.</summary>
+    public Tensor ConceptsPerClass()
+    {
+        using var scope = NewDisposeScope();
+        var used = IsGrassmann ? HeadSubspaces.abs().sum(2).ne(0) : HeadWeight.ne(0);
+        if (_gate is not null) used = used.logical_and(_gate.ne(0).unsqueeze(0));
+        return used.sum(1).to(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>Residual logits x̃ W_rᵀ + b_r [N, C] (PCBM-h); zeros for models without a residual.</summary>
@@ -235,7 +354,7 @@ public sealed class ConceptModel : IDisposable
     public Tensor Logits(Tensor concepts, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
-        var logits = nn.functional.linear(HeadInput(concepts), HeadWeight, HeadBias);
+        var logits = HeadLogits(HeadInput(concepts));
         if (HasResidual && x is not null)
         {
             if (x.shape[0] != concepts.shape[0]) throw new InvalidInputException("inputs", $"{x.shape[0]} inputs for {concepts.shape[0]} concept rows");
@@ -275,8 +394,9 @@ public sealed class ConceptModel : IDisposable
     }
 
     /// <summary>
-    /// Per-concept contributions W_h[j, k] · z[n, k] to the logit of class j = classes[n] ([N, K]).
-    /// The logit equals their sum plus b_h[j] plus the residual logit.
+    /// Per-concept contributions to the logit of class j = classes[n] ([N, K]): W_h[j, k] · z[n, k],
+    /// or s · z[n, k] · (S_j p̂)[k] for a Grassmann head. The logit equals their sum plus b_h[j]
+    /// plus the residual logit.
     /// </summary>
     public Tensor Contributions(Tensor concepts, Tensor classes)
     {
@@ -286,7 +406,9 @@ public sealed class ConceptModel : IDisposable
         if (cls.dim() != 1 || cls.shape[0] != z.shape[0]) throw new InvalidInputException("classes", $"expected [{z.shape[0]}] class indices");
         if (cls.numel() > 0 && (cls.min().item<long>() < 0 || cls.max().item<long>() >= ClassCount))
             throw new InvalidInputException("classes", $"class indices must be in [0, {ClassCount})");
-        var w = HeadWeight.index_select(0, cls);          // [N, K]
+        var w = IsGrassmann
+            ? GrassmannDirections(z, cls) * HeadScale
+            : HeadWeight.index_select(0, cls);          // [N, K]
         return (w * z).MoveToOuterDisposeScope();
     }
 
@@ -295,28 +417,34 @@ public sealed class ConceptModel : IDisposable
     {
         using var scope = NewDisposeScope();
         var z = HeadInput(concepts);
-        return (z.unsqueeze(1) * HeadWeight.unsqueeze(0)).MoveToOuterDisposeScope();
+        var w = IsGrassmann ? GrassmannDirections(z, null) * HeadScale : HeadWeight.unsqueeze(0);
+        return (z.unsqueeze(1) * w).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// A globally edited copy: the head column of each named concept multiplied by its factor
-    /// (0 removes the concept for every input, 0 &lt; f &lt; 1 down-weights it). Factors compose
-    /// with earlier edits in the spec.
+    /// A globally edited copy: each named concept's share of the head multiplied by its factor
+    /// (0 removes the concept for every input, 0 &lt; f &lt; 1 down-weights it). A linear head
+    /// scales the concept's head column; a Grassmann head scales the concept's head input z_k
+    /// (the factor is kept in the spec's edits and applied by <see cref="HeadInput"/>): with
+    /// factor 0 the head sees z_k = 0, exactly as a zeroed linear column does, and the stored
+    /// subspaces stay orthonormal (zeroing row k of S_j and re-orthonormalizing would change what
+    /// the other concepts contribute). Factors compose with earlier edits in the spec.
     /// </summary>
     public ConceptModel Edit(IReadOnlyDictionary<int, double> factors)
     {
         using var scope = NewDisposeScope();
-        var w = HeadWeight.clone();
+        var w = IsGrassmann ? null : HeadWeight.clone();
         var edits = new Dictionary<string, double>(Spec.Edits);
         foreach (var (k, f) in factors)
         {
             if (k < 0 || k >= ConceptCount) throw new InvalidInputException("edits", $"concept index {k} outside [0, {ConceptCount})");
             if (!double.IsFinite(f) || f < 0) throw new InvalidInputException("edits", $"factor {f} for '{ConceptNames[k]}' must be finite and >= 0");
-            w.select(1, k).mul_((float)f);
+            w?.select(1, k).mul_((float)f);
             var name = ConceptNames[k];
             edits[name] = edits.TryGetValue(name, out var prev) ? prev * f : f;
         }
-        var tensors = new Dictionary<string, Tensor>(_t) { [TensorNames.HeadWeight] = w };
+        var tensors = new Dictionary<string, Tensor>(_t);
+        if (w is not null) tensors[TensorNames.HeadWeight] = w;
         return new ConceptModel(Spec with { Edits = edits }, tensors);
     }
 
@@ -368,13 +496,66 @@ public sealed class ConceptModel : IDisposable
         Shape(TensorNames.InputMean, d); Shape(TensorNames.InputScale, d);
         if (Spec.HasConceptLayer) { Shape(TensorNames.ConceptWeight, k, d); Shape(TensorNames.ConceptBias, k); }
         Shape(TensorNames.ConceptMean, k); Shape(TensorNames.ConceptScale, k);
-        Shape(TensorNames.HeadWeight, c, k); Shape(TensorNames.HeadBias, c);
+        Shape(TensorNames.HeadBias, c);
         if (Spec.HasResidual) { Shape(TensorNames.ResidualWeight, c, d); Shape(TensorNames.ResidualBias, c); }
+        switch (Spec.HeadKind)
+        {
+            case HeadKinds.Linear:
+                Shape(TensorNames.HeadWeight, c, k);
+                if (_t.ContainsKey(TensorNames.HeadSubspaces)) throw new InvalidDataException($"a linear head has no '{TensorNames.HeadSubspaces}'");
+                if (Spec.HeadScale is not null) throw new InvalidDataException("a linear head has no head_scale");
+                break;
+            case HeadKinds.Grassmann:
+                ValidateGrassmann(c, k);
+                break;
+            default:
+                throw new InvalidDataException($"head kind '{Spec.HeadKind}' is unknown; expected one of {string.Join(", ", HeadKinds.All)}");
+        }
+    }
+
+    /// <summary>S [C, K, r] with 1 ≤ r ≤ K, finite and orthonormal per class; a finite scale in (0, MaxScale]; edits naming known concepts.</summary>
+    void ValidateGrassmann(long c, long k)
+    {
+        if (_t.ContainsKey(TensorNames.HeadWeight)) throw new InvalidDataException($"a grassmann head has no '{TensorNames.HeadWeight}'");
+        if (Spec.HeadScale is not { } scale || !double.IsFinite(scale) || scale <= 0 || scale > HeadKinds.MaxScale)
+            throw new InvalidDataException($"a grassmann head needs a head_scale in (0, {HeadKinds.MaxScale}], got {Spec.HeadScale?.ToString() ?? "none"}");
+        if (!_t.TryGetValue(TensorNames.HeadSubspaces, out var s)) throw new InvalidDataException($"bottleneck tensor '{TensorNames.HeadSubspaces}' is missing");
+        if (s.dim() != 3 || s.shape[0] != c || s.shape[1] != k || s.shape[2] < 1 || s.shape[2] > k)
+            throw new InvalidDataException($"bottleneck tensor '{TensorNames.HeadSubspaces}' is [{string.Join(", ", s.shape)}], expected [{c}, {k}, r] with 1 <= r <= {k}");
+        using (var scope = NewDisposeScope())
+        using (inference_mode())
+        {
+            if (!s.isfinite().all().item<bool>()) throw new InvalidDataException($"bottleneck tensor '{TensorNames.HeadSubspaces}' has non-finite values");
+            double err = OrthonormalityError(s);
+            if (!(err <= HeadKinds.OrthonormalityTolerance))
+                throw new InvalidDataException($"bottleneck tensor '{TensorNames.HeadSubspaces}' is not orthonormal per class: max |SᵀS − I| = {err:G3} > {HeadKinds.OrthonormalityTolerance}");
+        }
+        if (Spec.Edits.Count == 0) return;
+        var gate = new float[k];
+        Array.Fill(gate, 1f);
+        foreach (var (name, f) in Spec.Edits)
+        {
+            if (!_conceptIndex.TryGetValue(name, out var i)) throw new InvalidDataException($"edit names unknown concept '{name}'");
+            if (!double.IsFinite(f) || f < 0) throw new InvalidDataException($"edit factor {f} for '{name}' must be finite and >= 0");
+            gate[i] = (float)f;
+        }
+        _gate = tensor(gate, device: s.device).DetachFromDisposeScope();
+    }
+
+    /// <summary>max over classes and entries of |S_jᵀS_j − I| for S [C, K, r].</summary>
+    public static double OrthonormalityError(Tensor subspaces)
+    {
+        using var scope = NewDisposeScope();
+        var s = subspaces.to(ScalarType.Float64);
+        var gram = s.transpose(1, 2).matmul(s);
+        return (gram - eye(s.shape[2], dtype: ScalarType.Float64, device: s.device)).abs().max().item<double>();
     }
 
     public void Dispose()
     {
         foreach (var t in _t.Values) t.Dispose();
         _t.Clear();
+        _gate?.Dispose();
+        _gate = null;
     }
 }

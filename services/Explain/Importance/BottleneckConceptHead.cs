@@ -6,8 +6,10 @@ namespace ConceptSuite.Explain.Importance;
 
 /// <summary>
 /// A stored bottleneck model (Core's shared <see cref="ConceptModel"/>, loaded from a "bottleneck"
-/// artifact) as a concept head: concept scores c [N, K] → logits z W_hᵀ + b_h with
-/// z = (c − μ_c)/σ_c (ℓ2-normalised when the model says so). A PCBM-h residual x̃ W_rᵀ + b_r does
+/// artifact) as a concept head: concept scores c [N, K] → the model's own head on
+/// z = (c − μ_c)/σ_c (ℓ2-normalised when the model says so): z W_hᵀ + b_h for a linear head,
+/// s·‖S_jᵀz‖ + b_j for a Grassmann head (nonlinear; estimators that take gradients get them by
+/// autograd through <see cref="ConceptModel.Logits"/>, the one implementation). A PCBM-h residual x̃ W_rᵀ + b_r does
 /// not depend on the concepts, so it is left out: it adds a per-sample constant that cancels in
 /// every estimator and metric built on score differences or variances.
 /// </summary>

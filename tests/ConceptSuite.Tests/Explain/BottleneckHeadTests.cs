@@ -50,4 +50,33 @@ public sealed class BottleneckHeadTests
         // The logits agree with the model's own forward pass.
         Assert.True((head.Forward(c) - model.Forward(x).Logits.to_type(ScalarType.Float64)).abs().max().item<double>() < 1e-5);
     }
+
+    [Fact]
+    public void GradientsOfAGrassmannHeadGoThroughTheRealHead()
+    {
+        using var scope = torch.NewDisposeScope();
+        using var model = ConceptSuite.Tests.Bottleneck.GrassmannHeadTests.Tiny(r: 2);
+        var x = Randn(75, 6, 4).to_type(ScalarType.Float32);
+        var c = model.Concepts(x).to_type(ScalarType.Float64);
+        long[] targets = [0, 1, 0, 1, 1, 0];
+        var head = new BottleneckConceptHead(model);
+        // h(c)_j = s‖S_jᵀz‖ + b_j with z = (c − μ)/σ: ∂h_j/∂c_k = s (S_j p̂_j)_k / σ_k, p_j = S_jᵀz.
+        var sigma = torch.tensor(new double[] { 2, 0.5, 1 });
+        var z = (c - torch.tensor(new double[] { 0.5, -0.2, 0.1 })) / sigma;
+        var s = model.HeadSubspaces.to_type(ScalarType.Float64).index_select(0, torch.tensor(targets));   // [N, K, r]
+        var p = torch.einsum("nk,nkr->nr", z, s);
+        var u = torch.einsum("nkr,nr->nk", s, p / p.norm(1, keepdim: true));
+        var expected = c * model.HeadScale * u / sigma;
+        Assert.True((new GradientInput().Explain(head, c, targets) - expected).abs().max().item<double>() < 1e-5);
+        // Occlusion (c_k → 0) is not the gradient share for a nonlinear head; it is the logit drop through the same head.
+        var occlusion = new Occlusion().Explain(head, c, targets);
+        var full = head.Forward(c).gather(1, torch.tensor(targets).unsqueeze(1));
+        for (int k = 0; k < 3; k++)
+        {
+            var occluded = c.clone();
+            occluded[.., k] = 0;
+            Assert.True((occlusion.select(1, k) - (full - head.Forward(occluded).gather(1, torch.tensor(targets).unsqueeze(1))).squeeze(1)).abs().max().item<double>() < 1e-5);
+        }
+        Assert.True((head.Forward(c) - model.Forward(x).Logits.to_type(ScalarType.Float64)).abs().max().item<double>() < 1e-5);
+    }
 }

@@ -128,6 +128,27 @@ public sealed class ExplainServiceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ConceptImportanceTakesGradientsThroughAStoredGrassmannHead()
+    {
+        using var model = ConceptSuite.Tests.Bottleneck.GrassmannHeadTests.Tiny(r: 2);
+        var info = await model.SaveAsync(_server.Services.GetRequiredService<ArtifactStore>());
+        var x = Randn(82, 5, 4).to_type(ScalarType.Float32);
+        var targets = torch.tensor(new long[] { 1, 0, 1, 1, 0 });
+        using var call = _client.ConceptImportance();
+        await SendAsync(call.RequestStream, new ConceptImportanceRequest { Config = new() { Importance = new() { Method = "gradient_input" }, Model = info.Ref } },
+            b => new ConceptImportanceRequest { Block = b }, ("inputs", x), ("targets", targets));
+        var phi = await CollectAsync(call.ResponseStream);
+        // c_k ∂h_j/∂c_k = c_k s (S_j p̂_j)_k / σ_k for h_j = s‖S_jᵀz‖ + b_j, z = (c − μ)/σ, p_j = S_jᵀz.
+        var c = model.Concepts(x).to_type(ScalarType.Float64);
+        var sigma = torch.tensor(new double[] { 2, 0.5, 1 });
+        var z = (c - torch.tensor(new double[] { 0.5, -0.2, 0.1 })) / sigma;
+        var s = model.HeadSubspaces.to_type(ScalarType.Float64).index_select(0, targets);
+        var p = torch.einsum("nk,nkr->nr", z, s);
+        var expected = c * model.HeadScale * torch.einsum("nkr,nr->nk", s, p / p.norm(1, keepdim: true)) / sigma;
+        Assert.True((phi.to_type(ScalarType.Float64) - expected).abs().max().item<double>() < 1e-4);
+    }
+
+    [Fact]
     public async Task ConceptImportanceRunsAStoredBottleneckModelOnItsInputs()
     {
         using var model = BottleneckHeadTests.TinyModel();
