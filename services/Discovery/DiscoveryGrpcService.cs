@@ -9,6 +9,7 @@ using ConceptSuite.Core.Methods;
 using ConceptSuite.Core.Streaming;
 using ConceptSuite.Discovery.Abstractions;
 using ConceptSuite.Discovery.Fitting;
+using ConceptSuite.Discovery.Methods;
 using ConceptSuite.Discovery.Naming;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -63,13 +64,14 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
             }
             else if (!string.IsNullOrEmpty(config.ValidationTensor))
                 throw new InvalidInputException("config.validation_tensor", "is set but config.validation names no artifact");
+            var paired = PairedSource(config, plans, stats, ct);
 
             var jobConfig = config.Clone();
             jobConfig.Job = null;
             jobConfig.Activations = null;
             var key = JobRunner.KeyFor(config.Job?.JobKey ?? "", "discovery.fit", Google.Protobuf.JsonFormatter.Default.Format(jobConfig), dataId, tensor);
             await runners.For(DiscoveryStage.Name).RunAsync(key,
-                job => fits.RunAsync(job, plans, data, dataId, tensor, config, validation), responseStream, ct);
+                job => fits.RunAsync(job, plans, data, dataId, tensor, config, validation, paired, paired is null ? "" : config.PairedActivations.Id), responseStream, ct);
         }
         catch when (spooled)
         {
@@ -80,20 +82,72 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
         }
     }
 
+    /// <summary>
+    /// The paired modality's rows when a planned method needs them (trait "paired"): an "activations"
+    /// artifact with as many samples as the activations, each paired plan validated against both and
+    /// its working memory checked against the per-call budget before anything is read into memory.
+    /// INVALID_ARGUMENT naming config.paired_activations when it is missing, dangling, of another kind
+    /// or another row count.
+    /// </summary>
+    IRowSource? PairedSource(FitConfig config, IReadOnlyList<PlannedDictionary> plans, DataStats stats, CancellationToken ct)
+    {
+        var pairedPlans = plans.Where(p => DictionaryMethods.IsPaired(p.Entry)).ToList();
+        if (config.PairedActivations is not { Id.Length: > 0 } pa)
+        {
+            if (pairedPlans.Count > 0)
+                throw new InvalidInputException("config.paired_activations", $"is required by config.dictionaries[{pairedPlans[0].Index}] (method {pairedPlans[0].Method} fits on two paired modalities)");
+            if (!string.IsNullOrEmpty(config.PairedTensor))
+                throw new InvalidInputException("config.paired_tensor", "is set but config.paired_activations names no artifact");
+            return null;
+        }
+        if (pairedPlans.Count == 0)
+            throw new InvalidInputException("config.paired_activations", "is set but no dictionary uses a paired method (cocca, scocca)");
+        using (var reader = store.Open(pa.Id, "config.paired_activations.id"))
+            if (reader.Info.Ref.Kind != ActivationSpool.Kind)
+                throw new InvalidInputException("config.paired_activations", $"artifact {pa.Id} is a '{reader.Info.Ref.Kind}', not '{ActivationSpool.Kind}'");
+        var paired = new ArtifactRowSource(store, pa.Id, string.IsNullOrEmpty(config.PairedTensor) ? DefaultTensor : config.PairedTensor, "config.paired_activations");
+        if (paired.Samples != stats.Samples)
+            throw new InvalidInputException("config.paired_activations", $"has {paired.Samples} samples; the activations have {stats.Samples} (rows must pair one to one)");
+        foreach (var p in pairedPlans)
+        {
+            using var d = (IPairedDictionary)p.Create();
+            budget.Bytes($"config.dictionaries[{p.Index}]", d.WorkingBytes(stats.Samples, stats.Dim, paired.Dim));
+        }
+        var pstats = RowSources.Scan(paired, "config.paired_activations", ct);
+        foreach (var p in pairedPlans)
+        {
+            using var d = (IPairedDictionary)p.Create();
+            try { d.ValidatePaired(stats, pstats); }
+            catch (InvalidInputException e) when (e.Field != pstats.Field)
+            {
+                throw new InvalidInputException($"config.dictionaries[{p.Index}].{e.Field}", e.Rule);
+            }
+        }
+        return paired;
+    }
+
     public override Task Encode(IAsyncStreamReader<EncodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: true);
+        TransformAsync(requestStream, responseStream, context, r => r.Config, c => (c.Dictionary, c.Modality), r => r.Block, encode: true);
 
     public override Task Decode(IAsyncStreamReader<DecodeRequest> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context) =>
-        TransformAsync(requestStream, responseStream, context, r => r.Config?.Dictionary, r => r.Block, encode: false);
+        TransformAsync(requestStream, responseStream, context, r => r.Config, c => (c.Dictionary, c.Modality), r => r.Block, encode: false);
 
-    async Task TransformAsync<T>(IAsyncStreamReader<T> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context,
-        Func<T, DictionaryRef?> config, Func<T, TensorBlock?> block, bool encode)
+    async Task TransformAsync<T, TConfig>(IAsyncStreamReader<T> requestStream, IServerStreamWriter<TensorBlock> responseStream, ServerCallContext context,
+        Func<T, TConfig?> config, Func<TConfig, (DictionaryRef? Dictionary, string Modality)> parts, Func<T, TensorBlock?> block, bool encode) where TConfig : class
     {
         var ct = context.CancellationToken;
-        var (dref, blocks) = await ConfigFirstStream.ReadAsync(requestStream, config, block, ct);
-        var (meta, dict) = DictionaryArtifacts.Load(store, dref, "config.dictionary");
-        using var _ = dict;
-        int width = encode ? meta.InputDim : meta.Concepts;
+        var (cfg, blocks) = await ConfigFirstStream.ReadAsync(requestStream, config, block, ct);
+        var (dref, modality) = parts(cfg);
+        var (meta, loaded) = DictionaryArtifacts.Load(store, dref, "config.dictionary");
+        using var _ = loaded;
+        var dict = modality switch
+        {
+            "" or "activations" => loaded,
+            "paired" => loaded is IPairedDictionary two ? two.PairedSide()
+                : throw new InvalidInputException("config.modality", $"'paired' needs a dictionary fitted on two modalities (cocca, scocca); {meta.Name} is {meta.Method}"),
+            _ => throw new InvalidInputException("config.modality", $"must be empty, 'activations' or 'paired', got '{modality}'"),
+        };
+        int width = encode ? dict.InputDim : meta.Concepts;
         var validator = new TensorStreamValidator(new TensorStreamRules
         {
             Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = suite.Value.MaxStreamBytes,

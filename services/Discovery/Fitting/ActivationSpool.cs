@@ -11,6 +11,8 @@ public static class ActivationSpool
 {
     /// <summary>The tensor name of spooled activations (and the default tensor of an activation artifact).</summary>
     public const string Tensor = "activations";
+    /// <summary>The artifact kind of activations (streamed, embedded or paired).</summary>
+    public const string Kind = "activations";
 
     /// <summary>Streams the request's blocks to an "activations" artifact (validated block by block; nothing stored on error).
     /// <c>Created</c> is false when the same content was stored before this call.</summary>
@@ -20,7 +22,7 @@ public static class ActivationSpool
         {
             Field = "blocks", RejectNonFinite = true, RequiredDType = DType.Float32, MaxTotalBytes = maxStreamBytes,
         });
-        using var writer = store.BeginWrite("activations");
+        using var writer = store.BeginWrite(Kind);
         writer.Labels["stage"] = "discovery";
         writer.Labels["source"] = "fit-stream";
         double min = double.PositiveInfinity, max = double.NegativeInfinity;

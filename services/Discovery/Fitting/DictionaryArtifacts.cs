@@ -18,9 +18,9 @@ public static class DictionaryArtifacts
     public const string Kind = "dictionary";
 
     public static async Task<ArtifactInfo> SaveAsync(ArtifactStore store, IReadOnlyList<(DictionaryMeta Meta, IConceptDictionary Dictionary)> items,
-        string activations, string tensor, CancellationToken ct, string runJson = "")
+        string activations, string tensor, CancellationToken ct, string runJson = "", string pairedActivations = "")
     {
-        var meta = new DictionaryArtifactMeta { Activations = activations, Tensor = tensor };
+        var meta = new DictionaryArtifactMeta { Activations = activations, Tensor = tensor, PairedActivations = pairedActivations is "" ? null : pairedActivations };
         var tensors = new Dictionary<string, torch.Tensor>();
         try
         {

@@ -74,7 +74,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
 
     /// <summary>Runs the job; the row source and data id are already validated.</summary>
     public async Task<JobOutcome> RunAsync(JobContext job, IReadOnlyList<PlannedDictionary> plans, IRowSource data,
-        string dataId, string tensor, FitConfig config, IRowSource? validation = null)
+        string dataId, string tensor, FitConfig config, IRowSource? validation = null, IRowSource? paired = null, string pairedId = "")
     {
         var ct = job.CancellationToken;
         var members = new List<Member>();
@@ -138,7 +138,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
             foreach (var m in members.Where(m => !m.Done && m.Dictionary is not IIncrementalDictionary))
             {
                 var sw = Stopwatch.StartNew();
-                m.Dictionary.Fit(data, new FitContext { Seed = m.Seed, CancellationToken = ct, Progress = fitCtx.Progress, Metrics = fitCtx.Metrics });
+                m.Dictionary.Fit(data, new FitContext { Seed = m.Seed, CancellationToken = ct, Progress = fitCtx.Progress, Metrics = fitCtx.Metrics, Paired = paired });
                 m.Seconds = sw.Elapsed.TotalSeconds;
                 Settle(m);
                 Checkpoint(force: true);
@@ -192,6 +192,9 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 if (validation is not null)
                     foreach (var (k, v) in DictionaryMetrics.Evaluate(m.Dictionary, validation, evalSamples, ct).ToDictionary())
                         metrics["val_" + k] = v;
+                if (paired is not null && m.Dictionary is IPairedDictionary two)
+                    foreach (var (k, v) in DictionaryMetrics.Evaluate(two.PairedSide(), paired, evalSamples, ct).ToDictionary())
+                        if (k != "eval_samples") metrics["paired_" + k] = v;
                 metrics["samples"] = data.Samples;
                 var twin = members.FirstOrDefault(t => t.Key == m.Plan.Name + TwinSuffix);
                 if (twin is not null)
@@ -214,7 +217,7 @@ public sealed class FitJobs(IOptions<DiscoveryOptions> options)
                 ["seconds"] = members.Where(m => m.Key == m.Plan.Name).ToDictionary(m => m.Plan.Name, m => m.Seconds),
                 ["resumed"] = job.Resumed,
             };
-            var info = await DictionaryArtifacts.SaveAsync(job.Store, items, dataId, tensor, ct, JsonSerializer.Serialize(run));
+            var info = await DictionaryArtifacts.SaveAsync(job.Store, items, dataId, tensor, ct, JsonSerializer.Serialize(run), pairedId);
             return new JobOutcome(info, outcome);
         }
         finally

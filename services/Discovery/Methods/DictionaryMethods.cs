@@ -27,6 +27,8 @@ public static class DictionaryMethods
         new("topk_sae", "Gao et al. 2024, Scaling and evaluating sparse autoencoders", "TopK sparse autoencoder with AuxK (Gao et al. 2024)", TopKSaeOptions.Schema, o => new TopKSae(Concepts(o), TopKSaeOptions.From(o)), Traits(nonnegative: true)),
         new("batchtopk_sae", "Bussmann et al. 2024, BatchTopK Sparse Autoencoders", "BatchTopK sparse autoencoder with a running inference threshold (Bussmann et al. 2024)", BatchTopKSaeOptions.Schema, o => new BatchTopKSae(Concepts(o), BatchTopKSaeOptions.From(o)), Traits(nonnegative: true)),
         new("jumprelu_sae", "Rajamanoharan et al. 2024, Jumping Ahead", "JumpReLU sparse autoencoder with straight-through threshold gradients (Rajamanoharan et al. 2024)", JumpReluSaeOptions.Schema, o => new JumpReluSae(Concepts(o), JumpReluSaeOptions.From(o)), Traits(nonnegative: true)),
+        new("cocca", "SCoCCA: Multi-modal Sparse Concept Decomposition via Canonical Correlation Analysis (Concept CCA)", "Concept CCA: ridge CCA aligns the activations with paired activations of a second modality (config.paired_activations), then a dense dictionary of concept vectors in the shared canonical space (least-squares codes)", ConceptCcaOptions.CoccaSchema, o => new ConceptCca(Concepts(o), ConceptCcaOptions.Cocca(o)), Traits(nonnegative: false, streaming: false, paired: true)),
+        new("scocca", "SCoCCA: Multi-modal Sparse Concept Decomposition via Canonical Correlation Analysis", "Sparse Concept CCA: ridge CCA with paired activations of a second modality (config.paired_activations), then sparse (L1, FISTA) concept codes over a dictionary in the shared canonical space", ConceptCcaOptions.ScoccaSchema, o => new ConceptCca(Concepts(o), ConceptCcaOptions.Scocca(o)), Traits(nonnegative: false, streaming: false, paired: true)),
         new("archetypal_sae", "Fel et al. 2025, Archetypal SAE", "Relaxed archetypal SAE: atoms are convex combinations of data points plus a bounded relaxation (Fel et al. 2025)", ArchetypalSaeOptions.Schema, o => new ArchetypalSae(Concepts(o), ArchetypalSaeOptions.From(o)), Traits(nonnegative: true)),
     ]);
 
@@ -49,9 +51,15 @@ public static class DictionaryMethods
 
     static int Concepts(OptionValues o) => checked((int)o.Context[NConcepts]);
 
-    static Dictionary<string, string> Traits(bool nonnegative, bool streaming = true) => new()
+    /// <summary>True when the method fits on two paired modalities (it needs <c>config.paired_activations</c>).</summary>
+    public static bool IsPaired(MethodEntry<IConceptDictionary> entry) => entry.Trait(Paired) == "true";
+
+    const string Paired = "paired";
+
+    static Dictionary<string, string> Traits(bool nonnegative, bool streaming = true, bool paired = false) => new()
     {
         ["nonnegative_codes"] = nonnegative ? "true" : "false",
         ["streaming"] = streaming ? "true" : "false",
+        [Paired] = paired ? "true" : "false",
     };
 }

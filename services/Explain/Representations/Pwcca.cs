@@ -1,3 +1,4 @@
+using ConceptSuite.Core.Numerics;
 using TorchSharp;
 
 namespace ConceptSuite.Explain.Representations;

@@ -1,4 +1,5 @@
 using ConceptSuite.Core.Methods;
+using ConceptSuite.Core.Numerics;
 using TorchSharp;
 
 namespace ConceptSuite.Explain.Representations;
