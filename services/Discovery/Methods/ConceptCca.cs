@@ -79,6 +79,15 @@ public sealed class ConceptCca : IPairedDictionary
         var paired = ctx.Paired ?? throw new InvalidInputException("config.paired_activations", $"method {Method} needs paired activations (rows of the second modality)");
         if (paired.Samples != data.Samples)
             throw new InvalidInputException("config.paired_activations", $"has {paired.Samples} samples; the activations have {data.Samples}");
+        var z = Align(data, paired, ctx);
+        // Outside the alignment's scope: the concept dictionary hands its atoms to the caller's scope, as every fit does.
+        using (z) _codes.Fit(new TensorRowSource(z), ctx);
+        ctx.Progress?.Invoke(2, 2, "phases", Method + "-concepts");
+    }
+
+    /// <summary>The CCA step: fits μ, A, B, P and returns the stacked canonical variates [Z_x; Z_y] (float32, 2N rows) of the training rows.</summary>
+    Tensor Align(IRowSource data, IRowSource paired, FitContext ctx)
+    {
         using var scope = NewDisposeScope();
         Tensor x, y;
         using (var raw = RowSources.All(data)) x = raw.to_type(ScalarType.Float64);
@@ -99,10 +108,8 @@ public sealed class ConceptCca : IPairedDictionary
             ["canonical_correlation_first"] = rho[0].item<double>(),
             ["canonical_correlation_mean"] = rho.mean().item<double>(),
         });
-        var z = cat([zx, zy], 0).to_type(ScalarType.Float32);
-        _codes.Fit(new TensorRowSource(z), ctx);
-        ctx.Progress?.Invoke(2, 2, "phases", Method + "-concepts");
         Replace(mx, my, a, b, backX, backY, rho);
+        return cat([zx, zy], 0).to_type(ScalarType.Float32).DetachFromDisposeScope();
     }
 
     /// <summary>P = argmin ||Z P − X_c||² by the normal equations (ZᵀZ has full rank r; a 1e-10 relative ridge guards ties).</summary>
