@@ -94,24 +94,25 @@ class Dictionary:
     def n_concepts(self):
         return self._load().n_concepts
 
-    def _map(self, rpc, request, config, x, field):
+    def _map(self, rpc, request, config, x, field, modality=""):
         x = np.asarray(x, dtype=np.float32)
 
         def requests():
-            yield request(config=config(dictionary=self.ref))
+            yield request(config=config(dictionary=self.ref, modality=modality))
             for b in to_blocks(x, field, self._suite.block_bytes):
                 yield request(block=b)
 
         out = from_blocks(stream(rpc(requests(), timeout=self._suite.timeout)))
         return next(iter(out.values())) if out else np.zeros((0,), np.float32)
 
-    def encode(self, activations):
-        """Activations [N, D] (or [N, C, H, W] / [N, T, D]) → codes float32 [N, C] (spatial shapes kept)."""
-        return self._map(self._suite._discovery.Encode, discovery_pb2.EncodeRequest, discovery_pb2.EncodeConfig, activations, "activations")
+    def encode(self, activations, modality=""):
+        """Activations [N, D] (or [N, C, H, W] / [N, T, D]) → codes float32 [N, C] (spatial shapes kept).
+        modality="paired": rows of the paired modality of a cocca/scocca dictionary (e.g. caption embeddings)."""
+        return self._map(self._suite._discovery.Encode, discovery_pb2.EncodeRequest, discovery_pb2.EncodeConfig, activations, "activations", modality)
 
-    def decode(self, codes):
-        """Codes [N, C] → reconstructed activations float32 [N, D]."""
-        return self._map(self._suite._discovery.Decode, discovery_pb2.DecodeRequest, discovery_pb2.DecodeConfig, codes, "codes")
+    def decode(self, codes, modality=""):
+        """Codes [N, C] → reconstructed activations float32 [N, D] (modality="paired": the paired modality's rows)."""
+        return self._map(self._suite._discovery.Decode, discovery_pb2.DecodeRequest, discovery_pb2.DecodeConfig, codes, "codes", modality)
 
     def name(self, words, images=None, captions=None, bridge=None, alternatives=4, activations=None, top_examples=8):
         """Names every concept by the nearest word of `words` (embedded with MiniLM) to its text direction: with

@@ -262,14 +262,18 @@ class Suite:
     # ---- discovery ---------------------------------------------------------------------------------
 
     def fit(self, activations, method="topk_sae", n_concepts=16, seed=0, stability=False, validation=None, name="",
-            progress=False, **options):
+            progress=False, paired=None, paired_tensor="", **options):
         """Trains a concept dictionary on activations (float [N, D], [N, C, H, W] or [N, T, D], or a stored
         activations artifact) with `method` (ListMethods family "dictionary") and its options, e.g.
-        fit(x, "topk_sae", 64, k=8). validation: held-out activations scored into the metrics (val_*)."""
-        cfg = discovery_pb2.FitConfig(seed=seed, skip_stability=not stability)
+        fit(x, "topk_sae", 64, k=8). validation: held-out activations scored into the metrics (val_*).
+        paired: the second modality's rows for "cocca"/"scocca" (row i pairs with row i of activations; an array
+        or a stored activations artifact, tensor paired_tensor), e.g. fit(images, "scocca", 16, paired=captions)."""
+        cfg = discovery_pb2.FitConfig(seed=seed, skip_stability=not stability, paired_tensor=paired_tensor)
         cfg.dictionaries.add(method=method, n_concepts=n_concepts, options=_options(options), name=name)
         if validation is not None:
             cfg.validation.CopyFrom(self._activations_ref(validation).ref)
+        if paired is not None:
+            cfg.paired_activations.CopyFrom(self._activations_ref(paired).ref)
         x = None
         if isinstance(activations, np.ndarray):
             x = np.asarray(activations, np.float32)
