@@ -121,6 +121,16 @@ assert len(names) == C and all(n.name in concept_names and -1 <= n.similarity <=
 assert 0 < pca.bridge_r2 <= 1, pca.bridge_r2
 print(f"names: {C} concepts named from {len(concept_names)} words, bridge r2 {pca.bridge_r2:.3f}: {', '.join(n.name for n in names)}")
 
+# 6b. Concepts shared by two modalities: SCoCCA on the image features paired with their captions' MiniLM
+# embeddings; the same concepts encode either side (modality="paired" for the captions).
+t = suite.embed_text(ds.metadata["captions"])
+sc = suite.fit(x, method="scocca", n_concepts=4, paired=t, canonical_dims=4, sparsity=0.05)
+cx, ct = sc.encode(x), sc.encode(t, modality="paired")
+t_hat = sc.decode(ct, modality="paired")
+assert cx.shape == (40, 4) and ct.shape == (40, 4) and t_hat.shape == t.shape and np.all(cx >= 0), (cx.shape, ct.shape, t_hat.shape)
+assert "paired_r2" in sc.metrics and sc.atoms.shape == (4, 512), (sc.metrics, sc.atoms.shape)
+print(f"paired: scocca 4 concepts, codes {cx.shape} and {ct.shape}, captions decoded {t_hat.shape}, paired r2 {sc.metrics['paired_r2']:.3f}")
+
 # 7. A linear probe on the codes, its predictions, and gradient x input importances. For a linear
 # head, phi[n, k] = W[t, k] * u[n, k], so logit_t(n) - sum_k phi[n, k] is the class bias b_t: one
 # constant per target class.

@@ -79,6 +79,7 @@ public sealed class PythonClientTests(ITestOutputHelper output)
             Assert.True(r2.Success, log);
             Assert.InRange(double.Parse(r2.Groups[1].Value, CultureInfo.InvariantCulture), 0.5, 0.999);
             Assert.Contains("names: 8 concepts named from 16 words", log);
+            Assert.Contains("paired: scocca 4 concepts, codes (40, 4) and (40, 4), captions decoded (40, 384)", log);
             var spread = Regex.Match(log, @"gradient_input completeness spread ([0-9.e+-]+)");
             Assert.True(spread.Success, log);
             Assert.InRange(double.Parse(spread.Groups[1].Value, CultureInfo.InvariantCulture), 0, 1e-4);
