@@ -161,7 +161,7 @@ public sealed class DiscoveryGrpcService(ArtifactStore store, JobRunners runners
                 throw new InvalidInputException($"blocks[{index}].tensor.shape", "must be [n, D], [n, T, D] or [n, D, H, W]");
             int ch = SampleLayout.ChannelDim(shape.Length);
             if (shape[ch] != width)
-                throw new InvalidInputException($"blocks[{index}].tensor.shape[{ch}]", $"must be {width} ({(encode ? "the dictionary's input width" : "n_concepts")}), got {shape[ch]}");
+                throw new InvalidInputException($"blocks[{index}].tensor.shape[{ch}]", $"must be {width} ({(encode ? (ReferenceEquals(dict, loaded) ? "the dictionary's input width" : "the dictionary's paired input width") : "n_concepts")}), got {shape[ch]}");
             var output = TensorScope.Run(() =>
             {
                 using var mode = torch.inference_mode();

@@ -109,6 +109,19 @@ public sealed class PairedFitServiceTests(DiscoveryServerFixture fx) : IClassFix
         using var cos = nn.functional.cosine_similarity(cx, cy, 1).nan_to_num().mean();
         Assert.True(cos.item<float>() > 0.8, $"mean cosine of paired codes {cos.item<float>()}");
 
+        // NameConcepts names the image-side atoms through a bridge fitted on the same pairs.
+        using var vocab = eye(6);
+        var words = new[] { "a", "b", "c", "d", "e", "f" };
+        var voc = await fx.Store.PutAsync("activations", new Dictionary<string, Tensor> { ["embeddings"] = vocab }, JsonSerializer.Serialize(new { words }));
+        var names = await fx.Client.NameConceptsAsync(new NameConceptsRequest
+        {
+            Dictionary = dref, Vocabulary = voc.Ref,
+            BridgePairs = new BridgePairs { ImageActivations = config.Activations, CaptionEmbeddings = config.PairedActivations },
+        });
+        Assert.Equal(4, names.Concepts.Count);
+        Assert.All(names.Concepts, n => Assert.Contains(n.Name, words));
+        Assert.True(names.BridgeR2 > 0.9, $"bridge R² {names.BridgeR2}");
+
         // The wrong width for the chosen modality, a modality a one-modality dictionary lacks, an unknown one.
         var e = await Assert.ThrowsAsync<RpcException>(() => TransformAsync(dref, Host(x), encode: true, "paired"));
         Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
