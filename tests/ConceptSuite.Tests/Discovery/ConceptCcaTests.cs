@@ -204,10 +204,13 @@ public sealed class ConceptCcaTests(ITestOutputHelper output)
         var mx = trainX.mean([0]);
         var my = trainT.mean([0]);
         var byDims = new Dictionary<int, Retrieval>();
+        // The top r pairs of one fit are the fit with r pairs (one SVD, the columns in order).
+        var (rho, a, b) = CanonicalCorrelation.Fit((trainX - mx).to_type(ScalarType.Float64), (trainT - my).to_type(ScalarType.Float64), 0.1, 64);
+        var zImages = (testX - mx).to_type(ScalarType.Float64).matmul(a);
+        var zCaptions = (captionsT - my).to_type(ScalarType.Float64).matmul(b);
         foreach (var r in new[] { 16, 32, 64 })
         {
-            var (rho, a, b) = CanonicalCorrelation.Fit((trainX - mx).to_type(ScalarType.Float64), (trainT - my).to_type(ScalarType.Float64), 0.1, r);
-            var got = byDims[r] = Retrieve((testX - mx).to_type(ScalarType.Float64).matmul(a), (captionsT - my).to_type(ScalarType.Float64).matmul(b), own);
+            var got = byDims[r] = Retrieve(zImages.narrow(1, 0, r), zCaptions.narrow(1, 0, r), own);
             output.WriteLine($"CCA r = {r} (ρ₁ {rho[0].item<double>():F3}, ρ_r {rho[r - 1].item<double>():F3}): top-1 {got.Top1:F3} R@5 {got.Recall5:F3} InfoNCE {got.InfoNce:F3}");
         }
 
