@@ -6,14 +6,16 @@ namespace ConceptSuite.Gateway.Steps;
 /// <summary>
 /// DiscoveryService.Fit: trains a concept dictionary on an activation artifact, which the
 /// discovery stage reads from the store block by block; an optional validation input (held-out
-/// activations of the same model) is scored too (val_r2, val_l0, ...). Options: method (default topk_sae),
-/// concepts (C), seed, tensor, skip_stability, eval_samples, and method_options as
+/// activations of the same model) is scored too (val_r2, val_l0, ...); an optional paired input (the rows
+/// of a second modality paired with the activations, e.g. embedding.captions' caption embeddings) is the
+/// config.paired_activations of the paired methods (cocca, scocca). Options: method (default topk_sae),
+/// concepts (C), seed, tensor, skip_stability, eval_samples, paired_tensor, and method_options as
 /// "name=value;name=value" (checked by the stage against the method's schema).
 /// </summary>
 public sealed class DiscoveryFitStep(DiscoveryFitStep.Options options) : IStepExecutor
 {
     /// <summary>The step's options, parsed once against <see cref="Schema"/>.</summary>
-    public sealed record Options(string Method, int Concepts, long Seed, string Tensor, bool SkipStability, long EvalSamples, string MethodOptions)
+    public sealed record Options(string Method, int Concepts, long Seed, string Tensor, bool SkipStability, long EvalSamples, string MethodOptions, string PairedTensor)
     {
         public static readonly IReadOnlyList<OptionSpec> Schema =
         [
@@ -24,9 +26,10 @@ public sealed class DiscoveryFitStep(DiscoveryFitStep.Options options) : IStepEx
             OptionSpec.Bool("skip_stability", true, "skip the stability refits"),
             OptionSpec.Int("eval_samples", 0, "rows scored after the fit (0: the stage's default)", 0),
             OptionSpec.Text("method_options", "", "the method's options as name=value;name=value (checked by the stage)"),
+            OptionSpec.Text("paired_tensor", "embeddings", "the tensor of the paired input (embedding.captions stores \"embeddings\", embedding.embed \"activations\")"),
         ];
 
-        public static Options From(OptionValues o) => new(o.Text("method"), o.Int("concepts"), o.Long("seed"), o.Text("tensor"), o.Bool("skip_stability"), o.Long("eval_samples"), o.Text("method_options"));
+        public static Options From(OptionValues o) => new(o.Text("method"), o.Int("concepts"), o.Long("seed"), o.Text("tensor"), o.Bool("skip_stability"), o.Long("eval_samples"), o.Text("method_options"), o.Text("paired_tensor"));
     }
 
     public async Task<StepResult> ExecuteAsync(StepContext ctx)
@@ -45,6 +48,11 @@ public sealed class DiscoveryFitStep(DiscoveryFitStep.Options options) : IStepEx
         {
             config.Validation = new ArtifactRef { Id = validation, Kind = "activations" };
             config.ValidationTensor = config.Tensor;
+        }
+        if (ctx.OptionalInput("paired") is { } paired)
+        {
+            config.PairedActivations = new ArtifactRef { Id = paired, Kind = "activations" };
+            config.PairedTensor = options.PairedTensor;
         }
         config.Dictionaries.Add(spec);
         using var call = new DiscoveryService.DiscoveryServiceClient(ctx.Channel).Fit(cancellationToken: ctx.CancellationToken);

@@ -23,7 +23,7 @@ public sealed class StepMethodTests
         var fit = steps.Methods.Single(m => m.Name == "discovery.fit");
         Assert.Equal("discovery", fit.Traits["stage"]);
         Assert.Equal("activations", fit.Traits["inputs"]);
-        Assert.Equal("validation", fit.Traits["optional_inputs"]);
+        Assert.Equal("validation,paired", fit.Traits["optional_inputs"]);
         Assert.Equal("dictionary", fit.Traits["outputs"]);
         var concepts = fit.Options.Single(o => o.Name == "concepts");
         Assert.Equal(("int", "64", "1"), (concepts.Type, concepts.DefaultValue, concepts.Min));
