@@ -79,14 +79,14 @@ public sealed class ConceptCca : IPairedDictionary
         var paired = ctx.Paired ?? throw new InvalidInputException("config.paired_activations", $"method {Method} needs paired activations (rows of the second modality)");
         if (paired.Samples != data.Samples)
             throw new InvalidInputException("config.paired_activations", $"has {paired.Samples} samples; the activations have {data.Samples}");
-        var z = Align(data, paired, ctx);
+        var z = FitAlignment(data, paired, ctx);
         // Outside the alignment's scope: the concept dictionary hands its atoms to the caller's scope, as every fit does.
         using (z) _codes.Fit(new TensorRowSource(z), ctx);
         ctx.Progress?.Invoke(2, 2, "phases", Method + "-concepts");
     }
 
     /// <summary>The CCA step: fits μ, A, B, P and returns the stacked canonical variates [Z_x; Z_y] (float32, 2N rows) of the training rows.</summary>
-    Tensor Align(IRowSource data, IRowSource paired, FitContext ctx)
+    Tensor FitAlignment(IRowSource data, IRowSource paired, FitContext ctx)
     {
         using var scope = NewDisposeScope();
         Tensor x, y;
