@@ -177,20 +177,9 @@ public static class ReceivedBlocks
     static bool TryParseWrapper<T>(MessageParser<T> parser, FieldDescriptor field, ReadOnlySequence<byte> wire, out T message) where T : IMessage<T>
     {
         message = default!;
-        var scan = new Scan(wire);
-        ReadOnlySequence<byte>? block = null;
-        while (scan.Next(out int number, out int wireType, out var value, out var whole))
-        {
-            if (number == field.FieldNumber && wireType == 2)
-            {
-                if (block is not null) return false; // repeated: merge semantics are the generated parser's
-                block = value;
-            }
-            else scan.Keep(whole);
-        }
-        if (!scan.Ok || block is null) return false;
+        if (!TrySplit(wire, field.FieldNumber, out var block, out var rest) || block is null) return false;
         if (!TryParseBlock(block.Value, out var parsed)) return false;
-        message = parser.ParseFrom(scan.Rest());
+        message = parser.ParseFrom(rest);
         // Another member of the block's oneof in the rest: which one wins depends on the order on
         // the wire, which the generated parser knows.
         if (field.RealContainingOneof is { } oneof && oneof.Accessor.GetCaseFieldDescriptor(message) is not null)
@@ -205,21 +194,10 @@ public static class ReceivedBlocks
     static bool TryParseBlock(ReadOnlySequence<byte> wire, out TensorBlock block)
     {
         block = null!;
-        var scan = new Scan(wire);
-        ReadOnlySequence<byte>? tensor = null;
-        while (scan.Next(out int number, out int wireType, out var value, out var whole))
-        {
-            if (number == TensorBlock.TensorFieldNumber && wireType == 2)
-            {
-                if (tensor is not null) return false;
-                tensor = value;
-            }
-            else scan.Keep(whole);
-        }
-        if (!scan.Ok) return false;
+        if (!TrySplit(wire, TensorBlock.TensorFieldNumber, out var tensor, out var rest)) return false;
         Tensor? t = null;
-        if (tensor is not null && !TryParseTensor(tensor.Value, out t)) return false;
-        block = TensorBlock.Parser.ParseFrom(scan.Rest());
+        if (tensor is { } bytes && !TryParseTensor(bytes, out t)) return false;
+        block = TensorBlock.Parser.ParseFrom(rest);
         if (t is not null) block.Tensor = t;
         return true;
     }
@@ -227,19 +205,8 @@ public static class ReceivedBlocks
     static bool TryParseTensor(ReadOnlySequence<byte> wire, out Tensor tensor)
     {
         tensor = null!;
-        var scan = new Scan(wire);
-        ReadOnlySequence<byte>? data = null;
-        while (scan.Next(out int number, out int wireType, out var value, out var whole))
-        {
-            if (number == Tensor.DataFieldNumber && wireType == 2)
-            {
-                if (data is not null) return false;
-                data = value;
-            }
-            else scan.Keep(whole);
-        }
-        if (!scan.Ok) return false;
-        tensor = Tensor.Parser.ParseFrom(scan.Rest());
+        if (!TrySplit(wire, Tensor.DataFieldNumber, out var data, out var rest)) return false;
+        tensor = Tensor.Parser.ParseFrom(rest);
         if (data is { } d)
         {
             if (d.Length < MinPooledBytes) tensor.Data = ByteString.CopyFrom(d.ToArray());
@@ -253,6 +220,30 @@ public static class ReceivedBlocks
                 tensor.Data = UnsafeByteOperations.UnsafeWrap(array.AsMemory(0, length));
             }
         }
+        return true;
+    }
+
+    /// <summary>
+    /// Splits a message's wire bytes into the value of one length-delimited field and every other
+    /// field. False when the message is malformed or has the field more than once (protobuf then
+    /// merges or overrides, which the generated parser does).
+    /// </summary>
+    static bool TrySplit(ReadOnlySequence<byte> wire, int number, out ReadOnlySequence<byte>? field, out ReadOnlySequence<byte> rest)
+    {
+        field = null;
+        rest = default;
+        var scan = new Scan(wire);
+        while (scan.Next(out int n, out int wireType, out var value, out var whole))
+        {
+            if (n == number && wireType == 2)
+            {
+                if (field is not null) return false;
+                field = value;
+            }
+            else scan.Keep(whole);
+        }
+        if (!scan.Ok) return false;
+        rest = scan.Rest();
         return true;
     }
 

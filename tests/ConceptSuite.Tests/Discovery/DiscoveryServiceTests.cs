@@ -26,22 +26,28 @@ public sealed class DiscoveryServerFixture : IAsyncLifetime
     }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
-}
 
-public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<DiscoveryServerFixture>
-{
-    static HostTensor Host(Tensor t)
+    /// <summary>A float32 host copy of a tensor, for sending.</summary>
+    public static HostTensor Host(Tensor t)
     {
         var c = t.to_type(ScalarType.Float32).contiguous();
         return new HostTensor(DType.Float32, c.shape, c.bytes.ToArray(), []);
     }
 
-    static DictionarySpec Spec(string method, int c, params (string, string)[] options)
+    /// <summary>A dictionary spec with options.</summary>
+    public static DictionarySpec Spec(string method, int c, params (string, string)[] options)
     {
         var s = new DictionarySpec { Method = method, NConcepts = c };
         foreach (var (k, v) in options) s.Options[k] = v;
         return s;
     }
+}
+
+public class DiscoveryServiceTests(DiscoveryServerFixture fx) : IClassFixture<DiscoveryServerFixture>
+{
+    static HostTensor Host(Tensor t) => DiscoveryServerFixture.Host(t);
+
+    static DictionarySpec Spec(string method, int c, params (string, string)[] options) => DiscoveryServerFixture.Spec(method, c, options);
 
     async Task<List<JobEvent>> FitAsync(FitConfig config, HostTensor? data, int blockBytes = 64 << 10)
     {

@@ -17,18 +17,9 @@ namespace ConceptSuite.Tests.Discovery;
 /// </summary>
 public sealed class PairedFitServiceTests(DiscoveryServerFixture fx) : IClassFixture<DiscoveryServerFixture>
 {
-    static HostTensor Host(Tensor t)
-    {
-        var c = t.to_type(ScalarType.Float32).contiguous();
-        return new HostTensor(DType.Float32, c.shape, c.bytes.ToArray(), []);
-    }
+    static HostTensor Host(Tensor t) => DiscoveryServerFixture.Host(t);
 
-    static DictionarySpec Spec(string method, int c, params (string, string)[] options)
-    {
-        var s = new DictionarySpec { Method = method, NConcepts = c };
-        foreach (var (k, v) in options) s.Options[k] = v;
-        return s;
-    }
+    static DictionarySpec Spec(string method, int c, params (string, string)[] options) => DiscoveryServerFixture.Spec(method, c, options);
 
     /// <summary>Paired rows: x [n, 10] and y [n, 6] share 3 latent factors.</summary>
     static (Tensor X, Tensor Y) Pairs(int n, ulong seed)
