@@ -34,8 +34,14 @@ public static class HeadKinds
     /// in the spec's head_scale.
     /// </summary>
     public const string Grassmann = "grassmann";
+    /// <summary>
+    /// Energy-based concept bottleneck (ECBM): concept, class and global energy networks (tensors
+    /// "energy_*", settings in the spec's "energy"); concepts and class come from minimizing the
+    /// total energy (<see cref="EnergyHead"/>), logit_y = −E(x, ĉ, y).
+    /// </summary>
+    public const string Energy = "energy";
 
-    public static readonly IReadOnlyList<string> All = [Linear, Grassmann];
+    public static readonly IReadOnlyList<string> All = [Linear, Grassmann, Energy];
 
     /// <summary>Largest ‖S_jᵀS_j − I‖ (max entry) a stored Grassmann head may show.</summary>
     public const double OrthonormalityTolerance = 1e-3;
@@ -78,6 +84,8 @@ public sealed record ConceptModelSpec
     string? _headKind;
     /// <summary>The scale s of a Grassmann head (logit_j = s·‖S_jᵀ z‖ + b_j); absent for a linear head.</summary>
     [JsonPropertyName("head_scale"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? HeadScale { get; init; }
+    /// <summary>The inference settings of an energy head (λ_c, λ_g, steps, step size); absent for other heads.</summary>
+    [JsonPropertyName("energy"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public EnergyHeadSpec? Energy { get; init; }
     /// <summary>
     /// Concepts removed or down-weighted by global edits, with their factor. A linear head applies it
     /// to the concept's head column; a Grassmann head multiplies the concept's head input z_k by it.
@@ -142,6 +150,21 @@ public sealed class ConceptModel : IDisposable
         public const string ResidualBias = "residual_bias";     // [C]    (PCBM-h only)
         public const string ConceptMargin = "concept_margin";   // [K]    (optional: PCBM CAV margins 1/‖w_k‖; not used by inference)
         public const string HeadSubspaces = "head_subspaces";   // [C, K, r] (grassmann head, instead of head_weight)
+        // Energy head (instead of the concept layer and head): H hidden width, E embedding dim.
+        public const string EnergyFeatureWeight = "energy_feature_weight";     // [H, D]  W_f
+        public const string EnergyFeatureBias = "energy_feature_bias";         // [H]     b_f
+        public const string EnergyConceptPositive = "energy_concept_positive"; // [K, E]  v_k⁺
+        public const string EnergyConceptNegative = "energy_concept_negative"; // [K, E]  v_k⁻
+        public const string EnergyLabelEmbedding = "energy_label_embedding";   // [C, E]  u_y
+        public const string EnergyConceptW1 = "energy_concept_w1";             // [H, H + E]
+        public const string EnergyConceptB1 = "energy_concept_b1";             // [H]
+        public const string EnergyConceptW2 = "energy_concept_w2";             // [H]
+        public const string EnergyClassW1 = "energy_class_w1";                 // [H, H + E]
+        public const string EnergyClassB1 = "energy_class_b1";                 // [H]
+        public const string EnergyClassW2 = "energy_class_w2";                 // [H]
+        public const string EnergyGlobalW1 = "energy_global_w1";               // [H, K·E + E]
+        public const string EnergyGlobalB1 = "energy_global_b1";               // [H]
+        public const string EnergyGlobalW2 = "energy_global_w2";               // [H]
     }
 
     readonly Dictionary<string, Tensor> _t;
@@ -169,9 +192,12 @@ public sealed class ConceptModel : IDisposable
     public IReadOnlyList<string> ConceptNames => Spec.ConceptNames;
     public IReadOnlyList<string> ClassNames => Spec.ClassNames;
     public bool HasResidual => Spec.HasResidual;
-    public Device Device => HeadBias.device;
+    public Device Device => _t[TensorNames.InputMean].device;
     /// <summary>True for a Grassmann head (<see cref="HeadKinds.Grassmann"/>).</summary>
     public bool IsGrassmann => Spec.HeadKind == HeadKinds.Grassmann;
+    /// <summary>True for an energy head (<see cref="HeadKinds.Energy"/>): inference minimizes the total energy.</summary>
+    public bool IsEnergy => Spec.HeadKind == HeadKinds.Energy;
+    EnergyHeadSpec EnergySpec => Spec.Energy!;
 
     /// <summary>The model's tensors by <see cref="TensorNames"/> (owned by the model; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Tensors => _t;
@@ -180,7 +206,9 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadWeight => IsGrassmann
         ? throw new InvalidOperationException("a grassmann head has no head_weight; its classes are the subspaces in head_subspaces")
         : _t[TensorNames.HeadWeight];
-    public Tensor HeadBias => _t[TensorNames.HeadBias];
+    public Tensor HeadBias => IsEnergy
+        ? throw new InvalidOperationException("an energy head has no head_bias; its class scores are negative energies")
+        : _t[TensorNames.HeadBias];
     /// <summary>S [C, K, r] of a Grassmann head (orthonormal columns per class).</summary>
     public Tensor HeadSubspaces => IsGrassmann
         ? _t[TensorNames.HeadSubspaces]
@@ -255,6 +283,7 @@ public sealed class ConceptModel : IDisposable
     {
         using var scope = NewDisposeScope();
         var xn = NormalizeInput(x);
+        if (IsEnergy) return EnergyHead.Minimize(_t, EnergySpec, xn, null, null).Concepts.MoveToOuterDisposeScope();
         if (!Spec.HasConceptLayer) return xn.MoveToOuterDisposeScope();
         var w = _t[TensorNames.ConceptWeight];
         var a = nn.functional.linear(xn, w, _t[TensorNames.ConceptBias]);
@@ -276,6 +305,7 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadInput(Tensor concepts)
     {
         CheckConcepts(concepts);
+        if (IsEnergy) return concepts.to(ScalarType.Float32).clone();   // the energy networks read c itself
         using var scope = NewDisposeScope();
         var z = (concepts.to(ScalarType.Float32) - _t[TensorNames.ConceptMean]) / _t[TensorNames.ConceptScale];
         if (Spec.L2NormalizeConcepts) z = z / z.norm(1, keepdim: true).clamp_min(1e-12f);
@@ -290,8 +320,8 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadLogits(Tensor z)
     {
         using var scope = NewDisposeScope();
-        var logits = IsGrassmann
-            ? GrassmannLogits(HeadSubspaces, HeadScale, HeadBias, z)
+        var logits = IsEnergy ? EnergyHead.Logits(_t, EnergySpec, z, null)
+            : IsGrassmann ? GrassmannLogits(HeadSubspaces, HeadScale, HeadBias, z)
             : nn.functional.linear(z, HeadWeight, HeadBias);
         return logits.MoveToOuterDisposeScope();
     }
@@ -331,6 +361,7 @@ public sealed class ConceptModel : IDisposable
     public Tensor ConceptsPerClass()
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy) return full(ClassCount, (float)ConceptCount, device: Device).MoveToOuterDisposeScope();
         var used = IsGrassmann ? HeadSubspaces.abs().sum(2).ne(0) : HeadWeight.ne(0);
         if (_gate is not null) used = used.logical_and(_gate.ne(0).unsqueeze(0));
         return used.sum(1).to(ScalarType.Float32).MoveToOuterDisposeScope();
@@ -354,6 +385,12 @@ public sealed class ConceptModel : IDisposable
     public Tensor Logits(Tensor concepts, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            CheckConcepts(concepts);
+            if (x is not null && x.shape[0] != concepts.shape[0]) throw new InvalidInputException("inputs", $"{x.shape[0]} inputs for {concepts.shape[0]} concept rows");
+            return EnergyHead.Logits(_t, EnergySpec, concepts.to(ScalarType.Float32), x is null ? null : NormalizeInput(x)).MoveToOuterDisposeScope();
+        }
         var logits = HeadLogits(HeadInput(concepts));
         if (HasResidual && x is not null)
         {
@@ -367,6 +404,11 @@ public sealed class ConceptModel : IDisposable
     public ConceptForward Forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), null, null);
+            return new ConceptForward(ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope(), null);
+        }
         var c = Concepts(x);
         var conceptLogits = Logits(c);
         Tensor? r = HasResidual ? ResidualLogits(x) : null;
@@ -382,6 +424,22 @@ public sealed class ConceptModel : IDisposable
     public (Tensor Concepts, Tensor Logits) Intervene(Tensor x, IReadOnlyList<int> conceptIndices, Tensor values, string field = "values")
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            // Fix the given concepts and re-minimize the others (correlated concepts move with them).
+            CheckInput(x);
+            var given = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(Device);
+            var held = zeros(x.shape[0], ConceptCount, dtype: ScalarType.Bool, device: Device);
+            var heldValues = zeros(x.shape[0], ConceptCount, device: Device);
+            if (conceptIndices.Count > 0)
+            {
+                var at = tensor(conceptIndices.Select(i => (long)i).ToArray(), device: Device);
+                held.index_fill_(1, at, true);
+                heldValues.index_copy_(1, at, given.contiguous());
+            }
+            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), held, heldValues);
+            return (ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope());
+        }
         var c = Concepts(x).clone();
         var v = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(c.device);
         if (conceptIndices.Count > 0)
@@ -398,7 +456,7 @@ public sealed class ConceptModel : IDisposable
     /// or s · z[n, k] · (S_j p̂)[k] for a Grassmann head. The logit equals their sum plus b_h[j]
     /// plus the residual logit.
     /// </summary>
-    public Tensor Contributions(Tensor concepts, Tensor classes)
+    public Tensor Contributions(Tensor concepts, Tensor classes, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
         var z = HeadInput(concepts);
@@ -406,6 +464,8 @@ public sealed class ConceptModel : IDisposable
         if (cls.dim() != 1 || cls.shape[0] != z.shape[0]) throw new InvalidInputException("classes", $"expected [{z.shape[0]}] class indices");
         if (cls.numel() > 0 && (cls.min().item<long>() < 0 || cls.max().item<long>() >= ClassCount))
             throw new InvalidInputException("classes", $"class indices must be in [0, {ClassCount})");
+        if (IsEnergy)
+            return ContributionsAll(concepts, x).gather(1, cls.view(-1, 1, 1).expand(-1, 1, ConceptCount)).squeeze(1).MoveToOuterDisposeScope();
         var w = IsGrassmann
             ? GrassmannDirections(z, cls) * HeadScale
             : HeadWeight.index_select(0, cls);          // [N, K]
@@ -413,9 +473,15 @@ public sealed class ConceptModel : IDisposable
     }
 
     /// <summary>Contributions to every class: [N, C, K].</summary>
-    public Tensor ContributionsAll(Tensor concepts)
+    public Tensor ContributionsAll(Tensor concepts, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            CheckConcepts(concepts);
+            if (x is null) throw new InvalidOperationException("an energy head's contributions need the inputs (its class energy depends on x)");
+            return EnergyHead.Ablations(_t, EnergySpec, concepts.to(ScalarType.Float32), NormalizeInput(x)).MoveToOuterDisposeScope();
+        }
         var z = HeadInput(concepts);
         var w = IsGrassmann ? GrassmannDirections(z, null) * HeadScale : HeadWeight.unsqueeze(0);
         return (z.unsqueeze(1) * w).MoveToOuterDisposeScope();
@@ -432,6 +498,7 @@ public sealed class ConceptModel : IDisposable
     /// </summary>
     public ConceptModel Edit(IReadOnlyDictionary<int, double> factors)
     {
+        if (IsEnergy) throw new InvalidInputException("edits", "an energy head has no per-concept head weights to scale; intervene on the concept instead");
         using var scope = NewDisposeScope();
         var w = IsGrassmann ? null : HeadWeight.clone();
         var edits = new Dictionary<string, double>(Spec.Edits);
@@ -494,6 +561,14 @@ public sealed class ConceptModel : IDisposable
             if (!t.shape.SequenceEqual(shape)) throw new InvalidDataException($"bottleneck tensor '{name}' is [{string.Join(", ", t.shape)}], expected [{string.Join(", ", shape)}]");
         }
         Shape(TensorNames.InputMean, d); Shape(TensorNames.InputScale, d);
+        if (Spec.HeadKind == HeadKinds.Energy)
+        {
+            if (Spec.ConceptActivation != ConceptActivations.Sigmoid || !Spec.HasConceptLayer || Spec.HasResidual || Spec.L2NormalizeConcepts)
+                throw new InvalidDataException("an energy head has sigmoid concepts from its own minimization: no residual, no l2 normalization");
+            EnergyHead.Validate(_t, Spec, d, k, c);
+            return;
+        }
+        if (Spec.Energy is not null) throw new InvalidDataException($"a '{Spec.HeadKind}' head has no energy settings");
         if (Spec.HasConceptLayer) { Shape(TensorNames.ConceptWeight, k, d); Shape(TensorNames.ConceptBias, k); }
         Shape(TensorNames.ConceptMean, k); Shape(TensorNames.ConceptScale, k);
         Shape(TensorNames.HeadBias, c);
