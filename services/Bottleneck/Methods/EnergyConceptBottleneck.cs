@@ -148,9 +148,9 @@ public sealed record EnergyOptions(int Hidden, int EmbeddingDim, double LambdaCo
         OptionSpec.Int("embedding_dim", 16, "E, dimension of the concept embeddings v_k± and label embeddings u_y", 1, 1024),
         OptionSpec.Float("lambda_concept", 1, "λ_c, weight of the concept energy (training loss and inference)", 0, EnergyHeadSpec.MaxLambda),
         OptionSpec.Float("lambda_global", 1, "λ_g, weight of the global energy (training loss and inference)", 0, EnergyHeadSpec.MaxLambda),
-        OptionSpec.Int("epochs", 60, "Adam epochs", 0, 10_000),
-        OptionSpec.Float("learning_rate", 0.003, "Adam learning rate", 1e-8, 10),
-        OptionSpec.Int("batch_size", 64, "Adam batch size", 1, 1 << 20),
+        OptionSpec.Int("epochs", 40, "Adam epochs", 0, 10_000),
+        OptionSpec.Float("learning_rate", 0.006, "Adam learning rate", 1e-8, 10),
+        OptionSpec.Int("batch_size", 128, "Adam batch size", 1, 1 << 20),
         OptionSpec.Int("inference_steps", 50, "gradient steps of the concept minimization at inference", 0, EnergyHeadSpec.MaxSteps),
         OptionSpec.Float("inference_step_size", 1, "step size η of the minimization over the free concept logits", 1e-6, EnergyHeadSpec.MaxStepSize),
     ];

@@ -426,7 +426,6 @@ public sealed class ConceptModel : IDisposable
         using var scope = NewDisposeScope();
         if (IsEnergy)
         {
-            // Fix the given concepts and re-minimize the others (correlated concepts move with them).
             CheckInput(x);
             var given = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(Device);
             var held = zeros(x.shape[0], ConceptCount, dtype: ScalarType.Bool, device: Device);
@@ -437,7 +436,7 @@ public sealed class ConceptModel : IDisposable
                 held.index_fill_(1, at, true);
                 heldValues.index_copy_(1, at, given.contiguous());
             }
-            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), held, heldValues);
+            var (ce, le) = InterveneWhere(x, held, heldValues, field);
             return (ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope());
         }
         var c = Concepts(x).clone();
@@ -449,6 +448,37 @@ public sealed class ConceptModel : IDisposable
         }
         var logits = Logits(c, x);
         return (c.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Row-wise interventions: concept (n, k) is held at values[n, k] where held[n, k] is true ([N, K]
+    /// each, so every row may fix a different set). Linear and Grassmann heads replace those entries of
+    /// c(x) and recompute the logits; an energy head holds them and re-minimizes the total energy over
+    /// the others, so concepts correlated with the held ones move too.
+    /// </summary>
+    public (Tensor Concepts, Tensor Logits) InterveneWhere(Tensor x, Tensor held, Tensor values, string field = "values")
+    {
+        using var scope = NewDisposeScope();
+        CheckInput(x);
+        long n = x.shape[0];
+        if (held.dtype != ScalarType.Bool || !held.shape.SequenceEqual(new[] { n, (long)ConceptCount }))
+            throw new InvalidInputException("held", $"must be bool [{n}, {ConceptCount}]");
+        if (!values.shape.SequenceEqual(new[] { n, (long)ConceptCount })) throw new InvalidInputException(field, $"must be [{n}, {ConceptCount}]");
+        var h = held.to(Device);
+        var v = where(h, values.to(ScalarType.Float32).to(Device), zeros(n, ConceptCount, device: Device));
+        if (v.numel() > 0)
+        {
+            if (!v.isfinite().all().item<bool>()) throw new InvalidInputException(field, "must be finite");
+            if (Spec.ConceptsAreProbabilities && (v.min().item<float>() < 0f || v.max().item<float>() > 1f))
+                throw new InvalidInputException(field, $"concepts of a '{Spec.ConceptActivation}' model are probabilities: values must be in [0, 1]");
+        }
+        if (IsEnergy)
+        {
+            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), h, v);
+            return (ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope());
+        }
+        var c = where(h, v, Concepts(x));
+        return (c.MoveToOuterDisposeScope(), Logits(c, x).MoveToOuterDisposeScope());
     }
 
     /// <summary>
