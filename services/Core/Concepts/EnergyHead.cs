@@ -162,7 +162,9 @@ public static class EnergyHead
                 s = nets.ConceptLogOdds(a);
             }
             Tensor Relaxed(Tensor free) => held is null ? free.sigmoid() : where(held, heldValues!, free.sigmoid());
-            for (int i = 0; i < spec.Steps; i++)
+            // Nothing to minimize when every concept of the block is held.
+            int steps = held is not null && held.all().item<bool>() ? 0 : spec.Steps;
+            for (int i = 0; i < steps; i++)
             {
                 using var iteration = NewDisposeScope();
                 var free = s.detach().requires_grad_(true);
