@@ -84,6 +84,15 @@ public sealed class EnergyConceptBottleneck(EnergyOptions options) : IBottleneck
         var metrics = new Dictionary<string, double>();
         ModelParts.TrainMetrics(model, d, metrics);
         using (inference_mode()) metrics["train_concept_accuracy"] = LinearFits.ConceptAccuracy(model.Concepts(d.Features), truth);
+        if (options.Conditionals)
+        {
+            // p(c_k = 1 | y) under the global energy (mean-field), one metric per class and concept.
+            using var p = model.ConceptConditionals();
+            var values = p.cpu().data<float>().ToArray();
+            for (int y = 0; y < d.Classes; y++)
+                for (int k = 0; k < d.ConceptNames.Count; k++)
+                    metrics[$"p({d.ConceptNames[k]}|{d.ClassNames[y]})"] = values[y * d.ConceptNames.Count + k];
+        }
         return new BottleneckFit(model, metrics);
     }
 
@@ -119,14 +128,9 @@ public sealed class EnergyConceptBottleneck(EnergyOptions options) : IBottleneck
                 var hb = nets.Features(xb);
                 var conceptLoss = nn.functional.binary_cross_entropy_with_logits(nets.ConceptLogOdds(nets.ConceptInput(hb)), cb);
                 var classLoss = nn.functional.cross_entropy(-nets.ClassEnergies(hb), yb);
-                var pre = nets.GlobalPre(cb);                                          // G c + g₀ [B, H]
-                var globalLoss = nn.functional.cross_entropy(-nets.GlobalEnergiesFromPre(pre), yb);
+                var globalLoss = nn.functional.cross_entropy(-nets.GlobalEnergies(cb), yb);
                 // Pseudo-likelihood of each c_k given c_−k and y: c_k set to 1 and to 0 with the rest held.
-                var gk = nets.GlobalColumns.t().unsqueeze(0);                          // [1, K, H]
-                var pick = yb.view(-1, 1, 1).expand(-1, k, 1);
-                var on = nets.GlobalEnergiesFromPre(pre.unsqueeze(1) + (1 - cb).unsqueeze(2) * gk).gather(2, pick).squeeze(2);
-                var off = nets.GlobalEnergiesFromPre(pre.unsqueeze(1) - cb.unsqueeze(2) * gk).gather(2, pick).squeeze(2);
-                var conditionalLoss = nn.functional.binary_cross_entropy_with_logits(off - on, cb);
+                var conditionalLoss = nn.functional.binary_cross_entropy_with_logits(nets.ConditionalLogOdds(cb, yb), cb);
                 var loss = classLoss + lc * conceptLoss + lg * (globalLoss + conditionalLoss);
                 opt.zero_grad();
                 loss.backward();
@@ -140,7 +144,7 @@ public sealed class EnergyConceptBottleneck(EnergyOptions options) : IBottleneck
 
 /// <summary>Options of <see cref="EnergyConceptBottleneck"/>.</summary>
 public sealed record EnergyOptions(int Hidden, int EmbeddingDim, double LambdaConcept, double LambdaGlobal, int Epochs, double LearningRate, int BatchSize,
-    int InferenceSteps, double InferenceStepSize)
+    int InferenceSteps, double InferenceStepSize, bool Conditionals)
 {
     public static readonly IReadOnlyList<OptionSpec> Schema =
     [
@@ -153,9 +157,10 @@ public sealed record EnergyOptions(int Hidden, int EmbeddingDim, double LambdaCo
         OptionSpec.Int("batch_size", 128, "Adam batch size", 1, 1 << 20),
         OptionSpec.Int("inference_steps", 50, "gradient steps of the concept minimization at inference", 0, EnergyHeadSpec.MaxSteps),
         OptionSpec.Float("inference_step_size", 1, "step size η of the minimization over the free concept logits", 1e-6, EnergyHeadSpec.MaxStepSize),
+        OptionSpec.Bool("conditionals", false, "add p(c_k = 1 | y) under the global energy (mean-field) to the metrics, one \"p(concept|class)\" entry per pair"),
     ];
 
     public static EnergyOptions From(OptionValues o) =>
         new(o.Int("hidden"), o.Int("embedding_dim"), o.Float("lambda_concept"), o.Float("lambda_global"), o.Int("epochs"), o.Float("learning_rate"),
-            o.Int("batch_size"), o.Int("inference_steps"), o.Float("inference_step_size"));
+            o.Int("batch_size"), o.Int("inference_steps"), o.Float("inference_step_size"), o.Bool("conditionals"));
 }

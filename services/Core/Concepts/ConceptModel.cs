@@ -451,6 +451,18 @@ public sealed class ConceptModel : IDisposable
     }
 
     /// <summary>
+    /// An energy head's concept probabilities per class [C, K] under its global energy's Boltzmann
+    /// distribution (mean-field, <see cref="EnergyHead.Conditionals"/>): p(c_k = 1 | y), or with
+    /// <paramref name="given"/> = j, p(c_k = 1 | c_j = 1, y).
+    /// </summary>
+    public Tensor ConceptConditionals(int? given = null)
+    {
+        if (!IsEnergy) throw new InvalidOperationException("conditional concept probabilities need an energy head");
+        if (given is int j && (j < 0 || j >= ConceptCount)) throw new InvalidInputException("concepts", $"concept index {j} outside [0, {ConceptCount})");
+        return EnergyHead.Conditionals(_t, given);
+    }
+
+    /// <summary>
     /// Row-wise interventions: concept (n, k) is held at values[n, k] where held[n, k] is true ([N, K]
     /// each, so every row may fix a different set). Linear and Grassmann heads replace those entries of
     /// c(x) and recompute the logits; an energy head holds them and re-minimizes the total energy over

@@ -113,7 +113,7 @@ public static class EnergyHead
             nn.functional.relu(nn.functional.linear(h, _wy, _by).unsqueeze(1) + _uy).matmul(_wyv);
 
         /// <summary>E_global(c, y) for every class [N, C].</summary>
-        public Tensor GlobalEnergies(Tensor c) => GlobalEnergiesFromPre(c.matmul(_g.t()) + _g0);
+        public Tensor GlobalEnergies(Tensor c) => GlobalEnergiesFromPre(GlobalPre(c));
 
         /// <summary>E_global from the concept part of its first layer, G c + g₀ [..., H] → [..., C].</summary>
         public Tensor GlobalEnergiesFromPre(Tensor pre) => nn.functional.relu(pre.unsqueeze(-2) + _ug).matmul(_wgv);
@@ -121,6 +121,20 @@ public static class EnergyHead
         /// <summary>The first-layer concept part G c + g₀ [N, H] and the column G_k [H] each concept adds.</summary>
         public Tensor GlobalPre(Tensor c) => c.matmul(_g.t()) + _g0;
         public Tensor GlobalColumns => _g;
+
+        /// <summary>
+        /// log p(c_k = 1 | c_−k, y) / p(c_k = 0 | c_−k, y) = E_global(c with c_k = 0, y) − E_global(c with c_k = 1, y)
+        /// for every concept [N, K], each with the other concepts of its row held: concepts c [N, K], classes y [N].
+        /// </summary>
+        public Tensor ConditionalLogOdds(Tensor c, Tensor y)
+        {
+            var pre = GlobalPre(c);                                 // [N, H]
+            var columns = _g.t().unsqueeze(0);                      // [1, K, H]
+            var pick = y.view(-1, 1, 1).expand(-1, Concepts, 1);
+            var on = GlobalEnergiesFromPre(pre.unsqueeze(1) + (1 - c).unsqueeze(2) * columns).gather(2, pick).squeeze(2);
+            var off = GlobalEnergiesFromPre(pre.unsqueeze(1) - c.unsqueeze(2) * columns).gather(2, pick).squeeze(2);
+            return off - on;
+        }
     }
 
     /// <summary>logit_y = −E(x, c, y) [N, C] for given concepts, with A and E_class of the input precomputed.</summary>
@@ -222,6 +236,30 @@ public static class EnergyHead
         return stack(parts, 2).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Concept probabilities under the global energy's Boltzmann distribution p(c | y) ∝ exp(−E_global(c, y)),
+    /// for every class [C, K]: p(c_k = 1 | y), or, with <paramref name="given"/> = j, p(c_k = 1 | c_j = 1, y).
+    /// The sum over 2^K concept vectors is replaced by its mean-field approximation: independent
+    /// Bernoulli(μ_k) per class at the fixed point μ_k = σ(E_global(μ with c_k = 0, y) − E_global(μ with c_k = 1, y))
+    /// (damped parallel updates from μ = ½, a fixed number of iterations; c_j held at 1 when given).
+    /// </summary>
+    public static Tensor Conditionals(IReadOnlyDictionary<string, Tensor> tensors, int? given, int iterations = 200)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = no_grad();
+        var nets = Nets.From(tensors);
+        var device = tensors[N.EnergyGlobalW2].device;
+        var y = arange(nets.Classes, device: device);
+        var mu = full(nets.Classes, nets.Concepts, 0.5f, device: device);
+        for (int i = 0; i < iterations; i++)
+        {
+            if (given is int j) mu.select(1, j).fill_(1f);
+            mu = 0.5f * mu + 0.5f * nets.ConditionalLogOdds(mu, y).sigmoid();
+        }
+        if (given is int g) mu.select(1, g).fill_(1f);
+        return mu.MoveToOuterDisposeScope();
+    }
+
     /// <summary>Shape, finiteness and setting checks of a stored energy head (InvalidDataException when hostile).</summary>
     public static void Validate(IReadOnlyDictionary<string, Tensor> t, ConceptModelSpec spec, long d, long k, long c)
     {
@@ -257,8 +295,9 @@ public static class EnergyHead
             if (!x.shape.SequenceEqual(shape)) throw new InvalidDataException($"bottleneck tensor '{name}' is [{string.Join(", ", x.shape)}], expected [{string.Join(", ", shape)}]");
             if (!x.isfinite().all().item<bool>()) throw new InvalidDataException($"bottleneck tensor '{name}' has non-finite values");
         }
-        foreach (var name in new[] { N.HeadWeight, N.HeadSubspaces, N.HeadBias, N.ConceptWeight, N.ResidualWeight })
-            if (t.ContainsKey(name)) throw new InvalidDataException($"an energy head has no '{name}'");
+        foreach (var name in t.Keys)
+            if (name is not (N.InputMean or N.InputScale) && !expected.ContainsKey(name))
+                throw new InvalidDataException($"an energy head has no '{name}'");
     }
 
     /// <summary>Tensor names an energy head stores besides the input normalization.</summary>
