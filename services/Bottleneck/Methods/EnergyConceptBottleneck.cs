@@ -39,11 +39,12 @@ public sealed class EnergyConceptBottleneck(EnergyOptions options) : IBottleneck
 
     /// <summary>
     /// Bytes training needs at once (float32): parameters with gradient and two Adam moments (4×),
-    /// and a minibatch's activations with their gradients (2× of B·H·(3K + 2C + 2KC + 1)).
+    /// and a minibatch's activations with their gradients (2× of B·H·(4K + 2C + 1): the concept energies at
+    /// c_k = 0 and 1, the class and global energies of every class, the flipped global energies of the own class).
     /// </summary>
     public static long TrainingBytes(long d, long k, long c, long h, long e, long batch) =>
         Sum(RequestBudget.Product(ParameterCount(d, k, c, h, e), 4 * 4),
-            RequestBudget.Product(batch, h, Sum(3 * k, 2 * c, RequestBudget.Product(2, k, c), 1), 2 * 4));
+            RequestBudget.Product(batch, h, Sum(RequestBudget.Product(4, k), RequestBudget.Product(2, c), 1), 2 * 4));
 
     static long Sum(params long[] v)
     {

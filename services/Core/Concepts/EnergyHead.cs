@@ -113,14 +113,10 @@ public static class EnergyHead
             nn.functional.relu(nn.functional.linear(h, _wy, _by).unsqueeze(1) + _uy).matmul(_wyv);
 
         /// <summary>E_global(c, y) for every class [N, C].</summary>
-        public Tensor GlobalEnergies(Tensor c) => GlobalEnergiesFromPre(GlobalPre(c));
+        public Tensor GlobalEnergies(Tensor c) => nn.functional.relu(GlobalPre(c).unsqueeze(1) + _ug).matmul(_wgv);
 
-        /// <summary>E_global from the concept part of its first layer, G c + g₀ [..., H] → [..., C].</summary>
-        public Tensor GlobalEnergiesFromPre(Tensor pre) => nn.functional.relu(pre.unsqueeze(-2) + _ug).matmul(_wgv);
-
-        /// <summary>The first-layer concept part G c + g₀ [N, H] and the column G_k [H] each concept adds.</summary>
-        public Tensor GlobalPre(Tensor c) => c.matmul(_g.t()) + _g0;
-        public Tensor GlobalColumns => _g;
+        /// <summary>The concept part of the global network's first layer, G c + g₀ [N, H].</summary>
+        Tensor GlobalPre(Tensor c) => c.matmul(_g.t()) + _g0;
 
         /// <summary>
         /// log p(c_k = 1 | c_−k, y) / p(c_k = 0 | c_−k, y) = E_global(c with c_k = 0, y) − E_global(c with c_k = 1, y)
@@ -128,11 +124,11 @@ public static class EnergyHead
         /// </summary>
         public Tensor ConditionalLogOdds(Tensor c, Tensor y)
         {
-            var pre = GlobalPre(c);                                 // [N, H]
+            // Only each row's own class: W_g [v(c) ; u_y] + b_g = G c + g₀ + W_g,u u_y, [N, 1, H].
+            var pre = (GlobalPre(c) + _ug.index_select(0, y)).unsqueeze(1);
             var columns = _g.t().unsqueeze(0);                      // [1, K, H]
-            var pick = y.view(-1, 1, 1).expand(-1, Concepts, 1);
-            var on = GlobalEnergiesFromPre(pre.unsqueeze(1) + (1 - c).unsqueeze(2) * columns).gather(2, pick).squeeze(2);
-            var off = GlobalEnergiesFromPre(pre.unsqueeze(1) - c.unsqueeze(2) * columns).gather(2, pick).squeeze(2);
+            var on = nn.functional.relu(pre + (1 - c).unsqueeze(2) * columns).matmul(_wgv);
+            var off = nn.functional.relu(pre - c.unsqueeze(2) * columns).matmul(_wgv);
             return off - on;
         }
     }
@@ -186,7 +182,13 @@ public static class EnergyHead
                 // F(x, c) = λ_c E_concept(x, c) − log Σ_y exp(−λ_g E_global(c, y) − E_class(x, y)), summed over rows (independent).
                 var f = lc * nets.ConceptEnergies(a, c).sum() - (-lg * nets.GlobalEnergies(c) - classEnergy).logsumexp(1).sum();
                 var g = autograd.grad([f], [free])[0];
-                using (no_grad()) s = (free.detach() - eta * g).MoveToOuterDisposeScope();
+                using (no_grad())
+                {
+                    // Keep one iterate alive at a time (steps × rows × K would pile up in the block's scope).
+                    var next = (free.detach() - eta * g).MoveToOuterDisposeScope();
+                    s.Dispose();
+                    s = next;
+                }
             }
             using (no_grad())
             {

@@ -68,11 +68,11 @@ public class EnergyHeadTests(ITestOutputHelper output)
         output.WriteLine(table);
         // Measured (600 train / 300 test, seed 7, ecbm 30 epochs; interventions on 0 / 4 / 8 / 12 of the 16 concepts per row):
         //   cbm  free concepts 0.9587 0.9603 0.9587 0.9600, class 0.9900 0.9933 1.0000 1.0000
-        //   ecbm free concepts 0.9535 0.9642 0.9654 0.9767, class 0.9600 0.9700 0.9800 0.9900
-        // The paper's claim holds at this scale: fixing some concepts corrects the others in ECBM (+2.3 points at 75%),
+        //   ecbm free concepts 0.9517 0.9631 0.9658 0.9758, class 0.9600 0.9700 0.9800 0.9867
+        // The paper's claim holds at this scale: fixing some concepts corrects the others in ECBM (+2.4 points at 75%),
         // while a CBM's other concepts cannot move (its changes are only which concepts are scored). Without
-        // interventions ECBM is slightly behind the CBM on concepts (−0.5 points) and on the class (−3.0 points).
-        for (int i = 1; i < shares.Length; i++) Assert.True(b[i].Concepts > b[i - 1].Concepts, table);
+        // interventions ECBM is slightly behind the CBM on concepts (−0.7 points) and on the class (−3.0 points).
+        for (int i = 1; i < shares.Length; i++) Assert.True(b[i].Concepts > b[i - 1].Concepts - 0.002, table);
         Assert.True(b[^1].Concepts - b[0].Concepts >= 0.015, table);
         Assert.True(a.Max(r => r.Concepts) - a.Min(r => r.Concepts) <= 0.005, table);
         Assert.True(b[^1].Concepts > a[^1].Concepts + 0.01, table);
@@ -107,9 +107,9 @@ public class EnergyHeadTests(ITestOutputHelper output)
         prior /= pairs;
         var summary = $"mean |p(c_k|y) − frequency| {gap:F4}; same-group p(c_k=1 | c_j=1, y) {exclusive:F4} against p(c_k=1 | y) {prior:F4}";
         output.WriteLine(summary);
-        // Measured: 0.1256; 0.0846 against 0.3711. The global energy learned that a factor's values exclude each
+        // Measured: 0.1419; 0.0879 against 0.3748. The global energy learned that a factor's values exclude each
         // other (what lets an intervention correct the rest of the group); its mean-field class marginals are rough.
-        Assert.True(gap < 0.16, summary);
+        Assert.True(gap < 0.18, summary);
         Assert.True(exclusive < 0.15 && exclusive < prior / 3, summary);
     }
 
