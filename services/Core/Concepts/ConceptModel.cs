@@ -120,13 +120,17 @@ public sealed record ConceptForward(Tensor Concepts, Tensor Logits, Tensor? Resi
 ///                   contribution[n, j, k] = W_h[j, k] · z[n, k]
 ///   grassmann head: p_j = S_jᵀ z,  logit_j = s·‖p_j‖ + b_j    S_j [K, r] orthonormal columns
 ///                   contribution[n, j, k] = s · z[n, k] · (S_j p̂_j)[k],  p̂ = p/‖p‖
+///   energy head (ECBM, no concept layer or head matrix; <see cref="EnergyHead"/>):
+///                   ĉ = argmin over relaxed c of the total energy E(x, c, y) (a fixed number of gradient steps),
+///                   logits = −E(x, ĉ, ·);  contribution[n, j, k] = logit_j(ĉ) − logit_j(ĉ with c_k = 0)
 /// </code>
 /// The Grassmann decomposition is exact: Σ_k z_k (S_j p̂)_k = zᵀS_j p̂ = p·p̂ = ‖p‖, so for both kinds
 /// the contributions sum to the logit minus the bias (and the residual). Interventions replace
 /// columns of c and recompute logits through the head (the residual term is unchanged). Global
 /// edits: a linear head scales the concept's head column (0 removes it); a Grassmann head scales
 /// the concept's head input z_k (0: the head sees z_k = 0), which is the same operation for a
-/// linear head and keeps every S_j orthonormal. Artifacts of kind "bottleneck"
+/// linear head and keeps every S_j orthonormal. An energy head's contributions are ablations, not
+/// additive; its interventions re-minimize the concepts they do not fix, and it takes no edits. Artifacts of kind "bottleneck"
 /// hold the tensors named in <see cref="TensorNames"/> and the <see cref="ConceptModelSpec"/> as
 /// metadata JSON. The explain stage loads the same artifacts with <see cref="Load"/>.
 /// </summary>
@@ -380,7 +384,8 @@ public sealed class ConceptModel : IDisposable
 
     /// <summary>
     /// Logits [N, C] from concept scores. A PCBM-h model needs the input too (for its residual);
-    /// without it only the concept part z W_hᵀ + b_h is returned.
+    /// without it only the concept part z W_hᵀ + b_h is returned. An energy head gives −E(x, c, ·)
+    /// with the input, and −λ_g E_global(c, ·) (the part depending on both c and y) without it.
     /// </summary>
     public Tensor Logits(Tensor concepts, Tensor? x = null)
     {
@@ -496,7 +501,8 @@ public sealed class ConceptModel : IDisposable
     /// <summary>
     /// Per-concept contributions to the logit of class j = classes[n] ([N, K]): W_h[j, k] · z[n, k],
     /// or s · z[n, k] · (S_j p̂)[k] for a Grassmann head. The logit equals their sum plus b_h[j]
-    /// plus the residual logit.
+    /// plus the residual logit. An energy head needs the inputs <paramref name="x"/> and gives
+    /// ablations, logit_j(c) − logit_j(c with c_k = 0) (<see cref="EnergyHead.Ablations"/>), which do not sum to the logit.
     /// </summary>
     public Tensor Contributions(Tensor concepts, Tensor classes, Tensor? x = null)
     {
