@@ -53,6 +53,8 @@ public sealed class BottleneckGrpcService(BottleneckModels models, JobRunners ru
         var model = models.Get(config.Model, "config.model");
         if (config.InputsAreConcepts && model.HasResidual)
             throw new InvalidInputException("config.inputs_are_concepts", "a PCBM-h model needs the inputs for its residual; send inputs");
+        if (config.InputsAreConcepts && model.IsEnergy)
+            throw new InvalidInputException("config.inputs_are_concepts", "an energy head needs the inputs for its class and concept energies; send inputs");
         long width = config.InputsAreConcepts ? model.ConceptCount : model.InputDim;
         var rules = Rules with { RequiredRank = 2, RequiredDType = DType.Float32 };
         await foreach (var view in TensorStreams.ReadAsync(blocks, rules, ct: ct))

@@ -62,8 +62,13 @@ public static class BottleneckInference
                 throw new InvalidInputException("classes", $"class indices must be in [0, {model.ClassCount})");
         }
         else classes = f.Logits.argmax(1);
-        var contributions = config.AllClasses ? model.ContributionsAll(f.Concepts) : model.Contributions(f.Concepts, classes);
-        var bias = model.HeadBias.index_select(0, classes);
+        var contributions = config.AllClasses ? model.ContributionsAll(f.Concepts, x) : model.Contributions(f.Concepts, classes, x);
+        // An energy head's contributions are per-concept ablations, not additive: its "bias" is the
+        // remainder, the logit minus their sum (interactions and the energy of the all-off state).
+        var bias = model.IsEnergy
+            ? f.Logits.gather(1, classes.unsqueeze(1)).squeeze(1) - (config.AllClasses
+                ? contributions.sum(2).gather(1, classes.unsqueeze(1)).squeeze(1) : contributions.sum(1))
+            : model.HeadBias.index_select(0, classes);
         var residual = f.ResidualLogits is { } r ? r.gather(1, classes.unsqueeze(1)).squeeze(1) : zeros(x.shape[0], device: x.device);
         return Cpu(("contributions", contributions), ("classes", classes.clone()), ("bias", bias), ("residual", residual), ("logits", f.Logits));
     }

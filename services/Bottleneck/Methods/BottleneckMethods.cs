@@ -39,6 +39,9 @@ public static class BottleneckMethods
         new(GrassmannClassRepresentation.TypeName, "Wang, Li & Zhang 2023, Get the Best of Both Worlds: Improving Accuracy and Transferability by Grassmann Class Representation (ICCV)",
             "Grassmann class representation on a frozen concept layer (the features, or a CBM concept predictor): class j is the span of orthonormal S_j [K, r], logit_j = s·‖S_jᵀz‖ + b_j on the ℓ2-normalized head input, trained by Riemannian SGD (tangent projection, momentum transported by projection, QR retraction).",
             GrassmannOptions.Schema, o => new GrassmannClassRepresentation(GrassmannOptions.From(o))),
+        new(EnergyConceptBottleneck.TypeName, "Xu, Qin, Xu, Huang & Wang 2024, Energy-Based Concept Bottleneck Models: Unifying Prediction, Concept Intervention, and Probabilistic Interpretations (ICLR)",
+            "ECBM: concept energy E_concept(x, c) (per-concept embeddings v_k± mixed by c_k), class energy E_class(x, y) and global energy E_global(c, y), each trained as a Boltzmann negative log-likelihood; inference minimizes λ_c E_concept + λ_g E_global + E_class over relaxed concepts (a fixed number of gradient steps), intervention fixes the given concepts and re-minimizes the rest.",
+            EnergyOptions.Schema, o => new EnergyConceptBottleneck(EnergyOptions.From(o)), Needs("concept_labels")),
     ]);
 
     static Dictionary<string, string> Needs(string block) => new() { [Requires] = block };

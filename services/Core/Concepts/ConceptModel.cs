@@ -34,8 +34,14 @@ public static class HeadKinds
     /// in the spec's head_scale.
     /// </summary>
     public const string Grassmann = "grassmann";
+    /// <summary>
+    /// Energy-based concept bottleneck (ECBM): concept, class and global energy networks (tensors
+    /// "energy_*", settings in the spec's "energy"); concepts and class come from minimizing the
+    /// total energy (<see cref="EnergyHead"/>), logit_y = −E(x, ĉ, y).
+    /// </summary>
+    public const string Energy = "energy";
 
-    public static readonly IReadOnlyList<string> All = [Linear, Grassmann];
+    public static readonly IReadOnlyList<string> All = [Linear, Grassmann, Energy];
 
     /// <summary>Largest ‖S_jᵀS_j − I‖ (max entry) a stored Grassmann head may show.</summary>
     public const double OrthonormalityTolerance = 1e-3;
@@ -78,6 +84,8 @@ public sealed record ConceptModelSpec
     string? _headKind;
     /// <summary>The scale s of a Grassmann head (logit_j = s·‖S_jᵀ z‖ + b_j); absent for a linear head.</summary>
     [JsonPropertyName("head_scale"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? HeadScale { get; init; }
+    /// <summary>The inference settings of an energy head (λ_c, λ_g, steps, step size); absent for other heads.</summary>
+    [JsonPropertyName("energy"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public EnergyHeadSpec? Energy { get; init; }
     /// <summary>
     /// Concepts removed or down-weighted by global edits, with their factor. A linear head applies it
     /// to the concept's head column; a Grassmann head multiplies the concept's head input z_k by it.
@@ -112,13 +120,17 @@ public sealed record ConceptForward(Tensor Concepts, Tensor Logits, Tensor? Resi
 ///                   contribution[n, j, k] = W_h[j, k] · z[n, k]
 ///   grassmann head: p_j = S_jᵀ z,  logit_j = s·‖p_j‖ + b_j    S_j [K, r] orthonormal columns
 ///                   contribution[n, j, k] = s · z[n, k] · (S_j p̂_j)[k],  p̂ = p/‖p‖
+///   energy head (ECBM, no concept layer or head matrix; <see cref="EnergyHead"/>):
+///                   ĉ = argmin over relaxed c of the total energy E(x, c, y) (a fixed number of gradient steps),
+///                   logits = −E(x, ĉ, ·);  contribution[n, j, k] = logit_j(ĉ) − logit_j(ĉ with c_k = 0)
 /// </code>
 /// The Grassmann decomposition is exact: Σ_k z_k (S_j p̂)_k = zᵀS_j p̂ = p·p̂ = ‖p‖, so for both kinds
 /// the contributions sum to the logit minus the bias (and the residual). Interventions replace
 /// columns of c and recompute logits through the head (the residual term is unchanged). Global
 /// edits: a linear head scales the concept's head column (0 removes it); a Grassmann head scales
 /// the concept's head input z_k (0: the head sees z_k = 0), which is the same operation for a
-/// linear head and keeps every S_j orthonormal. Artifacts of kind "bottleneck"
+/// linear head and keeps every S_j orthonormal. An energy head's contributions are ablations, not
+/// additive; its interventions re-minimize the concepts they do not fix, and it takes no edits. Artifacts of kind "bottleneck"
 /// hold the tensors named in <see cref="TensorNames"/> and the <see cref="ConceptModelSpec"/> as
 /// metadata JSON. The explain stage loads the same artifacts with <see cref="Load"/>.
 /// </summary>
@@ -142,6 +154,21 @@ public sealed class ConceptModel : IDisposable
         public const string ResidualBias = "residual_bias";     // [C]    (PCBM-h only)
         public const string ConceptMargin = "concept_margin";   // [K]    (optional: PCBM CAV margins 1/‖w_k‖; not used by inference)
         public const string HeadSubspaces = "head_subspaces";   // [C, K, r] (grassmann head, instead of head_weight)
+        // Energy head (instead of the concept layer and head): H hidden width, E embedding dim.
+        public const string EnergyFeatureWeight = "energy_feature_weight";     // [H, D]  W_f
+        public const string EnergyFeatureBias = "energy_feature_bias";         // [H]     b_f
+        public const string EnergyConceptPositive = "energy_concept_positive"; // [K, E]  v_k⁺
+        public const string EnergyConceptNegative = "energy_concept_negative"; // [K, E]  v_k⁻
+        public const string EnergyLabelEmbedding = "energy_label_embedding";   // [C, E]  u_y
+        public const string EnergyConceptW1 = "energy_concept_w1";             // [H, H + E]
+        public const string EnergyConceptB1 = "energy_concept_b1";             // [H]
+        public const string EnergyConceptW2 = "energy_concept_w2";             // [H]
+        public const string EnergyClassW1 = "energy_class_w1";                 // [H, H + E]
+        public const string EnergyClassB1 = "energy_class_b1";                 // [H]
+        public const string EnergyClassW2 = "energy_class_w2";                 // [H]
+        public const string EnergyGlobalW1 = "energy_global_w1";               // [H, K·E + E]
+        public const string EnergyGlobalB1 = "energy_global_b1";               // [H]
+        public const string EnergyGlobalW2 = "energy_global_w2";               // [H]
     }
 
     readonly Dictionary<string, Tensor> _t;
@@ -169,9 +196,12 @@ public sealed class ConceptModel : IDisposable
     public IReadOnlyList<string> ConceptNames => Spec.ConceptNames;
     public IReadOnlyList<string> ClassNames => Spec.ClassNames;
     public bool HasResidual => Spec.HasResidual;
-    public Device Device => HeadBias.device;
+    public Device Device => _t[TensorNames.InputMean].device;
     /// <summary>True for a Grassmann head (<see cref="HeadKinds.Grassmann"/>).</summary>
     public bool IsGrassmann => Spec.HeadKind == HeadKinds.Grassmann;
+    /// <summary>True for an energy head (<see cref="HeadKinds.Energy"/>): inference minimizes the total energy.</summary>
+    public bool IsEnergy => Spec.HeadKind == HeadKinds.Energy;
+    EnergyHeadSpec EnergySpec => Spec.Energy!;
 
     /// <summary>The model's tensors by <see cref="TensorNames"/> (owned by the model; do not dispose).</summary>
     public IReadOnlyDictionary<string, Tensor> Tensors => _t;
@@ -180,7 +210,9 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadWeight => IsGrassmann
         ? throw new InvalidOperationException("a grassmann head has no head_weight; its classes are the subspaces in head_subspaces")
         : _t[TensorNames.HeadWeight];
-    public Tensor HeadBias => _t[TensorNames.HeadBias];
+    public Tensor HeadBias => IsEnergy
+        ? throw new InvalidOperationException("an energy head has no head_bias; its class scores are negative energies")
+        : _t[TensorNames.HeadBias];
     /// <summary>S [C, K, r] of a Grassmann head (orthonormal columns per class).</summary>
     public Tensor HeadSubspaces => IsGrassmann
         ? _t[TensorNames.HeadSubspaces]
@@ -255,6 +287,7 @@ public sealed class ConceptModel : IDisposable
     {
         using var scope = NewDisposeScope();
         var xn = NormalizeInput(x);
+        if (IsEnergy) return EnergyHead.Minimize(_t, EnergySpec, xn, null, null).Concepts.MoveToOuterDisposeScope();
         if (!Spec.HasConceptLayer) return xn.MoveToOuterDisposeScope();
         var w = _t[TensorNames.ConceptWeight];
         var a = nn.functional.linear(xn, w, _t[TensorNames.ConceptBias]);
@@ -276,6 +309,7 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadInput(Tensor concepts)
     {
         CheckConcepts(concepts);
+        if (IsEnergy) return concepts.to(ScalarType.Float32).clone();   // the energy networks read c itself
         using var scope = NewDisposeScope();
         var z = (concepts.to(ScalarType.Float32) - _t[TensorNames.ConceptMean]) / _t[TensorNames.ConceptScale];
         if (Spec.L2NormalizeConcepts) z = z / z.norm(1, keepdim: true).clamp_min(1e-12f);
@@ -290,8 +324,8 @@ public sealed class ConceptModel : IDisposable
     public Tensor HeadLogits(Tensor z)
     {
         using var scope = NewDisposeScope();
-        var logits = IsGrassmann
-            ? GrassmannLogits(HeadSubspaces, HeadScale, HeadBias, z)
+        var logits = IsEnergy ? EnergyHead.Logits(_t, EnergySpec, z, null)
+            : IsGrassmann ? GrassmannLogits(HeadSubspaces, HeadScale, HeadBias, z)
             : nn.functional.linear(z, HeadWeight, HeadBias);
         return logits.MoveToOuterDisposeScope();
     }
@@ -331,6 +365,7 @@ public sealed class ConceptModel : IDisposable
     public Tensor ConceptsPerClass()
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy) return full(ClassCount, (float)ConceptCount, device: Device).MoveToOuterDisposeScope();
         var used = IsGrassmann ? HeadSubspaces.abs().sum(2).ne(0) : HeadWeight.ne(0);
         if (_gate is not null) used = used.logical_and(_gate.ne(0).unsqueeze(0));
         return used.sum(1).to(ScalarType.Float32).MoveToOuterDisposeScope();
@@ -349,11 +384,18 @@ public sealed class ConceptModel : IDisposable
 
     /// <summary>
     /// Logits [N, C] from concept scores. A PCBM-h model needs the input too (for its residual);
-    /// without it only the concept part z W_hᵀ + b_h is returned.
+    /// without it only the concept part z W_hᵀ + b_h is returned. An energy head gives −E(x, c, ·)
+    /// with the input, and −λ_g E_global(c, ·) (the part depending on both c and y) without it.
     /// </summary>
     public Tensor Logits(Tensor concepts, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            CheckConcepts(concepts);
+            if (x is not null && x.shape[0] != concepts.shape[0]) throw new InvalidInputException("inputs", $"{x.shape[0]} inputs for {concepts.shape[0]} concept rows");
+            return EnergyHead.Logits(_t, EnergySpec, concepts.to(ScalarType.Float32), x is null ? null : NormalizeInput(x)).MoveToOuterDisposeScope();
+        }
         var logits = HeadLogits(HeadInput(concepts));
         if (HasResidual && x is not null)
         {
@@ -367,6 +409,11 @@ public sealed class ConceptModel : IDisposable
     public ConceptForward Forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), null, null);
+            return new ConceptForward(ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope(), null);
+        }
         var c = Concepts(x);
         var conceptLogits = Logits(c);
         Tensor? r = HasResidual ? ResidualLogits(x) : null;
@@ -382,6 +429,21 @@ public sealed class ConceptModel : IDisposable
     public (Tensor Concepts, Tensor Logits) Intervene(Tensor x, IReadOnlyList<int> conceptIndices, Tensor values, string field = "values")
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            CheckInput(x);
+            var given = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(Device);
+            var held = zeros(x.shape[0], ConceptCount, dtype: ScalarType.Bool, device: Device);
+            var heldValues = zeros(x.shape[0], ConceptCount, device: Device);
+            if (conceptIndices.Count > 0)
+            {
+                var at = tensor(conceptIndices.Select(i => (long)i).ToArray(), device: Device);
+                held.index_fill_(1, at, true);
+                heldValues.index_copy_(1, at, given.contiguous());
+            }
+            var (ce, le) = InterveneWhere(x, held, heldValues, field);
+            return (ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope());
+        }
         var c = Concepts(x).clone();
         var v = ValidateInterventionValues(conceptIndices, values, x.shape[0], field).to(c.device);
         if (conceptIndices.Count > 0)
@@ -394,11 +456,55 @@ public sealed class ConceptModel : IDisposable
     }
 
     /// <summary>
+    /// An energy head's concept probabilities per class [C, K] under its global energy's Boltzmann
+    /// distribution (mean-field, <see cref="EnergyHead.Conditionals"/>): p(c_k = 1 | y), or with
+    /// <paramref name="given"/> = j, p(c_k = 1 | c_j = 1, y).
+    /// </summary>
+    public Tensor ConceptConditionals(int? given = null)
+    {
+        if (!IsEnergy) throw new InvalidOperationException("conditional concept probabilities need an energy head");
+        if (given is int j && (j < 0 || j >= ConceptCount)) throw new InvalidInputException("concepts", $"concept index {j} outside [0, {ConceptCount})");
+        return EnergyHead.Conditionals(_t, given);
+    }
+
+    /// <summary>
+    /// Row-wise interventions: concept (n, k) is held at values[n, k] where held[n, k] is true ([N, K]
+    /// each, so every row may fix a different set). Linear and Grassmann heads replace those entries of
+    /// c(x) and recompute the logits; an energy head holds them and re-minimizes the total energy over
+    /// the others, so concepts correlated with the held ones move too.
+    /// </summary>
+    public (Tensor Concepts, Tensor Logits) InterveneWhere(Tensor x, Tensor held, Tensor values, string field = "values")
+    {
+        using var scope = NewDisposeScope();
+        CheckInput(x);
+        long n = x.shape[0];
+        if (held.dtype != ScalarType.Bool || !held.shape.SequenceEqual(new[] { n, (long)ConceptCount }))
+            throw new InvalidInputException("held", $"must be bool [{n}, {ConceptCount}]");
+        if (!values.shape.SequenceEqual(new[] { n, (long)ConceptCount })) throw new InvalidInputException(field, $"must be [{n}, {ConceptCount}]");
+        var h = held.to(Device);
+        var v = where(h, values.to(ScalarType.Float32).to(Device), zeros(n, ConceptCount, device: Device));
+        if (v.numel() > 0)
+        {
+            if (!v.isfinite().all().item<bool>()) throw new InvalidInputException(field, "must be finite");
+            if (Spec.ConceptsAreProbabilities && (v.min().item<float>() < 0f || v.max().item<float>() > 1f))
+                throw new InvalidInputException(field, $"concepts of a '{Spec.ConceptActivation}' model are probabilities: values must be in [0, 1]");
+        }
+        if (IsEnergy)
+        {
+            var (ce, le) = EnergyHead.Minimize(_t, EnergySpec, NormalizeInput(x), h, v);
+            return (ce.MoveToOuterDisposeScope(), le.MoveToOuterDisposeScope());
+        }
+        var c = where(h, v, Concepts(x));
+        return (c.MoveToOuterDisposeScope(), Logits(c, x).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
     /// Per-concept contributions to the logit of class j = classes[n] ([N, K]): W_h[j, k] · z[n, k],
     /// or s · z[n, k] · (S_j p̂)[k] for a Grassmann head. The logit equals their sum plus b_h[j]
-    /// plus the residual logit.
+    /// plus the residual logit. An energy head needs the inputs <paramref name="x"/> and gives
+    /// ablations, logit_j(c) − logit_j(c with c_k = 0) (<see cref="EnergyHead.Ablations"/>), which do not sum to the logit.
     /// </summary>
-    public Tensor Contributions(Tensor concepts, Tensor classes)
+    public Tensor Contributions(Tensor concepts, Tensor classes, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
         var z = HeadInput(concepts);
@@ -406,6 +512,8 @@ public sealed class ConceptModel : IDisposable
         if (cls.dim() != 1 || cls.shape[0] != z.shape[0]) throw new InvalidInputException("classes", $"expected [{z.shape[0]}] class indices");
         if (cls.numel() > 0 && (cls.min().item<long>() < 0 || cls.max().item<long>() >= ClassCount))
             throw new InvalidInputException("classes", $"class indices must be in [0, {ClassCount})");
+        if (IsEnergy)
+            return ContributionsAll(concepts, x).gather(1, cls.view(-1, 1, 1).expand(-1, 1, ConceptCount)).squeeze(1).MoveToOuterDisposeScope();
         var w = IsGrassmann
             ? GrassmannDirections(z, cls) * HeadScale
             : HeadWeight.index_select(0, cls);          // [N, K]
@@ -413,9 +521,15 @@ public sealed class ConceptModel : IDisposable
     }
 
     /// <summary>Contributions to every class: [N, C, K].</summary>
-    public Tensor ContributionsAll(Tensor concepts)
+    public Tensor ContributionsAll(Tensor concepts, Tensor? x = null)
     {
         using var scope = NewDisposeScope();
+        if (IsEnergy)
+        {
+            CheckConcepts(concepts);
+            if (x is null) throw new InvalidOperationException("an energy head's contributions need the inputs (its class energy depends on x)");
+            return EnergyHead.Ablations(_t, EnergySpec, concepts.to(ScalarType.Float32), NormalizeInput(x)).MoveToOuterDisposeScope();
+        }
         var z = HeadInput(concepts);
         var w = IsGrassmann ? GrassmannDirections(z, null) * HeadScale : HeadWeight.unsqueeze(0);
         return (z.unsqueeze(1) * w).MoveToOuterDisposeScope();
@@ -432,6 +546,7 @@ public sealed class ConceptModel : IDisposable
     /// </summary>
     public ConceptModel Edit(IReadOnlyDictionary<int, double> factors)
     {
+        if (IsEnergy) throw new InvalidInputException("edits", "an energy head has no per-concept head weights to scale; intervene on the concept instead");
         using var scope = NewDisposeScope();
         var w = IsGrassmann ? null : HeadWeight.clone();
         var edits = new Dictionary<string, double>(Spec.Edits);
@@ -494,6 +609,14 @@ public sealed class ConceptModel : IDisposable
             if (!t.shape.SequenceEqual(shape)) throw new InvalidDataException($"bottleneck tensor '{name}' is [{string.Join(", ", t.shape)}], expected [{string.Join(", ", shape)}]");
         }
         Shape(TensorNames.InputMean, d); Shape(TensorNames.InputScale, d);
+        if (Spec.HeadKind == HeadKinds.Energy)
+        {
+            if (Spec.ConceptActivation != ConceptActivations.Sigmoid || !Spec.HasConceptLayer || Spec.HasResidual || Spec.L2NormalizeConcepts)
+                throw new InvalidDataException("an energy head has sigmoid concepts from its own minimization: no residual, no l2 normalization");
+            EnergyHead.Validate(_t, Spec, d, k, c);
+            return;
+        }
+        if (Spec.Energy is not null) throw new InvalidDataException($"a '{Spec.HeadKind}' head has no energy settings");
         if (Spec.HasConceptLayer) { Shape(TensorNames.ConceptWeight, k, d); Shape(TensorNames.ConceptBias, k); }
         Shape(TensorNames.ConceptMean, k); Shape(TensorNames.ConceptScale, k);
         Shape(TensorNames.HeadBias, c);

@@ -356,9 +356,10 @@ public class BottleneckServiceTests(BottleneckServerFixture f) : IClassFixture<B
         var family = Assert.Single(r.Families);
         Assert.Equal("bottleneck_model", family.Name);
         Assert.Equal("config.model_type", family.SelectedBy);
-        Assert.Equal(["linear_probe", "cbm", "pcbm", "pcbm_h", "sparse_probe", "sparse_cbm", "concept_matrix_search", "grassmann"], family.Methods.Select(t => t.Name));
+        Assert.Equal(["linear_probe", "cbm", "pcbm", "pcbm_h", "sparse_probe", "sparse_cbm", "concept_matrix_search", "grassmann", "ecbm"], family.Methods.Select(t => t.Name));
         Assert.Equal("concept_labels", family.Methods.Single(t => t.Name == "cbm").Traits["requires"]);
         Assert.Equal("concept_bank", family.Methods.Single(t => t.Name == "concept_matrix_search").Traits["requires"]);
+        Assert.Equal("concept_labels", family.Methods.Single(t => t.Name == "ecbm").Traits["requires"]);
         Assert.All(family.Methods, t => { Assert.NotEmpty(t.Paper); Assert.NotEmpty(t.Options); });
     }
 
