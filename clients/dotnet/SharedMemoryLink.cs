@@ -22,8 +22,14 @@ public sealed class SharedMemoryLink : IAsyncDisposable
     public const int MinSharedBytes = 64 << 10;
     /// <summary>Size of the regions this link asks for (blocks are at most the message size, 16 MiB).</summary>
     public const long RegionBytes = 64L << 20;
-    /// <summary>Free regions kept for later calls; more are released.</summary>
-    const int MaxPooled = 8;
+    /// <summary>
+    /// Free regions kept for later calls (1 GiB of them); more are released, and a kept region the
+    /// server lets expire (its lease, 60 s by default, is not renewed while it waits) is dropped.
+    /// A region's pages are mapped on their first write, and those page faults cost more than the
+    /// copy itself: a pool that holds a large call's regions makes the next such call 3–5 times as
+    /// fast (BENCHMARKS.md, "transport: shared memory").
+    /// </summary>
+    const int MaxPooled = 16;
     static readonly TimeSpan RetryInlineFor = TimeSpan.FromMinutes(1);
 
     readonly SharedMemory.SharedMemoryClient _regions;
