@@ -31,7 +31,7 @@ public static class ReceivedBlocks
 
     /// <summary>
     /// Whether marshallers made by <see cref="Marshaller{T}"/> parse into pooled buffers
-    /// (ConceptSuite:Transport:PooledReceive, default on; benchmarks switch it per pass).
+    /// (ConceptSuite:PooledReceive, default on; benchmarks switch it per pass).
     /// </summary>
     public static bool Enabled { get; set; } = true;
 
