@@ -124,9 +124,6 @@ public static class ReceivedBlocks
         return parser.ParseFrom(wire);
     }
 
-    /// <summary>True when messages of type <typeparamref name="T"/> may carry a pooled payload.</summary>
-    public static bool Applies<T>() where T : IMessage<T> => typeof(T) == typeof(TensorBlock) || BlockField<T>.Field is not null;
-
     /// <summary>
     /// A marshaller for <typeparamref name="T"/> that parses through <see cref="Parse{T}"/> while
     /// <see cref="Enabled"/>; <paramref name="inner"/> serializes (and parses when disabled).
@@ -150,9 +147,11 @@ public static class ReceivedBlocks
     {
         var make = Factories.GetOrAdd(typeof(T), static t =>
         {
-            if (!typeof(IMessage).IsAssignableFrom(t) || t.GetProperty("Parser", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static) is not { } p) return null;
-            var applies = typeof(ReceivedBlocks).GetMethod(nameof(Applies))!.MakeGenericMethod(t);
-            if (!(bool)applies.Invoke(null, null)!) return null;
+            const System.Reflection.BindingFlags statics = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static;
+            if (!typeof(IMessage).IsAssignableFrom(t) || t.GetProperty("Parser", statics) is not { } p) return null;
+            // Only a TensorBlock, or a message with one TensorBlock field, may carry a pooled payload.
+            if (t != typeof(TensorBlock) && (t.GetProperty("Descriptor", statics)?.GetValue(null) is not MessageDescriptor d || TensorBlocks.BlockField(d) is null))
+                return null;
             var factory = typeof(ReceivedBlocks).GetMethod(nameof(Marshaller))!.MakeGenericMethod(t);
             var parser = p.GetValue(null);
             return (Func<object, object>)(m => factory.Invoke(null, [m, parser])!);
@@ -162,16 +161,13 @@ public static class ReceivedBlocks
 
     static class BlockField<T> where T : IMessage<T>
     {
-        // The single top-level, non-repeated field of type TensorBlock, if the message has one.
+        // The message's one top-level TensorBlock field, if it has one.
         public static readonly FieldDescriptor? Field = Find();
 
-        static FieldDescriptor? Find()
-        {
-            var descriptor = (MessageDescriptor?)typeof(T).GetProperty("Descriptor", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)?.GetValue(null);
-            var fields = descriptor?.Fields.InFieldNumberOrder()
-                .Where(f => f.FieldType == FieldType.Message && !f.IsRepeated && !f.IsMap && f.MessageType == TensorBlock.Descriptor).ToList();
-            return fields is { Count: 1 } ? fields[0] : null;
-        }
+        static FieldDescriptor? Find() =>
+            typeof(T).GetProperty("Descriptor", System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)?.GetValue(null) is MessageDescriptor d
+                ? TensorBlocks.BlockField(d)
+                : null;
     }
 
     static bool TryParseWrapper<T>(MessageParser<T> parser, FieldDescriptor field, ReadOnlySequence<byte> wire, out T message) where T : IMessage<T>

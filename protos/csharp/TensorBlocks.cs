@@ -26,10 +26,20 @@ public static class TensorBlocks
             if (type.GetProperty("Descriptor", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) is FileDescriptor file)
                 foreach (var service in file.Services)
                     foreach (var method in service.Methods)
-                        if (method.IsClientStreaming && (method.InputType == TensorBlock.Descriptor || method.InputType.Fields.InFieldNumberOrder()
-                                .Any(f => f.FieldType == FieldType.Message && !f.IsRepeated && f.MessageType == TensorBlock.Descriptor)))
+                        if (method.IsClientStreaming && (method.InputType == TensorBlock.Descriptor || BlockField(method.InputType) is not null))
                             found.Add((service.FullName, method.Name));
         return found;
+    }
+
+    /// <summary>
+    /// The message's top-level field that holds one <see cref="TensorBlock"/> (the stages' request
+    /// and reply wrappers), or null when it has none or more than one.
+    /// </summary>
+    public static FieldDescriptor? BlockField(MessageDescriptor message)
+    {
+        var fields = message.Fields.InFieldNumberOrder()
+            .Where(f => f.FieldType == FieldType.Message && !f.IsRepeated && !f.IsMap && f.MessageType == TensorBlock.Descriptor).ToList();
+        return fields is [var only] ? only : null;
     }
 
     /// <summary>Default payload budget per block: 1 MiB, well under gRPC's 4 MB default limit.</summary>
