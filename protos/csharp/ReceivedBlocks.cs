@@ -205,7 +205,7 @@ public static class ReceivedBlocks
         tensor = Tensor.Parser.ParseFrom(rest);
         if (data is { } d)
         {
-            if (d.Length < MinPooledBytes) tensor.Data = ByteString.CopyFrom(d.ToArray());
+            if (d.Length < MinPooledBytes) tensor.Data = UnsafeByteOperations.UnsafeWrap(d.ToArray()); // a fresh array, owned by the message
             else
             {
                 int length = checked((int)d.Length);
